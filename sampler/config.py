@@ -1,0 +1,223 @@
+"""Typed job configuration: models, rules, run settings, cluster settings and sweeps.
+
+A job config (TOML) is validated here with pydantic. Every field is documented, ``kind`` fields are
+discriminated unions (an unknown kind lists the allowed ones), and the resolved config is stored in
+the archive so that analysis can rebuild each run's model without the original file.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------- models
+class QuadraticConfig(_Strict):
+    """``L = ½θᵀHθ`` with per-example gradient noise ``N(0, Σ)`` (minibatch: ``Σ/B``)."""
+
+    kind: Literal["quadratic"] = "quadratic"
+    hessian: list[float] | list[list[float]] = Field(
+        description="H: a list (the diagonal) or a list of rows (full symmetric matrix).")
+    noise_cov: list[float] | list[list[float]] = Field(
+        description="Σ, per-example gradient noise covariance: diagonal list or rows.")
+
+
+class DataConfig(_Strict):
+    """Where a regression model's data comes from: synthetic (default) or a file."""
+
+    file: str | None = Field(None, description="Path to a .npz (arrays X, y) or .csv file.")
+    target: str | None = Field(None, description="CSV column of the target (default: last).")
+    n: int = Field(1024, gt=0, description="Synthetic: number of examples N.")
+    d: int = Field(8, gt=0, description="Synthetic: number of features.")
+    condition: float = Field(10.0, ge=1, description="Synthetic: ratio of largest to smallest "
+                             "feature scale (anisotropy).")
+    noise_std: float = Field(1.0, ge=0, description="Synthetic linear: label noise std.")
+    seed: int = Field(0, description="Seed of the synthetic data (independent of the job seed).")
+    standardize: bool = Field(False, description="File data: standardise the feature columns.")
+    intercept: bool = Field(False, description="Append a constant-1 feature.")
+
+
+class MeanConfig(_Strict):
+    """The seeds' ``ℓ_i(β) = ½(β − y_i)²``: explicit values, or N draws of ``N(loc, scale²)``."""
+
+    kind: Literal["mean"] = "mean"
+    values: list[float] | None = Field(None, description="The dataset y; overrides n/loc/scale.")
+    n: int = Field(100, gt=1, description="Synthetic dataset size.")
+    loc: float = 0.0
+    scale: PositiveFloat = 1.0
+    seed: int = 0
+
+
+class LinearRegressionConfig(_Strict):
+    """Least squares ``½(xᵀθ − y)²`` on synthetic anisotropic data or a user's file."""
+
+    kind: Literal["linear_regression"] = "linear_regression"
+    data: DataConfig = DataConfig()
+    l2: float = Field(0.0, ge=0, description="Ridge term (l2/2)‖θ‖² on every example.")
+
+
+class LogisticRegressionConfig(_Strict):
+    """Binary logistic regression on synthetic anisotropic data or a user's file (y in {0,1})."""
+
+    kind: Literal["logistic_regression"] = "logistic_regression"
+    data: DataConfig = DataConfig()
+    l2: float = Field(1e-3, ge=0, description="Ridge term; keeps the minimum finite.")
+
+
+class MLPConfig(_Strict):
+    """MLP classifier on scikit-learn's digits (ships with scikit-learn, nothing downloaded)."""
+
+    kind: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(gt=0)]] = [16]
+    activation: Literal["tanh", "relu"] = "tanh"
+    l2: float = Field(1e-4, ge=0)
+    n: int | None = Field(None, gt=0, description="Use only the first n examples.")
+
+
+ModelConfig = Annotated[
+    QuadraticConfig | MeanConfig | LinearRegressionConfig | LogisticRegressionConfig | MLPConfig,
+    Field(discriminator="kind"),
+]
+
+
+# ----------------------------------------------------------------------------- rules
+class SGDConfig(_Strict):
+    """Plain SGD ``θ ← θ − η g``."""
+
+    kind: Literal["sgd"] = "sgd"
+    lr: PositiveFloat
+
+
+class MomentumConfig(_Strict):
+    """PyTorch heavy ball ``b ← μb + (1−d)g; θ ← θ − ηb``."""
+
+    kind: Literal["momentum"] = "momentum"
+    lr: PositiveFloat
+    mu: float = Field(0.9, ge=0, lt=1)
+    dampening: float = Field(0.0, ge=0, lt=1)
+
+
+class MomentumNgConfig(_Strict):
+    """The seeds' ``v ← (1 − 1/N_g)v + ηg; θ ← θ − v``."""
+
+    kind: Literal["momentum_ng"] = "momentum_ng"
+    lr: PositiveFloat
+    n_g: float = Field(10.0, ge=1)
+
+
+class RMSPropConfig(_Strict):
+    """PyTorch RMSprop ``s ← αs + (1−α)g²; θ ← θ − ηg/(√s + ε)``."""
+
+    kind: Literal["rmsprop"] = "rmsprop"
+    lr: PositiveFloat
+    alpha: float = Field(0.99, ge=0, lt=1)
+    eps: float = Field(1e-8, ge=0)
+    eps_inside_sqrt: bool = Field(False, description="Seeds' form η g/√(s + ε).")
+
+
+class AdamConfig(_Strict):
+    """PyTorch Adam with bias correction."""
+
+    kind: Literal["adam"] = "adam"
+    lr: PositiveFloat
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, ge=0)
+
+
+class PreconditionedConfig(_Strict):
+    """Diagonal preconditioning ``η_i = η'/σ_i^p`` from a running per-example variance estimate."""
+
+    kind: Literal["preconditioned"] = "preconditioned"
+    lr: PositiveFloat
+    power: Literal[1, 2] = 2
+    decay: float = Field(0.99, ge=0, lt=1)
+    eps: float = Field(1e-12, ge=0)
+
+
+RuleConfig = Annotated[
+    SGDConfig | MomentumConfig | MomentumNgConfig | RMSPropConfig | AdamConfig
+    | PreconditionedConfig,
+    Field(discriminator="kind"),
+]
+
+
+# ----------------------------------------------------------------------------- run + cluster
+class RunConfig(_Strict):
+    """Chain settings shared by every run of a job (sweeps may override any of them)."""
+
+    chains: int = Field(8, gt=0, description="Chains per run.")
+    draws: int = Field(1000, gt=0, description="Recorded draws per chain after burn-in.")
+    burn_in: int = Field(1000, ge=0, description="Steps before recording; a multiple of thin.")
+    thin: int = Field(1, gt=0, description="Record every thin-th step.")
+    batch_size: int = Field(1, gt=0, description="Minibatch size B.")
+    sampling: Literal["iid", "without_replacement", "epoch"] = Field(
+        "iid", description="iid indices, without replacement within a batch, or epoch reshuffle.")
+    dtype: Literal["float32", "float64"] = "float64"
+    init_scale: float = Field(1.0, ge=0, description="θ₀ = init_scale·N(0, I) (MLP: Glorot).")
+    keep_warmup: bool = Field(False, description="Record burn-in draws in warmup_posterior.")
+
+    @model_validator(mode="after")
+    def _burn_in_multiple(self) -> RunConfig:
+        if self.burn_in % self.thin:
+            raise ValueError(f"run.burn_in must be a multiple of run.thin ({self.thin}), "
+                             f"got {self.burn_in}")
+        return self
+
+
+class ClusterConfig(_Strict):
+    """How runs are split over Ray actors and how the archive is chunked."""
+
+    shard_chains: int = Field(64, gt=0, description="Chains per actor (one shard).")
+    chunk_draws: int = Field(256, gt=0, description="Draws per archive chunk (one commit).")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_gpus: float = Field(1.0, gt=0, le=1, description="GPU fraction per actor on GPU clusters.")
+    max_restarts: int = Field(3, ge=0, description="Actor restarts after a crash.")
+
+
+class SweepConfig(_Strict):
+    """Sweep points: the product of ``grid`` lists times the lock-step ``zip`` lists.
+
+    Keys are dotted paths into the config (``"rule.lr"``, ``"run.batch_size"``) or ``"rule"`` /
+    ``"model"`` with whole tables as values.
+    """
+
+    grid: dict[str, list] = {}
+    zip: dict[str, list] = {}
+
+    @field_validator("zip")
+    @classmethod
+    def _same_length(cls, v: dict[str, list]) -> dict[str, list]:
+        lengths = {k: len(x) for k, x in v.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"all sweep.zip lists must have the same length, got {lengths}")
+        return v
+
+
+class JobConfig(_Strict):
+    """A whole job: one model, one rule, run settings, and optionally a sweep over any of them."""
+
+    name: str = "job"
+    seed: int = Field(0, ge=0, description="Root seed; every shard's generator derives from it.")
+    model: ModelConfig
+    rule: RuleConfig
+    run: RunConfig = RunConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    sweep: SweepConfig = SweepConfig()
+
+
+class RunSpec(_Strict):
+    """One expanded sweep point: the settings a shard needs to run its chains."""
+
+    index: int
+    label: str
+    model: ModelConfig
+    rule: RuleConfig
+    run: RunConfig

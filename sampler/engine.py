@@ -1,0 +1,137 @@
+"""The chain engine: C chains advanced together in one set of tensors on one device.
+
+Structure (after blackjax): a carried ``ChainState``; one step is ``draw`` (consume randomness from
+the shard's explicit generator) followed by the deterministic ``apply``; ``run_block`` runs many
+steps with thinning and returns a ``BlockRecord`` that is recorded but not carried. Nothing in the
+step loop synchronises with the host: divergence is handled with ``torch.where`` (a chain whose
+parameters go non-finite is frozen at its last finite value and flagged), and the block's records
+are stacked once at its end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .minibatch import IndexSampler
+from .models import Batch, Model, Quadratic
+from .rules import GradSample, UpdateRule
+
+
+class ChainState(NamedTuple):
+    """Everything needed to continue the chains bitwise identically (with the generator state)."""
+
+    params: Tensor  # [C, D]
+    rule_state: Any  # NamedTuple of [C, ...] tensors
+    diverged: Tensor  # [C] bool
+    perm: Tensor  # [C, N] epoch permutation ([C, 0] unless sampling = "epoch")
+    step: int  # steps done, identical for all chains
+
+
+class BlockRecord(NamedTuple):
+    """What one block records: draws after every thin-th step, and the fluctuation sums."""
+
+    theta: Tensor  # [C, n, D] parameters after the recorded steps
+    loss: Tensor  # [C, n] minibatch loss of the recorded step (evaluated before its update)
+    grad_norm: Tensor  # [C, n] ‖g_B‖ of the recorded step
+    full_loss: Tensor | None  # [C, n] full-batch L at the recorded draw (cheap models only)
+    diverged: Tensor  # [C, n] bool
+    fluct_sum: Tensor  # [C, D] Σ over the block's steps of the rule's fluctuation term
+    n_steps: int
+
+
+class Engine:
+    """Runs C chains of one (model, rule, batch size, sampling scheme).
+
+    Args:
+        model: The model (its dtype and device are the engine's).
+        rule: The update rule.
+        batch_size: B.
+        sampling: Minibatch scheme (dataset models); synthetic-noise models need ``"iid"``.
+        n_chains: C.
+        record_full_loss: Evaluate ``L`` at every draw; ``None`` asks the model if it is cheap.
+    """
+
+    def __init__(self, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
+                 n_chains: int, record_full_loss: bool | None = None) -> None:
+        self.model, self.rule, self.c = model, rule, n_chains
+        self.record_full_loss = (model.full_grad_cheap() if record_full_loss is None
+                                 else record_full_loss)
+        self.indexer: IndexSampler | None = None
+        if model.n_examples is None:
+            if sampling != "iid":
+                raise ValueError(f"run.sampling must be 'iid' for model {model.name!r} "
+                                 f"(its noise is synthetic), got {sampling!r}")
+        else:
+            self.indexer = IndexSampler(sampling, model.n_examples, batch_size, n_chains,
+                                        model.device)
+
+    def init(self, generator: torch.Generator, init_scale: float) -> ChainState:
+        """Initial state: ``θ₀`` from the generator, fresh rule state, nothing diverged."""
+        params = self.model.init_params(generator, self.c, init_scale)
+        perm = (self.indexer.initial_perm() if self.indexer is not None
+                else torch.zeros(self.c, 0, dtype=torch.long, device=params.device))
+        diverged = torch.zeros(self.c, dtype=torch.bool, device=params.device)
+        return ChainState(params, self.rule.init(params), diverged, perm, 0)
+
+    def draw(self, generator: torch.Generator, state: ChainState) -> tuple[Batch, Tensor]:
+        """The randomness of the next step, and the updated epoch permutation."""
+        if self.indexer is None:
+            assert isinstance(self.model, Quadratic)
+            return self.model.draw(generator, self.c), state.perm
+        idx, perm = self.indexer.draw(generator, state.perm, state.step)
+        return Batch(indices=idx), perm
+
+    def apply(self, state: ChainState, batch: Batch,
+              perm: Tensor) -> tuple[ChainState, Tensor, Tensor, Tensor]:
+        """One deterministic step given its randomness.
+
+        Returns:
+            The new state, the minibatch loss ``[C]``, the gradient ``[C, D]`` and the rule's
+            fluctuation term ``[C, D]`` (zero for diverged chains).
+        """
+        loss, g = self.model.minibatch_grad(state.params, batch)
+        ev = self.model.example_var(state.params, batch) if self.rule.needs_example_var else None
+        grad = GradSample(g, ev)
+        delta, rule_state = self.rule.update(grad, state.rule_state, state.params, state.step)
+        new = state.params + delta
+        bad = state.diverged | ~torch.isfinite(new).all(dim=-1)
+        keep = bad.unsqueeze(-1)
+        params = torch.where(keep, state.params, new)
+        rule_state = type(rule_state)(*(
+            torch.where(keep.view(-1, *([1] * (n.dim() - 1))), o, n)
+            for o, n in zip(state.rule_state, rule_state, strict=True)))
+        fluct = torch.where(keep, 0.0, self.rule.fluctuation(grad, rule_state))
+        return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct
+
+    def step(self, generator: torch.Generator,
+             state: ChainState) -> tuple[ChainState, Tensor, Tensor, Tensor]:
+        """``draw`` then ``apply``."""
+        batch, perm = self.draw(generator, state)
+        return self.apply(state, batch, perm)
+
+    def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
+                  thin: int) -> tuple[ChainState, BlockRecord]:
+        """Run ``n_steps`` (a multiple of ``thin``), recording after every ``thin``-th step."""
+        if n_steps % thin:
+            raise ValueError(f"n_steps must be a multiple of thin ({thin}), got {n_steps}")
+        thetas, losses, norms, divs, full = [], [], [], [], []
+        fluct_sum = torch.zeros_like(state.params)
+        for i in range(n_steps):
+            state, loss, g, fluct = self.step(generator, state)
+            fluct_sum += fluct
+            if (i + 1) % thin == 0:
+                thetas.append(state.params)
+                losses.append(loss)
+                norms.append(g.norm(dim=-1))
+                divs.append(state.diverged)
+                if self.record_full_loss:
+                    full.append(self.model.full_loss_grad(state.params)[0])
+        record = BlockRecord(
+            theta=torch.stack(thetas, 1), loss=torch.stack(losses, 1),
+            grad_norm=torch.stack(norms, 1),
+            full_loss=torch.stack(full, 1) if full else None,
+            diverged=torch.stack(divs, 1), fluct_sum=fluct_sum, n_steps=n_steps)
+        return state, record

@@ -1,0 +1,126 @@
+"""Loading a job config from TOML, applying ``--set`` overrides, and expanding sweeps into runs."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .config import JobConfig, RunSpec
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the field, what is allowed and what was given."""
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line per problem: ``field: message (got value)``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in _KINDS))
+        loc = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
+        msg = e["msg"].removeprefix("Value error, ")
+        given = e.get("input")
+        got = "" if isinstance(given, dict) or e["type"] == "missing" else f" (got {given!r})"
+        lines.append(f"{loc}: {msg}{got}")
+    return "\n".join(lines)
+
+
+_KINDS = {"quadratic", "mean", "linear_regression", "logistic_regression", "mlp", "sgd",
+          "momentum", "momentum_ng", "rmsprop", "adam", "preconditioned"}
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value as a TOML literal (numbers, bools, lists, tables), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for ``dotted = "a.b.c"``, creating tables as needed."""
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        nxt = node.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{dotted}: '{k}' is a value, not a table (got {nxt!r})")
+        node = nxt
+    node[keys[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys) to a raw config mapping."""
+    out = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set: expected key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        set_path(out, key.strip(), parse_value(text.strip()))
+    return out
+
+
+def validate(data: dict[str, Any]) -> JobConfig:
+    """Validate a raw mapping into a ``JobConfig`` or raise ``ConfigError``."""
+    try:
+        job = JobConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err)) from None
+    expand(job)  # sweep points must validate too
+    return job
+
+
+def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
+    """Read a TOML job config, apply overrides and validate it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config: no such file {str(p)!r}")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config {str(p)!r}: not valid TOML: {err}") from None
+    return validate(apply_overrides(data, overrides or []))
+
+
+def _points(job: JobConfig) -> list[dict[str, Any]]:
+    grid_keys = list(job.sweep.grid)
+    grid = [dict(zip(grid_keys, combo, strict=True))
+            for combo in itertools.product(*job.sweep.grid.values())]
+    zipped = [dict(zip(job.sweep.zip, vals, strict=True))
+              for vals in zip(*job.sweep.zip.values(), strict=True)] or [{}]
+    return [{**g, **z} for g in grid for z in zipped]
+
+
+def _label(point: dict[str, Any]) -> str:
+    parts = []
+    for k, v in point.items():
+        v = v.get("kind", json.dumps(v)) if isinstance(v, dict) else v
+        parts.append(f"{k}={v}")
+    return ", ".join(parts) or "base"
+
+
+def expand(job: JobConfig) -> list[RunSpec]:
+    """Expand the sweep into run specs (grid product × zip), each validated on its own."""
+    base = job.model_dump(include={"model", "rule", "run"})
+    runs = []
+    for index, point in enumerate(_points(job)):
+        data = copy.deepcopy(base)
+        for key, value in point.items():
+            if key in ("model", "rule"):
+                data[key] = value
+            else:
+                if key.split(".")[0] not in ("model", "rule", "run"):
+                    raise ConfigError(f"sweep key {key!r}: must start with model., rule. or run.")
+                set_path(data, key, value)
+        try:
+            runs.append(RunSpec.model_validate({"index": index, "label": _label(point), **data}))
+        except ValidationError as err:
+            raise ConfigError(format_validation_error(
+                err, prefix=f"sweep point {index} ({_label(point)}): ")) from None
+    return runs

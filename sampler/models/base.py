@@ -1,0 +1,150 @@
+"""The model protocol: per-example losses evaluated for C chains at once.
+
+Every model works on a flat parameter tensor ``theta`` of shape ``[C, D]`` (one row per chain), so
+that rules and the engine never need to know a model's structure. A model exposes
+
+* ``minibatch_grad(theta, batch)``: the minibatch loss ``[C]`` and gradient ``[C, D]``,
+  ``g_B = (1/B) Σ_{i∈batch} ∇ℓ_i``;
+* ``example_var(theta, batch)``: the within-batch variance of the per-example gradients ``[C, D]``
+  (what the preconditioned rules estimate ``σ_i²`` from);
+* ``full_loss_grad(theta)``: the full-batch loss ``L = (1/N) Σ_i ℓ_i`` and ``∇L``.
+
+Dataset models derive all three from one per-example loss ``ℓ(θ, x, y)`` with ``torch.func``
+(``grad`` and ``vmap``); subclasses may override them with closed forms, which the tests check
+against the ``torch.func`` versions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+from torch.func import grad, vmap
+
+
+class Batch(NamedTuple):
+    """The randomness one step consumes.
+
+    Exactly one field is set: ``indices`` (``[C, B]`` example indices) for dataset models, or
+    ``noise`` (``[C, D]`` additive gradient noise, already scaled to the minibatch) for models whose
+    noise is synthetic.
+    """
+
+    indices: Tensor | None = None  # [C, B] long
+    noise: Tensor | None = None  # [C, D]
+
+    def select(self, chains: slice) -> Batch:
+        """Return the same randomness restricted to a slice of chains."""
+        return Batch(
+            None if self.indices is None else self.indices[chains],
+            None if self.noise is None else self.noise[chains],
+        )
+
+
+class Model:
+    """Base class of all models. Subclasses set ``dim`` and implement the gradient methods."""
+
+    name: str = "model"
+    dim: int
+    n_examples: int | None = None  # None: synthetic noise, no dataset
+    dtype: torch.dtype
+    device: torch.device
+
+    def init_params(self, generator: torch.Generator, n_chains: int, scale: float) -> Tensor:
+        """Initial parameters ``[C, D]``: ``θ₀ = scale · z``, ``z ~ N(0, I)``."""
+        z = torch.randn(n_chains, self.dim, generator=generator, dtype=self.dtype,
+                        device=self.device)
+        return scale * z
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Minibatch loss ``[C]`` and gradient ``[C, D]``."""
+        raise NotImplementedError
+
+    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+        """Within-batch variance of per-example gradients ``[C, D]`` (divisor B)."""
+        raise NotImplementedError
+
+    def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """Full-batch loss ``[C]`` and gradient ``[C, D]``."""
+        raise NotImplementedError
+
+    def full_grad_cheap(self) -> bool:
+        """Whether evaluating the full-batch loss at every recorded draw is cheap."""
+        return self.n_examples is None or self.n_examples * self.dim <= 2**16
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable facts the analysis layer needs (dimension, dataset size)."""
+        return {"name": self.name, "dim": self.dim, "n_examples": self.n_examples}
+
+
+class DatasetModel(Model):
+    """A model defined by a per-example loss ``ℓ(θ, x, y)`` on a dataset ``(X, y)``.
+
+    Args:
+        x: Inputs ``[N, ...]``.
+        y: Targets ``[N, ...]``.
+        l2: Ridge term added to every example, ``ℓ_i + (l2/2)‖θ‖²``.
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, dim: int, l2: float = 0.0) -> None:
+        self.x, self.y, self.dim, self.l2 = x, y, dim, l2
+        self.n_examples = int(x.shape[0])
+        self.dtype, self.device = x.dtype, x.device
+
+    def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Per-example loss ``ℓ(θ, x, y)`` for one chain (``θ: [D]``), without the ridge term."""
+        raise NotImplementedError
+
+    def _ridged(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        return self.example_loss(theta, x, y) + 0.5 * self.l2 * (theta * theta).sum()
+
+    def example_grads(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Per-example losses ``[C, B]`` and gradients ``[C, B, D]`` via ``torch.func``."""
+        assert batch.indices is not None
+        xb, yb = self.x[batch.indices], self.y[batch.indices]
+        per_example = vmap(vmap(_value_and_grad(self._ridged), in_dims=(None, 0, 0)))
+        grads, losses = per_example(theta, xb, yb)
+        return losses, grads
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Minibatch loss and gradient, ``g_B = (1/B) Σ_b ∇ℓ_b``, batched over chains."""
+        assert batch.indices is not None
+        xb, yb = self.x[batch.indices], self.y[batch.indices]
+
+        def batch_loss(th: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+            return vmap(self._ridged, in_dims=(None, 0, 0))(th, xs, ys).mean()
+
+        grads, losses = vmap(_value_and_grad(batch_loss))(theta, xb, yb)
+        return losses, grads
+
+    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``(1/B) Σ_b (∇ℓ_b − g_B)²`` per coordinate, ``[C, D]``."""
+        _, grads = self.example_grads(theta, batch)
+        return grads.var(dim=1, correction=0)
+
+    def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+        """Full-batch ``L`` and ``∇L``, accumulated over example chunks to bound memory."""
+        loss = theta.new_zeros(theta.shape[0])
+        g = torch.zeros_like(theta)
+        for start in range(0, self.n_examples, chunk):
+            xs, ys = self.x[start:start + chunk], self.y[start:start + chunk]
+            n = xs.shape[0]
+
+            def chunk_loss(th: Tensor, xs: Tensor = xs, ys: Tensor = ys) -> Tensor:
+                return vmap(self._ridged, in_dims=(None, 0, 0))(th, xs, ys).sum()
+
+            gi, li = vmap(_value_and_grad(chunk_loss))(theta)
+            loss, g = loss + li, g + gi
+            del n
+        return loss / self.n_examples, g / self.n_examples
+
+
+def _value_and_grad(fn: Any) -> Any:
+    """``torch.func.grad`` returning ``(grad, value)`` via ``has_aux``."""
+
+    def wrapped(*args: Tensor) -> tuple[Tensor, Tensor]:
+        value = fn(*args)
+        return value, value.detach()
+
+    return grad(wrapped, has_aux=True)

@@ -1,0 +1,109 @@
+"""Datasets for the regression and MLP models: synthetic, user files, and scikit-learn's digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DataConfig
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names the file and the problem."""
+
+
+def synthetic_features(cfg: DataConfig) -> np.ndarray:
+    """``X = Z · diag(s)`` with ``Z ~ N(0, 1)`` and scales ``s`` geometric from 1 to 1/condition."""
+    rng = np.random.default_rng(cfg.seed)
+    scales = np.geomspace(1.0, 1.0 / cfg.condition, cfg.d)
+    return rng.standard_normal((cfg.n, cfg.d)) * scales
+
+
+def synthetic_linear(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``y = Xθ_true + noise_std·ε`` with ``θ_true ~ N(0, I)`` (from the data seed)."""
+    x = synthetic_features(cfg)
+    rng = np.random.default_rng(cfg.seed + 1)
+    theta = rng.standard_normal(cfg.d)
+    return x, x @ theta + cfg.noise_std * rng.standard_normal(cfg.n)
+
+
+def synthetic_logistic(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``y ~ Bernoulli(sigmoid(Xθ_true))`` with ``θ_true ~ N(0, I)``."""
+    x = synthetic_features(cfg)
+    rng = np.random.default_rng(cfg.seed + 1)
+    theta = rng.standard_normal(cfg.d)
+    p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+    return x, (rng.random(cfg.n) < p).astype(np.float64)
+
+
+def load_file(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Load ``X, y`` from ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` (target column or the last)."""
+    assert cfg.file is not None
+    path = Path(cfg.file).expanduser()
+    if not path.is_file():
+        raise DataError(f"model.data.file: no such file {str(path)!r}")
+    if path.suffix == ".npz":
+        with np.load(path) as f:
+            missing = {"X", "y"} - set(f.files)
+            if missing:
+                raise DataError(f"model.data.file {str(path)!r}: needs arrays X and y, "
+                                f"missing {sorted(missing)} (has {sorted(f.files)})")
+            x, y = np.asarray(f["X"], float), np.asarray(f["y"], float)
+    elif path.suffix == ".csv":
+        x, y = _load_csv(path, cfg.target)
+    else:
+        raise DataError(f"model.data.file: allowed suffixes .npz, .csv, got {path.suffix!r}")
+    if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+        raise DataError(f"model.data.file {str(path)!r}: expected X [N, d] and y [N], "
+                        f"got X {list(x.shape)} and y {list(y.shape)}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise DataError(f"model.data.file {str(path)!r}: contains non-finite values")
+    if cfg.standardize:
+        x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
+    return x, y
+
+
+def _load_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    first = path.read_text().splitlines()[0].split(",")
+    has_header = any(_not_number(c) for c in first)
+    data = np.loadtxt(path, delimiter=",", skiprows=int(has_header), ndmin=2)
+    column = data.shape[1] - 1
+    if target is not None:
+        names = [c.strip() for c in first] if has_header else []
+        if target not in names:
+            raise DataError(f"model.data.target: column {target!r} not in {str(path)!r} "
+                            f"(columns: {names or 'no header'})")
+        column = names.index(target)
+    return np.delete(data, column, axis=1), data[:, column]
+
+
+def _not_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
+
+
+def regression_data(cfg: DataConfig, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Data for ``linear_regression`` or ``logistic_regression``, with the optional intercept."""
+    if cfg.file:
+        x, y = load_file(cfg)
+        if kind == "logistic_regression" and not np.isin(y, (0.0, 1.0)).all():
+            raise DataError(f"model.data.file {cfg.file!r}: logistic targets must be 0 or 1, "
+                            f"got values {np.unique(y)[:5].tolist()}")
+    else:
+        x, y = (synthetic_linear if kind == "linear_regression" else synthetic_logistic)(cfg)
+    if cfg.intercept:
+        x = np.hstack([x, np.ones((x.shape[0], 1))])
+    return x, y
+
+
+def digits(n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits (1797 × 64), pixels scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    ds = load_digits()
+    x, y = ds.data / 16.0, ds.target.astype(float)
+    return (x[:n], y[:n]) if n else (x, y)

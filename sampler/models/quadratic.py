@@ -1,0 +1,64 @@
+"""Quadratic model with exactly known Gaussian gradient noise (the seeds' 1-D and 2-D examples)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Batch, Model
+
+
+class Quadratic(Model):
+    """``L(θ) = ½ θᵀHθ`` with per-example gradients ``∇ℓ_b = Hθ + ξ_b``, ``ξ_b ~ N(0, Σ)``.
+
+    A minibatch of size B therefore has gradient ``g_B = Hθ + ξ``, ``ξ ~ N(0, Σ/B)``, and loss
+    ``L(θ) + ξᵀθ``. The noise is additive and exactly known, which makes the stationary law of
+    every constant-rate linear rule an exact discrete Lyapunov solution (THEORY.md).
+
+    Args:
+        hessian: ``H`` as a ``[D, D]`` symmetric positive-definite tensor.
+        noise_cov: per-example noise covariance ``Σ``, ``[D, D]`` positive semi-definite.
+        batch_size: B; the minibatch noise covariance is ``Σ/B``.
+    """
+
+    name = "quadratic"
+
+    def __init__(self, hessian: Tensor, noise_cov: Tensor, batch_size: int) -> None:
+        self.hessian, self.noise_cov = hessian, noise_cov
+        self.dim = int(hessian.shape[0])
+        self.dtype, self.device = hessian.dtype, hessian.device
+        self.batch_size = batch_size
+        # Cholesky with jitter-free fallback for semi-definite Σ (eigh square root).
+        evals, evecs = torch.linalg.eigh(noise_cov)
+        self._noise_root = evecs * evals.clamp_min(0).sqrt()  # Σ = R Rᵀ
+        self._noise_var = torch.diagonal(noise_cov).clone()
+
+    def draw(self, generator: torch.Generator, n_chains: int) -> Batch:
+        """Minibatch noise ``ξ = R z / √B`` with ``z ~ N(0, I)``, shape ``[C, D]``."""
+        z = torch.randn(n_chains, self.dim, generator=generator, dtype=self.dtype,
+                        device=self.device)
+        return Batch(noise=(z @ self._noise_root.T) / math.sqrt(self.batch_size))
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """``g_B = Hθ + ξ`` and loss ``½θᵀHθ + ξᵀθ``."""
+        assert batch.noise is not None
+        h_theta = theta @ self.hessian
+        loss = 0.5 * (theta * h_theta).sum(-1) + (batch.noise * theta).sum(-1)
+        return loss, h_theta + batch.noise
+
+    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+        """The known per-example noise variance ``Σ_ii``, broadcast to ``[C, D]``."""
+        return self._noise_var.expand_as(theta)
+
+    def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """``L = ½θᵀHθ`` and ``∇L = Hθ``."""
+        h_theta = theta @ self.hessian
+        return 0.5 * (theta * h_theta).sum(-1), h_theta
+
+    def describe(self) -> dict[str, Any]:
+        """Dimension plus ``H`` and ``Σ`` as nested lists."""
+        return {**super().describe(), "hessian": self.hessian.tolist(),
+                "noise_cov": self.noise_cov.tolist()}

@@ -1,0 +1,112 @@
+"""Regression models with closed-form gradients: ``mean``, ``linear_regression``, ``logistic``.
+
+The per-example losses are the reference (``DatasetModel`` derives gradients from them with
+``torch.func``); the closed forms below are only faster, and the tests check they agree.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .base import Batch, DatasetModel
+
+
+class LinearRegression(DatasetModel):
+    """Least squares, ``ℓ_i(θ) = ½ (x_iᵀθ − y_i)² + (l2/2)‖θ‖²``.
+
+    Per-example gradient ``∇ℓ_i = x_i r_i + l2·θ`` with residual ``r_i = x_iᵀθ − y_i``; the loss is
+    exactly quadratic with Hessian ``H = XᵀX/N + l2·I``.
+    """
+
+    name = "linear_regression"
+
+    def __init__(self, x: Tensor, y: Tensor, l2: float = 0.0) -> None:
+        super().__init__(x, y, dim=int(x.shape[1]), l2=l2)
+
+    def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """``½ (xᵀθ − y)²``."""
+        return 0.5 * (x @ theta - y) ** 2
+
+    def _residuals(self, theta: Tensor, xb: Tensor, yb: Tensor) -> Tensor:
+        return torch.bmm(xb, theta.unsqueeze(-1)).squeeze(-1) - yb  # [C, B]
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """``g_B = (1/B) X_Bᵀ r_B + l2·θ`` in one batched matmul."""
+        assert batch.indices is not None
+        xb, yb = self.x[batch.indices], self.y[batch.indices]  # [C, B, D], [C, B]
+        r = self._residuals(theta, xb, yb)
+        g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
+        loss = 0.5 * (r * r).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)
+        return loss, g
+
+    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+        """Within-batch variance of ``x_i r_i`` (the ridge term is common to all examples)."""
+        assert batch.indices is not None
+        xb, yb = self.x[batch.indices], self.y[batch.indices]
+        per_example = xb * self._residuals(theta, xb, yb).unsqueeze(-1)
+        return per_example.var(dim=1, correction=0)
+
+    def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+        """``L`` and ``∇L = Xᵀ(Xθ − y)/N + l2·θ`` for every chain at once."""
+        r = theta @ self.x.T - self.y  # [C, N]
+        g = r @ self.x / self.n_examples + self.l2 * theta
+        loss = 0.5 * (r * r).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)
+        return loss, g
+
+
+class MeanModel(LinearRegression):
+    """The seeds' one-dimensional example ``ℓ_i(β) = ½ (β − y_i)²`` (linear regression on ``x = 1``).
+
+    ``L`` is minimised at ``β* = mean(y)`` with curvature ``h = 1``; per-example gradient noise has
+    variance ``σ² = (1/N) Σ_i (y_i − ȳ)²``.
+    """
+
+    name = "mean"
+
+    def __init__(self, y: Tensor) -> None:
+        super().__init__(torch.ones(y.shape[0], 1, dtype=y.dtype, device=y.device), y)
+
+
+class LogisticRegression(DatasetModel):
+    """Binary cross-entropy, ``ℓ_i(θ) = softplus(x_iᵀθ) − y_i x_iᵀθ + (l2/2)‖θ‖²``, ``y_i ∈ {0, 1}``.
+
+    Per-example gradient ``∇ℓ_i = x_i (sigmoid(x_iᵀθ) − y_i) + l2·θ``.
+    """
+
+    name = "logistic_regression"
+
+    def __init__(self, x: Tensor, y: Tensor, l2: float = 0.0) -> None:
+        super().__init__(x, y, dim=int(x.shape[1]), l2=l2)
+
+    def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """``softplus(xᵀθ) − y·xᵀθ``."""
+        z = x @ theta
+        return F.softplus(z) - y * z
+
+    def _parts(self, theta: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        z = torch.bmm(xb, theta.unsqueeze(-1)).squeeze(-1)
+        return F.softplus(z) - yb * z, torch.sigmoid(z) - yb
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """``g_B = (1/B) X_Bᵀ (sigmoid(X_Bθ) − y_B) + l2·θ``."""
+        assert batch.indices is not None
+        xb, yb = self.x[batch.indices], self.y[batch.indices]
+        losses, r = self._parts(theta, xb, yb)
+        g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
+        return losses.mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1), g
+
+    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+        """Within-batch variance of ``x_i (sigmoid(x_iᵀθ) − y_i)``."""
+        assert batch.indices is not None
+        xb, yb = self.x[batch.indices], self.y[batch.indices]
+        _, r = self._parts(theta, xb, yb)
+        return (xb * r.unsqueeze(-1)).var(dim=1, correction=0)
+
+    def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+        """Full-batch loss and gradient for every chain at once."""
+        z = theta @ self.x.T  # [C, N]
+        loss = (F.softplus(z) - self.y * z).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)
+        g = (torch.sigmoid(z) - self.y) @ self.x / self.n_examples + self.l2 * theta
+        return loss, g

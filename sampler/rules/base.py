@@ -1,0 +1,67 @@
+"""Update rules as pure ``(init, update)`` pairs over batched state (after optax).
+
+A rule is built by a factory that validates its hyperparameters and returns an ``UpdateRule``:
+
+* ``init(params) -> state``: a NamedTuple of tensors, each with a leading chain dimension;
+* ``update(grad, state, params, step) -> (delta, state)``: the parameter increment, ``θ ← θ + δ``;
+* ``fluctuation(grad, state) -> [C, D]``: the per-step term whose stationary mean is the
+  fluctuation-side temperature of THEORY.md O3, evaluated on the state *after* the update. For a
+  rule with diagonal rates ``η_i`` and search direction ``u`` (``δ = −η ⊙ u``) it is
+  ``(η_i/2)·κ·u_i²`` with ``κ = 1`` for plain directions and ``κ = (1+μ)/(1−d)`` for a PyTorch
+  momentum buffer (Yaida 2019, App. A).
+
+Rules never touch a random generator: all randomness belongs to the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+from torch import Tensor
+
+
+class GradSample(NamedTuple):
+    """What the engine hands a rule at each step."""
+
+    mean: Tensor  # [C, D] minibatch gradient g_B
+    example_var: Tensor | None = None  # [C, D] per-example gradient variance (if rule needs it)
+
+
+class InitFn(Protocol):
+    """``init(params [C, D]) -> state``."""
+
+    def __call__(self, params: Tensor) -> Any: ...
+
+
+class UpdateFn(Protocol):
+    """``update(grad, state, params, step) -> (delta [C, D], state)``; step counts from 0."""
+
+    def __call__(self, grad: GradSample, state: Any, params: Tensor,
+                 step: int) -> tuple[Tensor, Any]: ...
+
+
+class UpdateRule(NamedTuple):
+    """A named update rule."""
+
+    name: str
+    init: InitFn
+    update: UpdateFn
+    fluctuation: Callable[[GradSample, Any], Tensor]
+    needs_example_var: bool = False
+
+
+class EmptyState(NamedTuple):
+    """State of a stateless rule."""
+
+
+def check_range(name: str, value: float, low: float, high: float | None = None,
+                low_open: bool = False, high_open: bool = True) -> None:
+    """Raise ``ValueError`` naming the hyperparameter, its allowed interval and the value given."""
+    lo_ok = value > low if low_open else value >= low
+    hi_ok = high is None or (value < high if high_open else value <= high)
+    if not (lo_ok and hi_ok):
+        left = "(" if low_open else "["
+        right = "" if high is None else (")" if high_open else "]")
+        hi = "inf)" if high is None else f"{high}{right}"
+        raise ValueError(f"{name} must be in {left}{low}, {hi}, got {value}")

@@ -1,0 +1,108 @@
+"""SGD and heavy-ball momentum in both conventions (PyTorch ``μ`` form and the seeds' ``N_g`` form)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .base import EmptyState, GradSample, UpdateRule, check_range
+
+
+def sgd(lr: float) -> UpdateRule:
+    """Plain SGD, ``θ_{t+1} = θ_t − η g_B``.
+
+    Fluctuation term (THEORY.md O3): ``T_i = (η/2) E[(g_B)_i²]``.
+
+    Args:
+        lr: Learning rate η > 0.
+    """
+    check_range("lr", lr, 0.0, low_open=True, high=None)
+
+    def init(params: Tensor) -> EmptyState:
+        return EmptyState()
+
+    def update(grad: GradSample, state: EmptyState, params: Tensor,
+               step: int) -> tuple[Tensor, EmptyState]:
+        return -lr * grad.mean, state
+
+    def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
+        return 0.5 * lr * grad.mean.square()
+
+    return UpdateRule("sgd", init, update, fluctuation)
+
+
+class MomentumState(NamedTuple):
+    """Heavy-ball buffer."""
+
+    buffer: Tensor  # [C, D]
+
+
+def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
+    """PyTorch heavy ball (``torch.optim.SGD(momentum=μ, dampening=d)``).
+
+    ``b_1 = g_1``; ``b_t = μ b_{t−1} + (1−d) g_t``; ``θ_{t+1} = θ_t − η b_t``. The first step
+    copies the gradient undamped, exactly as PyTorch does. Effective rate ``η(1−d)/(1−μ)``.
+
+    Fluctuation term (Yaida 2019, App. A): ``T_i = (η/2)(1+μ)/(1−d) E[b_i²]``.
+
+    Args:
+        lr: Learning rate η > 0.
+        mu: Momentum μ in [0, 1).
+        dampening: d in [0, 1).
+    """
+    check_range("lr", lr, 0.0, low_open=True)
+    check_range("mu", mu, 0.0, 1.0)
+    check_range("dampening", dampening, 0.0, 1.0)
+    kappa = (1.0 + mu) / (1.0 - dampening)
+
+    def init(params: Tensor) -> MomentumState:
+        return MomentumState(torch.zeros_like(params))
+
+    def update(grad: GradSample, state: MomentumState, params: Tensor,
+               step: int) -> tuple[Tensor, MomentumState]:
+        if step == 0:
+            buf = grad.mean.clone()
+        else:
+            buf = mu * state.buffer + (1.0 - dampening) * grad.mean
+        return -lr * buf, MomentumState(buf)
+
+    def fluctuation(grad: GradSample, state: MomentumState) -> Tensor:
+        return 0.5 * lr * kappa * state.buffer.square()
+
+    return UpdateRule("momentum", init, update, fluctuation)
+
+
+class VelocityState(NamedTuple):
+    """The seeds' velocity ``v`` (already multiplied by η)."""
+
+    velocity: Tensor  # [C, D]
+
+
+def momentum_ng(lr: float, n_g: float = 10.0) -> UpdateRule:
+    """The seeds' momentum, ``v_t = (1 − 1/N_g) v_{t−1} + η g_t``, ``v_0 = 0``, ``θ_{t+1} = θ_t − v_t``.
+
+    Identical to PyTorch momentum with ``μ = 1 − 1/N_g``, ``d = 0`` and buffer ``b = v/η``, so the
+    effective rate is ``η N_g`` and ``T_i = (1+μ)/(2η) E[v_i²]``.
+
+    Args:
+        lr: η > 0.
+        n_g: N_g ≥ 1 (N_g = 1 is plain SGD).
+    """
+    check_range("lr", lr, 0.0, low_open=True)
+    check_range("n_g", n_g, 1.0)
+    mu = 1.0 - 1.0 / n_g
+
+    def init(params: Tensor) -> VelocityState:
+        return VelocityState(torch.zeros_like(params))
+
+    def update(grad: GradSample, state: VelocityState, params: Tensor,
+               step: int) -> tuple[Tensor, VelocityState]:
+        v = mu * state.velocity + lr * grad.mean
+        return -v, VelocityState(v)
+
+    def fluctuation(grad: GradSample, state: VelocityState) -> Tensor:
+        return (1.0 + mu) / (2.0 * lr) * state.velocity.square()
+
+    return UpdateRule("momentum_ng", init, update, fluctuation)
