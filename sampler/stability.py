@@ -1,0 +1,59 @@
+"""Detecting settings that are certainly unstable before any chain runs.
+
+For models whose Hessian is exactly known (``quadratic``, ``mean``, ``linear_regression``) the
+deterministic part of a constant-rate linear rule diverges when the rate exceeds the classical
+bound (THEORY.md): SGD needs ``η·h_max < 2``; PyTorch momentum ``η(1−d)·h_max < 2(1+μ)``; the
+seeds' N_g momentum ``η·h_max < 2(2 − 1/N_g)``; preconditioned SGD with the known noise of a
+``quadratic`` needs the eigenvalues of ``Λ^{1/2} H Λ^{1/2}`` below 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .config import MomentumConfig, MomentumNgConfig, PreconditionedConfig, RuleConfig, SGDConfig
+from .models import LinearRegression, Model, Quadratic
+
+
+class UnstableError(ValueError):
+    """A rate for which the chain certainly diverges."""
+
+
+def exact_hessian(model: Model) -> np.ndarray | None:
+    """``H`` for models with an exactly quadratic loss, else ``None``."""
+    if isinstance(model, Quadratic):
+        return model.hessian.double().cpu().numpy()
+    if isinstance(model, LinearRegression):
+        x = model.x.double()
+        h = (x.T @ x / model.n_examples).cpu().numpy()
+        return h + model.l2 * np.eye(model.dim)
+    return None
+
+
+def check_stability(model: Model, rule: RuleConfig) -> None:
+    """Raise ``UnstableError`` naming ``rule.lr`` when the run would diverge deterministically."""
+    h = exact_hessian(model)
+    if h is None:
+        return
+    h_max = float(np.linalg.eigvalsh(h).max())
+    if isinstance(rule, SGDConfig):
+        bound, what = 2.0 / h_max, "SGD needs lr·h_max < 2"
+    elif isinstance(rule, MomentumConfig):
+        bound = 2.0 * (1 + rule.mu) / ((1 - rule.dampening) * h_max)
+        what = "momentum needs lr·(1−dampening)·h_max < 2(1+mu)"
+    elif isinstance(rule, MomentumNgConfig):
+        bound = 2.0 * (2 - 1 / rule.n_g) / h_max
+        what = "N_g momentum needs lr·h_max < 2(2 − 1/n_g)"
+    elif isinstance(rule, PreconditionedConfig) and isinstance(model, Quadratic):
+        sigma2 = torch.diagonal(model.noise_cov).double().cpu().numpy()
+        inv = 1.0 / (sigma2 if rule.power == 2 else np.sqrt(sigma2))
+        root = np.sqrt(inv)
+        bound = 2.0 / float(np.linalg.eigvalsh(root[:, None] * h * root[None, :]).max())
+        what = "preconditioned SGD needs lr·λ_max(Λ^½HΛ^½) < 2 with Λ = diag(1/σ^p)"
+    else:
+        return
+    if rule.lr >= bound:
+        raise UnstableError(
+            f"rule.lr: {rule.lr} is unstable for this model ({what}, h_max = {h_max:.6g}); "
+            f"allowed: 0 < lr < {bound:.6g}, got {rule.lr}")
