@@ -1,0 +1,151 @@
+"""The ``sgdthermo`` command line: run, resume, status, analyze, report.
+
+Every user error (bad config, unknown kind, unstable rate, missing file, not an archive) prints one
+clear message naming the field, the allowed values and what was given, and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from ..sampler.archive import ArchiveError, read_root
+from ..sampler.jobspec import ConfigError, load_job
+from ..sampler.models import DataError
+from .driver import JobInterrupted, init_ray, prepare_archive, resolve_device, run_archive, \
+    shard_table
+from .progress import RunBars
+
+USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError)
+err_console = Console(stderr=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sgdthermo", description="SGD as MCMC: run chains on Ray, "
+                                "archive them in Zarr, measure temperatures, test Gibbs.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a job config into a new archive")
+    r.add_argument("config", help="TOML job config")
+    r.add_argument("--out", required=True, help="archive directory (or fsspec URL)")
+    r.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else local)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set rule.lr=0.05 (repeatable)")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing archive")
+    r.add_argument("--no-progress", action="store_true", help="no live progress bars")
+    r.add_argument("--no-analyze", action="store_true", help="skip the summary at the end")
+    s = sub.add_parser("resume", help="continue an interrupted job from its archive")
+    s.add_argument("archive")
+    s.add_argument("--address")
+    s.add_argument("--no-progress", action="store_true")
+    st = sub.add_parser("status", help="progress of every run of an archive")
+    st.add_argument("archive")
+    st.add_argument("--json", action="store_true")
+    a = sub.add_parser("analyze", help="diagnostics, temperatures and the Gibbs test per run")
+    a.add_argument("archive")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    rep = sub.add_parser("report", help="write a self-contained HTML report")
+    rep.add_argument("archive")
+    rep.add_argument("-o", "--output", default="report.html")
+    return p
+
+
+def _execute(path: str, mode: str, progress: bool) -> None:
+    meta = read_root(path)
+    labels = {r["index"]: r["label"] for r in meta["runs"]}
+    err_console.print(f"[dim]ray: {mode}; device: {meta['device']}; archive: {path}[/dim]")
+    with RunBars(labels, enabled=progress, console=err_console) as bars:
+        table = run_archive(path, on_progress=bars.update)
+    diverged = sum(sp.diverged for sp in table)
+    err_console.print(f"done: {len(labels)} run(s), {diverged} diverged chain(s) -> {path}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """``sgdthermo run``."""
+    job = load_job(args.config, args.overrides)
+    mode = init_ray(args.address)
+    device = resolve_device(job.cluster.device)
+    prepare_archive(job, args.out, args.overwrite, device)
+    _execute(args.out, mode, not args.no_progress)
+    if not args.no_analyze:
+        cmd_analyze(argparse.Namespace(archive=args.out, json=False))
+
+
+def cmd_resume(args: argparse.Namespace) -> None:
+    """``sgdthermo resume``."""
+    read_root(args.archive)  # refuse a non-archive before starting Ray
+    _execute(args.archive, init_ray(args.address), not args.no_progress)
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    """``sgdthermo status``."""
+    meta = read_root(args.archive)
+    rows = []
+    for run in meta["runs"]:
+        shards = [sp for sp in shard_table(args.archive) if sp.run == run["index"]]
+        done = sum(sp.chain_steps for sp in shards)
+        total = sum(sp.chains * sp.steps[-1] for sp in shards)
+        rows.append({"run": run["index"], "label": run["label"], "shards": len(shards),
+                     "shards_done": sum(sp.done for sp in shards),
+                     "chain_steps": done, "total_chain_steps": total,
+                     "complete": done == total})
+    if args.json:
+        print(json.dumps({"archive": args.archive, "created": meta["created"],
+                          "device": meta["device"], "runs": rows}, indent=2))
+        return
+    t = Table(title=f"{args.archive} ({meta['config']['name']}, created {meta['created']})")
+    for col in ("run", "label", "shards done", "progress", "state"):
+        t.add_column(col)
+    for r in rows:
+        pct = 100 * r["chain_steps"] / max(r["total_chain_steps"], 1)
+        t.add_row(str(r["run"]), r["label"], f"{r['shards_done']}/{r['shards']}", f"{pct:.1f}%",
+                  "complete" if r["complete"] else "incomplete: sgdthermo resume")
+    Console().print(t)
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    """``sgdthermo analyze``."""
+    from ..analysis.summary import analyze_archive, print_summary
+
+    result = analyze_archive(args.archive)
+    if args.json:
+        print(json.dumps(result, indent=2, default=float))
+    else:
+        print_summary(result, Console())
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """``sgdthermo report``."""
+    from ..analysis.report import write_report
+
+    write_report(args.archive, args.output)
+    err_console.print(f"report written to {args.output}")
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
+            "analyze": cmd_analyze, "report": cmd_report}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sgdthermo`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except JobInterrupted as err:
+        err_console.print(f"[yellow]{err}[/yellow]")
+        return 130
+    except USER_ERRORS as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/yellow]")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

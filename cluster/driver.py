@@ -1,0 +1,180 @@
+"""The driver: starts or joins Ray, creates the archive, and keeps every shard actor busy.
+
+Public facade over private actors (Ray's own pattern). Each remote call runs a whole block (a chunk
+of draws, thousands of steps); the driver waits with ``ray.wait`` and only ever receives small
+progress dicts, never data: actors write the archive themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from ..sampler.archive import (
+    ArchiveError,
+    block_schedule,
+    committed_blocks,
+    create_archive,
+    read_root,
+    shard_bounds,
+)
+from ..sampler.config import JobConfig
+from ..sampler.jobspec import expand
+from ..sampler.shard import state_facts
+from .actor import ShardFailed, make_actor
+
+
+class JobInterrupted(RuntimeError):
+    """The job was interrupted (Ctrl-C); the archive is valid and ``resume`` continues it."""
+
+
+def init_ray(address: str | None = None) -> str:
+    """Join ``address`` (or ``RAY_ADDRESS``), else start the embedded local instance.
+
+    Returns:
+        ``"joined"`` or ``"local"`` (or ``"existing"`` when Ray was already initialised).
+    """
+    if ray.is_initialized():
+        return "existing"
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level="WARNING")
+        return "joined"
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
+    return "local"
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` → ``cuda`` when the Ray cluster has GPUs, else ``cpu``."""
+    gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
+    if requested == "auto":
+        return "cuda" if gpus > 0 else "cpu"
+    if requested == "cuda" and gpus <= 0:
+        raise ValueError("cluster.device: 'cuda' requested but the Ray cluster has no GPU; "
+                         "allowed: auto, cpu, cuda")
+    return requested
+
+
+def prepare_archive(job: JobConfig, out: str, overwrite: bool, device: str) -> None:
+    """Validate every run (building its model once) and pre-allocate the archive at ``out``."""
+    runs = expand(job)
+    facts = [state_facts(r) for r in runs]  # raises on bad data files or unstable rates
+    path = Path(out)
+    if "://" not in out and path.exists():
+        try:
+            read_root(out)
+        except ArchiveError:
+            raise ArchiveError(f"--out {out!r} exists and is not a sgdthermo archive; "
+                               f"refusing to touch it") from None
+        if not overwrite:
+            raise ArchiveError(f"--out {out!r} already holds an archive; pass --overwrite "
+                               f"to replace it, or `sgdthermo resume {out}` to continue it")
+        shutil.rmtree(path)
+    create_archive(out, job, runs, device, facts)
+
+
+@dataclass
+class ShardProgress:
+    """Driver-side view of one shard."""
+
+    run: int
+    shard: int
+    chains: int
+    steps: list[int]  # cumulative steps after each block
+    blocks_done: int
+    diverged: int = 0
+    actor: Any = field(default=None, repr=False)
+
+    @property
+    def done(self) -> bool:
+        """All blocks committed."""
+        return self.blocks_done >= len(self.steps)
+
+    @property
+    def chain_steps(self) -> int:
+        """Chain-steps committed."""
+        return self.chains * (self.steps[self.blocks_done - 1] if self.blocks_done else 0)
+
+
+def shard_table(path: str) -> list[ShardProgress]:
+    """Progress of every shard of every run, from the archive's commit records alone."""
+    meta = read_root(path)
+    job = JobConfig.model_validate(meta["config"])
+    out = []
+    for spec in expand(job):
+        blocks = block_schedule(spec, job.cluster.chunk_draws)
+        cumulative = [sum(b.steps for b in blocks[: i + 1]) for i in range(len(blocks))]
+        done = committed_blocks(path, spec.index)
+        for s, (lo, hi) in enumerate(shard_bounds(spec.run.chains, job.cluster.shard_chains)):
+            out.append(ShardProgress(spec.index, s, hi - lo, cumulative, int(done[s])))
+    return out
+
+
+def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | None = None,
+                blocks_per_call: int = 1) -> list[ShardProgress]:
+    """Run every unfinished shard of the archive to completion on the current Ray instance.
+
+    Args:
+        path: Archive created by ``prepare_archive``.
+        on_progress: Called with the shard table after every completed call.
+        blocks_per_call: Blocks per remote call (each block is ``chunk_draws·thin`` steps).
+
+    Raises:
+        ShardFailed: A shard raised (bad device, data error); others are stopped.
+        JobInterrupted: On KeyboardInterrupt; committed blocks stay valid.
+    """
+    meta = read_root(path)
+    job = JobConfig.model_validate(meta["config"])
+    device = meta["device"]
+    if device == "cuda" and ray.cluster_resources().get("GPU", 0) <= 0:
+        raise ArchiveError(f"{path!r} was created for CUDA but this Ray cluster has no GPU; "
+                           f"resume it on a cluster with GPUs (device is fixed per archive so "
+                           f"that resumed chains stay bitwise identical)")
+    table = shard_table(path)
+    pending: dict[Any, ShardProgress] = {}
+    try:
+        for sp in table:
+            if sp.done:
+                continue
+            sp.actor = make_actor(path, sp.run, sp.shard, device, job.cluster.num_gpus,
+                                  job.cluster.max_restarts)
+            pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
+        if on_progress:
+            on_progress(table)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in ready:
+                sp = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayTaskError as err:
+                    raise ShardFailed(f"run {sp.run} shard {sp.shard} failed:\n"
+                                      f"{err.cause if err.cause else err}") from None
+                sp.blocks_done, sp.diverged = result["blocks_done"], result["diverged"]
+                if sp.done:
+                    ray.kill(sp.actor)  # frees its CPU/GPU for actors still waiting
+                    sp.actor = None
+                else:
+                    pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
+            if on_progress:
+                on_progress(table)
+    except KeyboardInterrupt:
+        raise JobInterrupted(f"interrupted; committed blocks are safe. Continue with "
+                             f"`sgdthermo resume {path}`") from None
+    finally:
+        for sp in table:
+            if sp.actor is not None:
+                ray.kill(sp.actor, no_restart=True)
+    return table
+
+
+def wait_seconds(start: float) -> float:
+    """Seconds since ``start`` (for progress rates)."""
+    return time.monotonic() - start
