@@ -1,0 +1,117 @@
+"""One analysis record per run: diagnostics, temperatures, Gibbs test, theory beside measurement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .diagnostics import diagnostics, worst
+from .estimators import integrated_time, mean_and_se
+from .gibbs import gibbs_test
+from .reader import RunData, open_archive
+from .temperature import temperatures, virial_samples
+from .theory import stationary_theory
+
+
+def _z(measured: np.ndarray, se: np.ndarray, predicted: np.ndarray) -> list[float]:
+    return ((measured - predicted) / se).tolist()
+
+
+def theory_comparison(run: RunData, samples: Any, temps: Any) -> dict[str, Any] | None:
+    """Exact theory beside measurement, differences in units of the measurement's SE."""
+    th = stationary_theory(run.spec, run.model)
+    if th is None:
+        return None
+    var, var_se = mean_and_se(samples.centred**2)
+    theta = np.asarray(run.posterior()["theta"].values)[~run.diverged_chains()]
+    taus = integrated_time(theta)
+    tau, tau_se = taus.mean(axis=0), taus.std(axis=0, ddof=1) / np.sqrt(taus.shape[0])
+    pred_var = np.diag(th.cov)
+    return {
+        "exact": th.exact, "note": th.note, "gibbs": th.gibbs,
+        "mean": th.mean.tolist(), "measured_mean": samples.center.tolist(),
+        "variance": pred_var.tolist(), "measured_variance": var.tolist(),
+        "variance_se": var_se.tolist(), "variance_z": _z(var, var_se, pred_var),
+        "temperature": th.temperature.tolist(),
+        "virial_z": _z(temps.virial, temps.virial_se, th.temperature),
+        "fluctuation_z": _z(temps.fluctuation, temps.fluctuation_se, th.temperature),
+        "iat": th.iat.tolist(), "measured_iat": tau.tolist(), "iat_se": tau_se.tolist(),
+        "excess_loss": th.excess_loss,
+    }
+
+
+def analyze_run(run: RunData) -> dict[str, Any]:
+    """Everything ``sgdthermo analyze`` reports for one run."""
+    out: dict[str, Any] = {
+        "run": run.index, "label": run.label, "rule": run.spec.rule.kind,
+        "model": run.spec.model.kind, "chains": run.spec.run.chains, "draws": run.draws,
+        "complete": run.complete, "diverged_chains": int(run.diverged_chains().sum())}
+    if run.draws < 8 or out["diverged_chains"] == out["chains"]:
+        out["status"] = "not enough committed, non-diverged draws to analyze"
+        return out
+    diag = diagnostics(run)
+    samples = virial_samples(run)
+    temps = temperatures(run, samples)
+    gibbs = gibbs_test(samples)
+    out.update({
+        "status": "ok", "diagnostics": diag, "worst": worst(diag),
+        "temperature": {"virial": temps.virial.tolist(), "virial_se": temps.virial_se.tolist(),
+                        "fluctuation": temps.fluctuation.tolist(),
+                        "fluctuation_se": temps.fluctuation_se.tolist(),
+                        "z": temps.z.tolist(), "agreement_p": temps.agreement_p,
+                        "agree": temps.agree},
+        "gibbs": gibbs.as_dict(),
+        "theory": theory_comparison(run, samples, temps)})
+    return out
+
+
+def analyze_archive(path: str) -> dict[str, Any]:
+    """Analysis records of every run of an archive."""
+    return {"archive": path, "runs": [analyze_run(r) for r in open_archive(path)]}
+
+
+def _overview(result: dict[str, Any]) -> Table:
+    t = Table(title=f"sgdthermo analysis: {result['archive']}")
+    for col in ("run", "label", "rule", "draws×chains", "R-hat", "ESS", "O3 agree", "Gibbs"):
+        t.add_column(col)
+    for r in result["runs"]:
+        if r.get("status") != "ok":
+            t.add_row(str(r["run"]), r["label"], r["rule"], str(r["draws"]), "-", "-", "-",
+                      r.get("status", ""))
+            continue
+        w, g = r["worst"], r["gibbs"]
+        p = "" if not np.isfinite(g["p_value"]) else f" p={g['p_value']:.2g}"
+        t.add_row(str(r["run"]), r["label"], r["rule"], f"{r['draws']}×{r['chains']}",
+                  f"{w['max_r_hat']:.3f}", f"{w['min_ess_bulk']:.0f}",
+                  "yes" if r["temperature"]["agree"] else "NO", g["verdict"] + p)
+    return t
+
+
+def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
+    tp, th = r["temperature"], r["theory"]
+    t = Table(title=f"run {r['run']} ({r['label']}): per-coordinate temperatures", title_justify="left")
+    cols = ["i", "T virial", "T fluct"] + (["T theory", "z vir", "Var", "Var theory", "τ",
+                                            "τ theory"] if th else [])
+    for c in cols:
+        t.add_column(c, justify="right")
+    for i in range(min(len(tp["virial"]), max_rows)):
+        row = [str(i), f"{tp['virial'][i]:.4g}±{tp['virial_se'][i]:.2g}",
+               f"{tp['fluctuation'][i]:.4g}±{tp['fluctuation_se'][i]:.2g}"]
+        if th:
+            row += [f"{th['temperature'][i]:.4g}", f"{th['virial_z'][i]:+.1f}",
+                    f"{th['measured_variance'][i]:.4g}±{th['variance_se'][i]:.2g}",
+                    f"{th['variance'][i]:.4g}",
+                    f"{th['measured_iat'][i]:.3g}±{th['iat_se'][i]:.2g}", f"{th['iat'][i]:.3g}"]
+        t.add_row(*row)
+    return t
+
+
+def print_summary(result: dict[str, Any], console: Console) -> None:
+    """An overview table, then one per-coordinate table per run."""
+    console.print(_overview(result))
+    for r in result["runs"]:
+        if r.get("status") == "ok":
+            console.print(_coordinates(r))

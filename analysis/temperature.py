@@ -1,0 +1,101 @@
+"""Per-coordinate temperatures from both estimators of THEORY.md O3, with standard errors.
+
+* Virial: ``T_i = E[(θ_i − c_i) ∂_iL(θ)]`` with ``c = θ̄`` (any constant works since
+  ``E[∇L] = 0``, O1), from the recorded draws and full-batch gradients evaluated in batches.
+* Fluctuation: ``T_i = (η_i/2) κ E[u_i²]`` accumulated during the run by the rule (see
+  ``sampler.rules.base``), read from the archive's per-block sums.
+
+Standard errors come from batch means over (chain, batch) pairs. Their agreement is a stationarity
+diagnostic (Yaida 2019): ``z_i = (T_vir − T_fl)/√(se_vir² + se_fl²)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats
+import torch
+
+from .estimators import batch_means, mean_and_se
+from .reader import RunData
+
+FULL_MATRIX_MAX_DIM = 16  # the full virial matrix (and the Gibbs test on θ) up to this dimension
+
+
+@dataclass
+class VirialSamples:
+    """Centred draws and their full-batch gradients for the non-diverged chains."""
+
+    centred: np.ndarray  # [C, n, D] θ − θ̄
+    grads: np.ndarray  # [C, n, D] ∇L(θ)
+    center: np.ndarray  # [D]
+
+
+def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096) -> VirialSamples:
+    """Full-batch gradients at (an evenly thinned subset of) the committed draws."""
+    keep = ~run.diverged_chains()
+    theta = np.asarray(run.posterior()["theta"].values)[keep]
+    c, n, d = theta.shape
+    stride = max(1, int(np.ceil(c * n / max_rows)))
+    theta = theta[:, ::stride]
+    flat = torch.as_tensor(theta.reshape(-1, d), dtype=run.model.dtype)
+    grads = torch.cat([run.model.full_loss_grad(flat[i:i + chunk])[1]
+                       for i in range(0, flat.shape[0], chunk)]) if flat.numel() else flat
+    grads_np = grads.double().numpy().reshape(theta.shape)
+    center = theta.mean(axis=(0, 1))
+    return VirialSamples(theta - center, grads_np, center)
+
+
+@dataclass
+class Temperatures:
+    """Both estimates per coordinate, with standard errors and their agreement."""
+
+    virial: np.ndarray  # [D]
+    virial_se: np.ndarray
+    fluctuation: np.ndarray
+    fluctuation_se: np.ndarray
+    z: np.ndarray  # [D] (virial − fluctuation)/se
+    agreement_p: float  # χ²_D p-value of Σ z²
+
+    @property
+    def agree(self) -> bool:
+        """Estimators consistent at the 0.1% level."""
+        return bool(self.agreement_p >= 1e-3)
+
+
+def fluctuation_temperature(run: RunData) -> tuple[np.ndarray, np.ndarray]:
+    """``T_i`` and its SE from the per-block accumulator sums (non-diverged chains)."""
+    sums, steps = run.fluctuation()
+    sums = sums[~run.diverged_chains()]
+    if sums.size == 0 or steps.sum() == 0:
+        d = sums.shape[-1]
+        return np.full(d, np.nan), np.full(d, np.nan)
+    t = sums.sum(axis=(0, 1)) / (sums.shape[0] * steps.sum())
+    means = (sums / steps[None, :, None]).reshape(-1, sums.shape[-1])
+    se = means.std(axis=0, ddof=1) / np.sqrt(means.shape[0]) if means.shape[0] > 1 else (
+        np.full_like(t, np.nan))
+    return t, se
+
+
+def temperatures(run: RunData, samples: VirialSamples | None = None) -> Temperatures:
+    """Virial and fluctuation temperatures of a run with their agreement test."""
+    s = samples or virial_samples(run)
+    t_v, se_v = mean_and_se(s.centred * s.grads)
+    t_f, se_f = fluctuation_temperature(run)
+    z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2)
+    p = float(scipy.stats.chi2.sf(np.sum(z**2), df=len(z))) if np.isfinite(z).all() else (
+        float("nan"))
+    return Temperatures(t_v, se_v, t_f, se_f, z, p)
+
+
+def virial_batches(s: VirialSamples, directions: np.ndarray | None = None) -> np.ndarray:
+    """Batch means of ``V_ij = (θ_i − c_i)∂_jL`` ``[batches, k, k]``, optionally projected.
+
+    With orthonormal ``directions`` ``U [k, D]`` the matrix is ``U V Uᵀ``, which also equals
+    ``T·I_k`` under a Gibbs law: the test of O12 on random projections of a large model.
+    """
+    a, g = s.centred, s.grads
+    if directions is not None:
+        a, g = a @ directions.T, g @ directions.T
+    return batch_means(np.einsum("cni,cnj->cnij", a, g))

@@ -1,0 +1,168 @@
+"""Exact finite-η stationary laws of linear-gradient models (THEORY.md, "Quadratic models").
+
+Every constant-rate rule here is a heavy-ball recursion with a diagonal rate matrix Λ, momentum μ
+and dampening d (SGD: μ = d = 0; the seeds' N_g form: μ = 1 − 1/N_g with buffer v = ηb; Adam's EMA
+form: μ = d = β₁). For ``δ = θ − θ*``, ``g = Hδ + ξ`` and ``z = (δ, b)``::
+
+    b' = μb + (1−d)(Hδ + ξ),   δ' = δ − Λb'
+    z' = A z + Bξ,  A = [[I − (1−d)ΛH, −μΛ], [(1−d)H, μI]],  B = [[−(1−d)Λ], [(1−d)I]]
+
+so the stationary covariance solves the discrete Lyapunov equation ``Σ_z = AΣ_zAᵀ + B C̄ Bᵀ``
+(``scipy.linalg.solve_discrete_lyapunov``); for μ = 0 it reduces to
+``Σ = (I−ΛH)Σ(I−ΛH)ᵀ + ΛC̄Λ``. ``C̄ = E[C(θ)]`` is the minibatch noise covariance: ``Σ_noise/B``
+for ``quadratic``; for ``linear_regression`` and ``mean`` it is state-dependent but closed in Σ,
+
+    C̄(Σ) = κ [ (1/N) Σ_i u_i u_iᵀ + (1/N) Σ_i x_i (x_iᵀΣx_i) x_iᵀ − H_x Σ H_x ],
+
+with ``u_i`` the per-example gradients at the optimum, ``H_x = XᵀX/N`` and ``κ = 1/B`` (i.i.d.)
+or ``(N−B)/(B(N−1))`` (without replacement), and is solved by fixed-point iteration. Epoch
+reshuffling has no stationary formula (its batches are dependent). RMSProp and Adam get the
+*approximate* law with their rates frozen at the self-consistent stationary ``E[g_i²]``.
+
+Derived predictions: virial matrix ``V = ΣH`` (``V_ij = E[(θ_i − θ*_i)∂_jL]``), temperatures
+``T_i = V_ii``, excess loss ``E[L] − L* = ½ tr(HΣ)``, and the integrated autocorrelation time of
+each θ_i at the recorded thinning, ``τ_i = 1 + 2[A_t(I − A_t)⁻¹Σ_z]_ii / Σ_ii`` with
+``A_t = A^thin``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from ..sampler.config import RunSpec
+from ..sampler.models import LinearRegression, Model, Quadratic
+from ..sampler.stability import exact_hessian
+
+
+@dataclass
+class StationaryTheory:
+    """Predicted stationary law of one run."""
+
+    mean: np.ndarray  # [D] θ*
+    cov: np.ndarray  # [D, D]
+    virial: np.ndarray  # [D, D] ΣH
+    temperature: np.ndarray  # [D]
+    iat: np.ndarray  # [D] at the run's thinning
+    excess_loss: float
+    exact: bool
+    note: str
+
+    @property
+    def gibbs(self) -> bool:
+        """Whether the predicted law satisfies O12 (``ΣH = T·I``)."""
+        t = self.temperature.mean()
+        return bool(np.allclose(self.virial, t * np.eye(len(self.temperature)),
+                                rtol=1e-6, atol=1e-9 * abs(t)))
+
+
+def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
+                        damp: float) -> tuple[np.ndarray, np.ndarray]:
+    """``A`` and ``B`` of the joint (δ, b) recursion for rates ``Λ = diag(rates)``."""
+    d = h.shape[0]
+    lam, eye = np.diag(rates), np.eye(d)
+    a = np.block([[eye - (1 - damp) * lam @ h, -mu * lam], [(1 - damp) * h, mu * eye]])
+    b = np.vstack([-(1 - damp) * lam, (1 - damp) * eye])
+    return a, b
+
+
+def _rule_form(spec: RunSpec, model: Model, second_moment: np.ndarray) -> tuple:
+    """``(rates [D], μ, d, exact)`` of the run's rule; adaptive rates from ``E[g²]``."""
+    r, d = spec.rule, model.dim
+    if r.kind == "sgd":
+        return np.full(d, r.lr), 0.0, 0.0, True
+    if r.kind == "momentum":
+        return np.full(d, r.lr), r.mu, r.dampening, True
+    if r.kind == "momentum_ng":
+        return np.full(d, r.lr), 1 - 1 / r.n_g, 0.0, True
+    if r.kind == "preconditioned":
+        if not isinstance(model, Quadratic):
+            return None
+        s2 = np.diag(model.noise_cov.double().cpu().numpy())
+        scale = s2 if r.power == 2 else np.sqrt(s2)
+        return r.lr / (scale + r.eps), 0.0, 0.0, True
+    if r.kind == "rmsprop":
+        root = np.sqrt(second_moment + r.eps) if r.eps_inside_sqrt else (
+            np.sqrt(second_moment) + r.eps)
+        return r.lr / root, 0.0, 0.0, False
+    if r.kind == "adam":
+        return r.lr / (np.sqrt(second_moment) + r.eps), r.beta1, r.beta1, False
+    return None
+
+
+class _Noise:
+    """``C̄(Σ)`` of a run, or ``None`` when no exact noise model exists."""
+
+    def __init__(self, spec: RunSpec, model: Model) -> None:
+        self.ok, b = True, spec.run.batch_size
+        if isinstance(model, Quadratic):
+            self.const = model.noise_cov.double().cpu().numpy() / b
+            self.x = None
+            return
+        if not isinstance(model, LinearRegression) or spec.run.sampling == "epoch":
+            self.ok = False
+            return
+        x, y, n = (model.x.double().cpu().numpy(), model.y.double().cpu().numpy(),
+                   model.n_examples)
+        h = x.T @ x / n + model.l2 * np.eye(model.dim)
+        self.theta_star = np.linalg.solve(h, x.T @ y / n)
+        u = x * (x @ self.theta_star - y)[:, None] + model.l2 * self.theta_star
+        kappa = 1 / b if spec.run.sampling == "iid" else (n - b) / (b * (n - 1))
+        self.x, self.kappa, self.hx = x, kappa, x.T @ x / n
+        self.const = kappa * (u.T @ u / n)
+
+    def __call__(self, cov: np.ndarray) -> np.ndarray:
+        if self.x is None:
+            return self.const
+        q = np.einsum("ij,jk,ik->i", self.x, cov, self.x)
+        fourth = (self.x * q[:, None]).T @ self.x / self.x.shape[0]
+        return self.const + self.kappa * (fourth - self.hx @ cov @ self.hx)
+
+
+def stationary_theory(spec: RunSpec, model: Model, max_iter: int = 500,
+                      tol: float = 1e-13) -> StationaryTheory | None:
+    """The exact (or, for adaptive rules, approximate) stationary law, or ``None`` if unknown."""
+    h = exact_hessian(model)
+    noise = _Noise(spec, model)
+    if h is None or not noise.ok:
+        return None
+    d = h.shape[0]
+    mean = np.zeros(d) if isinstance(model, Quadratic) else noise.theta_star
+    cov = np.zeros((d, d))
+    for _ in range(max_iter):
+        c_bar = noise(cov)
+        form = _rule_form(spec, model, np.diag(h @ cov @ h) + np.diag(c_bar))
+        if form is None:
+            return None
+        rates, mu, damp, exact = form
+        a, b = heavy_ball_matrices(h, rates, mu, damp)
+        if np.abs(np.linalg.eigvals(a)).max() >= 1:
+            return None
+        sz = scipy.linalg.solve_discrete_lyapunov(a, b @ c_bar @ b.T)
+        new = sz[:d, :d]
+        done = np.abs(new - cov).max() <= tol * max(np.abs(new).max(), 1e-300)
+        cov = new
+        if done:
+            break
+    a_t = np.linalg.matrix_power(a, spec.run.thin)
+    lag_sum = a_t @ np.linalg.solve(np.eye(2 * d) - a_t, sz)
+    iat = 1 + 2 * np.diag(lag_sum)[:d] / np.diag(cov)
+    virial = cov @ h
+    note = "exact" if exact else "approximate: adaptive rates frozen at stationary E[g²]"
+    return StationaryTheory(mean, cov, virial, np.diag(virial).copy(), iat,
+                            0.5 * float(np.trace(h @ cov)), exact, note)
+
+
+def sgd_1d(lr: float, h: float, sigma2: float) -> dict[str, float]:
+    """THEORY.md 1-D closed forms for SGD: variance, temperature and τ (a check on the solver)."""
+    var = lr * sigma2 / (h * (2 - lr * h))
+    return {"var": var, "temperature": h * var, "iat": (2 - lr * h) / (lr * h)}
+
+
+def momentum_1d(lr: float, mu: float, h: float, sigma2: float) -> dict[str, float]:
+    """THEORY.md 1-D closed forms for PyTorch momentum (d = 0)."""
+    var = lr * sigma2 * (1 + mu) / (h * (1 - mu) * (2 * (1 + mu) - lr * h))
+    iat = (1 - mu) * (2 * (1 + mu) - lr * h) / (lr * h * (1 + mu))
+    return {"var": var, "temperature": h * var, "iat": iat}
