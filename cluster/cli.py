@@ -17,8 +17,16 @@ from rich.table import Table
 from ..sampler.archive import ArchiveError, read_root
 from ..sampler.jobspec import ConfigError, load_job
 from ..sampler.models import DataError
-from .driver import JobInterrupted, init_ray, prepare_archive, resolve_device, run_archive, \
-    shard_table
+from .driver import (
+    JobInterrupted,
+    check_output,
+    init_ray,
+    prepare_archive,
+    resolve_device,
+    run_archive,
+    shard_table,
+    validate_runs,
+)
 from .progress import RunBars
 
 USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError)
@@ -67,9 +75,11 @@ def _execute(path: str, mode: str, progress: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     """``sgdthermo run``."""
     job = load_job(args.config, args.overrides)
+    facts = validate_runs(job)  # every user error is reported before Ray starts
+    check_output(args.out, args.overwrite)
     mode = init_ray(args.address)
     device = resolve_device(job.cluster.device)
-    prepare_archive(job, args.out, args.overwrite, device)
+    prepare_archive(job, args.out, args.overwrite, device, facts)
     _execute(args.out, mode, not args.no_progress)
     if not args.no_analyze:
         cmd_analyze(argparse.Namespace(archive=args.out, json=False))

@@ -62,22 +62,33 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def prepare_archive(job: JobConfig, out: str, overwrite: bool, device: str) -> None:
-    """Validate every run (building its model once) and pre-allocate the archive at ``out``."""
-    runs = expand(job)
-    facts = [state_facts(r) for r in runs]  # raises on bad data files or unstable rates
-    path = Path(out)
-    if "://" not in out and path.exists():
-        try:
-            read_root(out)
-        except ArchiveError:
-            raise ArchiveError(f"--out {out!r} exists and is not a sgdthermo archive; "
-                               f"refusing to touch it") from None
-        if not overwrite:
-            raise ArchiveError(f"--out {out!r} already holds an archive; pass --overwrite "
-                               f"to replace it, or `sgdthermo resume {out}` to continue it")
-        shutil.rmtree(path)
-    create_archive(out, job, runs, device, facts)
+def check_output(out: str, overwrite: bool) -> None:
+    """Refuse to replace anything but an existing archive, and that only with ``overwrite``."""
+    if "://" in out or not Path(out).exists():
+        return
+    try:
+        read_root(out)
+    except ArchiveError:
+        raise ArchiveError(f"--out {out!r} exists and is not a sgdthermo archive; "
+                           f"refusing to touch it") from None
+    if not overwrite:
+        raise ArchiveError(f"--out {out!r} already holds an archive; pass --overwrite "
+                           f"to replace it, or `sgdthermo resume {out}` to continue it")
+
+
+def validate_runs(job: JobConfig) -> list[dict[str, Any]]:
+    """Build every run's model and rule once (raises on bad data files or unstable rates)."""
+    return [state_facts(r) for r in expand(job)]
+
+
+def prepare_archive(job: JobConfig, out: str, overwrite: bool, device: str,
+                    facts: list[dict[str, Any]] | None = None) -> None:
+    """Validate every run and pre-allocate the archive at ``out``."""
+    facts = facts if facts is not None else validate_runs(job)
+    check_output(out, overwrite)
+    if "://" not in out and Path(out).exists():
+        shutil.rmtree(out)
+    create_archive(out, job, expand(job), device, facts)
 
 
 @dataclass

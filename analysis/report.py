@@ -1,0 +1,128 @@
+"""``sgdthermo report``: one self-contained HTML file (inline CSS and PNG figures)."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import numpy as np
+
+from ..sampler.archive import read_root
+from .plots import temperature_bars, trace_and_rank
+from .reader import open_archive
+from .summary import analyze_run
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:0.8em 0;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
+td.l,th.l{text-align:left}.bad{color:#b00;font-weight:bold}.good{color:#070}
+h2{border-bottom:1px solid #ddd;margin-top:2em}code{background:#f5f5f5;padding:1px 4px}
+img{max-width:100%}"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _num(v: float, se: float | None = None) -> str:
+    if v is None or not np.isfinite(v):
+        return "–"
+    return f"{v:.4g}" if se is None else f"{v:.4g} ± {se:.2g}"
+
+
+def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
+    head = "".join(f"<th class={'l' if i < left else ''}>{_e(h)}</th>"
+                   for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f"<td class={'l' if i < left else ''}>{c}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _verdict(g: dict) -> str:
+    cls = "good" if g["verdict"].startswith("Gibbs") else "bad"
+    p = "" if not np.isfinite(g["p_value"]) else (
+        f" (Hotelling T² = {g['statistic']:.3g}, F{tuple(g['df'])} = {g['f_value']:.3g}, "
+        f"p = {g['p_value']:.3g})")
+    return f"<span class={cls}>{_e(g['verdict'])}</span>{_e(p)}"
+
+
+def _run_section(run: Any, r: dict) -> str:
+    out = [f"<h2>Run {r['run']}: {_e(r['label'])}</h2>",
+           f"<p>rule <code>{_e(json.dumps(run.spec.rule.model_dump()))}</code>, model "
+           f"<code>{_e(r['model'])}</code>, batch {run.spec.run.batch_size}, sampling "
+           f"{_e(run.spec.run.sampling)}, {r['chains']} chains × {r['draws']} draws"
+           f"{'' if r['complete'] else ' (incomplete)'}, {r['diverged_chains']} diverged.</p>"]
+    if r.get("status") != "ok":
+        return "".join(out) + f"<p class=bad>{_e(r.get('status'))}</p>"
+    out.append(f"<p>Gibbs test (O12): {_verdict(r['gibbs'])}; temperature ratio max/min "
+               f"{r['gibbs']['temperature_ratio']:.3g}, largest off-diagonal virial term "
+               f"{r['gibbs']['max_offdiag']:.2g}·T.</p>")
+    rows = []
+    for var, stats in r["diagnostics"].items():
+        for i, rh in enumerate(np.atleast_1d(stats["r_hat"])[:8]):
+            pick = (lambda k, i=i: np.atleast_1d(stats[k])[i])  # noqa: E731
+            rows.append([f"{var}[{i}]" if np.ndim(stats["r_hat"]) else var, _num(pick("mean")),
+                         _num(pick("sd")), _num(pick("mcse_mean")), f"{rh:.3f}",
+                         f"{pick('ess_bulk'):.0f}", f"{pick('ess_tail'):.0f}"])
+    out.append("<h3>Diagnostics (ArviZ)</h3>" + _table(
+        ["quantity", "mean", "sd", "MCSE", "R-hat", "ESS bulk", "ESS tail"], rows))
+    tp, th = r["temperature"], r["theory"]
+    agree = "agree" if tp["agree"] else "<span class=bad>disagree</span>"
+    out.append(f"<h3>Temperatures (O3)</h3><p>Virial and fluctuation estimators {agree} "
+               f"(χ² p = {tp['agreement_p']:.3g}).</p>")
+    head = ["i", "T virial", "T fluctuation", "z"]
+    if th:
+        head += ["T theory", "z (virial − theory)", "Var measured", "Var theory", "τ measured",
+                 "τ theory"]
+    rows = []
+    for i in range(min(len(tp["virial"]), 32)):
+        row = [str(i), _num(tp["virial"][i], tp["virial_se"][i]),
+               _num(tp["fluctuation"][i], tp["fluctuation_se"][i]), f"{tp['z'][i]:+.2f}"]
+        if th:
+            row += [_num(th["temperature"][i]), f"{th['virial_z'][i]:+.2f}",
+                    _num(th["measured_variance"][i], th["variance_se"][i]),
+                    _num(th["variance"][i]), _num(th["measured_iat"][i], th["iat_se"][i]),
+                    _num(th["iat"][i])]
+        rows.append(row)
+    out.append(_table(head, rows))
+    if th:
+        out.append(f"<p>Theory: {_e(th['note'])}; predicted excess loss E[L] − L* = "
+                   f"{th['excess_loss']:.4g}; theory says the law is "
+                   f"{'Gibbs' if th['gibbs'] else 'not Gibbs'}.</p>")
+    out.append(f"<img src='data:image/png;base64,{temperature_bars(r)}'>")
+    out.append(f"<h3>Trace and rank plots</h3><img src='data:image/png;base64,"
+               f"{trace_and_rank(run)}'>")
+    return "".join(out)
+
+
+def render(path: str) -> str:
+    """The report as an HTML string."""
+    meta = read_root(path)
+    runs = open_archive(path)
+    records = [analyze_run(r) for r in runs]
+    overview = _table(
+        ["run", "label", "rule", "draws × chains", "max R-hat", "min ESS bulk", "O3 agree",
+         "Gibbs"],
+        [[str(r["run"]), _e(r["label"]), _e(r["rule"]), f"{r['draws']} × {r['chains']}",
+          f"{r['worst']['max_r_hat']:.3f}" if "worst" in r else "–",
+          f"{r['worst']['min_ess_bulk']:.0f}" if "worst" in r else "–",
+          ("yes" if r["temperature"]["agree"] else "NO") if "temperature" in r else "–",
+          _verdict(r["gibbs"]) if "gibbs" in r else _e(r.get("status"))] for r in records],
+        left=3)
+    sections = "".join(_run_section(run, r) for run, r in zip(runs, records, strict=True))
+    config = _e(json.dumps(meta["config"], indent=2))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>sgdthermo report: "
+            f"{_e(meta['config']['name'])}</title><style>{CSS}</style></head><body>"
+            f"<h1>sgdthermo report: {_e(meta['config']['name'])}</h1>"
+            f"<p>Archive <code>{_e(path)}</code>, created {_e(meta['created'])} with sgdthermo "
+            f"{_e(meta['package_version'])} on {_e(meta['device'])}.</p>"
+            f"<h2>Runs</h2>{overview}{sections}"
+            f"<h2>Resolved config</h2><pre>{config}</pre></body></html>")
+
+
+def write_report(path: str, output: str) -> None:
+    """Write the report of the archive at ``path`` to ``output``."""
+    text = render(path)
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text)
