@@ -1,0 +1,104 @@
+"""Closed-form gradients equal the torch.func reference; data loading and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sgdthermo.sampler.config import DataConfig, LinearRegressionConfig, MLPConfig
+from sgdthermo.sampler.models import (
+    Batch,
+    DataError,
+    DatasetModel,
+    LinearRegression,
+    LogisticRegression,
+    MeanModel,
+    build_model,
+)
+
+F64 = torch.float64
+
+
+def _data(n=50, d=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=F64)
+    return x, g
+
+
+def _models():
+    x, g = _data()
+    yl = x @ torch.tensor([1.0, -2.0, 0.5], dtype=F64) + torch.randn(50, generator=g, dtype=F64)
+    yb = (torch.rand(50, generator=g, dtype=F64) < 0.5).to(F64)
+    return [LinearRegression(x, yl, l2=0.1), LogisticRegression(x, yb, l2=0.01),
+            MeanModel(torch.randn(30, generator=g, dtype=F64))]
+
+
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
+def test_closed_forms_equal_torch_func(model):
+    g = torch.Generator().manual_seed(1)
+    theta = torch.randn(4, model.dim, generator=g, dtype=F64)
+    batch = Batch(indices=torch.randint(model.n_examples, (4, 7), generator=g))
+    loss, grad = model.minibatch_grad(theta, batch)
+    ref_loss, ref_grad = DatasetModel.minibatch_grad(model, theta, batch)
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(grad, ref_grad)
+    torch.testing.assert_close(model.example_var(theta, batch),
+                               DatasetModel.example_var(model, theta, batch))
+    full, full_grad = model.full_loss_grad(theta)
+    ref_full, ref_full_grad = DatasetModel.full_loss_grad(model, theta, chunk=16)
+    torch.testing.assert_close(full, ref_full)
+    torch.testing.assert_close(full_grad, ref_full_grad)
+
+
+def test_mlp_gradient_equals_module_autograd():
+    model = build_model(MLPConfig(hidden=[5], n=40), batch_size=4)
+    theta = model.init_params(torch.Generator().manual_seed(0), 2, 1.0)
+    idx = torch.tensor([[0, 3, 5, 7], [1, 1, 2, 9]])
+    _, grad = model.minibatch_grad(theta, Batch(indices=idx))
+    for c in range(2):
+        params = {k: v.clone().requires_grad_(True) for k, v in model.unflatten(theta[c]).items()}
+        logits = torch.func.functional_call(model.net, params, (model.x[idx[c]],))
+        loss = torch.nn.functional.cross_entropy(logits, model.y[idx[c]].long())
+        loss = loss + 0.5 * model.l2 * sum((p * p).sum() for p in params.values())
+        loss.backward()
+        ref = torch.cat([p.grad.reshape(-1) for p in params.values()])
+        torch.testing.assert_close(grad[c], ref)
+
+
+def test_mean_model_minimum_and_noise():
+    y = torch.tensor([1.0, 2.0, 4.0, 5.0], dtype=F64)
+    m = MeanModel(y)
+    _, g = m.full_loss_grad(torch.tensor([[3.0]], dtype=F64))
+    assert g.item() == pytest.approx(0.0)
+    v = m.example_var(torch.tensor([[3.0]], dtype=F64), Batch(indices=torch.arange(4)[None]))
+    assert v.item() == pytest.approx(float(y.var(correction=0)))
+
+
+def test_file_data_npz_and_csv(tmp_path):
+    x = np.random.default_rng(0).standard_normal((20, 3))
+    y = x.sum(1)
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    m = build_model(LinearRegressionConfig(data=DataConfig(file=str(tmp_path / "d.npz"))), 1)
+    assert m.dim == 3 and m.n_examples == 20
+    header = "a,b,target,c"
+    rows = np.column_stack([x[:, 0], x[:, 1], y, x[:, 2]])
+    np.savetxt(tmp_path / "d.csv", rows, delimiter=",", header=header, comments="")
+    cfg = DataConfig(file=str(tmp_path / "d.csv"), target="target", intercept=True)
+    m = build_model(LinearRegressionConfig(data=cfg), 1)
+    assert m.dim == 4
+    torch.testing.assert_close(m.y, torch.as_tensor(y, dtype=F64))
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: None, "model.data.file: no such file"),
+    (lambda p: np.savez(p / "d.npz", X=np.ones((3, 2))), "needs arrays X and y, missing ['y']"),
+    (lambda p: np.savez(p / "d.npz", X=np.ones((3, 2)), y=np.ones(4)), "expected X [N, d]"),
+    (lambda p: np.savez(p / "d.npz", X=np.full((3, 2), np.nan), y=np.ones(3)), "non-finite"),
+])
+def test_file_data_errors(tmp_path, setup, message):
+    setup(tmp_path)
+    cfg = LinearRegressionConfig(data=DataConfig(file=str(tmp_path / "d.npz")))
+    with pytest.raises(DataError, match=None) as err:
+        build_model(cfg, 1)
+    assert message in str(err.value)
