@@ -43,22 +43,37 @@ def autocorrelation(x: np.ndarray) -> np.ndarray:
     return acov / np.where(acov[:, :1] > 0, acov[:, :1], 1.0)
 
 
-def integrated_time(x: np.ndarray, window: float = 5.0) -> np.ndarray:
-    """Integrated autocorrelation time per chain, ``τ = 1 + 2 Σ_{k≥1} ρ_k`` (Sokal's window).
+def integrated_time(x: np.ndarray, window: float = 10.0) -> np.ndarray:
+    """Integrated autocorrelation time per chain, ``τ = 1 + 2 Σ_{k≥1} ρ_k``.
 
-    The sum is cut at the smallest M with ``M ≥ window·τ(M)`` (emcee's automatic window). Negative
-    lags beyond are ignored, so τ < 1 (anticorrelated chains, ηh > 1) is estimated correctly.
+    Two stages. Geyer's initial monotone sequence (pair sums ``Γ_m = ρ_{2m} + ρ_{2m+1}`` up to the
+    first non-positive one) gives the time scale ``τ_G``; it is exact for reversible chains,
+    including anticorrelated ones (SGD with ηh > 1: ``ρ_k = (1−ηh)^k``, τ < 1), but biased for
+    non-reversible ones such as heavy-ball momentum, whose autocorrelation oscillates. The
+    estimate is therefore the plain windowed sum ``1 + 2 Σ_{k=1}^{M} ρ_k`` with
+    ``M = ⌈window · max(τ_G, 1)⌉``, which keeps the negative lobes.
 
     Args:
         x: ``[C, n, ...]``.
-        window: Sokal's constant c.
+        window: Window length in units of ``max(τ_G, 1)``.
 
     Returns:
         ``[C, ...]`` estimates of τ.
     """
     rho = autocorrelation(x)
-    taus = 2.0 * np.cumsum(rho, axis=1) - 1.0  # τ(M) = 1 + 2 Σ_{k=1}^{M} ρ_k
-    m = np.arange(x.shape[1]).reshape(1, -1, *([1] * (x.ndim - 2)))
-    ok = m >= window * taus
-    first = np.where(ok.any(axis=1), ok.argmax(axis=1), x.shape[1] - 1)
-    return np.take_along_axis(taus, np.expand_dims(first, 1), axis=1).squeeze(1)
+    n = x.shape[1]
+    n_pairs = n // 2
+    pairs = rho[:, 0:2 * n_pairs:2] + rho[:, 1:2 * n_pairs:2]  # Γ_m
+    positive = np.cumprod(pairs > 0, axis=1).astype(bool)  # up to the first non-positive Γ
+    monotone = np.minimum.accumulate(np.where(positive, pairs, 0.0), axis=1)
+    tau_geyer = -1.0 + 2.0 * monotone.sum(axis=1)
+    m = np.minimum(np.ceil(window * np.maximum(tau_geyer, 1.0)).astype(int), n - 1)
+    partial = 2.0 * np.cumsum(rho, axis=1) - 1.0  # 1 + 2 Σ_{k=1}^{M} ρ_k at index M
+    return np.take_along_axis(partial, np.expand_dims(m, 1), axis=1).squeeze(1)
+
+
+def batches_for(tau: float, n: int, max_batches: int = 30, span: float = 10.0) -> int:
+    """Batches per chain so that each spans at least ``span·τ`` draws (between 1 and max)."""
+    if not np.isfinite(tau) or tau <= 0:
+        return min(max_batches, max(1, int(np.sqrt(n))))
+    return int(np.clip(n // max(span * tau, 1.0), 1, max_batches))

@@ -25,7 +25,7 @@ def theory_comparison(run: RunData, samples: Any, temps: Any) -> dict[str, Any] 
     th = stationary_theory(run.spec, run.model)
     if th is None:
         return None
-    var, var_se = mean_and_se(samples.centred**2)
+    var, var_se = mean_and_se(samples.centred**2, samples.batches)
     theta = np.asarray(run.posterior()["theta"].values)[~run.diverged_chains()]
     taus = integrated_time(theta)
     tau, tau_se = taus.mean(axis=0), taus.std(axis=0, ddof=1) / np.sqrt(taus.shape[0])
