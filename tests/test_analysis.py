@@ -1,0 +1,125 @@
+"""Archive reading with plain xarray/ArviZ, estimator agreement, the Gibbs test, report."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pytest
+import xarray as xr
+
+from sgdthermo.analysis.gibbs import contrasts, gibbs_test, hotelling
+from sgdthermo.analysis.reader import open_archive, open_run
+from sgdthermo.analysis.report import render
+from sgdthermo.analysis.summary import analyze_archive
+from sgdthermo.analysis.temperature import temperatures, virial_samples
+from sgdthermo.analysis.theory import stationary_theory
+from sgdthermo.sampler.shard import ShardRunner
+from tests.conftest import make_archive, quadratic_config, run_local, simulate
+
+# The seeds' 2-D example: independent coordinates, equal curvature, σ_x = 1 ≠ σ_y = 2.
+H2, NOISE2 = [1.0, 1.0], [1.0, 4.0]
+
+
+def two_d(rule, **kw):
+    return quadratic_config(H2, NOISE2, rule, chains=64, **kw)
+
+
+def test_archive_opens_with_plain_xarray_and_arviz(tmp_path):
+    cfg = quadratic_config([1.0, 2.0], [1.0, 1.0], {"kind": "sgd", "lr": 0.25}, chains=4,
+                           draws=200, burn_in=10, keep_warmup=True)
+    path = run_local(tmp_path, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = xr.open_datatree(path, engine="zarr")
+        idata = az.from_datatree(tree["run_000"])
+    assert idata.posterior["theta"].dims == ("chain", "draw", "coord")
+    assert idata.posterior["theta"].shape == (4, 200, 2)
+    assert set(idata.sample_stats.data_vars) >= {"loss", "grad_norm", "full_loss", "diverged"}
+    assert np.isfinite(idata.posterior["theta"].values).all()
+    assert tree["run_000/warmup_posterior/theta"].shape == (4, 10, 2)
+    summary = az.summary(idata, var_names=["theta"])
+    assert len(summary) == 2 and (summary["r_hat"] < 1.2).all()
+
+
+def test_reader_exposes_only_committed_draws(tmp_path):
+    cfg = quadratic_config([1.0], [1.0], {"kind": "sgd", "lr": 0.1}, chains=4, draws=100,
+                           burn_in=0)
+    cfg["cluster"] = {"shard_chains": 2, "chunk_draws": 25}
+    path = make_archive(tmp_path, cfg)
+    ShardRunner(path, 0, 0).run_until(3)
+    ShardRunner(path, 0, 1).run_until(1)
+    run = open_run(path, 0)
+    assert run.draws == 25 and not run.complete
+    assert np.isfinite(run.posterior()["theta"].values).all()
+    idata = run.inference_data()
+    assert idata.posterior.sizes["draw"] == 25
+    assert run.fluctuation()[0].shape == (4, 1, 1)
+
+
+def test_temperature_estimators_agree(tmp_path):
+    run = simulate(tmp_path, two_d({"kind": "momentum", "lr": 0.05, "mu": 0.5}))
+    t = temperatures(run)
+    assert t.agree, t.z
+    np.testing.assert_allclose(t.virial, t.fluctuation, rtol=0.05)
+
+
+def test_estimators_disagree_out_of_stationarity(tmp_path):
+    """Negative control: without burn-in from far away, the virial side sees the transient."""
+    cfg = two_d({"kind": "sgd", "lr": 0.02}, burn_in=0, draws=300, init_scale=3.0)
+    t = temperatures(simulate(tmp_path, cfg))
+    assert not t.agree
+
+
+@pytest.mark.parametrize("rule,verdict", [
+    ({"kind": "preconditioned", "lr": 0.02, "power": 2}, "Gibbs"),
+    ({"kind": "sgd", "lr": 0.02}, "not Gibbs"),
+    ({"kind": "rmsprop", "lr": 0.02, "alpha": 0.99}, "not Gibbs"),
+])
+def test_gibbs_verdicts_on_the_two_d_example(tmp_path, rule, verdict):
+    """η'/σ² equalises the temperatures (Gibbs); SGD (T ∝ σ²) and RMSProp (T ∝ σ) do not.
+
+    At η' = 0.02 the exact finite-η law of the η'/σ² rule deviates from Gibbs: with rates
+    η_i = η'/σ_i², T_i = η'/(2 − η_i h), so T_y/T_x − 1 = (2 − η')/(2 − η'/4) − 1 = −0.75%
+    (checked below), below this test's resolution; the report shows it.
+    """
+    cfg = two_d(rule, draws=2000, thin=5, burn_in=2000)
+    run = simulate(tmp_path, cfg)
+    result = gibbs_test(virial_samples(run))
+    assert result.verdict == verdict, result
+    if rule["kind"] == "preconditioned":
+        th = stationary_theory(run.spec, run.model)
+        expected = (2 - 0.02) / (2 - 0.02 / 4) - 1
+        assert th.temperature[1] / th.temperature[0] - 1 == pytest.approx(expected, rel=1e-9)
+    else:
+        assert result.temperature_ratio > 1.5
+
+
+def test_hotelling_calibration_and_power():
+    rng = np.random.default_rng(0)
+    null = [hotelling(rng.standard_normal((200, 3)))[3] for _ in range(400)]
+    assert 0.005 < np.mean(np.array(null) < 0.01) < 0.025  # ≈ 1% false alarms
+    assert hotelling(rng.standard_normal((200, 3)) + [0.0, 0.4, 0.0])[3] < 1e-4
+    v = np.tile(np.eye(2), (5, 1, 1))
+    v[:, 0, 1] = 0.3
+    assert contrasts(v).shape == (5, 3) and np.allclose(contrasts(v)[:, 1], 0.3)
+
+
+def test_analyze_and_report(tmp_path):
+    cfg = two_d({"kind": "sgd", "lr": 0.1}, draws=400, burn_in=100)
+    cfg["sweep"] = {"grid": {"rule": [{"kind": "sgd", "lr": 0.1},
+                                      {"kind": "preconditioned", "lr": 0.1}]}}
+    path = run_local(tmp_path, cfg)
+    result = analyze_archive(path)
+    assert [r["rule"] for r in result["runs"]] == ["sgd", "preconditioned"]
+    sgd_run = result["runs"][0]
+    assert sgd_run["gibbs"]["verdict"] == "not Gibbs"
+    assert sgd_run["theory"]["exact"] and not sgd_run["theory"]["gibbs"]
+    assert max(abs(z) for z in sgd_run["theory"]["virial_z"]) < 4
+    assert sgd_run["worst"]["max_r_hat"] < 1.1
+    html = render(path)
+    assert html.startswith("<!doctype html>") and "data:image/png;base64," in html
+    for text in ("Run 0", "Run 1", "Gibbs test", "T theory", "ESS bulk", "Resolved config"):
+        assert text in html
+    assert len(open_archive(path)) == 2
