@@ -34,13 +34,19 @@ def mean_and_se(x: np.ndarray, n_batches: int | None = None) -> tuple[np.ndarray
 
 
 def autocorrelation(x: np.ndarray) -> np.ndarray:
-    """Per-chain normalised autocorrelation along axis 1 via FFT: ``[C, n, ...] → [C, n, ...]``."""
+    """Per-chain normalised autocorrelation along axis 1 via FFT: ``[C, n, ...] → [C, n, ...]``.
+
+    Chains are centred on the pooled mean over all chains and normalised by the pooled variance:
+    for independent chains of one stationary law this removes the ``O(τ/n)`` downward bias that
+    centring each chain on its own mean puts on every lag (it sums the autocorrelations to −½).
+    """
     n = x.shape[1]
-    y = x - x.mean(axis=1, keepdims=True)
+    y = x - x.mean(axis=(0, 1), keepdims=True) if x.shape[0] > 1 else x - x.mean(1, keepdims=True)
     size = 1 << (2 * n - 1).bit_length()
     f = np.fft.rfft(y, n=size, axis=1)
     acov = np.fft.irfft(f * np.conj(f), n=size, axis=1)[:, :n] / n
-    return acov / np.where(acov[:, :1] > 0, acov[:, :1], 1.0)
+    var = acov[:, :1].mean(axis=0, keepdims=True)
+    return acov / np.where(var > 0, var, 1.0)
 
 
 def integrated_time(x: np.ndarray, window: float = 10.0) -> np.ndarray:

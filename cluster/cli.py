@@ -29,8 +29,9 @@ from .driver import (
 )
 from .progress import RunBars
 
-USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError)
-err_console = Console(stderr=True)
+USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,
+               ConnectionError)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,5 +158,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m sgdthermo.cluster.cli
     sys.exit(main())

@@ -45,7 +45,13 @@ def init_ray(address: str | None = None) -> str:
         return "existing"
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, logging_level="WARNING")
+        try:
+            ray.init(address=address, logging_level="WARNING")
+        except ConnectionError as err:
+            raise ConnectionError(f"--address: cannot join the Ray cluster at {address!r} "
+                                  f"({err}); start one with `ray start --head` or omit "
+                                  f"--address and RAY_ADDRESS to use the embedded instance") \
+                from None
         return "joined"
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
     return "local"
