@@ -42,6 +42,32 @@ class Batch(NamedTuple):
         )
 
 
+def gather_rows(data: Tensor, indices: Tensor) -> Tensor:
+    """``data[indices]`` for ``indices [C, B]`` via ``index_select`` (several times faster on CPU
+    than advanced indexing): ``[N, ...] → [C, B, ...]``."""
+    flat = torch.index_select(data, 0, indices.reshape(-1))
+    return flat.view(*indices.shape, *data.shape[1:])
+
+
+def over_chain_chunks(fn: Any, theta: Tensor, batch: Batch, width: int,
+                      max_elements: int = 2**18) -> Any:
+    """Apply ``fn(theta, batch)`` to chunks of chains whose temporaries stay cache-sized.
+
+    A gathered minibatch is ``[C, B, D]``; past a few MB per temporary, every step allocates fresh
+    pages (glibc mmaps large blocks) and streams them from DRAM, which made C = 4096 chains ten
+    times slower per chain than C = 256. Chunks of ``max_elements // width`` chains avoid that.
+    Outputs (tensors or tuples of tensors, chain-leading) are concatenated.
+    """
+    step = max(1, max_elements // max(width, 1))
+    if theta.shape[0] <= step:
+        return fn(theta, batch)
+    parts = [fn(theta[i:i + step], batch.select(slice(i, i + step)))
+             for i in range(0, theta.shape[0], step)]
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts, strict=True))
+    return torch.cat(parts)
+
+
 class Model:
     """Base class of all models. Subclasses set ``dim`` and implement the gradient methods."""
 
@@ -102,7 +128,7 @@ class DatasetModel(Model):
     def example_grads(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Per-example losses ``[C, B]`` and gradients ``[C, B, D]`` via ``torch.func``."""
         assert batch.indices is not None
-        xb, yb = self.x[batch.indices], self.y[batch.indices]
+        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
         per_example = vmap(vmap(_value_and_grad(self._ridged), in_dims=(None, 0, 0)))
         grads, losses = per_example(theta, xb, yb)
         return losses, grads
@@ -110,7 +136,7 @@ class DatasetModel(Model):
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Minibatch loss and gradient, ``g_B = (1/B) Σ_b ∇ℓ_b``, batched over chains."""
         assert batch.indices is not None
-        xb, yb = self.x[batch.indices], self.y[batch.indices]
+        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
 
         def batch_loss(th: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
             return vmap(self._ridged, in_dims=(None, 0, 0))(th, xs, ys).mean()
