@@ -33,8 +33,8 @@ def trace_and_rank(run: RunData, coords: int = 3) -> str:
         warnings.simplefilter("ignore")
         for i in range(n):
             sub = post.isel(coord=i)
-            az.plot_trace(sub, var_names=["theta"], axes=axes[i:i + 1, :2], compact=False,
-                          show=False)
+            az.plot_trace(sub, var_names=["theta"], axes=axes[i:i + 1, :2],  # type: ignore[arg-type]
+                          compact=False, show=False)  # ArviZ converts the Dataset itself
             az.plot_rank(sub, var_names=["theta"], ax=axes[i, 2], show=False)
             for ax, what in zip(axes[i], ("density", "trace", "rank"), strict=True):
                 ax.set_title(f"θ[{i}] {what}", fontsize=9)

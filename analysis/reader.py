@@ -92,7 +92,7 @@ class RunData:
     def fluctuation(self) -> tuple[np.ndarray, np.ndarray]:
         """Committed fluctuation sums ``[C, blocks, D]`` and the steps of each block ``[blocks]``."""
         k = self.posterior_blocks_done
-        fl = self.tree["fluctuation"]
+        fl: Any = self.tree["fluctuation"]
         return np.asarray(fl["sum"][:, :k].values), np.asarray(fl["steps"][:k].values)
 
     @cached_property
@@ -104,7 +104,7 @@ class RunData:
         """Boolean ``[C]``: chains flagged diverged at any committed draw."""
         if self.draws == 0:
             return np.zeros(self.spec.run.chains, bool)
-        return np.asarray(self.sample_stats()["diverged"].values).any(axis=1)
+        return np.asarray(np.asarray(self.sample_stats()["diverged"].values).any(axis=1))
 
 
 def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
@@ -113,7 +113,7 @@ def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
     job = JobConfig.model_validate(meta["config"])
     spec = expand(job)[index]
     tree = tree if tree is not None else open_tree(path)
-    group = tree[run_group_name(index)]
+    group: Any = tree[run_group_name(index)]
     blocks = block_schedule(spec, job.cluster.chunk_draws)
     done = int(committed_blocks(path, index).min())
     counts = committed_draws(blocks, done)

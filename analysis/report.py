@@ -60,11 +60,13 @@ def _run_section(run: Any, r: dict) -> str:
                f"{r['gibbs']['max_offdiag']:.2g}·T.</p>")
     rows = []
     for var, stats in r["diagnostics"].items():
-        for i, rh in enumerate(np.atleast_1d(stats["r_hat"])[:8]):
-            pick = (lambda k, i=i: np.atleast_1d(stats[k])[i])  # noqa: E731
-            rows.append([f"{var}[{i}]" if np.ndim(stats["r_hat"]) else var, _num(pick("mean")),
-                         _num(pick("sd")), _num(pick("mcse_mean")), f"{rh:.3f}",
-                         f"{pick('ess_bulk'):.0f}", f"{pick('ess_tail'):.0f}"])
+        cols = {k: np.atleast_1d(np.asarray(stats[k], dtype=float)) for k in
+                ("mean", "sd", "mcse_mean", "r_hat", "ess_bulk", "ess_tail")}
+        for i in range(min(len(cols["r_hat"]), 8)):
+            rows.append([f"{var}[{i}]" if np.ndim(stats["r_hat"]) else var,
+                         _num(float(cols["mean"][i])), _num(float(cols["sd"][i])),
+                         _num(float(cols["mcse_mean"][i])), f"{cols['r_hat'][i]:.3f}",
+                         f"{cols['ess_bulk'][i]:.0f}", f"{cols['ess_tail'][i]:.0f}"])
     out.append("<h3>Diagnostics (ArviZ)</h3>" + _table(
         ["quantity", "mean", "sd", "MCSE", "R-hat", "ESS bulk", "ESS tail"], rows))
     tp, th = r["temperature"], r["theory"]

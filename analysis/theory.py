@@ -68,7 +68,8 @@ def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
     return a, b
 
 
-def _rule_form(spec: RunSpec, model: Model, second_moment: np.ndarray) -> tuple:
+def _rule_form(spec: RunSpec, model: Model,
+               second_moment: np.ndarray) -> tuple[np.ndarray, float, float, bool] | None:
     """``(rates [D], μ, d, exact)`` of the run's rule; adaptive rates from ``E[g²]``."""
     r, d = spec.rule, model.dim
     if r.kind == "sgd":

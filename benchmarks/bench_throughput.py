@@ -22,7 +22,6 @@ import time
 
 import ray
 import torch
-
 from sgdthermo.sampler.archive import create_archive
 from sgdthermo.sampler.jobspec import expand, validate
 from sgdthermo.sampler.shard import ShardRunner, build_engine, state_facts

@@ -7,6 +7,7 @@ progress dicts, never data: actors write the archive themselves.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -46,14 +47,14 @@ def init_ray(address: str | None = None) -> str:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         try:
-            ray.init(address=address, logging_level="WARNING")
+            ray.init(address=address, logging_level=logging.WARNING)
         except ConnectionError as err:
             raise ConnectionError(f"--address: cannot join the Ray cluster at {address!r} "
                                   f"({err}); start one with `ray start --head` or omit "
                                   f"--address and RAY_ADDRESS to use the embedded instance") \
                 from None
         return "joined"
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
     return "local"
 
 

@@ -37,12 +37,14 @@ class RunBars:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
 
     def update(self, table: list[ShardProgress]) -> None:
         """Set each run's bar from the shard table."""
-        done, total, div = defaultdict(int), defaultdict(int), defaultdict(int)
+        done: dict[int, int] = defaultdict(int)
+        total: dict[int, int] = defaultdict(int)
+        div: dict[int, int] = defaultdict(int)
         for sp in table:
             done[sp.run] += sp.chain_steps
             total[sp.run] += sp.chains * sp.steps[-1]

@@ -160,7 +160,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         if spec.run.keep_warmup and spec.run.burn_in:
             _draw_arrays(g, spec.run.chains, spec.run.burn_in // spec.run.thin, args[1],
                          *args[2:], prefix="warmup_")
-        fl = g.create_group("fluctuation")
+        fl: Any = g.create_group("fluctuation")
         nb = max(len(posterior_blocks), 1)
         _array(fl, "sum", (spec.run.chains, nb, facts["dim"]), (sh, 1, facts["dim"]),
                "float64", ("chain", "block", "coord"), 0.0)
@@ -192,7 +192,8 @@ def read_root(path: str) -> dict[str, Any]:
 def committed_blocks(path: str, run_index: int) -> np.ndarray:
     """``blocks_done`` of every shard of a run, ``[n_shards]``."""
     root = zarr.open_group(store=open_store(path, read_only=True), mode="r")
-    return np.asarray(root[run_group_name(run_index)]["checkpoint"]["commit"][:, 0])
+    commit: Any = root[f"{run_group_name(run_index)}/checkpoint/commit"]
+    return np.asarray(commit[:, 0])
 
 
 def committed_draws(blocks: list[Block], blocks_done: int) -> dict[str, int]:

@@ -87,7 +87,8 @@ class ShardRunner:
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(shard_seed(job.seed, run_index, shard_index))
         root = zarr.open_group(store=open_store(path), mode="r+")
-        self.group = root[run_group_name(run_index)]
+        # zarr types group[...] as a union of every node kind; this group's layout is fixed.
+        self.group: Any = root[run_group_name(run_index)]
         self.blocks_done, self.state = self._restore()
 
     @property

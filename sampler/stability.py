@@ -26,6 +26,7 @@ def exact_hessian(model: Model) -> np.ndarray | None:
         return model.hessian.double().cpu().numpy()
     if isinstance(model, LinearRegression):
         x = model.x.double()
+        assert model.n_examples is not None
         h = (x.T @ x / model.n_examples).cpu().numpy()
         return h + model.l2 * np.eye(model.dim)
     return None

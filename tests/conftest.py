@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import zarr
-
 from sgdthermo.analysis.reader import RunData, open_run
 from sgdthermo.sampler.archive import create_archive, shard_bounds
 from sgdthermo.sampler.jobspec import expand, validate

@@ -8,7 +8,6 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
-
 from sgdthermo.analysis.gibbs import contrasts, gibbs_test, hotelling
 from sgdthermo.analysis.reader import open_archive, open_run
 from sgdthermo.analysis.report import render
@@ -16,6 +15,7 @@ from sgdthermo.analysis.summary import analyze_archive
 from sgdthermo.analysis.temperature import temperatures, virial_samples
 from sgdthermo.analysis.theory import stationary_theory
 from sgdthermo.sampler.shard import ShardRunner
+
 from tests.conftest import make_archive, quadratic_config, run_local, simulate
 
 # The seeds' 2-D example: independent coordinates, equal curvature, σ_x = 1 ≠ σ_y = 2.

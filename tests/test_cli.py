@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import zarr
-
 from sgdthermo.cluster import cli, driver
 from sgdthermo.sampler.archive import ROOT_KEY
 from sgdthermo.sampler.jobspec import load_job
+
 from tests.conftest import make_archive, quadratic_config
 
 GOOD = """

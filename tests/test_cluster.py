@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib  # noqa: F401 - configs below are written as TOML
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib  # noqa: F401 - configs below are written as TOML
-
 from sgdthermo.cluster.driver import prepare_archive, run_archive, shard_table
 from sgdthermo.sampler.jobspec import validate
+
 from tests.conftest import assert_archives_equal, run_local
 
 pytestmark = pytest.mark.ray
@@ -140,13 +143,20 @@ def test_ctrl_c_and_driver_kill_then_resume_bitwise(tmp_path):
 def test_join_existing_cluster_with_address(tmp_path):
     """`--address` joins a running Ray head instead of starting the embedded instance."""
     port = "6391"
-    # A cluster with token authentication (Ray ≥ 2.59): head and driver share the token.
+    # A cluster with token authentication (Ray >= 2.59): head and driver share the token.
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=1",
-                    "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats"],
-                   check=True, capture_output=True, env=env)
+    short_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Unix sockets need short paths
+    # --block keeps the head in the foreground of its own process group, so the test stops this
+    # head only (`ray stop` would also kill the session's Ray instance).
+    head = subprocess.Popen(["ray", "start", "--head", "--block", f"--port={port}",
+                             "--num-cpus=1", "--node-ip-address=127.0.0.1",
+                             "--include-dashboard=false", "--disable-usage-stats",
+                             f"--temp-dir={short_dir}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
     try:
+        _wait_for_port(int(port))
         cfg = tmp_path / "job.toml"
         small = {**JOB, "run": {**JOB["run"], "draws": 500}, "sweep": {}}
         cfg.write_text(_toml(small))
@@ -158,7 +168,23 @@ def test_join_existing_cluster_with_address(tmp_path):
         assert "ray: joined" in res.stderr
         assert all(sp.done for sp in shard_table(str(tmp_path / "j.zarr")))
     finally:
-        subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(short_dir, ignore_errors=True)
+
+
+def _wait_for_port(port: int, timeout: float = 90.0) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                time.sleep(3)  # the GCS accepts connections before the raylet registers
+                return
+        time.sleep(0.5)
+    pytest.fail(f"Ray head did not open port {port}")
 
 
 def test_toml_writer_roundtrip():

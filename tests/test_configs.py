@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sgdthermo.cluster.driver import validate_runs
 from sgdthermo.sampler.jobspec import expand, load_job
 

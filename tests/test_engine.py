@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from sgdthermo.sampler.engine import ChainState
 from sgdthermo.sampler.jobspec import expand, validate
 from sgdthermo.sampler.minibatch import IndexSampler

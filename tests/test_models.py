@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from sgdthermo.sampler.config import DataConfig, LinearRegressionConfig, MLPConfig
 from sgdthermo.sampler.models import (
     Batch,

@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 import torch
-
 from sgdthermo.sampler.rules import (
     GradSample,
     adam,
@@ -111,7 +110,7 @@ def test_preconditioned_with_known_variance_is_per_coordinate_sgd(theta0, power)
     rows = []
     for c in range(CHAINS):
         ps = [torch.nn.Parameter(theta0[c, i:i + 1].clone()) for i in range(DIM)]
-        opt = torch.optim.SGD([{"params": [p], "lr": float(r)} for p, r in zip(ps, rates)])
+        opt = torch.optim.SGD([{"params": [p], "lr": float(r)} for p, r in zip(ps, rates, strict=True)])
         for _ in range(STEPS):
             opt.zero_grad()
             _loss(torch.cat(ps)).backward()

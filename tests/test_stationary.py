@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from sgdthermo.analysis.estimators import integrated_time, mean_and_se
 from sgdthermo.analysis.temperature import temperatures, virial_samples
 from sgdthermo.analysis.theory import momentum_1d, sgd_1d, stationary_theory
+
 from tests.conftest import quadratic_config, simulate
 
 Z_MAX = 4.0

@@ -43,8 +43,10 @@ class Batch(NamedTuple):
 
 
 def gather_rows(data: Tensor, indices: Tensor) -> Tensor:
-    """``data[indices]`` for ``indices [C, B]`` via ``index_select`` (several times faster on CPU
-    than advanced indexing): ``[N, ...] → [C, B, ...]``."""
+    """``data[indices]`` for ``indices [C, B]``: ``[N, ...] → [C, B, ...]``.
+
+    Uses ``index_select``, several times faster on CPU than advanced indexing.
+    """
     flat = torch.index_select(data, 0, indices.reshape(-1))
     return flat.view(*indices.shape, *data.shape[1:])
 
@@ -112,6 +114,8 @@ class DatasetModel(Model):
         y: Targets ``[N, ...]``.
         l2: Ridge term added to every example, ``ℓ_i + (l2/2)‖θ‖²``.
     """
+
+    n_examples: int
 
     def __init__(self, x: Tensor, y: Tensor, dim: int, l2: float = 0.0) -> None:
         self.x, self.y, self.dim, self.l2 = x, y, dim, l2

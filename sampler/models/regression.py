@@ -43,7 +43,8 @@ class LinearRegression(DatasetModel):
 
     def _minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         assert batch.indices is not None
-        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)  # [C, B, D], [C, B]
+        xb = gather_rows(self.x, batch.indices)  # [C, B, D]
+        yb = gather_rows(self.y, batch.indices)  # [C, B]
         r = self._residuals(theta, xb, yb)
         g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
         loss = 0.5 * (r * r).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)

@@ -31,14 +31,16 @@ class GradSample(NamedTuple):
 class InitFn(Protocol):
     """``init(params [C, D]) -> state``."""
 
-    def __call__(self, params: Tensor) -> Any: ...
+    def __call__(self, params: Tensor) -> Any:
+        """Initial rule state for parameters ``[C, D]``."""
 
 
 class UpdateFn(Protocol):
     """``update(grad, state, params, step) -> (delta [C, D], state)``; step counts from 0."""
 
     def __call__(self, grad: GradSample, state: Any, params: Tensor,
-                 step: int) -> tuple[Tensor, Any]: ...
+                 step: int) -> tuple[Tensor, Any]:
+        """Parameter increment and new state."""
 
 
 class UpdateRule(NamedTuple):
