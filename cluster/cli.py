@@ -17,6 +17,7 @@ from rich.table import Table
 from ..sampler.archive import ArchiveError, read_root
 from ..sampler.jobspec import ConfigError, load_job
 from ..sampler.models import DataError
+from .actor import ShardFailed
 from .driver import (
     JobInterrupted,
     check_output,
@@ -149,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JobInterrupted as err:
         err_console.print(f"[yellow]{err}[/yellow]")
         return 130
+    except ShardFailed as err:
+        err_console.print(f"[red]error:[/red] {err}\nCommitted blocks are intact; fix the cause "
+                          f"and run `sgdthermo resume`.", highlight=False)
+        return 1
     except USER_ERRORS as err:
         err_console.print(f"[red]error:[/red] {err}", highlight=False)
         return 2

@@ -123,3 +123,20 @@ def test_analyze_and_report(tmp_path):
     for text in ("Run 0", "Run 1", "Gibbs test", "T theory", "ESS bulk", "Resolved config"):
         assert text in html
     assert len(open_archive(path)) == 2
+
+
+def test_fsspec_url_archive(tmp_path):
+    """An archive addressed by an fsspec URL (in-memory filesystem) is written and read back."""
+    from sgdthermo.sampler.archive import create_archive
+    from sgdthermo.sampler.jobspec import expand, validate
+    from sgdthermo.sampler.shard import state_facts
+
+    cfg = quadratic_config([1.0], [1.0], {"kind": "sgd", "lr": 0.5}, chains=2, draws=20,
+                           burn_in=0)
+    job = validate(cfg)
+    runs = expand(job)
+    url = f"memory://{tmp_path.name}/a.zarr"
+    create_archive(url, job, runs, "cpu", [state_facts(r) for r in runs])
+    ShardRunner(url, 0, 0).run_until(99)
+    run = open_run(url, 0)
+    assert run.complete and np.isfinite(run.posterior()["theta"].values).all()

@@ -161,3 +161,23 @@ def test_run_status_analyze_report_end_to_end(ray_session, tmp_path, capsys):
     assert code == 0 and '"verdict"' in text
     code, text = run_cli(capsys, "report", out, "-o", str(tmp_path / "r.html"))
     assert code == 0 and (tmp_path / "r.html").read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.ray
+def test_shard_failure_is_reported_and_resumable(ray_session, tmp_path, capsys):
+    """A data file that vanishes after validation fails the shard, not the archive."""
+    import numpy as np
+
+    data = tmp_path / "d.npz"
+    np.savez(data, X=np.random.default_rng(0).standard_normal((50, 2)), y=np.zeros(50))
+    cfg = GOOD.replace('kind = "quadratic"\nhessian = [1.0, 2.0]\nnoise_cov = [1.0, 1.0]',
+                       f'kind = "linear_regression"\ndata = {{ file = "{data}" }}')
+    out = str(tmp_path / "f.zarr")
+    job = load_job(write(tmp_path, cfg))
+    driver.prepare_archive(job, out, overwrite=False, device="cpu")
+    data.unlink()
+    code, text = run_cli(capsys, "resume", out, "--no-progress")
+    assert code == 1 and "run 0 shard 0 failed" in text and "no such file" in text
+    assert "sgdthermo resume" in text
+    code, text = run_cli(capsys, "status", out, "--json")
+    assert code == 0 and '"complete": false' in text
