@@ -73,14 +73,16 @@ def _run_section(run: Any, r: dict) -> str:
     agree = "agree" if tp["agree"] else "<span class=bad>disagree</span>"
     out.append(f"<h3>Temperatures (O3)</h3><p>Virial and fluctuation estimators {agree} "
                f"(χ² p = {tp['agreement_p']:.3g}).</p>")
-    head = ["i", "T virial", "T fluctuation", "z"]
+    head = ["i", "T virial", "β = 1/T (virial)", "T fluctuation", "z"]
     if th:
         head += ["T theory", "z (virial − theory)", "Var measured", "Var theory", "τ measured",
                  "τ theory"]
     rows = []
     for i in range(min(len(tp["virial"]), 32)):
-        row = [str(i), _num(tp["virial"][i], tp["virial_se"][i]),
-               _num(tp["fluctuation"][i], tp["fluctuation_se"][i]), f"{tp['z'][i]:+.2f}"]
+        t, se = tp["virial"][i], tp["virial_se"][i]
+        beta = _num(1 / t, se / t**2) if t > 0 else "–"
+        row = [str(i), _num(t, se), beta, _num(tp["fluctuation"][i], tp["fluctuation_se"][i]),
+               f"{tp['z'][i]:+.2f}"]
         if th:
             row += [_num(th["temperature"][i]), f"{th['virial_z'][i]:+.2f}",
                     _num(th["measured_variance"][i], th["variance_se"][i]),

@@ -90,15 +90,21 @@ def _overview(result: dict[str, Any]) -> Table:
     return t
 
 
+def _beta(t: float, se: float) -> str:
+    """``β = 1/T`` with the delta-method SE ``se/T²``."""
+    return f"{1 / t:.4g}±{se / t**2:.2g}" if t > 0 else "–"
+
+
 def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
     tp, th = r["temperature"], r["theory"]
     t = Table(title=f"run {r['run']} ({r['label']}): per-coordinate temperatures", title_justify="left")
-    cols = ["i", "T virial", "T fluct"] + (["T theory", "z vir", "Var", "Var theory", "τ",
+    cols = ["i", "T virial", "β = 1/T", "T fluct"] + (["T theory", "z vir", "Var", "Var theory", "τ",
                                             "τ theory"] if th else [])
     for c in cols:
         t.add_column(c, justify="right")
     for i in range(min(len(tp["virial"]), max_rows)):
         row = [str(i), f"{tp['virial'][i]:.4g}±{tp['virial_se'][i]:.2g}",
+               _beta(tp["virial"][i], tp["virial_se"][i]),
                f"{tp['fluctuation'][i]:.4g}±{tp['fluctuation_se'][i]:.2g}"]
         if th:
             row += [f"{th['temperature'][i]:.4g}", f"{th['virial_z'][i]:+.1f}",

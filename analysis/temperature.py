@@ -39,11 +39,18 @@ class VirialSamples:
         return batches_for(self.tau, self.centred.shape[1])
 
 
-def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096) -> VirialSamples:
-    """Full-batch gradients at (an evenly thinned subset of) the committed draws."""
+def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
+                   work_budget: float = 2e9) -> VirialSamples:
+    """Full-batch gradients at (an evenly thinned subset of) the committed draws.
+
+    At most ``max_rows`` draws, and at most ``work_budget / (N·D)`` for dataset models (a full
+    gradient costs about N·D), but never fewer than 2000 (every draw if there are fewer).
+    """
     keep = ~run.diverged_chains()
     theta = np.asarray(run.posterior()["theta"].values)[keep]
     c, n, d = theta.shape
+    if run.model.n_examples is not None:
+        max_rows = min(max_rows, max(2000, int(work_budget / (run.model.n_examples * d))))
     stride = max(1, int(np.ceil(c * n / max_rows)))
     theta = theta[:, ::stride]
     flat = torch.as_tensor(theta.reshape(-1, d), dtype=run.model.dtype)

@@ -85,7 +85,19 @@ def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config {str(p)!r}: not valid TOML: {err}") from None
-    return validate(apply_overrides(data, overrides or []))
+    data = apply_overrides(data, overrides or [])
+    _absolute_data_file(data, p.parent)
+    return validate(data)
+
+
+def _absolute_data_file(data: dict[str, Any], base: Path) -> None:
+    """Resolve a relative ``model.data.file`` against the config's folder (actors run elsewhere)."""
+    model = data.get("model")
+    table = model.get("data") if isinstance(model, dict) else None
+    if isinstance(table, dict) and isinstance(table.get("file"), str):
+        path = Path(table["file"]).expanduser()
+        if not path.is_absolute():
+            table["file"] = str((base / path).resolve())
 
 
 def _points(job: JobConfig) -> list[dict[str, Any]]:
