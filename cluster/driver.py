@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,8 +190,3 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
             if sp.actor is not None:
                 ray.kill(sp.actor, no_restart=True)
     return table
-
-
-def wait_seconds(start: float) -> float:
-    """Seconds since ``start`` (for progress rates)."""
-    return time.monotonic() - start

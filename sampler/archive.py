@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -207,8 +206,3 @@ def committed_draws(blocks: list[Block], blocks_done: int) -> dict[str, int]:
 def n_posterior_blocks(blocks: list[Block]) -> int:
     """Number of posterior blocks (fluctuation sums are indexed by them)."""
     return sum(b.group == "posterior" for b in blocks)
-
-
-def ceil_div(a: int, b: int) -> int:
-    """``⌈a/b⌉``."""
-    return math.ceil(a / b)

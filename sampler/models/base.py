@@ -159,14 +159,12 @@ class DatasetModel(Model):
         g = torch.zeros_like(theta)
         for start in range(0, self.n_examples, chunk):
             xs, ys = self.x[start:start + chunk], self.y[start:start + chunk]
-            n = xs.shape[0]
 
             def chunk_loss(th: Tensor, xs: Tensor = xs, ys: Tensor = ys) -> Tensor:
                 return vmap(self._ridged, in_dims=(None, 0, 0))(th, xs, ys).sum()
 
             gi, li = vmap(_value_and_grad(chunk_loss))(theta)
             loss, g = loss + li, g + gi
-            del n
         return loss / self.n_examples, g / self.n_examples
 
 
