@@ -94,7 +94,8 @@ class Engine:
         """
         loss, g = self.model.minibatch_grad(state.params, batch)
         ev = self.model.example_var(state.params, batch) if self.rule.needs_example_var else None
-        grad = GradSample(g, ev)
+        sq = self.model.example_sq(state.params, batch) if self.rule.needs_example_sq else None
+        grad = GradSample(g, ev, sq, loss)
         delta, rule_state = self.rule.update(grad, state.rule_state, state.params, state.step)
         new = state.params + delta
         bad = state.diverged | ~torch.isfinite(new).all(dim=-1)

@@ -109,3 +109,20 @@ def test_same_seed_same_chains_and_block_split_invariance():
         thetas.append(rb.theta)
     assert torch.equal(sa.params, sb.params)
     assert torch.equal(ra.theta, torch.cat(thetas, dim=1))
+
+
+def test_preconditioned_estimates_sigma2_at_batch_size_one():
+    """Regression: at B = 1 there is no within-batch spread; σ̂² must still approach Var(y)."""
+    y = torch.randn(200, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2.0
+    job = validate({"model": {"kind": "mean", "values": y.tolist()},
+                    "rule": {"kind": "preconditioned", "lr": 0.05, "decay": 0.999},
+                    "run": {"batch_size": 1}})
+    engine = build_engine(expand(job)[0], 64)
+    gen = torch.Generator().manual_seed(1)
+    state = engine.init(gen, 0.0)
+    state, _ = engine.run_block(gen, state, 6000, 10)
+    rate = state.rule_state.rate.mean().item()
+    sigma2 = float(y.var(correction=0))
+    # σ̂² estimates Σ_1 + E(∂L)² = σ²(1 + T/σ²·h) ≈ σ²(1 + η'/2): allow 5% (MC error ~1%).
+    assert rate == pytest.approx(0.05 / sigma2, rel=0.05)
+    assert 0.05 / sigma2 * 0.9 < rate  # not the ε-floored blow-up of a zero variance

@@ -42,8 +42,9 @@ def test_closed_forms_equal_torch_func(model):
     ref_loss, ref_grad = DatasetModel.minibatch_grad(model, theta, batch)
     torch.testing.assert_close(loss, ref_loss)
     torch.testing.assert_close(grad, ref_grad)
-    torch.testing.assert_close(model.example_var(theta, batch),
-                               DatasetModel.example_var(model, theta, batch))
+    for ours, ref in zip(model.example_moments(theta, batch),
+                         DatasetModel.example_moments(model, theta, batch), strict=True):
+        torch.testing.assert_close(ours, ref)
     full, full_grad = model.full_loss_grad(theta)
     ref_full, ref_full_grad = DatasetModel.full_loss_grad(model, theta, chunk=16)
     torch.testing.assert_close(full, ref_full)
@@ -71,7 +72,9 @@ def test_mean_model_minimum_and_noise():
     _, g = m.full_loss_grad(torch.tensor([[3.0]], dtype=F64))
     assert g.item() == pytest.approx(0.0)
     v = m.example_var(torch.tensor([[3.0]], dtype=F64), Batch(indices=torch.arange(4)[None]))
-    assert v.item() == pytest.approx(float(y.var(correction=0)))
+    assert v.item() == pytest.approx(float(y.var(correction=1)))  # Bessel-corrected
+    one = m.example_var(torch.tensor([[3.0]], dtype=F64), Batch(indices=torch.tensor([[3]])))
+    assert one.item() == pytest.approx(4.0)  # B = 1: g² = (3 − 5)²
 
 
 def test_file_data_npz_and_csv(tmp_path):

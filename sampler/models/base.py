@@ -5,8 +5,10 @@ that rules and the engine never need to know a model's structure. A model expose
 
 * ``minibatch_grad(theta, batch)``: the minibatch loss ``[C]`` and gradient ``[C, D]``,
   ``g_B = (1/B) Σ_{i∈batch} ∇ℓ_i``;
-* ``example_var(theta, batch)``: the within-batch variance of the per-example gradients ``[C, D]``
-  (what the preconditioned rules estimate ``σ_i²`` from);
+* ``example_var(theta, batch)``: an unbiased estimate of the per-example gradient variance
+  ``Σ_1,ii(θ)`` ``[C, D]`` (what the preconditioned rules estimate ``σ_i²`` from);
+* ``example_sq(theta, batch)``: the batch mean of squared per-example gradients
+  ``(1/B) Σ_b (∇ℓ_b)_i²`` ``[C, D]`` (per-example RMSProp);
 * ``full_loss_grad(theta)``: the full-batch loss ``L = (1/N) Σ_i ℓ_i`` and ``∇L``.
 
 Dataset models derive all three from one per-example loss ``ℓ(θ, x, y)`` with ``torch.func``
@@ -90,7 +92,11 @@ class Model:
         raise NotImplementedError
 
     def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
-        """Within-batch variance of per-example gradients ``[C, D]`` (divisor B)."""
+        """Unbiased estimate of the per-example gradient variance ``Σ_1,ii(θ)``, ``[C, D]``."""
+        raise NotImplementedError
+
+    def example_sq(self, theta: Tensor, batch: Batch) -> Tensor:
+        """Batch mean of squared per-example gradients, ``[C, D]``."""
         raise NotImplementedError
 
     def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
@@ -148,10 +154,26 @@ class DatasetModel(Model):
         grads, losses = vmap(_value_and_grad(batch_loss))(theta, xb, yb)
         return losses, grads
 
-    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
-        """``(1/B) Σ_b (∇ℓ_b − g_B)²`` per coordinate, ``[C, D]``."""
+    def example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Batch mean and batch mean of squares of the per-example gradients, ``[C, D]`` each."""
         _, grads = self.example_grads(theta, batch)
-        return grads.var(dim=1, correction=0)
+        return grads.mean(dim=1), grads.square().mean(dim=1)
+
+    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``Σ_b (∇ℓ_b − g_B)² / (B − 1)`` for B ≥ 2 (unbiased for Σ_1,ii(θ)).
+
+        With B = 1 there is no within-batch spread; the estimate is then ``g_B²``, unbiased for
+        ``Σ_1,ii(θ) + (∂_iL)²``, which near stationarity is ``Σ_1,ii`` up to O(η) (THEORY.md O1).
+        """
+        mean, mean_sq = self.example_moments(theta, batch)
+        b = batch.indices.shape[1] if batch.indices is not None else 1
+        if b == 1:
+            return mean_sq
+        return (mean_sq - mean.square()).clamp_min(0) * (b / (b - 1))
+
+    def example_sq(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``(1/B) Σ_b (∇ℓ_b)_i²``."""
+        return self.example_moments(theta, batch)[1]
 
     def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
         """Full-batch ``L`` and ``∇L``, accumulated over example chunks to bound memory."""

@@ -53,6 +53,16 @@ class Quadratic(Model):
         """The known per-example noise variance ``Σ_ii``, broadcast to ``[C, D]``."""
         return self._noise_var.expand_as(theta)
 
+    def example_sq(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``E[(1/B) Σ_b g_{b,i}² | g_B] = g_{B,i}² + Σ_ii (B−1)/B``.
+
+        Individual examples are synthetic, so the batch mean of their squares is replaced by its
+        conditional expectation given the drawn minibatch gradient (a Rao–Blackwellisation).
+        """
+        assert batch.noise is not None
+        g = theta @ self.hessian + batch.noise
+        return g.square() + self._noise_var * (self.batch_size - 1) / self.batch_size
+
     def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """``L = ½θᵀHθ`` and ``∇L = Hθ``."""
         h_theta = theta @ self.hessian

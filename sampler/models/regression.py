@@ -50,15 +50,16 @@ class LinearRegression(DatasetModel):
         loss = 0.5 * (r * r).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)
         return loss, g
 
-    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
-        """Within-batch variance of ``x_i r_i`` (the ridge term is common to all examples)."""
-        return over_chain_chunks(self._example_var, theta, batch, self._width(batch))
+    def example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Batch mean and mean square of ``∇ℓ_b = x_b r_b + l2·θ``, per chunk of chains."""
+        return over_chain_chunks(self._example_moments, theta, batch, self._width(batch))
 
-    def _example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+    def _example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         assert batch.indices is not None
         xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
-        per_example = xb * self._residuals(theta, xb, yb).unsqueeze(-1)
-        return per_example.var(dim=1, correction=0)
+        per_example = xb * self._residuals(theta, xb, yb).unsqueeze(-1) + (
+            self.l2 * theta).unsqueeze(1)
+        return per_example.mean(dim=1), per_example.square().mean(dim=1)
 
     def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
         """``L`` and ``∇L = Xᵀ(Xθ − y)/N + l2·θ`` for every chain at once."""
@@ -114,17 +115,18 @@ class LogisticRegression(DatasetModel):
         g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
         return losses.mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1), g
 
-    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
-        """Within-batch variance of ``x_i (sigmoid(x_iᵀθ) − y_i)``."""
+    def example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Batch mean and mean square of ``x_b (sigmoid(x_bᵀθ) − y_b) + l2·θ``."""
         assert batch.indices is not None
         width = batch.indices.shape[1] * self.dim
-        return over_chain_chunks(self._example_var, theta, batch, width)
+        return over_chain_chunks(self._example_moments, theta, batch, width)
 
-    def _example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+    def _example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         assert batch.indices is not None
         xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
         _, r = self._parts(theta, xb, yb)
-        return (xb * r.unsqueeze(-1)).var(dim=1, correction=0)
+        per_example = xb * r.unsqueeze(-1) + (self.l2 * theta).unsqueeze(1)
+        return per_example.mean(dim=1), per_example.square().mean(dim=1)
 
     def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
         """Full-batch loss and gradient for every chain at once."""

@@ -26,6 +26,8 @@ class GradSample(NamedTuple):
 
     mean: Tensor  # [C, D] minibatch gradient g_B
     example_var: Tensor | None = None  # [C, D] per-example gradient variance (if rule needs it)
+    example_sq: Tensor | None = None  # [C, D] batch mean of squared per-example gradients
+    loss: Tensor | None = None  # [C] minibatch loss at the current parameters
 
 
 class InitFn(Protocol):
@@ -51,6 +53,7 @@ class UpdateRule(NamedTuple):
     update: UpdateFn
     fluctuation: Callable[[GradSample, Any], Tensor]
     needs_example_var: bool = False
+    needs_example_sq: bool = False
 
 
 class EmptyState(NamedTuple):
