@@ -88,14 +88,26 @@ ModelConfig = Annotated[
 
 
 # ----------------------------------------------------------------------------- rules
-class SGDConfig(_Strict):
+class ScheduleConfig(_Strict):
+    """Step multiplier s(t): constant, 1/(1 + t/t0), or (1 + t/t0)^(−power)."""
+
+    kind: Literal["constant", "inverse", "power"] = "constant"
+    t0: PositiveFloat = 100.0
+    power: float = Field(1.0, gt=0, le=1)
+
+
+class _Rule(_Strict):
+    schedule: ScheduleConfig = Field(ScheduleConfig(), description="Learning-rate schedule.")
+
+
+class SGDConfig(_Rule):
     """Plain SGD ``θ ← θ − η g``."""
 
     kind: Literal["sgd"] = "sgd"
     lr: PositiveFloat
 
 
-class MomentumConfig(_Strict):
+class MomentumConfig(_Rule):
     """PyTorch heavy ball ``b ← μb + (1−d)g; θ ← θ − ηb``."""
 
     kind: Literal["momentum"] = "momentum"
@@ -104,7 +116,7 @@ class MomentumConfig(_Strict):
     dampening: float = Field(0.0, ge=0, lt=1)
 
 
-class MomentumNgConfig(_Strict):
+class MomentumNgConfig(_Rule):
     """The seeds' ``v ← (1 − 1/N_g)v + ηg; θ ← θ − v``."""
 
     kind: Literal["momentum_ng"] = "momentum_ng"
@@ -112,7 +124,7 @@ class MomentumNgConfig(_Strict):
     n_g: float = Field(10.0, ge=1)
 
 
-class RMSPropConfig(_Strict):
+class RMSPropConfig(_Rule):
     """PyTorch RMSprop ``s ← αs + (1−α)g²; θ ← θ − ηg/(√s + ε)``."""
 
     kind: Literal["rmsprop"] = "rmsprop"
@@ -122,7 +134,7 @@ class RMSPropConfig(_Strict):
     eps_inside_sqrt: bool = Field(False, description="Seeds' form η g/√(s + ε).")
 
 
-class AdamConfig(_Strict):
+class AdamConfig(_Rule):
     """PyTorch Adam with bias correction."""
 
     kind: Literal["adam"] = "adam"
@@ -132,7 +144,7 @@ class AdamConfig(_Strict):
     eps: float = Field(1e-8, ge=0)
 
 
-class PreconditionedConfig(_Strict):
+class PreconditionedConfig(_Rule):
     """Diagonal preconditioning ``η_i = η'/σ_i^p`` from a running per-example variance estimate."""
 
     kind: Literal["preconditioned"] = "preconditioned"
@@ -142,9 +154,63 @@ class PreconditionedConfig(_Strict):
     eps: float = Field(1e-12, ge=0)
 
 
+class AdamMinTConfig(_Rule):
+    """The seeds' simplified Adam with min(t, N) bias correction."""
+
+    kind: Literal["adam_min_t"] = "adam_min_t"
+    lr: PositiveFloat
+    n_g: float = Field(10.0, ge=1)
+    n_s: float = Field(100.0, ge=1)
+    eps: float = Field(1e-8, ge=0)
+
+
+class RMSPropPerExampleConfig(_Rule):
+    """RMSProp averaging per-example squared gradients (keeps its rates when B changes)."""
+
+    kind: Literal["rmsprop_per_example"] = "rmsprop_per_example"
+    lr: PositiveFloat
+    alpha: float = Field(0.99, ge=0, lt=1)
+    eps: float = Field(1e-8, ge=0)
+    eps_inside_sqrt: bool = True
+
+
+class NormalizedConfig(_Rule):
+    """θ ← θ − η ĝ/√(‖ĝ‖²/d + ε)."""
+
+    kind: Literal["normalized"] = "normalized"
+    lr: PositiveFloat
+    eps: PositiveFloat = 1e-8
+
+
+class MultiplicativeConfig(_Rule):
+    """θ_i ← θ_i − η max(ε, |θ_i|) ĝ_i."""
+
+    kind: Literal["multiplicative"] = "multiplicative"
+    lr: PositiveFloat
+    eps: PositiveFloat = 1e-2
+
+
+class LossProportionalConfig(_Rule):
+    """θ ← θ − η L(θ, batch) ĝ."""
+
+    kind: Literal["loss_proportional"] = "loss_proportional"
+    lr: PositiveFloat
+
+
+class TZConfig(_Rule):
+    """The seeds' TZ algorithm: per-coordinate B* and η from running g̃, s̃ (no lr)."""
+
+    kind: Literal["tz"] = "tz"
+    k: int = Field(100, ge=1, description="Warm-up steps K.")
+    lambda_b: PositiveFloat = 16.0
+    lambda_eta: PositiveFloat = 0.01
+    eps: PositiveFloat = 1e-12
+
+
 RuleConfig = Annotated[
     SGDConfig | MomentumConfig | MomentumNgConfig | RMSPropConfig | AdamConfig
-    | PreconditionedConfig,
+    | PreconditionedConfig | AdamMinTConfig | RMSPropPerExampleConfig | NormalizedConfig
+    | MultiplicativeConfig | LossProportionalConfig | TZConfig,
     Field(discriminator="kind"),
 ]
 
@@ -158,8 +224,10 @@ class RunConfig(_Strict):
     burn_in: int = Field(1000, ge=0, description="Steps before recording; a multiple of thin.")
     thin: int = Field(1, gt=0, description="Record every thin-th step.")
     batch_size: int = Field(1, gt=0, description="Minibatch size B.")
-    sampling: Literal["iid", "without_replacement", "epoch"] = Field(
-        "iid", description="iid indices, without replacement within a batch, or epoch reshuffle.")
+    sampling: Literal["iid", "without_replacement", "epoch", "full", "gaussian"] = Field(
+        "iid", description="iid indices, without replacement within a batch, epoch reshuffle, "
+        "full (deterministic full-batch gradient: gradient flow as lr → 0) or gaussian (the "
+        "SDE surrogate: full gradient + N(0, Σ_1(θ)/B) noise, Euler–Maruyama with dt = lr).")
     dtype: Literal["float32", "float64"] = "float64"
     init_scale: float = Field(1.0, ge=0, description="θ₀ = init_scale·N(0, I) (MLP: Glorot).")
     keep_warmup: bool = Field(False, description="Record burn-in draws in warmup_posterior.")

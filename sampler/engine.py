@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .minibatch import IndexSampler
-from .models import Batch, Model, Quadratic
+from .models import Batch, DatasetModel, Model, Quadratic
 from .rules import GradSample, UpdateRule
 
 
@@ -60,11 +60,12 @@ class Engine:
         self.record_full_loss = (model.full_grad_cheap() if record_full_loss is None
                                  else record_full_loss)
         self.indexer: IndexSampler | None = None
+        self.sampling, self.batch_size = sampling, batch_size
         if model.n_examples is None:
-            if sampling != "iid":
-                raise ValueError(f"run.sampling must be 'iid' for model {model.name!r} "
-                                 f"(its noise is synthetic), got {sampling!r}")
-        else:
+            if sampling not in ("iid", "gaussian", "full"):
+                raise ValueError(f"run.sampling must be one of ['iid', 'gaussian', 'full'] for "
+                                 f"model {model.name!r} (its noise is synthetic), got {sampling!r}")
+        elif sampling not in ("full", "gaussian"):
             self.indexer = IndexSampler(sampling, model.n_examples, batch_size, n_chains,
                                         model.device)
 
@@ -78,11 +79,37 @@ class Engine:
 
     def draw(self, generator: torch.Generator, state: ChainState) -> tuple[Batch, Tensor]:
         """The randomness of the next step, and the updated epoch permutation."""
-        if self.indexer is None:
-            assert isinstance(self.model, Quadratic)
-            return self.model.draw(generator, self.c), state.perm
+        if isinstance(self.model, Quadratic):
+            batch = self.model.draw(generator, self.c)
+            if self.sampling == "full":
+                assert batch.noise is not None
+                batch = Batch(noise=torch.zeros_like(batch.noise))
+            return batch, state.perm
+        if self.sampling == "full":
+            return Batch(), state.perm
+        if self.sampling == "gaussian":
+            assert self.model.n_examples is not None
+            z = torch.randn(self.c, self.model.n_examples, generator=generator,
+                            dtype=self.model.dtype, device=self.model.device)
+            return Batch(weights=z), state.perm
+        assert self.indexer is not None
         idx, perm = self.indexer.draw(generator, state.perm, state.step)
         return Batch(indices=idx), perm
+
+    def gradient(self, params: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Loss ``[C]`` and gradient ``[C, D]`` for the step's randomness.
+
+        Index or noise batches give the minibatch gradient; an empty batch the full-batch
+        gradient (``full``); a ``weights`` batch the full gradient plus the Gaussian surrogate
+        noise ``N(0, Σ_1(θ)/B)`` (``gaussian``).
+        """
+        if batch.indices is not None or batch.noise is not None:
+            return self.model.minibatch_grad(params, batch)
+        loss, g = self.model.full_loss_grad(params)
+        if batch.weights is not None:
+            assert isinstance(self.model, DatasetModel)
+            g = g + self.model.surrogate_noise(params, batch.weights, self.batch_size)
+        return loss, g
 
     def apply(self, state: ChainState, batch: Batch,
               perm: Tensor) -> tuple[ChainState, Tensor, Tensor, Tensor]:
@@ -92,9 +119,14 @@ class Engine:
             The new state, the minibatch loss ``[C]``, the gradient ``[C, D]`` and the rule's
             fluctuation term ``[C, D]`` (zero for diverged chains).
         """
-        loss, g = self.model.minibatch_grad(state.params, batch)
-        ev = self.model.example_var(state.params, batch) if self.rule.needs_example_var else None
-        sq = self.model.example_sq(state.params, batch) if self.rule.needs_example_sq else None
+        loss, g = self.gradient(state.params, batch)
+        stats_batch = batch
+        if batch.indices is None and isinstance(self.model, DatasetModel):
+            stats_batch = self.model.all_examples(self.c)  # full / gaussian: every example
+        ev = (self.model.example_var(state.params, stats_batch) if self.rule.needs_example_var
+              else None)
+        sq = (self.model.example_sq(state.params, stats_batch) if self.rule.needs_example_sq
+              else None)
         grad = GradSample(g, ev, sq, loss)
         delta, rule_state = self.rule.update(grad, state.rule_state, state.params, state.step)
         new = state.params + delta

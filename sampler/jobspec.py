@@ -32,7 +32,8 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
 
 
 _KINDS = {"quadratic", "mean", "linear_regression", "logistic_regression", "mlp", "sgd",
-          "momentum", "momentum_ng", "rmsprop", "adam", "preconditioned"}
+          "momentum", "momentum_ng", "rmsprop", "adam", "preconditioned", "adam_min_t",
+          "rmsprop_per_example", "normalized", "multiplicative", "loss_proportional", "tz"}
 
 
 def parse_value(text: str) -> Any:

@@ -36,7 +36,8 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     """Model + rule + engine of one run, after the stability check."""
     model = build_model(spec.model, spec.run.batch_size, DTYPES[spec.run.dtype], device)
     check_stability(model, spec.rule)
-    return Engine(model, build_rule(spec.rule), spec.run.batch_size, spec.run.sampling, n_chains)
+    rule = build_rule(spec.rule, spec.run.batch_size)
+    return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains)
 
 
 def shard_seed(job_seed: int, run_index: int, shard_index: int) -> int:

@@ -93,7 +93,8 @@ def test_sampler_errors(scheme, b, message):
 
 
 def test_quadratic_refuses_non_iid_sampling():
-    with pytest.raises(ValueError, match="run.sampling must be 'iid' for model 'quadratic'"):
+    with pytest.raises(ValueError, match=r"run.sampling must be one of \['iid', 'gaussian', "
+                       r"'full'\] for model 'quadratic'"):
         _engine("quadratic-momentum", 1, sampling="epoch")
 
 

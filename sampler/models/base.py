@@ -35,13 +35,11 @@ class Batch(NamedTuple):
 
     indices: Tensor | None = None  # [C, B] long
     noise: Tensor | None = None  # [C, D]
+    weights: Tensor | None = None  # [C, N] N(0, 1) weights of the Gaussian surrogate
 
     def select(self, chains: slice) -> Batch:
         """Return the same randomness restricted to a slice of chains."""
-        return Batch(
-            None if self.indices is None else self.indices[chains],
-            None if self.noise is None else self.noise[chains],
-        )
+        return Batch(*(None if t is None else t[chains] for t in self))
 
 
 def gather_rows(data: Tensor, indices: Tensor) -> Tensor:
@@ -174,6 +172,18 @@ class DatasetModel(Model):
     def example_sq(self, theta: Tensor, batch: Batch) -> Tensor:
         """``(1/B) Σ_b (∇ℓ_b)_i²``."""
         return self.example_moments(theta, batch)[1]
+
+    def all_examples(self, n_chains: int) -> Batch:
+        """A batch holding every example once, for every chain."""
+        idx = torch.arange(self.n_examples, device=self.device)
+        return Batch(indices=idx.expand(n_chains, -1))
+
+    def surrogate_noise(self, theta: Tensor, weights: Tensor, batch_size: int) -> Tensor:
+        """``ξ = Σ_i z_i (∇ℓ_i − ∇L) / √(N·B)``: Gaussian with covariance ``Σ_1(θ)/B`` given θ."""
+        _, grads = self.example_grads(theta, self.all_examples(theta.shape[0]))
+        centred = grads - grads.mean(dim=1, keepdim=True)
+        return torch.einsum("cn,cnd->cd", weights, centred) / (
+            self.n_examples * batch_size) ** 0.5
 
     def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
         """Full-batch ``L`` and ``∇L``, accumulated over example chunks to bound memory."""

@@ -1,0 +1,54 @@
+"""Learning-rate schedules, applied to any rule as a step multiplier ``s(t)``.
+
+``δ_t = s(t) · δ_t^{rule}`` (PyTorch LR-scheduler semantics: the rule's lr is scaled). Schedules
+other than ``constant`` satisfy the classical convergence conditions ``η_t → 0`` and
+``Σ_t η_t = ∞`` (Robbins & Monro; seed 003 "The Classical Convergence Theorem"):
+
+* ``inverse``: ``s(t) = 1/(1 + t/t₀)``;
+* ``power``:   ``s(t) = (1 + t/t₀)^(−p)``, ``0 < p ≤ 1`` (``Σ η_t² < ∞`` too when ``p > ½``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from .base import GradSample, UpdateRule, check_range
+
+
+def schedule_factor(kind: str, t: int, t0: float, power: float) -> float:
+    """``s(t)`` for step t (from 0)."""
+    if kind == "constant":
+        return 1.0
+    if kind == "inverse":
+        return 1.0 / (1.0 + t / t0)
+    if kind == "power":
+        return (1.0 + t / t0) ** (-power)
+    raise ValueError(f"schedule.kind must be one of ['constant', 'inverse', 'power'], got {kind!r}")
+
+
+def scheduled(rule: UpdateRule, kind: str, t0: float = 100.0, power: float = 1.0) -> UpdateRule:
+    """Wrap ``rule`` so that its step at time t is multiplied by ``s(t)``.
+
+    Args:
+        rule: Any update rule.
+        kind: ``constant``, ``inverse`` or ``power``.
+        t0: Time scale t₀ > 0.
+        power: p in (0, 1] for ``power``.
+    """
+    check_range("t0", t0, 0.0, low_open=True)
+    check_range("power", power, 0.0, 1.0, low_open=True, high_open=False)
+    schedule_factor(kind, 0, t0, power)  # validates kind
+    last = {"factor": 1.0}
+
+    def update(grad: GradSample, state: Any, params: Tensor, step: int) -> tuple[Tensor, Any]:
+        delta, state = rule.update(grad, state, params, step)
+        last["factor"] = schedule_factor(kind, step, t0, power)
+        return last["factor"] * delta, state
+
+    def fluctuation(grad: GradSample, state: Any) -> Tensor:
+        return last["factor"] * rule.fluctuation(grad, state)
+
+    return UpdateRule(f"{rule.name}+{kind}", rule.init, update, fluctuation,
+                      rule.needs_example_var, rule.needs_example_sq)

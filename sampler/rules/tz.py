@@ -1,0 +1,71 @@
+"""The seeds' second-order "TZ" algorithm (seed 003, "A Complete Algorithm")."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .base import GradSample, UpdateRule, check_range
+
+
+class TZState(NamedTuple):
+    """Running gradient and square averages, and the per-coordinate B* and η of the last step."""
+
+    g_avg: Tensor  # [C, D] g̃
+    s_avg: Tensor  # [C, D] s̃
+    b_star: Tensor  # [C, D] B*(t)
+    rate: Tensor  # [C, D] η^t
+
+
+def tz(batch_size: int, k: int = 100, lambda_b: float = 16.0, lambda_eta: float = 0.01,
+       eps: float = 1e-12) -> UpdateRule:
+    """Per-coordinate learning rates from a running signal-to-noise ratio.
+
+    With ``w = min(1, B / B*(t−1))``::
+
+        g̃_t = (1 − w) g̃_{t−1} + w ĝ_t,      s̃_t = (1 − w) s̃_{t−1} + w ĝ_t²,
+        σ̃_t² = max(s̃_t − g̃_t², 0),
+        B*(t) = K (t ≤ K),  λ_B σ̃_t² / (g̃_t² + ε) (t > K),
+        η_t   = 0 (t ≤ K),  λ_η g̃_t² / (σ̃_t² + ε) (t > K),
+        θ_{t+1} = θ_t − η_t ĝ_t.
+
+    λ_B = 16 and λ_η = 1/(32L) are the seeds' derivation for curvature bound L. The ε in η's
+    denominator (absent in the seeds) keeps η finite when σ̃ = 0; ``w`` is clipped at 1 when
+    B* < B. As ``g̃ → 0`` with ``σ̃ > 0`` the rates go to 0: the algorithm anneals itself.
+
+    Args:
+        batch_size: B of the run (the averages' weight is B/B*).
+        k: Warm-up steps K (no movement, B* = K).
+        lambda_b: λ_B > 0.
+        lambda_eta: λ_η > 0.
+        eps: ε > 0.
+    """
+    check_range("k", k, 1.0)
+    check_range("lambda_b", lambda_b, 0.0, low_open=True)
+    check_range("lambda_eta", lambda_eta, 0.0, low_open=True)
+    check_range("eps", eps, 0.0, low_open=True)
+
+    def init(params: Tensor) -> TZState:
+        z = torch.zeros_like(params)
+        return TZState(z, z.clone(), torch.full_like(params, float(k)), z.clone())
+
+    def update(grad: GradSample, state: TZState, params: Tensor,
+               step: int) -> tuple[Tensor, TZState]:
+        t = step + 1
+        w = (batch_size / state.b_star).clamp(max=1.0)
+        g_avg = (1 - w) * state.g_avg + w * grad.mean
+        s_avg = (1 - w) * state.s_avg + w * grad.mean.square()
+        var = (s_avg - g_avg.square()).clamp_min(0)
+        if t <= k:
+            b_star, rate = torch.full_like(var, float(k)), torch.zeros_like(var)
+        else:
+            b_star = lambda_b * var / (g_avg.square() + eps)
+            rate = lambda_eta * g_avg.square() / (var + eps)
+        return -rate * grad.mean, TZState(g_avg, s_avg, b_star, rate)
+
+    def fluctuation(grad: GradSample, state: TZState) -> Tensor:
+        return 0.5 * state.rate * grad.mean.square()
+
+    return UpdateRule("tz", init, update, fluctuation)
