@@ -100,6 +100,19 @@ def _run_section(run: Any, r: dict) -> str:
     return "".join(out)
 
 
+def _claim_section(path: str) -> str:
+    from .claims import evaluate_claim
+
+    c = evaluate_claim(path)
+    if c is None:
+        return ""
+    cls = "good" if c.verdict.startswith("holds") else "bad"
+    return (f"<h2>Seed claim: {_e(c.title)}</h2><p>Seed document {_e(c.seed)}.</p>"
+            f"<p><b>Prediction:</b> {_e(c.prediction)}</p>"
+            f"<p><b>Verdict: <span class={cls}>{_e(c.verdict)}</span></b> — "
+            f"{_e(c.explanation)}</p>" + _table(c.columns, [[_e(x) for x in r] for r in c.rows]))
+
+
 def render(path: str) -> str:
     """The report as an HTML string."""
     meta = read_root(path)
@@ -121,7 +134,7 @@ def render(path: str) -> str:
             f"<h1>sgdthermo report: {_e(meta['config']['name'])}</h1>"
             f"<p>Archive <code>{_e(path)}</code>, created {_e(meta['created'])} with sgdthermo "
             f"{_e(meta['package_version'])} on {_e(meta['device'])}.</p>"
-            f"<h2>Runs</h2>{overview}{sections}"
+            f"{_claim_section(path)}<h2>Runs</h2>{overview}{sections}"
             f"<h2>Resolved config</h2><pre>{config}</pre></body></html>")
 
 

@@ -69,8 +69,12 @@ def analyze_run(run: RunData) -> dict[str, Any]:
 
 
 def analyze_archive(path: str) -> dict[str, Any]:
-    """Analysis records of every run of an archive."""
-    return {"archive": path, "runs": [analyze_run(r) for r in open_archive(path)]}
+    """Analysis records of every run of an archive, and the verdict of its seed claim if any."""
+    from .claims import evaluate_claim
+
+    claim = evaluate_claim(path)
+    return {"archive": path, "runs": [analyze_run(r) for r in open_archive(path)],
+            "claim": claim.as_dict() if claim else None}
 
 
 def _overview(result: dict[str, Any]) -> Table:
@@ -121,3 +125,14 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
     for r in result["runs"]:
         if r.get("status") == "ok":
             console.print(_coordinates(r))
+    claim = result.get("claim")
+    if claim:
+        t = Table(title=f"Seed claim: {claim['title']} (seed {claim['seed']})",
+                  title_justify="left")
+        for col in claim["columns"]:
+            t.add_column(col)
+        for row in claim["rows"]:
+            t.add_row(*row)
+        console.print(t)
+        console.print(f"[bold]prediction:[/bold] {claim['prediction']}")
+        console.print(f"[bold]verdict: {claim['verdict']}[/bold] — {claim['explanation']}")

@@ -269,10 +269,18 @@ class SweepConfig(_Strict):
         return v
 
 
+CLAIMS = ("batch_scaling", "momentum_scaling", "weighted_average", "gibbs_alpha",
+          "two_temperatures", "heat_capacity", "sgd_vs_sde")
+
+
 class JobConfig(_Strict):
     """A whole job: one model, one rule, run settings, and optionally a sweep over any of them."""
 
     name: str = "job"
+    claim: Literal[
+        "batch_scaling", "momentum_scaling", "weighted_average", "gibbs_alpha",
+        "two_temperatures", "heat_capacity", "sgd_vs_sde"] | None = Field(
+        None, description="Seed claim this job tests; the report adds its verdict section.")
     seed: int = Field(0, ge=0, description="Root seed; every shard's generator derives from it.")
     model: ModelConfig
     rule: RuleConfig

@@ -1,0 +1,44 @@
+"""Seed-claim experiments.
+
+Each turns an archive's runs into a prediction, a measurement and a verdict: "holds", "holds to
+first order in η" (with the measured deviation) or "fails" (with the counterexample).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...sampler.archive import read_root
+from ..reader import RunData, open_archive
+from .alpha import gibbs_alpha_claim
+from .common import ClaimResult
+from .heat_capacity import heat_capacity_claim
+from .scaling import scaling_claim
+from .sde import sgd_vs_sde_claim
+from .two_temperatures import two_temperatures_claim
+from .weighted import weighted_average_claim
+
+CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
+    "batch_scaling": lambda runs: scaling_claim(
+        runs, "batch_scaling", "Batch scaling: with η = Bη₀ the law depends on η₀ alone",
+        "004 (Problem 1), 003 (Scaling η with Batch Size)"),
+    "momentum_scaling": lambda runs: scaling_claim(
+        runs, "momentum_scaling", "Momentum: with η = (1−μ)Bη₀ the temperature is independent "
+        "of μ and B (both parametrisations)", "004 (Problem 2), 003 (Momentum)"),
+    "weighted_average": weighted_average_claim,
+    "gibbs_alpha": gibbs_alpha_claim,
+    "two_temperatures": two_temperatures_claim,
+    "heat_capacity": heat_capacity_claim,
+    "sgd_vs_sde": sgd_vs_sde_claim,
+}
+
+__all__ = ["CLAIMS", "ClaimResult", "evaluate_claim"]
+
+
+def evaluate_claim(path: str) -> ClaimResult | None:
+    """The verdict of the claim an archive's job was configured for (``claim = ...``)."""
+    name = read_root(path)["config"].get("claim")
+    if not name:
+        return None
+    runs = [r for r in open_archive(path) if r.draws >= 8]
+    return CLAIMS[name](runs)
