@@ -1,0 +1,132 @@
+"""Seed-claim verdicts against exact theory, each with a negative control (small configs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sgdthermo.analysis.claims import CLAIMS, evaluate_claim
+from sgdthermo.analysis.claims.common import FAILS, FIRST_ORDER, HOLDS
+from sgdthermo.analysis.reader import open_archive
+
+from tests.conftest import run_local
+
+RUN = {"chains": 32, "draws": 1500, "thin": 10, "burn_in": 1500, "init_scale": 0.0}
+
+
+def job(claim, model, rule, run=None, sweep=None, seed=0):
+    return {"claim": claim, "seed": seed, "model": model, "rule": rule,
+            "run": {**RUN, **(run or {})}, "cluster": {"shard_chains": 32, "chunk_draws": 500},
+            "sweep": sweep or {}}
+
+
+MEAN = {"kind": "mean", "n": 200}
+
+
+def test_batch_scaling_holds_to_first_order(tmp_path):
+    cfg = job("batch_scaling", MEAN, {"kind": "sgd", "lr": 0.01},
+              sweep={"zip": {"run.batch_size": [1, 16, 64], "rule.lr": [0.01, 0.16, 0.64]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == FIRST_ORDER, result.explanation
+    big = result.numbers["runs"][-1]  # η = 0.64: exact T = η₀σ²/(2 − 0.64)
+    assert big["exact"][0] / big["first_order"][0] == pytest.approx(2 / 1.36, rel=1e-6)
+
+
+def test_batch_scaling_negative_control_unscaled_rates_fail(tmp_path):
+    cfg = job("batch_scaling", MEAN, {"kind": "sgd", "lr": 0.04},
+              sweep={"grid": {"run.batch_size": [1, 16]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == FAILS and "Counterexample" in result.explanation
+
+
+def test_momentum_scaling_both_parametrisations(tmp_path):
+    rules = [{"kind": "momentum", "lr": 0.01, "mu": 0.0},
+             {"kind": "momentum", "lr": 0.02, "mu": 0.5},
+             {"kind": "momentum_ng", "lr": 0.002, "n_g": 5.0}]
+    cfg = job("momentum_scaling", MEAN, rules[0], run={"burn_in": 3000},
+              sweep={"zip": {"rule": rules, "run.batch_size": [1, 4, 1]}})
+    assert evaluate_claim(run_local(tmp_path, cfg)).verdict in (HOLDS, FIRST_ORDER)
+    # Negative control: η = Bη₀ without the (1−μ) factor.
+    wrong = [{"kind": "momentum", "lr": 0.01, "mu": 0.0},
+             {"kind": "momentum", "lr": 0.01, "mu": 0.5}]
+    cfg = job("momentum_scaling", MEAN, wrong[0], sweep={"zip": {"rule": wrong}})
+    assert evaluate_claim(run_local(tmp_path, cfg, "neg.zarr")).verdict == FAILS
+
+
+def test_weighted_average(tmp_path):
+    rules = [{"kind": "momentum", "lr": 1e-6, "mu": 0.9},
+             {"kind": "momentum", "lr": 1e-6, "mu": 0.9, "dampening": 0.9}]
+    cfg = job("weighted_average", {"kind": "quadratic", "hessian": [1.0], "noise_cov": [2.0]},
+              rules[0], run={"draws": 6000, "thin": 1, "burn_in": 200},
+              sweep={"grid": {"rule": rules}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.rows
+    # Negative control: Σα (not Σα²) would predict 1/(1−μ) = 10 and 1: both far off.
+    ratios = [r["ratio"][0] for r in result.numbers["runs"]]
+    assert abs(ratios[0] - 10) > 4 and abs(ratios[1] - 1) > 0.5
+
+
+def test_gibbs_alpha_is_one_half_not_one_tenth(tmp_path):
+    cfg = job("gibbs_alpha", {"kind": "mean", "n": 20}, {"kind": "sgd", "lr": 0.01},
+              run={"draws": 2000},
+              sweep={"zip": {"rule.lr": [0.02, 1.0, 0.1], "run.batch_size": [1, 1, 5],
+                             "run.sampling": ["iid", "iid", "without_replacement"]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == FAILS  # the seeds' α ≈ 1/10 is rejected ...
+    runs = result.numbers["runs"]
+    for r in runs:  # ... because α follows the exact law
+        assert abs(r["alpha"] - r["predicted"]) < 4 * r["se"]
+    assert runs[0]["alpha"] == pytest.approx(0.5, abs=0.03)
+    assert runs[2]["predicted"] == pytest.approx(15 / 19 / 1.9)
+
+
+def test_heat_capacity_slope(tmp_path):
+    model = {"kind": "linear_regression", "data": {"n": 128, "d": 2, "condition": 2.0}}
+    cfg = job("heat_capacity", model, {"kind": "sgd", "lr": 0.01}, run={"thin": 5},
+              sweep={"grid": {"rule.lr": [0.005, 0.01, 0.02, 0.04]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.explanation
+    n = result.numbers
+    # Negative control: twice the theorem's slope is rejected at this precision.
+    assert abs(n["slope_fit"] - 2 * n["slope_predicted"]) > 4 * n["slope_se"]
+
+
+def test_sgd_vs_sde(tmp_path):
+    model = {"kind": "mean", "values": [0.0] * 19 + [10.0]}
+    cfg = job("sgd_vs_sde", model, {"kind": "sgd", "lr": 0.5},
+              sweep={"grid": {"run.sampling": ["iid", "gaussian"]}}, run={"thin": 5})
+    path = run_local(tmp_path, cfg)
+    result = evaluate_claim(path)
+    assert result.verdict == FIRST_ORDER, result.rows
+    sgd, sde = result.numbers["runs"]
+    assert sgd["skew"] > 2.5 and abs(sde["skew"]) < 0.1
+    assert sgd["var"] == pytest.approx(sde["var"], rel=0.05)
+
+
+def test_two_temperatures(tmp_path):
+    model = {"kind": "quadratic", "hessian": [1.0, 1.0], "noise_cov": [1.0, 4.0]}
+    rules = [{"kind": "sgd", "lr": 0.02}, {"kind": "rmsprop", "lr": 0.02},
+             {"kind": "preconditioned", "lr": 0.02, "power": 2}]
+    cfg = job("two_temperatures", model, rules[0], run={"draws": 2000, "burn_in": 3000},
+              sweep={"grid": {"rule": rules}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.rows
+    assert [r["gibbs"] for r in result.numbers["runs"]] == ["not Gibbs", "not Gibbs", "Gibbs"]
+
+
+def test_every_claim_is_registered_and_configured():
+    from pathlib import Path
+
+    from sgdthermo.sampler.config import CLAIMS as NAMES
+    from sgdthermo.sampler.jobspec import load_job
+
+    assert set(CLAIMS) == set(NAMES)
+    configured = {load_job(p).claim for p in (Path(__file__).parent.parent / "configs" /
+                                              "seeds").glob("*.toml")}
+    assert configured == set(NAMES)
+
+
+def test_archive_without_claim_has_no_claim_section(tmp_path):
+    cfg = job(None, MEAN, {"kind": "sgd", "lr": 0.1}, run={"draws": 100, "burn_in": 0})
+    path = run_local(tmp_path, cfg)
+    assert evaluate_claim(path) is None and len(open_archive(path)) == 1
+    assert np.isfinite(open_archive(path)[0].posterior()["theta"].values).all()
