@@ -270,7 +270,7 @@ class SweepConfig(_Strict):
 
 
 CLAIMS = ("batch_scaling", "momentum_scaling", "weighted_average", "gibbs_alpha",
-          "two_temperatures", "heat_capacity", "sgd_vs_sde")
+          "two_temperatures", "heat_capacity", "sgd_vs_sde", "stationary_points", "convergence")
 
 
 class JobConfig(_Strict):
@@ -279,7 +279,8 @@ class JobConfig(_Strict):
     name: str = "job"
     claim: Literal[
         "batch_scaling", "momentum_scaling", "weighted_average", "gibbs_alpha",
-        "two_temperatures", "heat_capacity", "sgd_vs_sde"] | None = Field(
+        "two_temperatures", "heat_capacity", "sgd_vs_sde", "stationary_points",
+        "convergence"] | None = Field(
         None, description="Seed claim this job tests; the report adds its verdict section.")
     seed: int = Field(0, ge=0, description="Root seed; every shard's generator derives from it.")
     model: ModelConfig

@@ -92,13 +92,23 @@ def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
 
 
 def _absolute_data_file(data: dict[str, Any], base: Path) -> None:
-    """Resolve a relative ``model.data.file`` against the config's folder (actors run elsewhere)."""
-    model = data.get("model")
-    table = model.get("data") if isinstance(model, dict) else None
-    if isinstance(table, dict) and isinstance(table.get("file"), str):
-        path = Path(table["file"]).expanduser()
-        if not path.is_absolute():
-            table["file"] = str((base / path).resolve())
+    """Resolve relative ``data.file`` paths against the config's folder.
+
+    Covers the model and swept model tables; actors may run in another working directory.
+    """
+    models = [data.get("model")]
+    sweep = data.get("sweep")
+    if isinstance(sweep, dict):
+        for part in ("grid", "zip"):
+            table = sweep.get(part)
+            if isinstance(table, dict) and isinstance(table.get("model"), list):
+                models += table["model"]
+    for model in models:
+        table = model.get("data") if isinstance(model, dict) else None
+        if isinstance(table, dict) and isinstance(table.get("file"), str):
+            path = Path(table["file"]).expanduser()
+            if not path.is_absolute():
+                table["file"] = str((base / path).resolve())
 
 
 def _points(job: JobConfig) -> list[dict[str, Any]]:

@@ -12,9 +12,11 @@ from ...sampler.archive import read_root
 from ..reader import RunData, open_archive
 from .alpha import gibbs_alpha_claim
 from .common import ClaimResult
+from .convergence import convergence_claim
 from .heat_capacity import heat_capacity_claim
 from .scaling import scaling_claim
 from .sde import sgd_vs_sde_claim
+from .stationary_points import stationary_points_claim
 from .two_temperatures import two_temperatures_claim
 from .weighted import weighted_average_claim
 
@@ -30,6 +32,8 @@ CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
     "two_temperatures": two_temperatures_claim,
     "heat_capacity": heat_capacity_claim,
     "sgd_vs_sde": sgd_vs_sde_claim,
+    "stationary_points": stationary_points_claim,
+    "convergence": convergence_claim,
 }
 
 __all__ = ["CLAIMS", "ClaimResult", "evaluate_claim"]
