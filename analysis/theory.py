@@ -33,7 +33,7 @@ import numpy as np
 import scipy.linalg
 
 from ..sampler.config import RunSpec
-from ..sampler.models import LinearRegression, Model, Quadratic
+from ..sampler.models import LinearRegression, Model, Quadratic, ScaledModel
 from ..sampler.stability import exact_hessian
 
 
@@ -125,6 +125,8 @@ class _Noise:
 def stationary_theory(spec: RunSpec, model: Model, max_iter: int = 500,
                       tol: float = 1e-13) -> StationaryTheory | None:
     """The exact (or, for adaptive rules, approximate) stationary law, or ``None`` if unknown."""
+    if isinstance(model, ScaledModel):  # loss units: no closed form is kept for scaled losses
+        return None
     h = exact_hessian(model)
     noise = _Noise(spec, model)
     if h is None or not noise.ok:

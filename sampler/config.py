@@ -19,7 +19,12 @@ class _Strict(BaseModel):
 
 
 # ----------------------------------------------------------------------------- models
-class QuadraticConfig(_Strict):
+class _Model(_Strict):
+    loss_scale: PositiveFloat = Field(
+        1.0, description="Multiply the loss by this (1/ln 2: nats to bits).")
+
+
+class QuadraticConfig(_Model):
     """``L = ½θᵀHθ`` with per-example gradient noise ``N(0, Σ)`` (minibatch: ``Σ/B``)."""
 
     kind: Literal["quadratic"] = "quadratic"
@@ -44,7 +49,7 @@ class DataConfig(_Strict):
     intercept: bool = Field(False, description="Append a constant-1 feature.")
 
 
-class MeanConfig(_Strict):
+class MeanConfig(_Model):
     """The seeds' ``ℓ_i(β) = ½(β − y_i)²``: explicit values, or N draws of ``N(loc, scale²)``."""
 
     kind: Literal["mean"] = "mean"
@@ -55,7 +60,7 @@ class MeanConfig(_Strict):
     seed: int = 0
 
 
-class LinearRegressionConfig(_Strict):
+class LinearRegressionConfig(_Model):
     """Least squares ``½(xᵀθ − y)²`` on synthetic anisotropic data or a user's file."""
 
     kind: Literal["linear_regression"] = "linear_regression"
@@ -63,7 +68,7 @@ class LinearRegressionConfig(_Strict):
     l2: float = Field(0.0, ge=0, description="Ridge term (l2/2)‖θ‖² on every example.")
 
 
-class LogisticRegressionConfig(_Strict):
+class LogisticRegressionConfig(_Model):
     """Binary logistic regression on synthetic anisotropic data or a user's file (y in {0,1})."""
 
     kind: Literal["logistic_regression"] = "logistic_regression"
@@ -71,7 +76,7 @@ class LogisticRegressionConfig(_Strict):
     l2: float = Field(1e-3, ge=0, description="Ridge term; keeps the minimum finite.")
 
 
-class MLPConfig(_Strict):
+class MLPConfig(_Model):
     """MLP classifier on scikit-learn's digits (ships with scikit-learn, nothing downloaded)."""
 
     kind: Literal["mlp"] = "mlp"
@@ -231,6 +236,9 @@ class RunConfig(_Strict):
     dtype: Literal["float32", "float64"] = "float64"
     init_scale: float = Field(1.0, ge=0, description="θ₀ = init_scale·N(0, I) (MLP: Glorot).")
     keep_warmup: bool = Field(False, description="Record burn-in draws in warmup_posterior.")
+    stream: int | None = Field(
+        None, ge=0, description="Random stream (default: the run index). Runs with the same "
+        "stream share their random numbers: common random numbers for paired comparisons.")
 
     @model_validator(mode="after")
     def _burn_in_multiple(self) -> RunConfig:
@@ -269,18 +277,16 @@ class SweepConfig(_Strict):
         return v
 
 
-CLAIMS = ("batch_scaling", "momentum_scaling", "weighted_average", "gibbs_alpha",
-          "two_temperatures", "heat_capacity", "sgd_vs_sde", "stationary_points", "convergence")
+CLAIMS = ("batch_scaling", "momentum_scaling", "weighted_average", "conjugacy",
+          "loss_units", "stationary_points", "gibbs_alpha", "two_temperatures",
+          "heat_capacity", "convergence", "sgd_vs_sde")
 
 
 class JobConfig(_Strict):
     """A whole job: one model, one rule, run settings, and optionally a sweep over any of them."""
 
     name: str = "job"
-    claim: Literal[
-        "batch_scaling", "momentum_scaling", "weighted_average", "gibbs_alpha",
-        "two_temperatures", "heat_capacity", "sgd_vs_sde", "stationary_points",
-        "convergence"] | None = Field(
+    claim: str | None = Field(
         None, description="Seed claim this job tests; the report adds its verdict section.")
     seed: int = Field(0, ge=0, description="Root seed; every shard's generator derives from it.")
     model: ModelConfig
@@ -288,6 +294,13 @@ class JobConfig(_Strict):
     run: RunConfig = RunConfig()
     cluster: ClusterConfig = ClusterConfig()
     sweep: SweepConfig = SweepConfig()
+
+    @field_validator("claim")
+    @classmethod
+    def _known_claim(cls, v: str | None) -> str | None:
+        if v is not None and v not in CLAIMS:
+            raise ValueError(f"claim must be one of {list(CLAIMS)}, got {v!r}")
+        return v
 
 
 class RunSpec(_Strict):

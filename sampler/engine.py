@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .minibatch import IndexSampler
-from .models import Batch, DatasetModel, Model, Quadratic
+from .models import Batch, Model, Quadratic
 from .rules import GradSample, UpdateRule
 
 
@@ -79,8 +79,8 @@ class Engine:
 
     def draw(self, generator: torch.Generator, state: ChainState) -> tuple[Batch, Tensor]:
         """The randomness of the next step, and the updated epoch permutation."""
-        if isinstance(self.model, Quadratic):
-            batch = self.model.draw(generator, self.c)
+        if isinstance(getattr(self.model, "inner", self.model), Quadratic):
+            batch = self.model.draw(generator, self.c)  # type: ignore[attr-defined]
             if self.sampling == "full":
                 assert batch.noise is not None
                 batch = Batch(noise=torch.zeros_like(batch.noise))
@@ -107,8 +107,8 @@ class Engine:
             return self.model.minibatch_grad(params, batch)
         loss, g = self.model.full_loss_grad(params)
         if batch.weights is not None:
-            assert isinstance(self.model, DatasetModel)
-            g = g + self.model.surrogate_noise(params, batch.weights, self.batch_size)
+            g = g + self.model.surrogate_noise(  # type: ignore[attr-defined]
+                params, batch.weights, self.batch_size)
         return loss, g
 
     def apply(self, state: ChainState, batch: Batch,
@@ -121,8 +121,8 @@ class Engine:
         """
         loss, g = self.gradient(state.params, batch)
         stats_batch = batch
-        if batch.indices is None and isinstance(self.model, DatasetModel):
-            stats_batch = self.model.all_examples(self.c)  # full / gaussian: every example
+        if batch.indices is None and self.model.n_examples is not None:
+            stats_batch = self.model.all_examples(self.c)  # type: ignore[attr-defined]
         ev = (self.model.example_var(state.params, stats_batch) if self.rule.needs_example_var
               else None)
         sq = (self.model.example_sq(state.params, stats_batch) if self.rule.needs_example_sq

@@ -86,7 +86,8 @@ class ShardRunner:
         self.blocks = block_schedule(self.spec, job.cluster.chunk_draws)
         self.n_warmup = len(self.blocks) - n_posterior_blocks(self.blocks)
         self.generator = torch.Generator(self.device)
-        self.generator.manual_seed(shard_seed(job.seed, run_index, shard_index))
+        stream = self.spec.run.stream if self.spec.run.stream is not None else run_index
+        self.generator.manual_seed(shard_seed(job.seed, stream, shard_index))
         root = zarr.open_group(store=open_store(path), mode="r+")
         # zarr types group[...] as a union of every node kind; this group's layout is fixed.
         self.group: Any = root[run_group_name(run_index)]

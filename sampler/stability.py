@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .config import MomentumConfig, MomentumNgConfig, PreconditionedConfig, RuleConfig, SGDConfig
-from .models import LinearRegression, Model, Quadratic
+from .models import LinearRegression, Model, Quadratic, ScaledModel
 
 
 class UnstableError(ValueError):
@@ -22,6 +22,9 @@ class UnstableError(ValueError):
 
 def exact_hessian(model: Model) -> np.ndarray | None:
     """``H`` for models with an exactly quadratic loss, else ``None``."""
+    if isinstance(model, ScaledModel):
+        inner = exact_hessian(model.inner)
+        return None if inner is None else model.scale * inner
     if isinstance(model, Quadratic):
         return model.hessian.double().cpu().numpy()
     if isinstance(model, LinearRegression):
@@ -46,8 +49,11 @@ def check_stability(model: Model, rule: RuleConfig) -> None:
     elif isinstance(rule, MomentumNgConfig):
         bound = 2.0 * (2 - 1 / rule.n_g) / h_max
         what = "N_g momentum needs lr·h_max < 2(2 − 1/n_g)"
-    elif isinstance(rule, PreconditionedConfig) and isinstance(model, Quadratic):
-        sigma2 = torch.diagonal(model.noise_cov).double().cpu().numpy()
+    elif isinstance(rule, PreconditionedConfig) and isinstance(model, Quadratic | ScaledModel):
+        if not isinstance(getattr(model, "inner", model), Quadratic):
+            return
+        scale = model.scale if isinstance(model, ScaledModel) else 1.0
+        sigma2 = scale**2 * torch.diagonal(model.noise_cov).double().cpu().numpy()
         inv = 1.0 / (sigma2 if rule.power == 2 else np.sqrt(sigma2))
         root = np.sqrt(inv)
         bound = 2.0 / float(np.linalg.eigvalsh(root[:, None] * h * root[None, :]).max())

@@ -162,3 +162,26 @@ def test_convergence_theorem(tmp_path):
     assert result.verdict == HOLDS, result.rows
     const, inverse = result.numbers["runs"]
     assert inverse["ratio"] < 0.8 and abs(const["ratio"] - 1) < 4 * const["ratio_se"]
+
+
+def test_conjugacy_holds_to_first_order(tmp_path):
+    rules = [{"kind": "momentum_ng", "lr": 0.001, "n_g": 10.0},
+             {"kind": "momentum_ng", "lr": 0.2, "n_g": 1.0}]  # B = 20 > N'_g = 10
+    cfg = job("conjugacy", MEAN, rules[0], run={"burn_in": 3000},
+              sweep={"zip": {"rule": rules, "run.batch_size": [1, 20]}})
+    assert evaluate_claim(run_local(tmp_path, cfg)).verdict == FIRST_ORDER
+
+
+def test_loss_units(tmp_path):
+    logistic = {"kind": "logistic_regression", "data": {"n": 256, "d": 2}}
+    bits = {**logistic, "loss_scale": 1 / np.log(2)}
+    cfg = job("loss_units", logistic, {"kind": "sgd", "lr": 0.1}, run={"thin": 5},
+              sweep={"zip": {"run.stream": [0, 0, 0], "model": [logistic, bits, bits],
+                             "rule": [{"kind": "sgd", "lr": 0.1},
+                                      {"kind": "sgd", "lr": 0.1 * np.log(2)},
+                                      {"kind": "sgd", "lr": 0.1}]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.rows
+    same, hotter = result.numbers["runs"]
+    assert same["same"] and same["diff"] < 1e-10  # η' = η ln 2: the same chain
+    assert not hotter["same"] and hotter["diff"] > 0.1  # negative control: η unchanged

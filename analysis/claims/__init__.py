@@ -14,6 +14,7 @@ from .alpha import gibbs_alpha_claim
 from .common import ClaimResult
 from .convergence import convergence_claim
 from .heat_capacity import heat_capacity_claim
+from .loss_units import loss_units_claim
 from .scaling import scaling_claim
 from .sde import sgd_vs_sde_claim
 from .stationary_points import stationary_points_claim
@@ -34,6 +35,10 @@ CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
     "sgd_vs_sde": sgd_vs_sde_claim,
     "stationary_points": stationary_points_claim,
     "convergence": convergence_claim,
+    "conjugacy": lambda runs: scaling_claim(
+        runs, "conjugacy", "Hyperparameter conjugacy: N_g = max(1, N'_g/B), η = Bη'/N_g keeps "
+        "the law fixed as B changes (also for B > N'_g)", "003 (Putting It Together)"),
+    "loss_units": loss_units_claim,
 }
 
 __all__ = ["CLAIMS", "ClaimResult", "evaluate_claim"]

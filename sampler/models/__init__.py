@@ -18,9 +18,10 @@ from .data import DataError, digits, regression_data
 from .mlp import MLP
 from .quadratic import Quadratic
 from .regression import LinearRegression, LogisticRegression, MeanModel
+from .scaled import ScaledModel
 
 __all__ = ["Batch", "DataError", "DatasetModel", "LinearRegression", "LogisticRegression",
-           "MLP", "MeanModel", "Model", "Quadratic", "build_model", "as_matrix"]
+           "MLP", "MeanModel", "Model", "Quadratic", "ScaledModel", "build_model", "as_matrix"]
 
 
 def as_matrix(values: list[float] | list[list[float]], field: str) -> np.ndarray:
@@ -38,7 +39,13 @@ def as_matrix(values: list[float] | list[list[float]], field: str) -> np.ndarray
 
 def build_model(cfg: ModelConfig, batch_size: int, dtype: torch.dtype = torch.float64,
                 device: str | torch.device = "cpu") -> Model:
-    """Instantiate a model from its config on the given dtype and device."""
+    """Instantiate a model from its config (scaled by ``loss_scale``) on a dtype and device."""
+    model = _build_unscaled(cfg, batch_size, dtype, device)
+    return model if cfg.loss_scale == 1.0 else ScaledModel(model, cfg.loss_scale)
+
+
+def _build_unscaled(cfg: ModelConfig, batch_size: int, dtype: torch.dtype,
+                    device: str | torch.device) -> Model:
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)

@@ -1,0 +1,69 @@
+"""A model whose loss is multiplied by a constant (loss units: nats, bits, a doubled loss)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Batch, Model
+
+
+class ScaledModel(Model):
+    """``L_s(θ) = s · L(θ)`` for a wrapped model.
+
+    Losses and gradients scale by s; per-example variances and second moments by s².
+
+    Args:
+        inner: The model to scale.
+        scale: s > 0 (``1/ln 2`` turns nats into bits).
+    """
+
+    def __init__(self, inner: Model, scale: float) -> None:
+        self.inner, self.scale = inner, scale
+        self.name, self.dim, self.n_examples = inner.name, inner.dim, inner.n_examples
+        self.dtype, self.device = inner.dtype, inner.device
+
+    def __getattr__(self, name: str) -> Any:  # data, hessian, draw, all_examples, …
+        return getattr(self.inner, name)
+
+    def init_params(self, generator: torch.Generator, n_chains: int, scale: float) -> Tensor:
+        """The inner model's initialisation."""
+        return self.inner.init_params(generator, n_chains, scale)
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """``s·ℓ_B`` and ``s·g_B``."""
+        loss, g = self.inner.minibatch_grad(theta, batch)
+        return self.scale * loss, self.scale * g
+
+    def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``s²`` times the inner estimate."""
+        return self.scale**2 * self.inner.example_var(theta, batch)
+
+    def example_sq(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``s²`` times the inner batch mean of squared per-example gradients."""
+        return self.scale**2 * self.inner.example_sq(theta, batch)
+
+    def example_grads(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Scaled per-example losses and gradients."""
+        losses, grads = self.inner.example_grads(theta, batch)  # type: ignore[attr-defined]
+        return self.scale * losses, self.scale * grads
+
+    def surrogate_noise(self, theta: Tensor, weights: Tensor, batch_size: int) -> Tensor:
+        """Scaled Gaussian surrogate noise."""
+        return self.scale * self.inner.surrogate_noise(  # type: ignore[attr-defined]
+            theta, weights, batch_size)
+
+    def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """``s·L`` and ``s·∇L``."""
+        loss, g = self.inner.full_loss_grad(theta)
+        return self.scale * loss, self.scale * g
+
+    def full_grad_cheap(self) -> bool:
+        """As the inner model."""
+        return self.inner.full_grad_cheap()
+
+    def describe(self) -> dict[str, Any]:
+        """The inner description plus the scale."""
+        return {**self.inner.describe(), "loss_scale": self.scale}
