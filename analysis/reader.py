@@ -95,6 +95,21 @@ class RunData:
         fl: Any = self.tree["fluctuation"]
         return np.asarray(fl["sum"][:, :k].values), np.asarray(fl["steps"][:k].values)
 
+    def final_state(self, name: str) -> np.ndarray:
+        """A checkpointed state tensor after the last commit of each shard, ``[C, ...]``.
+
+        ``name`` is ``params`` or ``rule_<field>``; shards with nothing committed give NaN.
+        """
+        ckpt: Any = self.tree["checkpoint"]
+        commit = np.asarray(ckpt["commit"].values)
+        k = int(self.tree.attrs.get(RUN_KEY, {}).get("shard_chains", self.spec.run.chains))
+        parts = []
+        for shard, (done, slot) in enumerate(commit):
+            lo, hi = shard * k, min((shard + 1) * k, self.spec.run.chains)
+            values = np.asarray(ckpt[f"slot{slot}"][name][lo:hi].values, dtype=float)
+            parts.append(values if done > 0 else np.full_like(values, np.nan))
+        return np.concatenate(parts)
+
     @cached_property
     def model(self) -> Model:
         """The run's model, rebuilt from the stored config (on CPU, in the run's dtype)."""

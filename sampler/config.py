@@ -279,7 +279,7 @@ class SweepConfig(_Strict):
 
 CLAIMS = ("batch_scaling", "momentum_scaling", "weighted_average", "conjugacy",
           "loss_units", "stationary_points", "gibbs_alpha", "two_temperatures",
-          "heat_capacity", "convergence", "sgd_vs_sde")
+          "heat_capacity", "convergence", "sgd_vs_sde", "tz")
 
 
 class JobConfig(_Strict):

@@ -185,3 +185,18 @@ def test_loss_units(tmp_path):
     same, hotter = result.numbers["runs"]
     assert same["same"] and same["diff"] < 1e-10  # η' = η ln 2: the same chain
     assert not hotter["same"] and hotter["diff"] > 0.1  # negative control: η unchanged
+
+
+def test_tz_rates_go_to_zero(tmp_path):
+    model = {"kind": "linear_regression", "data": {"n": 256, "d": 2, "condition": 2.0}}
+    tz = {"kind": "tz", "k": 50, "lambda_b": 16.0, "lambda_eta": 0.25}
+    cfg = job("tz", model, tz, run={"batch_size": 8, "burn_in": 0, "init_scale": 2.0},
+              sweep={"zip": {"run.stream": [0, 0, 1], "run.draws": [200, 1600, 1600],
+                             "rule": [tz, tz, {"kind": "sgd", "lr": 0.05}]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.explanation
+    (t0, r0), (t1, r1) = result.numbers["tz_rates"]
+    assert t1 == 8 * t0 and r1 < 0.5 * r0
+    # Negative control: a constant-rate run in the TZ slot would not anneal.
+    cfg["sweep"]["zip"]["rule"] = [{"kind": "sgd", "lr": 0.05}] * 3
+    assert evaluate_claim(run_local(tmp_path, cfg, "neg.zarr")).verdict == FAILS

@@ -19,6 +19,7 @@ from .scaling import scaling_claim
 from .sde import sgd_vs_sde_claim
 from .stationary_points import stationary_points_claim
 from .two_temperatures import two_temperatures_claim
+from .tz import tz_claim
 from .weighted import weighted_average_claim
 
 CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
@@ -39,6 +40,7 @@ CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
         runs, "conjugacy", "Hyperparameter conjugacy: N_g = max(1, N'_g/B), η = Bη'/N_g keeps "
         "the law fixed as B changes (also for B > N'_g)", "003 (Putting It Together)"),
     "loss_units": loss_units_claim,
+    "tz": tz_claim,
 }
 
 __all__ = ["CLAIMS", "ClaimResult", "evaluate_claim"]

@@ -23,17 +23,21 @@ def tz(batch_size: int, k: int = 100, lambda_b: float = 16.0, lambda_eta: float 
        eps: float = 1e-12) -> UpdateRule:
     """Per-coordinate learning rates from a running signal-to-noise ratio.
 
-    With ``w = min(1, B / B*(t−1))``::
+    With ``w = min(½, B / B*(t−1))``::
 
         g̃_t = (1 − w) g̃_{t−1} + w ĝ_t,      s̃_t = (1 − w) s̃_{t−1} + w ĝ_t²,
         σ̃_t² = max(s̃_t − g̃_t², 0),
         B*(t) = K (t ≤ K),  λ_B σ̃_t² / (g̃_t² + ε) (t > K),
-        η_t   = 0 (t ≤ K),  λ_η g̃_t² / (σ̃_t² + ε) (t > K),
+        η_t   = 0 (t ≤ K),  min(λ_η g̃_t² / (σ̃_t² + ε), λ_η λ_B / B) (t > K),
         θ_{t+1} = θ_t − η_t ĝ_t.
 
-    λ_B = 16 and λ_η = 1/(32L) are the seeds' derivation for curvature bound L. The ε in η's
-    denominator (absent in the seeds) keeps η finite when σ̃ = 0; ``w`` is clipped at 1 when
-    B* < B. As ``g̃ → 0`` with ``σ̃ > 0`` the rates go to 0: the algorithm anneals itself.
+    The seeds derive ``η_B = (B/B*) η*`` with ``B* = 16σ²/g²`` and ``η* = 1/(2L)`` (curvature bound
+    L), i.e. λ_B = 16 and ``λ_η = B/(32L)``. Two departures, both where the seeds' formula breaks
+    down (B* < B): the averages always span at least two batches (``w ≤ ½``; with w = 1 the
+    estimate σ̃² is identically 0 and B* locks at 0), and the rate is capped at its value at B* = B,
+    ``λ_η λ_B / B`` (= η* for the seeds' λs): once the batch exceeds B* the derivation's optimum is
+    η* itself — without the cap σ̃² = 0 there and ``λ_η g̃²/ε`` diverges. As ``g̃ → 0`` with
+    ``σ̃ > 0`` the rates go to 0: the algorithm anneals itself.
 
     Args:
         batch_size: B of the run (the averages' weight is B/B*).
@@ -54,7 +58,7 @@ def tz(batch_size: int, k: int = 100, lambda_b: float = 16.0, lambda_eta: float 
     def update(grad: GradSample, state: TZState, params: Tensor,
                step: int) -> tuple[Tensor, TZState]:
         t = step + 1
-        w = (batch_size / state.b_star).clamp(max=1.0)
+        w = (batch_size / state.b_star).clamp(max=0.5)
         g_avg = (1 - w) * state.g_avg + w * grad.mean
         s_avg = (1 - w) * state.s_avg + w * grad.mean.square()
         var = (s_avg - g_avg.square()).clamp_min(0)
@@ -62,7 +66,8 @@ def tz(batch_size: int, k: int = 100, lambda_b: float = 16.0, lambda_eta: float 
             b_star, rate = torch.full_like(var, float(k)), torch.zeros_like(var)
         else:
             b_star = lambda_b * var / (g_avg.square() + eps)
-            rate = lambda_eta * g_avg.square() / (var + eps)
+            rate = (lambda_eta * g_avg.square() / (var + eps)).clamp(
+                max=lambda_eta * lambda_b / batch_size)
         return -rate * grad.mean, TZState(g_avg, s_avg, b_star, rate)
 
     def fluctuation(grad: GradSample, state: TZState) -> Tensor:
