@@ -49,6 +49,8 @@ class StationaryTheory:
     excess_loss: float
     exact: bool
     note: str
+    transition: np.ndarray | None = None  # [2D, 2D] A of the joint (δ, buffer) recursion
+    state_cov: np.ndarray | None = None  # [2D, 2D] stationary Σ_z
 
     @property
     def gibbs(self) -> bool:
@@ -79,11 +81,18 @@ def _rule_form(spec: RunSpec, model: Model,
     if r.kind == "momentum_ng":
         return np.full(d, r.lr), 1 - 1 / r.n_g, 0.0, True
     if r.kind == "preconditioned":
-        if not isinstance(model, Quadratic):
+        if isinstance(model, Quadratic):
+            s2, exact = np.diag(model.noise_cov.double().cpu().numpy()), True
+        elif isinstance(model, LinearRegression):  # σ_i² frozen at the optimum: approximate
+            x, y = model.x.double().cpu().numpy(), model.y.double().cpu().numpy()
+            h = x.T @ x / len(y) + model.l2 * np.eye(model.dim)
+            theta = np.linalg.solve(h, x.T @ y / len(y))
+            g = x * (x @ theta - y)[:, None]
+            s2, exact = g.var(axis=0), False
+        else:
             return None
-        s2 = np.diag(model.noise_cov.double().cpu().numpy())
         scale = s2 if r.power == 2 else np.sqrt(s2)
-        return r.lr / (scale + r.eps), 0.0, 0.0, True
+        return r.lr / (scale + r.eps), 0.0, 0.0, exact
     if r.kind == "rmsprop":
         root = np.sqrt(second_moment + r.eps) if r.eps_inside_sqrt else (
             np.sqrt(second_moment) + r.eps)
@@ -155,7 +164,7 @@ def stationary_theory(spec: RunSpec, model: Model, max_iter: int = 500,
     virial = cov @ h
     note = "exact" if exact else "approximate: adaptive rates frozen at stationary E[g²]"
     return StationaryTheory(mean, cov, virial, np.diag(virial).copy(), iat,
-                            0.5 * float(np.trace(h @ cov)), exact, note)
+                            0.5 * float(np.trace(h @ cov)), exact, note, a, sz)
 
 
 def sgd_1d(lr: float, h: float, sigma2: float) -> dict[str, float]:

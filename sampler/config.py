@@ -38,6 +38,9 @@ class DataConfig(_Strict):
     """Where a regression model's data comes from: synthetic (default) or a file."""
 
     file: str | None = Field(None, description="Path to a .npz (arrays X, y) or .csv file.")
+    dataset: Literal["synthetic", "diabetes"] = Field(
+        "synthetic", description="diabetes: scikit-learn's bundled data (442 × 10), features "
+        "and target standardised.")
     target: str | None = Field(None, description="CSV column of the target (default: last).")
     n: int = Field(1024, gt=0, description="Synthetic: number of examples N.")
     d: int = Field(8, gt=0, description="Synthetic: number of features.")
@@ -279,7 +282,7 @@ class SweepConfig(_Strict):
 
 CLAIMS = ("batch_scaling", "momentum_scaling", "weighted_average", "conjugacy",
           "loss_units", "stationary_points", "gibbs_alpha", "two_temperatures",
-          "heat_capacity", "convergence", "sgd_vs_sde", "tz")
+          "heat_capacity", "convergence", "sgd_vs_sde", "tz", "posterior")
 
 
 class JobConfig(_Strict):

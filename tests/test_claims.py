@@ -200,3 +200,15 @@ def test_tz_rates_go_to_zero(tmp_path):
     # Negative control: a constant-rate run in the TZ slot would not anneal.
     cfg["sweep"]["zip"]["rule"] = [{"kind": "sgd", "lr": 0.05}] * 3
     assert evaluate_claim(run_local(tmp_path, cfg, "neg.zarr")).verdict == FAILS
+
+
+def test_posterior_kl_matches_exact_law(tmp_path):
+    model = {"kind": "linear_regression", "data": {"dataset": "diabetes"}}
+    cfg = job("posterior", model, {"kind": "sgd", "lr": 0.162},
+              run={"batch_size": 32, "thin": 2, "draws": 6000, "burn_in": 6000})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.rows
+    iterates, averages = result.numbers["runs"]
+    assert averages["kl"] < iterates["kl"]
+    # Negative control: the exact law's KL is far from 0 (SGD is not the posterior).
+    assert iterates["exact"] > 10 * iterates["kl_se"]

@@ -15,6 +15,7 @@ from .common import ClaimResult
 from .convergence import convergence_claim
 from .heat_capacity import heat_capacity_claim
 from .loss_units import loss_units_claim
+from .posterior import posterior_claim
 from .scaling import scaling_claim
 from .sde import sgd_vs_sde_claim
 from .stationary_points import stationary_points_claim
@@ -41,6 +42,7 @@ CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
         "the law fixed as B changes (also for B > N'_g)", "003 (Putting It Together)"),
     "loss_units": loss_units_claim,
     "tz": tz_claim,
+    "posterior": posterior_claim,
 }
 
 __all__ = ["CLAIMS", "ClaimResult", "evaluate_claim"]

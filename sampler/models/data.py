@@ -88,7 +88,13 @@ def _not_number(text: str) -> bool:
 
 def regression_data(cfg: DataConfig, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Data for ``linear_regression`` or ``logistic_regression``, with the optional intercept."""
-    if cfg.file:
+    if cfg.dataset == "diabetes":
+        from sklearn.datasets import load_diabetes
+
+        x, y = load_diabetes(return_X_y=True)
+        x = (x - x.mean(0)) / x.std(0)
+        y = (y - y.mean()) / y.std()
+    elif cfg.file:
         x, y = load_file(cfg)
         if kind == "logistic_regression" and not np.isin(y, (0.0, 1.0)).all():
             raise DataError(f"model.data.file {cfg.file!r}: logistic targets must be 0 or 1, "

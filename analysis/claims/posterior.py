@@ -1,0 +1,117 @@
+"""Claim 14 (beyond the seeds): how close do SGD variants come to a real Bayesian posterior?
+
+Linear regression on scikit-learn's diabetes data (standardised). With a flat prior and Gaussian
+noise of variance s² (the least-squares residual variance), the posterior is exactly
+``N(θ*, T_post H⁻¹)`` with ``T_post = s²/N`` and ``H = XᵀX/N`` (our loss is the mean ½ r²). For
+each run and for its iterate averages over windows of ``W = N/B`` steps the exact stationary law
+(discrete Lyapunov; window means from the joint recursion) and the measured law (sample mean and
+covariance, bootstrap SE over chains) are compared with the posterior by
+``KL(q ‖ p) = ½[tr(Σ_p⁻¹Σ_q) + (μ_p − μ_q)ᵀΣ_p⁻¹(μ_p − μ_q) − D + ln(det Σ_p/det Σ_q)]``.
+
+Reference rates: Mandt, Hoffman & Blei (2017) minimise this KL over a scalar rate for the
+first-order law, ``η* = 2 B D T_post / tr Σ_1(θ*)``; η'/σ² preconditioning puts every
+coordinate at ``T_post`` with ``η' = 2 B T_post``. Averaging over W = N/B steps targets
+``(1/W) H⁻¹ C H⁻¹ = T_post H⁻¹`` whenever ``C = s² H/B``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..reader import RunData
+from ..theory import stationary_theory
+from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt
+
+
+def posterior(run: RunData) -> tuple[np.ndarray, np.ndarray, float]:
+    """Posterior mean, covariance and T_post = s²/N for the run's data."""
+    x, y = run.model.x.double().numpy(), run.model.y.double().numpy()
+    n, d = x.shape
+    theta = np.linalg.lstsq(x, y, rcond=None)[0]
+    s2 = float(((x @ theta - y) ** 2).sum() / (n - d))
+    t_post = s2 / n
+    return theta, t_post * np.linalg.inv(x.T @ x / n), t_post
+
+
+def kl_gauss(mq: np.ndarray, sq: np.ndarray, mp: np.ndarray, sp: np.ndarray) -> float:
+    """KL(N(mq, sq) ‖ N(mp, sp))."""
+    inv = np.linalg.inv(sp)
+    dm = mp - mq
+    return 0.5 * float(np.trace(inv @ sq) + dm @ inv @ dm - len(mq)
+                       + np.linalg.slogdet(sp)[1] - np.linalg.slogdet(sq)[1])
+
+
+def window_cov(a: np.ndarray, sz: np.ndarray, d: int, w: int) -> np.ndarray:
+    """Exact covariance of the mean of W consecutive states of ``z' = Az + noise``."""
+    acc, power = np.zeros_like(sz), np.eye(len(a))
+    for k in range(1, w):
+        power = power @ a
+        acc += (1 - k / w) * (power @ sz)
+    full = (sz + acc + acc.T) / w
+    return full[:d, :d]
+
+
+def _measured_kl(samples: np.ndarray, mp: np.ndarray, sp: np.ndarray,
+                 rng: np.random.Generator) -> tuple[float, float]:
+    flat = samples.reshape(-1, samples.shape[-1])
+    kl = kl_gauss(flat.mean(0), np.cov(flat, rowvar=False), mp, sp)
+    boots = []
+    for _ in range(40):
+        pick = samples[rng.integers(0, samples.shape[0], samples.shape[0])]
+        f = pick.reshape(-1, samples.shape[-1])
+        boots.append(kl_gauss(f.mean(0), np.cov(f, rowvar=False), mp, sp))
+    return kl, float(np.std(boots, ddof=1))
+
+
+def posterior_claim(runs: list[RunData]) -> ClaimResult:
+    """KL to the exact posterior of each run's iterates and of their window averages."""
+    rng = np.random.default_rng(0)
+    rows, zs, numbers = [], [], []
+    for run in runs:
+        mp, sp, t_post = posterior(run)
+        d = len(mp)
+        theta = np.asarray(run.posterior()["theta"].values)[~run.diverged_chains()]
+        th = stationary_theory(run.spec, run.model)
+        thin, n_ex, b = run.spec.run.thin, run.model.n_examples, run.spec.run.batch_size
+        w = max(1, round(n_ex / b / thin))  # window in draws
+        kinds = [("iterates", theta, th.cov if th else None)]
+        n_win = theta.shape[1] // w
+        means = theta[:, : n_win * w].reshape(theta.shape[0], n_win, w, d).mean(axis=2)
+        window = None
+        if th is not None and th.transition is not None and th.state_cov is not None:
+            a_t = np.linalg.matrix_power(th.transition, thin)
+            window = window_cov(a_t, th.state_cov, d, w)
+        kinds.append((f"averages over W = {w * thin} steps", means, window))
+        for kind, samples, cov in kinds:
+            kl, kl_se = _measured_kl(samples, mp, sp, rng)
+            exact = kl_gauss(th.mean, cov, mp, sp) if (th is not None and cov is not None) \
+                else float("nan")
+            bias = d * (d + 1) / (4 * samples.shape[0] * samples.shape[1])  # plug-in bias
+            z = (kl - bias - exact) / kl_se if np.isfinite(exact) else float("nan")
+            if np.isfinite(z) and th is not None and th.exact:
+                zs.append(z)  # approximate theories (adaptive rates) are shown, not tested
+            spread = np.trace(np.cov(samples.reshape(-1, d), rowvar=False)) / np.trace(sp)
+            label = fmt(exact) + ("" if th is None or th.exact else " (approx.)")
+            rows.append([run.label, kind, fmt(kl, kl_se), label if np.isfinite(exact)
+                         else "–", f"{z:+.1f}" if np.isfinite(z) else "–", f"{spread:.3g}"])
+            numbers.append({"run": run.index, "rule": run.spec.rule.kind, "kind": kind,
+                            "kl": kl, "kl_se": kl_se, "exact": exact})
+    verdict = HOLDS if zs and all(abs(z) < Z_MAX for z in zs) else FAILS
+    ranked = sorted(numbers, key=lambda n: float(n["kl"]))  # type: ignore[arg-type]
+    ranking = " < ".join(f"{n['rule']} {n['kind']} ({float(n['kl']):.3g})"  # type: ignore
+                         for n in ranked)
+    return ClaimResult(
+        "posterior", "Constant SGD at Mandt's optimal rate, η'/σ² and iterate averaging "
+        "against an exact posterior (diabetes)", "beyond the seeds (Mandt, Hoffman & Blei 2017)",
+        "KL(stationary law ‖ posterior) from the exact discrete law; Mandt's η* minimises it "
+        "among scalar rates to first order", verdict,
+        (f"Measured KLs agree with the exact discrete laws where those are exact "
+         f"(bias-corrected, |z| < {Z_MAX:g}). Ranking by measured KL: {ranking}. With "
+         "C ≈ s²H/B the first-order SGD covariance solves HΣ + ΣH = ηC, i.e. Σ ≈ ηs²/(2B)·I: "
+         "isotropic, while the posterior is T_post·H⁻¹, so on ill-conditioned data no scalar "
+         "rate matches it (last column: total variance relative to the posterior's). "
+         "Averaging reshapes the law towards H⁻¹C H⁻¹ ∝ H⁻¹ only for windows much longer "
+         "than the slowest autocorrelation time.")
+        if verdict == HOLDS else "Some measured KL disagrees with its exact law.",
+        ["run", "law", "KL measured (bootstrap SE)", "KL exact", "z",
+         "tr Σ / tr Σ_post"], rows, {"runs": numbers, "closest": ranked[0]})
