@@ -282,7 +282,8 @@ class SweepConfig(_Strict):
 
 CLAIMS = ("batch_scaling", "momentum_scaling", "weighted_average", "conjugacy",
           "loss_units", "stationary_points", "gibbs_alpha", "two_temperatures",
-          "heat_capacity", "convergence", "sgd_vs_sde", "tz", "posterior")
+          "heat_capacity", "convergence", "sgd_vs_sde", "tz", "posterior",
+          "running_averages")
 
 
 class JobConfig(_Strict):

@@ -212,3 +212,19 @@ def test_posterior_kl_matches_exact_law(tmp_path):
     assert averages["kl"] < iterates["kl"]
     # Negative control: the exact law's KL is far from 0 (SGD is not the posterior).
     assert iterates["exact"] > 10 * iterates["kl_se"]
+
+
+def test_running_averages(tmp_path):
+    rules = [{"kind": "momentum", "lr": 1e-6, "mu": 0.9, "dampening": 0.9},
+             {"kind": "momentum_ng", "lr": 1e-7, "n_g": 10.0},
+             {"kind": "adam_min_t", "lr": 1e-6, "n_g": 10.0, "n_s": 10.0, "eps": 1e-16}]
+    cfg = job("running_averages", {"kind": "quadratic", "hessian": [1.0], "noise_cov": [1.0]},
+              rules[0], run={"draws": 6000, "thin": 1, "burn_in": 300, "init_scale": 1.0},
+              sweep={"zip": {"run.stream": [0, 0, 1], "run.sampling": ["iid", "iid", "full"],
+                             "rule": rules}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.rows
+    var_row = next(r for r in result.rows if r[0].startswith("Var(EMA)"))
+    measured = float(var_row[1].split(" ± ")[0])
+    # Negative control: the block average's σ²/N = 0.1 is not the EMA's variance (1/19).
+    assert abs(measured - 0.1) > 0.04 and abs(measured - 1 / 19) < 0.003

@@ -16,6 +16,7 @@ from .convergence import convergence_claim
 from .heat_capacity import heat_capacity_claim
 from .loss_units import loss_units_claim
 from .posterior import posterior_claim
+from .running_averages import running_averages_claim
 from .scaling import scaling_claim
 from .sde import sgd_vs_sde_claim
 from .stationary_points import stationary_points_claim
@@ -43,6 +44,7 @@ CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
     "loss_units": loss_units_claim,
     "tz": tz_claim,
     "posterior": posterior_claim,
+    "running_averages": running_averages_claim,
 }
 
 __all__ = ["CLAIMS", "ClaimResult", "evaluate_claim"]
