@@ -238,6 +238,8 @@ class RunConfig(_Strict):
         "SDE surrogate: full gradient + N(0, Σ_1(θ)/B) noise, Euler–Maruyama with dt = lr).")
     dtype: Literal["float32", "float64"] = "float64"
     init_scale: float = Field(1.0, ge=0, description="θ₀ = init_scale·N(0, I) (MLP: Glorot).")
+    init: Literal["random", "optimum"] = Field(
+        "random", description="optimum: start every chain at θ* from full-batch L-BFGS.")
     keep_warmup: bool = Field(False, description="Record burn-in draws in warmup_posterior.")
     stream: int | None = Field(
         None, ge=0, description="Random stream (default: the run index). Runs with the same "

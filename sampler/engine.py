@@ -69,9 +69,16 @@ class Engine:
             self.indexer = IndexSampler(sampling, model.n_examples, batch_size, n_chains,
                                         model.device)
 
-    def init(self, generator: torch.Generator, init_scale: float) -> ChainState:
-        """Initial state: ``θ₀`` from the generator, fresh rule state, nothing diverged."""
+    def init(self, generator: torch.Generator, init_scale: float,
+             start: Tensor | None = None) -> ChainState:
+        """Initial state: fresh rule state, nothing diverged.
+
+        ``θ₀`` comes from the generator, or is ``start [D]`` for every chain; the generator is
+        advanced the same way in both cases.
+        """
         params = self.model.init_params(generator, self.c, init_scale)
+        if start is not None:
+            params = start.to(params).expand_as(params).clone()
         perm = (self.indexer.initial_perm() if self.indexer is not None
                 else torch.zeros(self.c, 0, dtype=torch.long, device=params.device))
         diverged = torch.zeros(self.c, dtype=torch.bool, device=params.device)

@@ -26,6 +26,7 @@ from .config import JobConfig, RunSpec
 from .engine import BlockRecord, ChainState, Engine
 from .jobspec import expand
 from .models import build_model
+from .optimum import optimum
 from .rules import build_rule
 from .stability import check_stability
 
@@ -101,7 +102,8 @@ class ShardRunner:
     def _restore(self) -> tuple[int, ChainState]:
         done, slot = (int(v) for v in self.group["checkpoint"]["commit"][self.shard])
         if done == 0:
-            return 0, self.engine.init(self.generator, self.spec.run.init_scale)
+            start = optimum(self.engine.model) if self.spec.run.init == "optimum" else None
+            return 0, self.engine.init(self.generator, self.spec.run.init_scale, start)
         g = self.group["checkpoint"][f"slot{slot}"]
         template = self.engine.init(torch.Generator(self.device).manual_seed(0), 0.0)
 

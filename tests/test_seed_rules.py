@@ -164,3 +164,25 @@ def test_new_rule_configs_build_and_validate():
 def test_batch_select_keeps_all_fields():
     b = Batch(weights=torch.arange(6.0).view(3, 2))
     assert torch.equal(b.select(slice(1, 2)).weights, torch.tensor([[2.0, 3.0]]))
+
+
+def test_find_optimum_and_init_at_optimum():
+    from sgdthermo.sampler.optimum import find_optimum
+
+    job = validate({"model": {"kind": "mlp", "hidden": [3], "n": 60, "l2": 0.01},
+                    "rule": {"kind": "sgd", "lr": 0.01},
+                    "run": {"init": "optimum", "dtype": "float64"}})
+    spec = expand(job)[0]
+    eng = build_engine(spec, 4)
+    theta = find_optimum(eng.model)
+    _, grad = eng.model.full_loss_grad(theta[None])
+    assert grad.abs().max() < 1e-7
+    assert torch.equal(theta, find_optimum(eng.model))  # deterministic
+    state = eng.init(torch.Generator().manual_seed(0), 1.0, theta)
+    assert torch.equal(state.params, theta.expand(4, -1))
+    # Linear regression: L-BFGS finds the least-squares solution.
+    lin = build_engine(expand(validate({"model": {"kind": "linear_regression"},
+                                        "rule": {"kind": "sgd", "lr": 0.01}}))[0], 1).model
+    x, y = lin.x.numpy(), lin.y.numpy()
+    np.testing.assert_allclose(find_optimum(lin).numpy(), np.linalg.lstsq(x, y, rcond=None)[0],
+                               atol=1e-8)
