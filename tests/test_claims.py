@@ -34,8 +34,13 @@ def test_batch_scaling_holds_to_first_order(tmp_path):
 def test_batch_scaling_negative_control_unscaled_rates_fail(tmp_path):
     cfg = job("batch_scaling", MEAN, {"kind": "sgd", "lr": 0.04},
               sweep={"grid": {"run.batch_size": [1, 16]}})
-    result = evaluate_claim(run_local(tmp_path, cfg))
+    path = run_local(tmp_path, cfg)
+    result = evaluate_claim(path)
     assert result.verdict == FAILS and "Counterexample" in result.explanation
+    from sgdthermo.analysis.report import render
+
+    html = render(path)
+    assert "Seed claim: Batch scaling" in html and "Counterexample" in html
 
 
 def test_momentum_scaling_both_parametrisations(tmp_path):
