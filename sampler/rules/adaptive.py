@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from .base import GradSample, UpdateRule, check_range
+
+
+def rms_rate(lr: float, eps: float, eps_inside_sqrt: bool) -> Callable[[Tensor], Tensor]:
+    """Per-coordinate rate from a running second moment s: ``η/√(s + ε)`` or ``η/(√s + ε)``."""
+    if eps_inside_sqrt:
+        return lambda s: lr / (s + eps).sqrt()
+    return lambda s: lr / (s.sqrt() + eps)
 
 
 class RMSPropState(NamedTuple):
@@ -37,10 +45,10 @@ def rmsprop(lr: float, alpha: float = 0.99, eps: float = 1e-8,
     check_range("alpha", alpha, 0.0, 1.0)
     check_range("eps", eps, 0.0)
 
+    rms = rms_rate(lr, eps, eps_inside_sqrt)
+
     def rate(state: RMSPropState) -> Tensor:
-        if eps_inside_sqrt:
-            return lr / (state.square_avg + eps).sqrt()
-        return lr / (state.square_avg.sqrt() + eps)
+        return rms(state.square_avg)
 
     def init(params: Tensor) -> RMSPropState:
         return RMSPropState(torch.zeros_like(params))

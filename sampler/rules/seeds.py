@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .adaptive import rms_rate
 from .base import EmptyState, GradSample, UpdateRule, check_range
 
 
@@ -86,10 +87,10 @@ def rmsprop_per_example(lr: float, alpha: float = 0.99, eps: float = 1e-8,
     check_range("alpha", alpha, 0.0, 1.0)
     check_range("eps", eps, 0.0)
 
+    rms = rms_rate(lr, eps, eps_inside_sqrt)
+
     def rate(state: SquareState) -> Tensor:
-        if eps_inside_sqrt:
-            return lr / (state.square_avg + eps).sqrt()
-        return lr / (state.square_avg.sqrt() + eps)
+        return rms(state.square_avg)
 
     def init(params: Tensor) -> SquareState:
         return SquareState(torch.zeros_like(params))
