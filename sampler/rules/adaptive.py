@@ -41,27 +41,31 @@ def rmsprop(lr: float, alpha: float = 0.99, eps: float = 1e-8,
         eps: ε ≥ 0.
         eps_inside_sqrt: Put ε under the square root.
     """
+    return rms_family("rmsprop", lr, alpha, eps, eps_inside_sqrt,
+                      lambda grad: grad.mean.square(), needs_example_sq=False)
+
+
+def rms_family(name: str, lr: float, alpha: float, eps: float, eps_inside_sqrt: bool,
+               second_moment: Callable[[GradSample], Tensor],
+               needs_example_sq: bool) -> UpdateRule:
+    """RMSProp fed any running second moment: ``s ← αs + (1−α)·m(grad)``, ``θ ← θ − η_s g_B``."""
     check_range("lr", lr, 0.0, low_open=True)
     check_range("alpha", alpha, 0.0, 1.0)
     check_range("eps", eps, 0.0)
-
     rms = rms_rate(lr, eps, eps_inside_sqrt)
-
-    def rate(state: RMSPropState) -> Tensor:
-        return rms(state.square_avg)
 
     def init(params: Tensor) -> RMSPropState:
         return RMSPropState(torch.zeros_like(params))
 
     def update(grad: GradSample, state: RMSPropState, params: Tensor,
                step: int) -> tuple[Tensor, RMSPropState]:
-        new = RMSPropState(alpha * state.square_avg + (1.0 - alpha) * grad.mean.square())
-        return -rate(new) * grad.mean, new
+        new = RMSPropState(alpha * state.square_avg + (1.0 - alpha) * second_moment(grad))
+        return -rms(new.square_avg) * grad.mean, new
 
     def fluctuation(grad: GradSample, state: RMSPropState) -> Tensor:
-        return 0.5 * rate(state) * grad.mean.square()
+        return 0.5 * rms(state.square_avg) * grad.mean.square()
 
-    return UpdateRule("rmsprop", init, update, fluctuation)
+    return UpdateRule(name, init, update, fluctuation, needs_example_sq=needs_example_sq)
 
 
 class AdamState(NamedTuple):

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .adaptive import rms_rate
+from .adaptive import rms_family
 from .base import EmptyState, GradSample, UpdateRule, check_range
 
 
@@ -63,12 +63,6 @@ def adam_min_t(lr: float, n_g: float = 10.0, n_s: float = 100.0, eps: float = 1e
     return UpdateRule("adam_min_t", init, update, fluctuation)
 
 
-class SquareState(NamedTuple):
-    """Running mean of per-example squared gradients."""
-
-    square_avg: Tensor  # [C, D]
-
-
 def rmsprop_per_example(lr: float, alpha: float = 0.99, eps: float = 1e-8,
                         eps_inside_sqrt: bool = True) -> UpdateRule:
     """RMSProp on per-example squared gradients (seed 003, "Scaling η with Batch Size for RMSProp").
@@ -83,28 +77,13 @@ def rmsprop_per_example(lr: float, alpha: float = 0.99, eps: float = 1e-8,
         eps: ε ≥ 0.
         eps_inside_sqrt: ``√(s + ε)`` (default, the seeds' form) or ``√s + ε``.
     """
-    check_range("lr", lr, 0.0, low_open=True)
-    check_range("alpha", alpha, 0.0, 1.0)
-    check_range("eps", eps, 0.0)
 
-    rms = rms_rate(lr, eps, eps_inside_sqrt)
-
-    def rate(state: SquareState) -> Tensor:
-        return rms(state.square_avg)
-
-    def init(params: Tensor) -> SquareState:
-        return SquareState(torch.zeros_like(params))
-
-    def update(grad: GradSample, state: SquareState, params: Tensor,
-               step: int) -> tuple[Tensor, SquareState]:
+    def per_example(grad: GradSample) -> Tensor:
         assert grad.example_sq is not None
-        new = SquareState(alpha * state.square_avg + (1 - alpha) * grad.example_sq)
-        return -rate(new) * grad.mean, new
+        return grad.example_sq
 
-    def fluctuation(grad: GradSample, state: SquareState) -> Tensor:
-        return 0.5 * rate(state) * grad.mean.square()
-
-    return UpdateRule("rmsprop_per_example", init, update, fluctuation, needs_example_sq=True)
+    return rms_family("rmsprop_per_example", lr, alpha, eps, eps_inside_sqrt, per_example,
+                      needs_example_sq=True)
 
 
 def normalized(lr: float, eps: float = 1e-8) -> UpdateRule:
