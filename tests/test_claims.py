@@ -175,6 +175,12 @@ def test_conjugacy_holds_to_first_order(tmp_path):
     cfg = job("conjugacy", MEAN, rules[0], run={"burn_in": 3000},
               sweep={"zip": {"rule": rules, "run.batch_size": [1, 20]}})
     assert evaluate_claim(run_local(tmp_path, cfg)).verdict == FIRST_ORDER
+    # Negative control: η = Bη' without the 1/N_g (N_g = 5 at B = 2) makes T depend on N_g.
+    wrong = [{"kind": "momentum_ng", "lr": 0.001, "n_g": 10.0},
+             {"kind": "momentum_ng", "lr": 0.002, "n_g": 5.0}]
+    cfg = job("conjugacy", MEAN, wrong[0], sweep={"zip": {"rule": wrong,
+                                                         "run.batch_size": [1, 2]}})
+    assert evaluate_claim(run_local(tmp_path, cfg, "neg.zarr")).verdict == FAILS
 
 
 def test_loss_units(tmp_path):
