@@ -149,7 +149,8 @@ def test_join_existing_cluster_with_address(tmp_path):
     short_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Unix sockets need short paths
     # --block keeps the head in the foreground of its own process group, so the test stops this
     # head only (`ray stop` would also kill the session's Ray instance).
-    head = subprocess.Popen(["ray", "start", "--head", "--block", f"--port={port}",
+    ray_cli = str(Path(sys.executable).parent / "ray")  # the venv's, even when not on PATH
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={port}",
                              "--num-cpus=1", "--node-ip-address=127.0.0.1",
                              "--include-dashboard=false", "--disable-usage-stats",
                              f"--temp-dir={short_dir}"],
