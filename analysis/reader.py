@@ -28,6 +28,7 @@ from ..sampler.archive import (
 from ..sampler.config import JobConfig, RunSpec
 from ..sampler.jobspec import expand
 from ..sampler.models import Model, build_model
+from ..sampler.rules import UpdateRule, build_rule
 from ..sampler.shard import DTYPES
 
 
@@ -95,6 +96,17 @@ class RunData:
         fl: Any = self.tree["fluctuation"]
         return np.asarray(fl["sum"][:, :k].values), np.asarray(fl["steps"][:k].values)
 
+    def identity_sums(self) -> np.ndarray | None:
+        """Committed sums ``[C, blocks, 3, D]`` of ``θ⊙pg``, ``pg`` and ``½(pg)²`` per block.
+
+        The terms of the rate-weighted stationarity identity (``sampler.engine.Engine.apply``);
+        ``None`` for archives written before they were recorded.
+        """
+        fl: Any = self.tree["fluctuation"]
+        if "identity" not in fl:
+            return None
+        return np.asarray(fl["identity"][:, : self.posterior_blocks_done].values)
+
     def final_state(self, name: str) -> np.ndarray:
         """A checkpointed state tensor after the last commit of each shard, ``[C, ...]``.
 
@@ -114,6 +126,19 @@ class RunData:
     def model(self) -> Model:
         """The run's model, rebuilt from the stored config (on CPU, in the run's dtype)."""
         return build_model(self.spec.model, self.spec.run.batch_size, DTYPES[self.spec.run.dtype])
+
+    @cached_property
+    def rule(self) -> UpdateRule:
+        """The run's update rule, rebuilt from the stored config."""
+        return build_rule(self.spec.rule, self.spec.run.batch_size)
+
+    @property
+    def epoch_steps(self) -> int | None:
+        """Steps per epoch ``⌊N/B⌋`` under epoch reshuffling (the partial batch is dropped)."""
+        n = self.model.n_examples
+        if self.spec.run.sampling != "epoch" or n is None:
+            return None
+        return n // self.spec.run.batch_size
 
     def diverged_chains(self) -> np.ndarray:
         """Boolean ``[C]``: chains flagged diverged at any committed draw."""

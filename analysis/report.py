@@ -40,11 +40,31 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 
 def _verdict(g: dict) -> str:
-    cls = "good" if g["verdict"].startswith("Gibbs") else "bad"
-    p = "" if not np.isfinite(g["p_value"]) else (
-        f" (Hotelling T² = {g['statistic']:.3g}, F{tuple(g['df'])} = {g['f_value']:.3g}, "
-        f"p = {g['p_value']:.3g})")
+    cls = {"Gibbs": "good", "not Gibbs": "bad"}.get(g["verdict"], "")
+    p = "" if not np.isfinite(g["p_value"]) else f" (family-wise p = {g['p_value']:.3g})"
     return f"<span class={cls}>{_e(g['verdict'])}</span>{_e(p)}"
+
+
+def _gibbs_components(g: dict) -> str:
+    rows = [[_e(c["name"]), _e(c["status"]), _e(c["statistic_kind"]), _num(c["statistic"]),
+             _e(", ".join(f"{d:.4g}" for d in c["df"])), _num(c["p_value"]), _e(c["reason"])]
+            for c in g["components"]]
+    return (f"<p>Gibbs test: {_verdict(g)} — {_e(g['reason'])}. Bonferroni over the applicable "
+            f"components at α = {g['alpha']}; {g['batches']} batch means.</p>"
+            + _table(["component", "status", "statistic", "value", "df", "p", "note"], rows))
+
+
+def _stationarity(tp: dict) -> str:
+    """One sentence on the run's exact stationarity check."""
+    if tp["agree"] is None:
+        return ("No exact stationarity check: this rule's rates are adaptive and the archive "
+                "predates the rate-weighted identity; the fluctuation temperature is "
+                "approximate.")
+    ok = "passes" if tp["agree"] else "<span class=bad>fails</span>"
+    what = ("virial and fluctuation temperatures agree (O3, exact for constant rates)"
+            if tp["check"] == "O3" else "E[(θ−c)·p·g] = ½E[(p·g)²] (rate-weighted identity; "
+            "this rule's fluctuation temperature is only approximate)")
+    return f"Stationarity check {ok}: {what}, χ² p = {tp['agreement_p']:.3g}."
 
 
 def _run_section(run: Any, r: dict) -> str:
@@ -55,9 +75,9 @@ def _run_section(run: Any, r: dict) -> str:
            f"{'' if r['complete'] else ' (incomplete)'}, {r['diverged_chains']} diverged.</p>"]
     if r.get("status") != "ok":
         return "".join(out) + f"<p class=bad>{_e(r.get('status'))}</p>"
-    out.append(f"<p>Gibbs test (O12): {_verdict(r['gibbs'])}; temperature ratio max/min "
-               f"{r['gibbs']['temperature_ratio']:.3g}, largest off-diagonal virial term "
-               f"{r['gibbs']['max_offdiag']:.2g}·T.</p>")
+    out.append(_gibbs_components(r["gibbs"]))
+    out.append(f"<p>Temperature ratio max/min {_num(r['gibbs']['temperature_ratio'])}, largest "
+               f"tested off-diagonal virial term {_num(r['gibbs']['max_offdiag'])}·T.</p>")
     rows = []
     for var, stats in r["diagnostics"].items():
         cols = {k: np.atleast_1d(np.asarray(stats[k], dtype=float)) for k in
@@ -70,10 +90,9 @@ def _run_section(run: Any, r: dict) -> str:
     out.append("<h3>Diagnostics (ArviZ)</h3>" + _table(
         ["quantity", "mean", "sd", "MCSE", "R-hat", "ESS bulk", "ESS tail"], rows))
     tp, th = r["temperature"], r["theory"]
-    agree = "agree" if tp["agree"] else "<span class=bad>disagree</span>"
-    out.append(f"<h3>Temperatures (O3)</h3><p>Virial and fluctuation estimators {agree} "
-               f"(χ² p = {tp['agreement_p']:.3g}).</p>")
-    head = ["i", "T virial", "β = 1/T (virial)", "T fluctuation", "z"]
+    out.append(f"<h3>Temperatures (O3)</h3><p>{_stationarity(tp)}</p>")
+    fl = "T fluctuation" if tp["fluctuation_exact"] else "T fluctuation (approx.)"
+    head = ["i", "T virial", "β = 1/T (virial)", fl, "z (check)"]
     if th:
         head += ["T theory", "z (virial − theory)", "Var measured", "Var theory", "τ measured",
                  "τ theory"]

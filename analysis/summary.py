@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .diagnostics import diagnostics, worst
-from .estimators import integrated_time, mean_and_se
+from .estimators import integrated_time_se, mean_and_se
 from .gibbs import gibbs_test
 from .reader import RunData, open_archive
 from .temperature import temperatures, virial_samples
@@ -27,8 +27,7 @@ def theory_comparison(run: RunData, samples: Any, temps: Any) -> dict[str, Any] 
         return None
     var, var_se = mean_and_se(samples.centred**2, samples.batches)
     theta = np.asarray(run.posterior()["theta"].values)[~run.diverged_chains()]
-    taus = integrated_time(theta)
-    tau, tau_se = taus.mean(axis=0), taus.std(axis=0, ddof=1) / np.sqrt(taus.shape[0])
+    tau, tau_se = integrated_time_se(theta)
     pred_var = np.diag(th.cov)
     return {
         "exact": th.exact, "note": th.note, "gibbs": th.gibbs,
@@ -41,6 +40,36 @@ def theory_comparison(run: RunData, samples: Any, temps: Any) -> dict[str, Any] 
         "iat": th.iat.tolist(), "measured_iat": tau.tolist(), "iat_se": tau_se.tolist(),
         "excess_loss": th.excess_loss,
     }
+
+
+def temperature_record(temps: Any) -> dict[str, Any]:
+    """JSON form of ``Temperatures``: both estimates and the run's exact stationarity check."""
+    out = {"virial": temps.virial.tolist(), "virial_se": temps.virial_se.tolist(),
+           "fluctuation": temps.fluctuation.tolist(),
+           "fluctuation_se": temps.fluctuation_se.tolist(),
+           "fluctuation_exact": temps.fluctuation_exact, "check": temps.check,
+           "z": temps.z.tolist(), "agreement_p": temps.agreement_p, "agree": temps.agree}
+    if temps.identity_lhs is not None:
+        out["identity_lhs"] = temps.identity_lhs.tolist()
+        out["identity_rhs"] = temps.identity_rhs.tolist()
+    return out
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return strict_json(value.tolist())
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def analyze_run(run: RunData) -> dict[str, Any]:
@@ -58,11 +87,7 @@ def analyze_run(run: RunData) -> dict[str, Any]:
     gibbs = gibbs_test(samples)
     out.update({
         "status": "ok", "diagnostics": diag, "worst": worst(diag),
-        "temperature": {"virial": temps.virial.tolist(), "virial_se": temps.virial_se.tolist(),
-                        "fluctuation": temps.fluctuation.tolist(),
-                        "fluctuation_se": temps.fluctuation_se.tolist(),
-                        "z": temps.z.tolist(), "agreement_p": temps.agreement_p,
-                        "agree": temps.agree},
+        "temperature": temperature_record(temps),
         "gibbs": gibbs.as_dict(),
         "theory": theory_comparison(run, samples, temps)})
     return out
@@ -86,11 +111,12 @@ def _overview(result: dict[str, Any]) -> Table:
             t.add_row(str(r["run"]), r["label"], r["rule"], str(r["draws"]), "-", "-", "-",
                       r.get("status", ""))
             continue
-        w, g = r["worst"], r["gibbs"]
-        p = "" if not np.isfinite(g["p_value"]) else f" p={g['p_value']:.2g}"
+        w, g, agree = r["worst"], r["gibbs"], r["temperature"]["agree"]
+        p = "" if g["p_value"] is None or not np.isfinite(g["p_value"]) else (
+            f" p={g['p_value']:.2g}")
         t.add_row(str(r["run"]), r["label"], r["rule"], f"{r['draws']}×{r['chains']}",
                   f"{w['max_r_hat']:.3f}", f"{w['min_ess_bulk']:.0f}",
-                  "yes" if r["temperature"]["agree"] else "NO", g["verdict"] + p)
+                  "-" if agree is None else ("yes" if agree else "NO"), g["verdict"] + p)
     return t
 
 
@@ -102,7 +128,8 @@ def _beta(t: float, se: float) -> str:
 def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
     tp, th = r["temperature"], r["theory"]
     t = Table(title=f"run {r['run']} ({r['label']}): per-coordinate temperatures", title_justify="left")
-    cols = ["i", "T virial", "β = 1/T", "T fluct"] + (["T theory", "z vir", "Var", "Var theory", "τ",
+    fl = "T fluct" if tp.get("fluctuation_exact", True) else "T fluct ≈"
+    cols = ["i", "T virial", "β = 1/T", fl] + (["T theory", "z vir", "Var", "Var theory", "τ",
                                             "τ theory"] if th else [])
     for c in cols:
         t.add_column(c, justify="right")

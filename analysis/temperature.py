@@ -1,12 +1,17 @@
-"""Per-coordinate temperatures from both estimators of THEORY.md O3, with standard errors.
+"""Per-coordinate temperatures (THEORY.md O3) and the exact stationarity check of every rule.
 
 * Virial: ``T_i = E[(θ_i − c_i) ∂_iL(θ)]`` with ``c = θ̄`` (any constant works since
-  ``E[∇L] = 0``, O1), from the recorded draws and full-batch gradients evaluated in batches.
+  ``E[∇L] = 0``, O1), from the recorded draws and full-batch gradients evaluated in batches. This
+  is the definition of the per-coordinate temperature, for every rule.
 * Fluctuation: ``T_i = (η_i/2) κ E[u_i²]`` accumulated during the run by the rule (see
-  ``sampler.rules.base``), read from the archive's per-block sums.
+  ``sampler.rules.base``). Exact for constant rates (SGD, both momentum forms, preconditioning by
+  a known σ²); for rates that depend on the state or the step's own minibatch (RMSProp, Adam,
+  estimated σ, the seeds' rules) it is an approximation and is labelled so.
 
-Standard errors come from batch means over (chain, batch) pairs. Their agreement is a stationarity
-diagnostic (Yaida 2019): ``z_i = (T_vir − T_fl)/√(se_vir² + se_fl²)``.
+The stationarity check is always an exact identity: for constant rates the agreement of the two
+temperatures (Yaida 2019), ``z_i = (T_vir − T_fl)/√(se_vir² + se_fl²)``; otherwise the
+rate-weighted identity ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (THEORY.md), both sides accumulated
+during the run. No agreement test is ever run on a relation that is only approximate.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ import numpy as np
 import scipy.stats
 import torch
 
+from ..sampler.models import Model
+from ..sampler.rules import UpdateRule
 from .estimators import batch_means, batches_for, integrated_time, mean_and_se
 from .reader import RunData
 
-FULL_MATRIX_MAX_DIM = 16  # the full virial matrix (and the Gibbs test on θ) up to this dimension
+FULL_MATRIX_MAX_DIM = 16  # the full virial matrix on θ up to this dimension
+AGREEMENT_P = 1e-3  # the stationarity check's level
 
 
 @dataclass
@@ -39,6 +47,26 @@ class VirialSamples:
         return batches_for(self.tau, self.centred.shape[1])
 
 
+def samples_from_arrays(theta: np.ndarray, grads: np.ndarray, thin: int = 1) -> VirialSamples:
+    """``VirialSamples`` from draws ``theta [C, n, D]`` and their gradients ``∇L(θ) [C, n, D]``."""
+    center = theta.mean(axis=(0, 1))
+    tau = float(np.max(integrated_time(theta))) if theta.shape[1] > 3 else 1.0
+    return VirialSamples(theta - center, grads, center, tau, thin)
+
+
+def thinning_stride(n_chains: int, n_draws: int, max_rows: int, epoch_steps: int | None,
+                    thin: int) -> int:
+    """Subsampling stride of the draws for the gradient pass: ``⌈C·n/max_rows⌉``, never one
+    whose step spacing ``stride·thin`` is a multiple of the epoch length (every kept draw would
+    then sit at the same epoch phase; THEORY.md, epoch reshuffling).
+    """
+    stride = max(1, int(np.ceil(n_chains * n_draws / max_rows)))
+    if epoch_steps and epoch_steps > 1:
+        while (stride * thin) % epoch_steps == 0:
+            stride += 1
+    return stride
+
+
 def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
                    work_budget: float = 2e9) -> VirialSamples:
     """Full-batch gradients at (an evenly thinned subset of) the committed draws.
@@ -51,32 +79,61 @@ def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
     c, n, d = theta.shape
     if run.model.n_examples is not None:
         max_rows = min(max_rows, max(2000, int(work_budget / (run.model.n_examples * d))))
-    stride = max(1, int(np.ceil(c * n / max_rows)))
+    stride = thinning_stride(c, n, max_rows, run.epoch_steps, run.spec.run.thin)
     theta = theta[:, ::stride]
     flat = torch.as_tensor(theta.reshape(-1, d), dtype=run.model.dtype)
     grads = torch.cat([run.model.full_loss_grad(flat[i:i + chunk])[1]
                        for i in range(0, flat.shape[0], chunk)]) if flat.numel() else flat
     grads_np = grads.double().numpy().reshape(theta.shape)
-    center = theta.mean(axis=(0, 1))
-    tau = float(np.max(integrated_time(theta).mean(axis=0))) if theta.shape[1] > 3 else 1.0
-    return VirialSamples(theta - center, grads_np, center, tau, run.spec.run.thin * stride)
+    return samples_from_arrays(theta, grads_np, run.spec.run.thin * stride)
+
+
+def fluctuation_is_exact(rule: UpdateRule, model: Model) -> bool:
+    """Whether ``(η_i/2)κE[u_i²]`` is an exact identity for this rule on this model."""
+    return rule.rates == "constant" or (rule.rates == "noise" and model.constant_noise)
 
 
 @dataclass
 class Temperatures:
-    """Both estimates per coordinate, with standard errors and their agreement."""
+    """Both temperature estimates per coordinate and the run's exact stationarity check."""
 
     virial: np.ndarray  # [D]
     virial_se: np.ndarray
     fluctuation: np.ndarray
     fluctuation_se: np.ndarray
-    z: np.ndarray  # [D] (virial − fluctuation)/se
-    agreement_p: float  # χ²_D p-value of Σ z²
+    fluctuation_exact: bool  # False: (η_i/2)κE[u_i²] is only an approximation for this rule
+    check: str  # "O3" (temperatures agree), "rate-weighted identity" or "not recorded"
+    z: np.ndarray  # [D] z-scores of the check
+    agreement_p: float  # χ²_D p-value of Σ z² (NaN when nothing exact could be checked)
+    identity_lhs: np.ndarray | None = None  # [D] E[(θ−c)pg] (rate-weighted identity)
+    identity_rhs: np.ndarray | None = None  # [D] ½E[(pg)²]
 
     @property
-    def agree(self) -> bool:
-        """Estimators consistent at the 0.1% level."""
-        return bool(self.agreement_p >= 1e-3)
+    def agree(self) -> bool | None:
+        """The stationarity check passes at the 0.1 % level (``None`` if none was possible)."""
+        return None if not np.isfinite(self.agreement_p) else bool(
+            self.agreement_p >= AGREEMENT_P)
+
+
+def grouped_block_means(sums: np.ndarray, steps: np.ndarray, min_steps: float) -> np.ndarray:
+    """Per-step means over groups of consecutive blocks of at least ``min_steps`` steps.
+
+    Args:
+        sums: ``[C, blocks, ...]`` per-block sums.
+        steps: ``[blocks]`` steps in each block.
+        min_steps: Group length (``10·τ`` in steps makes group means nearly independent).
+
+    Returns:
+        ``[C·groups, ...]`` group means; a short tail group is folded into the one before.
+    """
+    per_group = max(1, int(np.ceil(min_steps / max(steps.max(), 1))))
+    groups = np.arange(len(steps)) // per_group
+    if groups[-1] > 0 and (groups == groups[-1]).sum() < per_group:
+        groups[groups == groups[-1]] -= 1
+    g_sums = np.stack([sums[:, groups == k].sum(axis=1) for k in np.unique(groups)], axis=1)
+    g_steps = np.array([steps[groups == k].sum() for k in np.unique(groups)], dtype=float)
+    shape = (1, -1) + (1,) * (sums.ndim - 2)
+    return (g_sums / g_steps.reshape(shape)).reshape(-1, *sums.shape[2:])
 
 
 def fluctuation_temperature(run: RunData, tau_steps: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -91,34 +148,72 @@ def fluctuation_temperature(run: RunData, tau_steps: float = 1.0) -> tuple[np.nd
         d = sums.shape[-1]
         return np.full(d, np.nan), np.full(d, np.nan)
     t = sums.sum(axis=(0, 1)) / (sums.shape[0] * steps.sum())
-    per_group = max(1, int(np.ceil(10 * tau_steps / steps.max())))
-    groups = np.arange(len(steps)) // per_group
-    if groups[-1] > 0 and (groups == groups[-1]).sum() < per_group:  # fold a short tail group
-        groups[groups == groups[-1]] -= 1
-    g_sums = np.stack([sums[:, groups == k].sum(axis=1) for k in np.unique(groups)], axis=1)
-    g_steps = np.array([steps[groups == k].sum() for k in np.unique(groups)])
-    means = (g_sums / g_steps[None, :, None]).reshape(-1, sums.shape[-1])
+    means = grouped_block_means(sums, steps, 10 * tau_steps)
     se = means.std(axis=0, ddof=1) / np.sqrt(means.shape[0]) if means.shape[0] > 1 else (
         np.full_like(t, np.nan))
     return t, se
 
 
+def identity_check(sums: np.ndarray, steps: np.ndarray,
+                   center: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sides of ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` and the z-scores of their difference.
+
+    Per chain, ``LHS = (Σθ⊙pg − c⊙Σpg)/N`` and ``RHS = Σ½(pg)²/N`` over its ``N`` posterior
+    steps. Their difference telescopes to ``−[(θ_end − c)² − (θ_start − c)²]/(2N)``, so block sums
+    within a chain are dependent while chains are independent: the standard error is the spread
+    over chains, and each ``t = mean/SE`` (``C − 1`` degrees of freedom) is mapped to the normal
+    score with the same tail probability.
+
+    Args:
+        sums: ``[C, blocks, 3, D]`` per-block sums of ``θ⊙pg``, ``pg``, ``½(pg)²``.
+        steps: ``[blocks]``.
+        center: ``c [D]``.
+
+    Returns:
+        ``(LHS [D], RHS [D], z [D])``; z is NaN with fewer than two chains.
+    """
+    total = sums.sum(axis=1) / max(steps.sum(), 1)  # [C, 3, D]
+    lhs = total[:, 0] - center * total[:, 1]
+    diff = lhs - total[:, 2]
+    c = diff.shape[0]
+    if c < 2:
+        return lhs.mean(0), total[:, 2].mean(0), np.full(diff.shape[-1], np.nan)
+    se = diff.std(axis=0, ddof=1) / np.sqrt(c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = diff.mean(axis=0) / se
+    z = scipy.stats.norm.isf(scipy.stats.t.sf(np.abs(t), c - 1)) * np.sign(t)
+    return lhs.mean(0), total[:, 2].mean(0), z
+
+
+def _chi2_p(z: np.ndarray) -> float:
+    return float(scipy.stats.chi2.sf(np.sum(z**2), df=len(z))) if np.isfinite(z).all() else (
+        float("nan"))
+
+
 def temperatures(run: RunData, samples: VirialSamples | None = None) -> Temperatures:
-    """Virial and fluctuation temperatures of a run with their agreement test."""
+    """Virial and fluctuation temperatures of a run with its exact stationarity check."""
     s = samples or virial_samples(run)
     t_v, se_v = mean_and_se(s.centred * s.grads, s.batches)
     t_f, se_f = fluctuation_temperature(run, s.tau * s.thin)
-    z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2)
-    p = float(scipy.stats.chi2.sf(np.sum(z**2), df=len(z))) if np.isfinite(z).all() else (
-        float("nan"))
-    return Temperatures(t_v, se_v, t_f, se_f, z, p)
+    exact = fluctuation_is_exact(run.rule, run.model)
+    if exact:
+        z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2)
+        return Temperatures(t_v, se_v, t_f, se_f, True, "O3", z, _chi2_p(z))
+    sums = run.identity_sums()
+    if sums is None:
+        nan = np.full_like(t_v, np.nan)
+        return Temperatures(t_v, se_v, t_f, se_f, False, "not recorded", nan, float("nan"))
+    _, steps = run.fluctuation()
+    lhs, rhs, z = identity_check(sums[~run.diverged_chains()], steps, s.center)
+    return Temperatures(t_v, se_v, t_f, se_f, False, "rate-weighted identity", z, _chi2_p(z),
+                        lhs, rhs)
 
 
 def virial_batches(s: VirialSamples, directions: np.ndarray | None = None) -> np.ndarray:
     """Batch means of ``V_ij = (θ_i − c_i)∂_jL`` ``[batches, k, k]``, optionally projected.
 
     With orthonormal ``directions`` ``U [k, D]`` the matrix is ``U V Uᵀ``, which also equals
-    ``T·I_k`` under a Gibbs law: the test of O12 on random projections of a large model.
+    ``T·I_k`` under a Gibbs law.
     """
     a, g = s.centred, s.grads
     if directions is not None:

@@ -121,11 +121,11 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> None:
     """``sgdthermo analyze``."""
-    from ..analysis.summary import analyze_archive, print_summary
+    from ..analysis.summary import analyze_archive, print_summary, strict_json
 
     result = analyze_archive(args.archive)
     if args.json:
-        print(json.dumps(result, indent=2, default=float))
+        print(json.dumps(strict_json(result), indent=2, allow_nan=False))
     else:
         print_summary(result, Console())
 

@@ -12,6 +12,9 @@ Layout of one archive (one job)::
         warmup_posterior/theta, warmup_sample_stats/*      burn-in draws, if run.keep_warmup
         fluctuation/sum             (chain, block, coord)  Σ of the rule's O3 term per block
         fluctuation/steps           (block,)               steps summed in each block
+        fluctuation/identity        (chain, block, term, coord)  Σ of θ⊙pg, pg, ½(pg)² per block
+                                    (the rate-weighted stationarity identity; absent in
+                                    archives written before it, which read as "not recorded")
         checkpoint/commit           (shard, field)         [blocks_done, slot]
         checkpoint/slot{0,1}/...    state to resume from after blocks_done blocks
 
@@ -163,6 +166,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         nb = max(len(posterior_blocks), 1)
         _array(fl, "sum", (spec.run.chains, nb, facts["dim"]), (sh, 1, facts["dim"]),
                "float64", ("chain", "block", "coord"), 0.0)
+        _array(fl, "identity", (spec.run.chains, nb, 3, facts["dim"]), (sh, 1, 3, facts["dim"]),
+               "float64", ("chain", "block", "term", "coord"), 0.0)
         _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)
         fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
         _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, facts["state"])

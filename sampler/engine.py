@@ -39,6 +39,7 @@ class BlockRecord(NamedTuple):
     full_loss: Tensor | None  # [C, n] full-batch L at the recorded draw (cheap models only)
     diverged: Tensor  # [C, n] bool
     fluct_sum: Tensor  # [C, D] Σ over the block's steps of the rule's fluctuation term
+    ident_sum: Tensor  # [C, 3, D] float64 Σ of θ_t⊙(p⊙g)_t, (p⊙g)_t and ½(p⊙g)_t² (see apply)
     n_steps: int
 
 
@@ -119,12 +120,17 @@ class Engine:
         return loss, g
 
     def apply(self, state: ChainState, batch: Batch,
-              perm: Tensor) -> tuple[ChainState, Tensor, Tensor, Tensor]:
+              perm: Tensor) -> tuple[ChainState, Tensor, Tensor, Tensor, Tensor]:
         """One deterministic step given its randomness.
 
         Returns:
-            The new state, the minibatch loss ``[C]``, the gradient ``[C, D]`` and the rule's
-            fluctuation term ``[C, D]`` (zero for diverged chains).
+            The new state, the minibatch loss ``[C]``, the gradient ``[C, D]``, the rule's
+            fluctuation term ``[C, D]`` and the terms of the rate-weighted stationarity identity
+            ``[C, 3, D]`` (float64): with the step written ``θ_{t+1} = θ_t − p_t⊙g_t`` for any
+            per-coordinate rate ``p_t`` (``p_t⊙g_t = −δ_t``), ``(θ_t⊙p_t⊙g_t, p_t⊙g_t,
+            ½(p_t⊙g_t)²)``. Stationarity of ``E[(θ_i − c_i)²]`` gives exactly
+            ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (THEORY.md, "Any per-coordinate rate"). All
+            terms are zero for diverged chains.
         """
         loss, g = self.gradient(state.params, batch)
         stats_batch = batch
@@ -144,10 +150,12 @@ class Engine:
             torch.where(keep.view(-1, *([1] * (n.dim() - 1))), o, n)
             for o, n in zip(state.rule_state, rule_state, strict=True)))
         fluct = torch.where(keep, 0.0, self.rule.fluctuation(grad, rule_state))
-        return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct
+        pg = torch.where(keep, 0.0, -delta).double()
+        ident = torch.stack([state.params.double() * pg, pg, 0.5 * pg.square()], dim=1)
+        return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct, ident
 
     def step(self, generator: torch.Generator,
-             state: ChainState) -> tuple[ChainState, Tensor, Tensor, Tensor]:
+             state: ChainState) -> tuple[ChainState, Tensor, Tensor, Tensor, Tensor]:
         """``draw`` then ``apply``."""
         batch, perm = self.draw(generator, state)
         return self.apply(state, batch, perm)
@@ -159,9 +167,12 @@ class Engine:
             raise ValueError(f"n_steps must be a multiple of thin ({thin}), got {n_steps}")
         thetas, losses, norms, divs, full = [], [], [], [], []
         fluct_sum = torch.zeros_like(state.params)
+        ident_sum = torch.zeros(self.c, 3, state.params.shape[1], dtype=torch.float64,
+                                device=state.params.device)
         for i in range(n_steps):
-            state, loss, g, fluct = self.step(generator, state)
+            state, loss, g, fluct, ident = self.step(generator, state)
             fluct_sum += fluct
+            ident_sum += ident
             if (i + 1) % thin == 0:
                 thetas.append(state.params)
                 losses.append(loss)
@@ -173,5 +184,6 @@ class Engine:
             theta=torch.stack(thetas, 1), loss=torch.stack(losses, 1),
             grad_norm=torch.stack(norms, 1),
             full_loss=torch.stack(full, 1) if full else None,
-            diverged=torch.stack(divs, 1), fluct_sum=fluct_sum, n_steps=n_steps)
+            diverged=torch.stack(divs, 1), fluct_sum=fluct_sum, ident_sum=ident_sum,
+            n_steps=n_steps)
         return state, record

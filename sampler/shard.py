@@ -143,8 +143,10 @@ class ShardRunner:
     def _write_data(self, kind: str, start: int, rec: BlockRecord) -> None:
         sl = slice(self.lo, self.hi)
         if kind == "posterior":
-            self.group["fluctuation"]["sum"][sl, self.blocks_done - self.n_warmup] = (
-                rec.fluct_sum.double().cpu().numpy())
+            fl, b = self.group["fluctuation"], self.blocks_done - self.n_warmup
+            fl["sum"][sl, b] = rec.fluct_sum.double().cpu().numpy()
+            if "identity" in fl:  # archives written before the identity was recorded lack it
+                fl["identity"][sl, b] = rec.ident_sum.cpu().numpy()
         elif not self.spec.run.keep_warmup:
             return
         prefix = "warmup_" if kind == "warmup" else ""

@@ -8,7 +8,7 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
-from sgdthermo.analysis.gibbs import contrasts, gibbs_test, hotelling
+from sgdthermo.analysis.gibbs import gibbs_test, gibbs_test_arrays, hotelling
 from sgdthermo.analysis.reader import open_archive, open_run
 from sgdthermo.analysis.report import render
 from sgdthermo.analysis.summary import analyze_archive
@@ -82,16 +82,22 @@ def test_gibbs_verdicts_on_the_two_d_example(tmp_path, rule, verdict):
 
     At η' = 0.02 the exact finite-η law of the η'/σ² rule deviates from Gibbs: with rates
     η_i = η'/σ_i², T_i = η'/(2 − η_i h), so T_y/T_x − 1 = (2 − η')/(2 − η'/4) − 1 = −0.75%
-    (checked below), below this test's resolution; the report shows it.
+    (checked below), below this test's resolution; the report shows it. So that a test which
+    always answers "Gibbs" cannot pass, the same draws with ∂_yL scaled by 1.1 (the virial
+    temperature of y 10 % higher) must be rejected by the equal-temperature component.
     """
     cfg = two_d(rule, draws=2000, thin=5, burn_in=2000)
     run = simulate(tmp_path, cfg)
-    result = gibbs_test(virial_samples(run))
+    s = virial_samples(run)
+    result = gibbs_test(s)
     assert result.verdict == verdict, result
     if rule["kind"] == "preconditioned":
         th = stationary_theory(run.spec, run.model)
         expected = (2 - 0.02) / (2 - 0.02 / 4) - 1
         assert th.temperature[1] / th.temperature[0] - 1 == pytest.approx(expected, rel=1e-9)
+        hotter = gibbs_test_arrays(s.centred, s.grads * np.array([1.0, 1.1]), s.tau)
+        assert hotter.verdict == "not Gibbs", hotter
+        assert hotter.components[0].p_value < 1e-3, hotter
     else:
         assert result.temperature_ratio > 1.5
 
@@ -101,9 +107,14 @@ def test_hotelling_calibration_and_power():
     null = [hotelling(rng.standard_normal((200, 3)))[3] for _ in range(400)]
     assert 0.005 < np.mean(np.array(null) < 0.01) < 0.025  # ≈ 1% false alarms
     assert hotelling(rng.standard_normal((200, 3)) + [0.0, 0.4, 0.0])[3] < 1e-4
-    v = np.tile(np.eye(2), (5, 1, 1))
-    v[:, 0, 1] = 0.3
-    assert contrasts(v).shape == (5, 3) and np.allclose(contrasts(v)[:, 1], 0.3)
+    # A contrast that is an exact linear function of others carries no information: the test
+    # counts the covariance rank (3), not the columns (5), and stays calibrated.
+    def redundant(h):
+        return np.column_stack([h, 2 * h[:, 0], h[:, 1] - h[:, 2]])
+
+    null = [hotelling(redundant(rng.standard_normal((200, 3)))) for _ in range(400)]
+    assert {r[1] for r in null} == {3}
+    assert 0.005 < np.mean(np.array([r[3] for r in null]) < 0.01) < 0.025
 
 
 def test_analyze_and_report(tmp_path):

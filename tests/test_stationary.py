@@ -1,7 +1,7 @@
 """Stationary statistics of the chains against exact theory (THEORY.md), with MCSE tolerances.
 
 Every comparison is a z-score ``(measured − exact)/MCSE`` where the MCSE comes from batch means
-(or, for τ, the spread over independent chains). ``Z_MAX = 4`` keeps the false-alarm rate of the
+(or, for τ, the jackknife over independent chains). ``Z_MAX = 4`` keeps the false-alarm rate of the
 whole module below ~0.3% (about 40 comparisons). Each family has a negative control: the same
 measurement compared with a plausible wrong answer (the continuous-time limit, the wrong
 momentum convention) must fail.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sgdthermo.analysis.estimators import integrated_time, mean_and_se
+from sgdthermo.analysis.estimators import integrated_time_se, mean_and_se
 from sgdthermo.analysis.temperature import temperatures, virial_samples
 from sgdthermo.analysis.theory import momentum_1d, sgd_1d, stationary_theory
 
@@ -26,8 +26,7 @@ def measure(run):
     var, var_se = mean_and_se(s.centred**2, s.batches)
     t = temperatures(run, s)
     theta = np.asarray(run.posterior()["theta"].values)
-    taus = integrated_time(theta)
-    tau, tau_se = taus.mean(0), taus.std(0, ddof=1) / np.sqrt(taus.shape[0])
+    tau, tau_se = integrated_time_se(theta)
     return {"var": (var, var_se), "t_vir": (t.virial, t.virial_se),
             "t_fl": (t.fluctuation, t.fluctuation_se), "tau": (tau, tau_se), "samples": s}
 

@@ -76,6 +76,7 @@ class Model:
     name: str = "model"
     dim: int
     n_examples: int | None = None  # None: synthetic noise, no dataset
+    constant_noise: bool = False  # per-example gradient covariance independent of θ
     dtype: torch.dtype
     device: torch.device
 

@@ -25,6 +25,7 @@ class Quadratic(Model):
     """
 
     name = "quadratic"
+    constant_noise = True
 
     def __init__(self, hessian: Tensor, noise_cov: Tensor, batch_size: int) -> None:
         self.hessian, self.noise_cov = hessian, noise_cov

@@ -24,6 +24,7 @@ class ScaledModel(Model):
         self.inner, self.scale = inner, scale
         self.name, self.dim, self.n_examples = inner.name, inner.dim, inner.n_examples
         self.dtype, self.device = inner.dtype, inner.device
+        self.constant_noise = inner.constant_noise
 
     def __getattr__(self, name: str) -> Any:  # data, hessian, draw, all_examples, …
         return getattr(self.inner, name)

@@ -10,6 +10,12 @@ A rule is built by a factory that validates its hyperparameters and returns an `
   ``(η_i/2)·κ·u_i²`` with ``κ = 1`` for plain directions and ``κ = (1+μ)/(1−d)`` for a PyTorch
   momentum buffer (Yaida 2019, App. A).
 
+``rates`` says when that fluctuation term is an exact identity: ``"constant"`` (fixed rates: SGD,
+both momentum forms), ``"noise"`` (rates fixed exactly when the per-example gradient variance is:
+preconditioning by a known σ²) or ``"adaptive"`` (rates that depend on the state or on the step's
+own minibatch: then ``(η_i/2)E[u_i²]`` is only an approximation, and the exact stationarity check
+is the rate-weighted identity recorded by the engine).
+
 Rules never touch a random generator: all randomness belongs to the engine.
 """
 
@@ -54,6 +60,7 @@ class UpdateRule(NamedTuple):
     fluctuation: Callable[[GradSample, Any], Tensor]
     needs_example_var: bool = False
     needs_example_sq: bool = False
+    rates: str = "adaptive"  # "constant", "noise" or "adaptive" (module docstring)
 
 
 class EmptyState(NamedTuple):

@@ -55,4 +55,5 @@ def preconditioned(lr: float, power: int = 2, decay: float = 0.99,
     def fluctuation(grad: GradSample, state: PreconditionedState) -> Tensor:
         return 0.5 * state.rate * grad.mean.square()
 
-    return UpdateRule("preconditioned", init, update, fluctuation, needs_example_var=True)
+    return UpdateRule("preconditioned", init, update, fluctuation, needs_example_var=True,
+                      rates="noise")

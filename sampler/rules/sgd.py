@@ -30,7 +30,7 @@ def sgd(lr: float) -> UpdateRule:
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
         return 0.5 * lr * grad.mean.square()
 
-    return UpdateRule("sgd", init, update, fluctuation)
+    return UpdateRule("sgd", init, update, fluctuation, rates="constant")
 
 
 class MomentumState(NamedTuple):
@@ -71,7 +71,7 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
     def fluctuation(grad: GradSample, state: MomentumState) -> Tensor:
         return 0.5 * lr * kappa * state.buffer.square()
 
-    return UpdateRule("momentum", init, update, fluctuation)
+    return UpdateRule("momentum", init, update, fluctuation, rates="constant")
 
 
 class VelocityState(NamedTuple):
@@ -105,4 +105,4 @@ def momentum_ng(lr: float, n_g: float = 10.0) -> UpdateRule:
     def fluctuation(grad: GradSample, state: VelocityState) -> Tensor:
         return (1.0 + mu) / (2.0 * lr) * state.velocity.square()
 
-    return UpdateRule("momentum_ng", init, update, fluctuation)
+    return UpdateRule("momentum_ng", init, update, fluctuation, rates="constant")
