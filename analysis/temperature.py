@@ -56,9 +56,10 @@ def samples_from_arrays(theta: np.ndarray, grads: np.ndarray, thin: int = 1) -> 
 
 def thinning_stride(n_chains: int, n_draws: int, max_rows: int, epoch_steps: int | None,
                     thin: int) -> int:
-    """Subsampling stride of the draws for the gradient pass: ``⌈C·n/max_rows⌉``, never one
-    whose step spacing ``stride·thin`` is a multiple of the epoch length (every kept draw would
-    then sit at the same epoch phase; THEORY.md, epoch reshuffling).
+    """Subsampling stride of the draws for the gradient pass, at least ``⌈C·n/max_rows⌉``.
+
+    Never a stride whose step spacing ``stride·thin`` is a multiple of the epoch length: every
+    kept draw would then sit at the same epoch phase (THEORY.md, epoch reshuffling).
     """
     stride = max(1, int(np.ceil(n_chains * n_draws / max_rows)))
     if epoch_steps and epoch_steps > 1:
