@@ -1,21 +1,12 @@
 """Exact finite-η stationary laws of linear-gradient models (THEORY.md, "Quadratic models").
 
-Every constant-rate rule here is a heavy-ball recursion with a diagonal rate matrix Λ, momentum μ
-and dampening d (SGD: μ = d = 0; the seeds' N_g form: μ = 1 − 1/N_g with buffer v = ηb; Adam's EMA
-form: μ = d = β₁). For ``δ = θ − θ*``, ``g = Hδ + ξ`` and ``z = (δ, b)``::
-
-    b' = μb + (1−d)(Hδ + ξ),   δ' = δ − Λb'
-    z' = A z + Bξ,  A = [[I − (1−d)ΛH, −μΛ], [(1−d)H, μI]],  B = [[−(1−d)Λ], [(1−d)I]]
-
-so the stationary covariance solves the discrete Lyapunov equation ``Σ_z = AΣ_zAᵀ + B C̄ Bᵀ``
-(``scipy.linalg.solve_discrete_lyapunov``); for μ = 0 it reduces to
-``Σ = (I−ΛH)Σ(I−ΛH)ᵀ + ΛC̄Λ``. ``C̄ = E[C(θ)]`` is the minibatch noise covariance: ``Σ_noise/B``
-for ``quadratic``; for ``linear_regression`` and ``mean`` it is state-dependent but closed in Σ,
-
-    C̄(Σ) = κ [ (1/N) Σ_i u_i u_iᵀ + (1/N) Σ_i x_i (x_iᵀΣx_i) x_iᵀ − H_x Σ H_x ],
-
-with ``u_i`` the per-example gradients at the optimum, ``H_x = XᵀX/N`` and ``κ = 1/B`` (i.i.d.)
-or ``(N−B)/(B(N−1))`` (without replacement), and is solved by fixed-point iteration. Epoch
+Every constant-rate rule here is a heavy-ball recursion ``z' = Az + Bξ`` of ``z = (θ − θ*, b)``
+(``sampler.linear_forms``; Adam's EMA form: μ = d = β₁), so the stationary covariance solves the
+discrete Lyapunov equation ``Σ_z = AΣ_zAᵀ + B C̄ Bᵀ`` (``scipy.linalg.solve_discrete_lyapunov``);
+for μ = 0 it reduces to ``Σ = (I−ΛH)Σ(I−ΛH)ᵀ + ΛC̄Λ``. ``C̄ = E[C(θ)]`` is the minibatch noise
+covariance: ``Σ_noise/B`` for ``quadratic``; for ``linear_regression`` and ``mean`` it is
+state-dependent but closed in Σ (``sampler.linear_forms.RegressionNoise``) and is solved by
+fixed-point iteration, which converges iff the stationary second moment exists. Epoch
 reshuffling has no stationary formula (its batches are dependent). RMSProp and Adam get the
 *approximate* law with their rates frozen at the self-consistent stationary ``E[g_i²]``.
 
@@ -33,6 +24,7 @@ import numpy as np
 import scipy.linalg
 
 from ..sampler.config import RunSpec
+from ..sampler.linear_forms import RegressionNoise, heavy_ball_matrices
 from ..sampler.models import LinearRegression, Model, Quadratic, ScaledModel
 from ..sampler.stability import exact_hessian
 
@@ -58,16 +50,6 @@ class StationaryTheory:
         t = self.temperature.mean()
         return bool(np.allclose(self.virial, t * np.eye(len(self.temperature)),
                                 rtol=1e-6, atol=1e-9 * abs(t)))
-
-
-def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
-                        damp: float) -> tuple[np.ndarray, np.ndarray]:
-    """``A`` and ``B`` of the joint (δ, b) recursion for rates ``Λ = diag(rates)``."""
-    d = h.shape[0]
-    lam, eye = np.diag(rates), np.eye(d)
-    a = np.block([[eye - (1 - damp) * lam @ h, -mu * lam], [(1 - damp) * h, mu * eye]])
-    b = np.vstack([-(1 - damp) * lam, (1 - damp) * eye])
-    return a, b
 
 
 def _rule_form(spec: RunSpec, model: Model,
@@ -102,38 +84,42 @@ def _rule_form(spec: RunSpec, model: Model,
     return None
 
 
+def regression_noise(model: LinearRegression, batch_size: int, sampling: str) -> RegressionNoise:
+    """``C̄(Σ)`` of a ``linear_regression``/``mean`` run (``sampler.linear_forms``)."""
+    x, y, n = model.x.double().cpu().numpy(), model.y.double().cpu().numpy(), model.n_examples
+    h = x.T @ x / n + model.l2 * np.eye(model.dim)
+    theta_star = np.linalg.solve(h, x.T @ y / n)
+    u = x * (x @ theta_star - y)[:, None] + model.l2 * theta_star
+    kappa = 1 / batch_size if sampling == "iid" else (n - batch_size) / (batch_size * (n - 1))
+    return RegressionNoise(x, u, kappa, theta_star)
+
+
 class _Noise:
-    """``C̄(Σ)`` of a run, or ``None`` when no exact noise model exists."""
+    """``C̄(Σ)`` of a run, or ``ok = False`` when no exact noise model exists."""
 
     def __init__(self, spec: RunSpec, model: Model) -> None:
-        self.ok, b = True, spec.run.batch_size
+        self.ok, self.regression = True, None
         if isinstance(model, Quadratic):
-            self.const = model.noise_cov.double().cpu().numpy() / b
-            self.x = None
+            self.const = model.noise_cov.double().cpu().numpy() / spec.run.batch_size
             return
         if not isinstance(model, LinearRegression) or spec.run.sampling == "epoch":
             self.ok = False
             return
-        x, y, n = (model.x.double().cpu().numpy(), model.y.double().cpu().numpy(),
-                   model.n_examples)
-        h = x.T @ x / n + model.l2 * np.eye(model.dim)
-        self.theta_star = np.linalg.solve(h, x.T @ y / n)
-        u = x * (x @ self.theta_star - y)[:, None] + model.l2 * self.theta_star
-        kappa = 1 / b if spec.run.sampling == "iid" else (n - b) / (b * (n - 1))
-        self.x, self.kappa, self.hx = x, kappa, x.T @ x / n
-        self.const = kappa * (u.T @ u / n)
+        self.regression = regression_noise(model, spec.run.batch_size, spec.run.sampling)
+        self.theta_star = self.regression.theta_star
 
     def __call__(self, cov: np.ndarray) -> np.ndarray:
-        if self.x is None:
-            return self.const
-        q = np.einsum("ij,jk,ik->i", self.x, cov, self.x)
-        fourth = (self.x * q[:, None]).T @ self.x / self.x.shape[0]
-        return self.const + self.kappa * (fourth - self.hx @ cov @ self.hx)
+        return self.const if self.regression is None else self.regression(cov)
 
 
 def stationary_theory(spec: RunSpec, model: Model, max_iter: int = 500,
                       tol: float = 1e-13) -> StationaryTheory | None:
-    """The exact (or, for adaptive rules, approximate) stationary law, or ``None`` if unknown."""
+    """The exact (or, for adaptive rules, approximate) stationary law, or ``None`` if unknown.
+
+    ``None`` too when the fixed-point iteration for state-dependent noise does not converge to
+    1e-13 within ``max_iter`` steps (the stationary second moment may not exist: see
+    ``sampler.linear_forms``): a number that did not converge is never returned.
+    """
     if isinstance(model, ScaledModel):  # loss units: no closed form is kept for scaled losses
         return None
     h = exact_hessian(model)
@@ -154,10 +140,14 @@ def stationary_theory(spec: RunSpec, model: Model, max_iter: int = 500,
             return None
         sz = scipy.linalg.solve_discrete_lyapunov(a, b @ c_bar @ b.T)
         new = sz[:d, :d]
+        if not np.isfinite(new).all():
+            return None
         done = np.abs(new - cov).max() <= tol * max(np.abs(new).max(), 1e-300)
         cov = new
         if done:
             break
+    else:
+        return None
     a_t = np.linalg.matrix_power(a, spec.run.thin)
     lag_sum = a_t @ np.linalg.solve(np.eye(2 * d) - a_t, sz)
     iat = 1 + 2 * np.diag(lag_sum)[:d] / np.diag(cov)

@@ -28,7 +28,7 @@ from .jobspec import expand
 from .models import build_model
 from .optimum import optimum
 from .rules import build_rule
-from .stability import check_stability
+from .stability import check_second_moment, check_stability
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -37,6 +37,7 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     """Model + rule + engine of one run, after the stability check."""
     model = build_model(spec.model, spec.run.batch_size, DTYPES[spec.run.dtype], device)
     check_stability(model, spec.rule)
+    check_second_moment(model, spec.rule, spec.run.batch_size, spec.run.sampling)
     rule = build_rule(spec.rule, spec.run.batch_size)
     return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains)
 

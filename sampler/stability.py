@@ -4,7 +4,9 @@ For models whose Hessian is exactly known (``quadratic``, ``mean``, ``linear_reg
 deterministic part of a constant-rate linear rule diverges when the rate exceeds the classical
 bound (THEORY.md): SGD needs ``η·h_max < 2``; PyTorch momentum ``η(1−d)·h_max < 2(1+μ)``; the
 seeds' N_g momentum ``η·h_max < 2(2 − 1/N_g)``; preconditioned SGD with the known noise of a
-``quadratic`` needs the eigenvalues of ``Λ^{1/2} H Λ^{1/2}`` below 2.
+``quadratic`` needs the eigenvalues of ``Λ^{1/2} H Λ^{1/2}`` below 2. For ``linear_regression``
+(i.i.d. or without-replacement batches) a constant-rate rule also needs a finite stationary
+second moment, a stricter bound (``sampler.linear_forms``; 1-D Gaussian x at B = 1: ηh < 2/3).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import numpy as np
 import torch
 
 from .config import MomentumConfig, MomentumNgConfig, PreconditionedConfig, RuleConfig, SGDConfig
+from .linear_forms import (
+    RegressionNoise,
+    constant_rate_form,
+    heavy_ball_matrices,
+    second_moment_radius,
+)
 from .models import LinearRegression, Model, Quadratic, ScaledModel
+
+SECOND_MOMENT_MAX_DIM = 64  # the second-moment check costs O(D⁶) per power step beyond this
 
 
 class UnstableError(ValueError):
@@ -64,3 +74,40 @@ def check_stability(model: Model, rule: RuleConfig) -> None:
         raise UnstableError(
             f"rule.lr: {rule.lr} is unstable for this model ({what}, h_max = {h_max:.6g}); "
             f"allowed: 0 < lr < {bound:.6g}, got {rule.lr}")
+
+
+def _radius(model: LinearRegression, noise: RegressionNoise, h: np.ndarray, lr: float,
+            mu: float, damp: float) -> float:
+    a, b = heavy_ball_matrices(h, np.full(model.dim, lr), mu, damp)
+    if np.abs(np.linalg.eigvals(a)).max() >= 1:
+        return float("inf")
+    return second_moment_radius(a, b, noise)
+
+
+def check_second_moment(model: Model, rule: RuleConfig, batch_size: int, sampling: str) -> None:
+    """Raise ``UnstableError`` naming ``rule.lr`` when θ has no finite stationary variance.
+
+    Only for constant-rate rules on ``linear_regression`` with i.i.d. or without-replacement
+    batches and D ≤ 64; the bound is found by bisection on ``ρ(𝓛(lr)) = 1``.
+    """
+    form = constant_rate_form(rule)
+    if (not isinstance(model, LinearRegression) or form is None or model.dim > SECOND_MOMENT_MAX_DIM
+            or sampling not in ("iid", "without_replacement")):
+        return
+    lr, mu, damp = form
+    x = model.x.double().cpu().numpy()
+    n = x.shape[0]
+    kappa = 1 / batch_size if sampling == "iid" else (n - batch_size) / (batch_size * (n - 1))
+    noise = RegressionNoise(x, np.zeros_like(x), kappa)
+    h = exact_hessian(model)
+    assert h is not None
+    if _radius(model, noise, h, lr, mu, damp) < 1:
+        return
+    lo, hi = 0.0, lr
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _radius(model, noise, h, mid, mu, damp) < 1 else (lo, mid)
+    raise UnstableError(
+        f"rule.lr: {lr} gives θ no finite stationary variance on this linear regression (its "
+        f"minibatch noise grows with θ, so the variance diverges although the mean converges); "
+        f"allowed: 0 < lr < {lo:.6g}, got {lr}")

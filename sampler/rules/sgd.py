@@ -45,7 +45,12 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
     ``b_1 = g_1``; ``b_t = μ b_{t−1} + (1−d) g_t``; ``θ_{t+1} = θ_t − η b_t``. The first step
     copies the gradient undamped, exactly as PyTorch does. Effective rate ``η(1−d)/(1−μ)``.
 
-    Fluctuation term (Yaida 2019, App. A): ``T_i = (η/2)(1+μ)/(1−d) E[b_i²]``.
+    Fluctuation term (Yaida 2019, App. A): ``T_i = (η/2)(1+μ)/(1−d) E[b_i²]``, exact per
+    coordinate. From the joint (θ, b) second moments with ``x = θ − c``, ``B = E[b_i²]``:
+    ``b' = μb + (1−d)g`` and ``x' = x − ηb'``; stationarity of ``E[x_ib_i]`` gives
+    ``(1−μ)E[x_ib_i] = (1−d)E[x_ig_i] − ηB`` and of ``E[x_i²]`` gives
+    ``2(μE[x_ib_i] + (1−d)E[x_ig_i]) = ηB``; eliminating ``E[x_ib_i]``,
+    ``E[x_i∂_iL] = E[x_ig_i] = η(1+μ)B/(2(1−d))`` (the fresh noise in g is independent of x).
 
     Args:
         lr: Learning rate η > 0.

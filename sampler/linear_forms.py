@@ -1,0 +1,102 @@
+"""Linear forms of constant-rate rules on linear-gradient models, and their second-moment bound.
+
+Every constant-rate rule is a heavy-ball recursion with a diagonal rate matrix Λ, momentum μ and
+dampening d (SGD: μ = d = 0; the seeds' N_g form: μ = 1 − 1/N_g). For ``δ = θ − θ*``,
+``g = Hδ + ξ`` and ``z = (δ, b)``::
+
+    b' = μb + (1−d)(Hδ + ξ),   δ' = δ − Λb'
+    z' = A z + Bξ,  A = [[I − (1−d)ΛH, −μΛ], [(1−d)H, μI]],  B = [[−(1−d)Λ], [(1−d)I]]
+
+For ``linear_regression`` the minibatch noise covariance depends on the state but closes in the
+second moment ``Σ = E[δδᵀ]``:
+
+    C̄(Σ) = κ [ (1/N) Σ_i u_i u_iᵀ + (1/N) Σ_i x_i (x_iᵀΣx_i) x_iᵀ − H_x Σ H_x ],
+
+(``u_i`` per-example gradients at θ*, ``κ = 1/B`` i.i.d. or ``(N−B)/(B(N−1))`` without
+replacement). The stationary Σ is then the fixed point of ``Σ ↦ [Lyap(A, B C̄(Σ) Bᵀ)]_δδ``, an
+affine map whose linear part ``𝓛`` is positive. A finite stationary second moment exists iff the
+spectral radius ``ρ(𝓛) < 1``; this is stricter than the mean's bound (1-D Gaussian x at B = 1:
+``ηh < 2/3`` against ``ηh < 2``), and beyond it the variance grows without limit although the
+mean converges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+
+def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
+                        damp: float) -> tuple[np.ndarray, np.ndarray]:
+    """``A`` and ``B`` of the joint (δ, b) recursion for rates ``Λ = diag(rates)``."""
+    d = h.shape[0]
+    lam, eye = np.diag(rates), np.eye(d)
+    a = np.block([[eye - (1 - damp) * lam @ h, -mu * lam], [(1 - damp) * h, mu * eye]])
+    b = np.vstack([-(1 - damp) * lam, (1 - damp) * eye])
+    return a, b
+
+
+def constant_rate_form(rule: Any) -> tuple[float, float, float] | None:
+    """``(η, μ, d)`` of a constant-rate rule config (SGD, momentum, N_g momentum), else ``None``."""
+    kind = rule.kind
+    if kind == "sgd":
+        return rule.lr, 0.0, 0.0
+    if kind == "momentum":
+        return rule.lr, rule.mu, rule.dampening
+    if kind == "momentum_ng":
+        return rule.lr, 1 - 1 / rule.n_g, 0.0
+    return None
+
+
+class RegressionNoise:
+    """``C̄(Σ)`` of least squares with design ``x [N, D]`` and per-example optimum gradients ``u``.
+
+    Args:
+        x: Design matrix.
+        u: Per-example gradients at θ* ``[N, D]``.
+        kappa: ``1/B`` (i.i.d.) or ``(N−B)/(B(N−1))`` (without replacement).
+        theta_star: The optimum θ* (kept for the caller).
+    """
+
+    def __init__(self, x: np.ndarray, u: np.ndarray, kappa: float,
+                 theta_star: np.ndarray | None = None) -> None:
+        self.x, self.kappa, self.theta_star = x, kappa, theta_star
+        self.hx = x.T @ x / x.shape[0]
+        self.const = kappa * (u.T @ u / x.shape[0])
+
+    def linear(self, cov: np.ndarray) -> np.ndarray:
+        """The part of ``C̄`` linear in Σ: ``κ[(1/N)Σ_i x_i(x_iᵀΣx_i)x_iᵀ − H_xΣH_x]``."""
+        q = np.einsum("ij,jk,ik->i", self.x, cov, self.x)
+        fourth = (self.x * q[:, None]).T @ self.x / self.x.shape[0]
+        return self.kappa * (fourth - self.hx @ cov @ self.hx)
+
+    def __call__(self, cov: np.ndarray) -> np.ndarray:
+        """``C̄(Σ)``."""
+        return self.const + self.linear(cov)
+
+
+def second_moment_radius(a: np.ndarray, b: np.ndarray, noise: RegressionNoise,
+                         iterations: int = 200) -> float:
+    """Spectral radius of ``𝓛: Σ ↦ [Lyap(A, B·C̄_lin(Σ)·Bᵀ)]_δδ`` by power iteration from I.
+
+    ``𝓛`` maps positive semi-definite matrices to positive semi-definite ones, so its dominant
+    eigenvalue is real and non-negative with a PSD eigenvector (Krein–Rutman), which the power
+    iteration from the identity finds. Requires ``ρ(A) < 1``.
+    """
+    d = noise.hx.shape[0]
+    cov = np.eye(d)
+    rho = 0.0
+    for _ in range(iterations):
+        big = scipy.linalg.solve_discrete_lyapunov(a, b @ noise.linear(cov) @ b.T)
+        new = big[:d, :d]
+        norm = float(np.abs(new).max())
+        if not np.isfinite(norm) or norm == 0.0:
+            return 0.0 if norm == 0.0 else float("inf")
+        rho_new = norm / float(np.abs(cov).max())
+        cov = new / norm
+        if abs(rho_new - rho) <= 1e-10 * max(rho_new, 1e-300):
+            return rho_new
+        rho = rho_new
+    return rho
