@@ -16,6 +16,7 @@ during the run. No agreement test is ever run on a relation that is only approxi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,8 @@ def thinning_stride(n_chains: int, n_draws: int, max_rows: int, epoch_steps: int
     """
     stride = max(1, int(np.ceil(n_chains * n_draws / max_rows)))
     if epoch_steps and epoch_steps > 1:
-        while (stride * thin) % epoch_steps == 0:
+        period = epoch_steps // math.gcd(thin, epoch_steps)  # stride·thin ≡ 0 iff period | stride
+        if period > 1 and stride % period == 0:  # period 1: the draws themselves see one phase
             stride += 1
     return stride
 

@@ -68,17 +68,38 @@ def test_normalized_multiplicative_loss_proportional_formulas():
 
 
 def test_tz_warm_up_and_rates():
+    """σ̃² averages the per-example variance handed over by the engine (not the minibatch ĝ²)."""
     rng = np.random.default_rng(1)
     g = torch.as_tensor(rng.standard_normal((60, 1, 2)) * 0.5 + [1.0, 0.0])
+    v = torch.full_like(g[0], 2.0)  # per-example variance (8× the minibatch ĝ variance, B = 8)
     rule = tz(batch_size=1, k=10, lambda_b=16.0, lambda_eta=0.1)  # cap 1.6, not reached
-    theta, state = _run(rule, g[:10])
+
+    def run(grads):
+        theta, state = torch.zeros_like(grads[0]), rule.init(torch.zeros_like(grads[0]))
+        for t, gt in enumerate(grads):
+            delta, state = rule.update(GradSample(gt, v), state, theta, t)
+            theta = theta + delta
+        return theta, state
+
+    theta, state = run(g[:10])
     assert torch.equal(theta, torch.zeros_like(theta))  # no movement during warm-up
     assert torch.equal(state.b_star, torch.full_like(theta, 10.0))
-    _, state = _run(rule, g)
-    var = (state.s_avg - state.g_avg**2).clamp_min(0)
+    _, state = run(g)
+    # An average (from 0) of the constant v, whatever the gradients: 0 < σ̃² ≤ v.
+    assert (state.s_avg > 0).all() and (state.s_avg <= v + 1e-12).all()
+    var = state.s_avg
     torch.testing.assert_close(state.b_star, 16.0 * var / (state.g_avg**2 + 1e-12))
     torch.testing.assert_close(state.rate, 0.1 * state.g_avg**2 / (var + 1e-12))
     assert state.rate[0, 0] > 10 * state.rate[0, 1]  # signal coordinate moves, noise one barely
+    # Negative control: with v doubled σ̃² doubles (it is v's average, not ĝ²'s).
+    v2 = 2 * v
+    theta2, state2 = torch.zeros_like(g[0]), rule.init(torch.zeros_like(g[0]))
+    for t, gt in enumerate(g[:11]):
+        state2 = rule.update(GradSample(gt, v2), state2, theta2, t)[1]
+    theta1, state1 = torch.zeros_like(g[0]), rule.init(torch.zeros_like(g[0]))
+    for t, gt in enumerate(g[:11]):
+        state1 = rule.update(GradSample(gt, v), state1, theta1, t)[1]
+    torch.testing.assert_close(state2.s_avg, 2 * state1.s_avg)
 
 
 def test_schedules():

@@ -8,12 +8,14 @@ from typing import Any
 import numpy as np
 
 from ..estimators import mean_and_se
+from ..gibbs import gibbs_test
 from ..reader import RunData
-from ..temperature import temperatures, virial_samples
+from ..temperature import VirialSamples, temperatures, virial_samples
 from ..theory import StationaryTheory, stationary_theory
 
 Z_MAX = 4.0  # |z| above this is a significant difference
 HOLDS, FIRST_ORDER, FAILS = "holds", "holds to first order in η", "fails"
+UNDECIDED = "undecided"  # the job lacks the runs or the precision the claim needs
 
 
 @dataclass
@@ -60,6 +62,19 @@ def measure(run: RunData) -> Measured:
     t = temperatures(run, s)
     var, var_se = mean_and_se(s.centred**2, s.batches)
     return Measured(t.virial, t.virial_se, var, var_se, t.fluctuation, t.fluctuation_se)
+
+
+def shape_verdict(samples: VirialSamples) -> tuple[str, float]:
+    """The Gibbs test's shape component alone: is the law's shape that of ``exp(−L/T̂)``?
+
+    Returns:
+        ``("Gibbs shape" | "not Gibbs shape" | "undecided", p)`` at the test's α.
+    """
+    res = gibbs_test(samples)
+    shape = next(c for c in res.components if c.name == "shape")
+    if shape.status != "ok":
+        return "undecided", float("nan")
+    return ("not Gibbs shape" if shape.p_value < res.alpha else "Gibbs shape"), shape.p_value
 
 
 def theory(run: RunData, lr_factor: float = 1.0) -> StationaryTheory | None:
