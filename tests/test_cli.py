@@ -159,8 +159,29 @@ def test_run_status_analyze_report_end_to_end(ray_session, tmp_path, capsys):
     assert code == 0 and '"complete": true' in text
     code, text = run_cli(capsys, "analyze", out, "--json")
     assert code == 0 and '"verdict"' in text
+    check_json_contract(text)
     code, text = run_cli(capsys, "report", out, "-o", str(tmp_path / "r.html"))
     assert code == 0 and (tmp_path / "r.html").read_text().startswith("<!doctype html>")
+
+
+def check_json_contract(text: str) -> None:
+    """``analyze --json``: strict JSON (no NaN) with the documented names (issue 6, §3)."""
+    import json
+
+    def no_constants(name):
+        raise AssertionError(f"non-strict JSON constant {name}")
+
+    result = json.loads(text, parse_constant=no_constants)
+    run = result["runs"][0]
+    g = run["gibbs"]
+    assert g["verdict"] in ("Gibbs", "not Gibbs", "undecided")
+    assert g["p_value"] is None or 0 <= g["p_value"] <= 1
+    assert [c["name"] for c in g["components"]] == ["equal temperatures", "no coupling", "shape"]
+    for c in g["components"]:
+        assert {"status", "statistic", "df", "p_value", "reason"} <= set(c)
+    assert {"virial", "virial_se", "fluctuation", "fluctuation_se", "z", "agree"} <= set(
+        run["temperature"])
+    assert {"variance_z", "iat", "measured_iat", "iat_se"} <= set(run["theory"])
 
 
 @pytest.mark.ray

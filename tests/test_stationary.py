@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.stats
 from sgdthermo.analysis.estimators import integrated_time_se, mean_and_se
 from sgdthermo.analysis.temperature import temperatures, virial_samples
 from sgdthermo.analysis.theory import momentum_1d, sgd_1d, stationary_theory
@@ -136,3 +137,28 @@ def test_linear_regression_state_dependent_noise_exact(tmp_path, sampling):
     wrong = th.temperature * (factor if sampling == "iid" else 1 / factor)
     assert (z(m["t_vir"], wrong) > 2.5).any() or (z(m["var"], np.diag(th.cov) / th.temperature
                                                     * wrong) > Z_MAX).any()
+
+
+def test_z_scores_are_calibrated_over_seeds(tmp_path):
+    """20 seeds of a small 1-D SGD case: the z-scores of variance, both temperatures and τ
+    against exact theory behave like N(0, 1) (|z| > 2 in about 5 %), so the MCSEs used by every
+    test here are neither too small (false alarms) nor too large (tests that cannot fail)."""
+    lr, h, s2 = 0.3, 1.0, 2.0
+    ref = sgd_1d(lr, h, s2)
+    zs = []
+    for seed in range(20):
+        cfg = quadratic_config([h], [s2], {"kind": "sgd", "lr": lr}, chains=8, draws=2000,
+                               burn_in=200, seed=seed)
+        m = measure(simulate(tmp_path / str(seed), cfg))
+        # (T_virial = h·Var draw by draw for a 1-D quadratic: its z would duplicate Var's.)
+        for key, exact in (("var", ref["var"]), ("t_fl", ref["temperature"]),
+                           ("tau", ref["iat"])):
+            value, se = m[key]
+            zs.append(float((np.asarray(value)[0] - exact) / np.asarray(se)[0]))
+    z = np.array(zs).reshape(20, 3)
+    # Σz² of 60 independent N(0,1) scores is χ²₆₀: outside its central 99.8 % the SEs are too
+    # small (false alarms) or too large (tests that cannot fail). Measured: 71.6 (|z| > 2 in
+    # 8 of 60; the jackknife z of τ is t(7)-like, 8.6 % beyond 2).
+    q = float((z**2).sum())
+    assert scipy.stats.chi2.ppf(0.001, 60) < q < scipy.stats.chi2.isf(0.001, 60), (q, z)
+    assert np.sum(np.abs(z) > 2) <= 12 and abs(z.mean()) < 0.4, z
