@@ -111,8 +111,20 @@ def test_heat_capacity_slope(tmp_path):
     result = evaluate_claim(run_local(tmp_path, cfg))
     assert result.verdict == HOLDS, result.explanation
     n = result.numbers
-    # Negative control: twice the theorem's slope is rejected at this precision.
-    assert abs(n["slope_fit"] - 2 * n["slope_predicted"]) > 4 * n["slope_se"]
+    # Negative control: a slope 10 % off the theorem's is rejected at this precision.
+    print(n)
+    assert abs(n["slope_fit"] - 1.1 * n["slope_predicted"]) > 4 * n["slope_se"]
+
+
+def test_heat_capacity_is_undecided_before_equilibrium(tmp_path):
+    """Chains started at θ* with zero spread and sampled before their slow modes relax (the
+    flaw of main's MLP config) give no verdict, instead of a biased one."""
+    model = {"kind": "linear_regression", "data": {"n": 128, "d": 2, "condition": 10.0}}
+    cfg = job("heat_capacity", model, {"kind": "sgd", "lr": 0.005},
+              run={"thin": 1, "burn_in": 0, "draws": 300, "init": "optimum"},
+              sweep={"grid": {"rule.lr": [0.005, 0.01]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == UNDECIDED and result.numbers["not_equilibrated"], result.rows
 
 
 def test_sgd_vs_sde(tmp_path):
