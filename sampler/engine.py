@@ -125,12 +125,11 @@ class Engine:
 
         Returns:
             The new state, the minibatch loss ``[C]``, the gradient ``[C, D]``, the rule's
-            fluctuation term ``[C, D]`` and the terms of the rate-weighted stationarity identity
-            ``[C, 3, D]`` (float64): with the step written ``θ_{t+1} = θ_t − p_t⊙g_t`` for any
-            per-coordinate rate ``p_t`` (``p_t⊙g_t = −δ_t``), ``(θ_t⊙p_t⊙g_t, p_t⊙g_t,
-            ½(p_t⊙g_t)²)``. Stationarity of ``E[(θ_i − c_i)²]`` gives exactly
-            ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (THEORY.md, "Any per-coordinate rate"). All
-            terms are zero for diverged chains.
+            fluctuation term ``[C, D]`` and ``p_t⊙g_t = −δ_t`` ``[C, D]`` (float64): with the step
+            written ``θ_{t+1} = θ_t − p_t⊙g_t`` for any per-coordinate rate ``p_t``,
+            stationarity of ``E[(θ_i − c_i)²]`` gives exactly ``E[(θ_i − c_i)p_ig_i] =
+            ½E[p_i²g_i²]`` (THEORY.md, "Any per-coordinate rate"); ``run_block`` accumulates
+            both sides. Fluctuation and ``p⊙g`` are zero for diverged chains.
         """
         loss, g = self.gradient(state.params, batch)
         stats_batch = batch
@@ -151,8 +150,7 @@ class Engine:
             for o, n in zip(state.rule_state, rule_state, strict=True)))
         fluct = torch.where(keep, 0.0, self.rule.fluctuation(grad, rule_state))
         pg = torch.where(keep, 0.0, -delta).double()
-        ident = torch.stack([state.params.double() * pg, pg, 0.5 * pg.square()], dim=1)
-        return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct, ident
+        return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct, pg
 
     def step(self, generator: torch.Generator,
              state: ChainState) -> tuple[ChainState, Tensor, Tensor, Tensor, Tensor]:
@@ -170,9 +168,12 @@ class Engine:
         ident_sum = torch.zeros(self.c, 3, state.params.shape[1], dtype=torch.float64,
                                 device=state.params.device)
         for i in range(n_steps):
-            state, loss, g, fluct, ident = self.step(generator, state)
+            theta = state.params
+            state, loss, g, fluct, pg = self.step(generator, state)
             fluct_sum += fluct
-            ident_sum += ident
+            ident_sum[:, 0].addcmul_(theta.double(), pg)  # θ_t⊙p⊙g (θ before the step)
+            ident_sum[:, 1].add_(pg)
+            ident_sum[:, 2].addcmul_(pg, pg, value=0.5)
             if (i + 1) % thin == 0:
                 thetas.append(state.params)
                 losses.append(loss)
