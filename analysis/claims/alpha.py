@@ -93,7 +93,8 @@ def gibbs_alpha_claim(runs: list[RunData]) -> ClaimResult:
         "variance while the batch has B = 5 (last column: α_per-example = α/B = 1/(2B) at "
         "small η)" + (f"; epoch reshuffling, which no stationary formula covers, is "
                       f"cyclostationary and far colder: {'; '.join(phases)} (THEORY.md's rough "
-                      "estimate is ηNh/(6B)); it never gives 1/10"
+                      "estimate is ηNh/(6B)); a value near 1/10 is at most one epoch phase's, "
+                      "not the law's"
                       if phases else "") + ". Shape: " + (
             ", ".join(shapes) + (" (at η = 1, B = 1 the law is the data's own distribution)"
                                  if any(n["lr"] == 1 and n["batch_size"] == 1 for n in numbers)
