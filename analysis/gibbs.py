@@ -268,8 +268,8 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
     virial = centred * grads
     temps = virial.mean(axis=(0, 1))
     comps: list[Component] = []
-    few = (f"too few effective draws: {n_total} batch means of ≥ {10 * max(tau, 1):.0f} draws "
-           f"(need {MIN_BATCHES})")
+    few = (f"too few effective draws: τ = {tau:.3g} draws against {n} per chain gives "
+           f"{n_total} batch means of ≥ 10τ (need {MIN_BATCHES})")
     if d == 1:
         comps.append(Component("equal temperatures", "not applicable", reason="one coordinate"))
     elif n_total < MIN_BATCHES:

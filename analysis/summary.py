@@ -104,7 +104,7 @@ def analyze_archive(path: str) -> dict[str, Any]:
 
 def _overview(result: dict[str, Any]) -> Table:
     t = Table(title=f"sgdthermo analysis: {result['archive']}")
-    for col in ("run", "label", "rule", "draws×chains", "R-hat", "ESS", "O3 agree", "Gibbs"):
+    for col in ("run", "label", "rule", "draws×chains", "R-hat", "ESS", "stationary", "Gibbs"):
         t.add_column(col)
     for r in result["runs"]:
         if r.get("status") != "ok":
@@ -146,12 +146,27 @@ def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
     return t
 
 
+def _gibbs_line(r: dict[str, Any]) -> str:
+    """The Gibbs verdict with its reason and each component's p-value, and the check used."""
+    g, tp = r["gibbs"], r["temperature"]
+    parts = []
+    for c in g["components"]:
+        p = c["p_value"]
+        parts.append(f"{c['name']} " + (f"p={p:.2g}" if c["status"] == "ok" and np.isfinite(p)
+                                         else c["status"]))
+    return (f"Gibbs test: {g['verdict']} ({g['reason']}); " + "; ".join(parts)
+            + f". Stationarity check: {tp['check']}"
+            + ("" if tp["fluctuation_exact"] else " (T fluct is approximate for this rule)")
+            + ".")
+
+
 def print_summary(result: dict[str, Any], console: Console) -> None:
     """An overview table, then one per-coordinate table per run."""
     console.print(_overview(result))
     for r in result["runs"]:
         if r.get("status") == "ok":
             console.print(_coordinates(r))
+            console.print(_gibbs_line(r))
     claim = result.get("claim")
     if claim:
         t = Table(title=f"Seed claim: {claim['title']} (seed {claim['seed']})",
