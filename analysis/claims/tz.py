@@ -15,7 +15,7 @@ import numpy as np
 
 from ..estimators import mean_and_se
 from ..reader import RunData
-from .common import FAILS, HOLDS, UNDECIDED, ClaimResult, fmt, theory
+from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt, theory
 
 
 def _steps(run: RunData) -> int:
@@ -47,7 +47,7 @@ def tz_claim(runs: list[RunData]) -> ClaimResult:
         rows.append([run.label, run.spec.rule.kind, str(steps), str(steps * b),
                      fmt(excess[0], se[0]), rate, b_star])
         numbers.append({"run": run.index, "rule": run.spec.rule.kind, "steps": steps,
-                        "excess_loss": float(excess[0])})
+                        "excess_loss": float(excess[0]), "excess_se": float(se[0])})
     shrink = tz_rates[-1][1] / tz_rates[0][1] if len(tz_rates) >= 2 else float("nan")
     steps_down = all(a[1] > c[1] for a, c in zip(tz_rates, tz_rates[1:], strict=False))
     decreasing = len(tz_rates) >= 2 and steps_down and shrink < 0.5
@@ -55,15 +55,14 @@ def tz_claim(runs: list[RunData]) -> ClaimResult:
     if len(tz_rates) < 2:
         verdict = UNDECIDED
     power = decay_power(tz_rates)
-    final = {n["rule"]: n["excess_loss"] for n in sorted(numbers, key=lambda n: n["steps"])}
-    others = ", ".join(f"{k} {v:.3g}" for k, v in final.items() if k != "tz")
+    final = {n["rule"]: (n["excess_loss"], n["excess_se"])
+             for n in sorted(numbers, key=lambda n: n["steps"])}
+    others = ", ".join(f"{k} {fmt(*v)}" for k, v in final.items() if k != "tz")
     tz_first = next((n["excess_loss"] for n in numbers if n["rule"] == "tz"), float("nan"))
     progress = (f"Progress per gradient: at the largest budget TZ's excess loss is "
-                f"{final.get('tz', float('nan')):.3g} (it was {tz_first:.3g} at the first "
-                f"checkpoint) against {others} for the constant-rate rules"
-                + (" — TZ's rates shrink faster than its distance to the optimum, so it "
-                   "stalls above their stationary level." if final.get("tz", 0) > max(
-                       (v for k, v in final.items() if k != "tz"), default=np.inf) else "."))
+                f"{fmt(*final.get('tz', (float('nan'), float('nan'))))} (it was {tz_first:.3g} "
+                f"at the first checkpoint) against {others} for the constant-rate rules"
+                + _stall_text(final) + ".")
     return ClaimResult(
         "tz", "The TZ algorithm: rates → 0 as g̃ → 0; progress per gradient; B* diagnostic",
         "003 (A Second Order Algorithm (TZ); A Complete Algorithm)",
@@ -97,3 +96,17 @@ def _decay_text(p: float) -> str:
                 "the classical convergence theorem's condition (claim 11), so the iterates can "
                 "stop short of the optimum.")
     return f"The rates decay like t^−{p:.2g} (Σ η_t = ∞, as claim 11 requires)."
+
+
+def _stall_text(final: dict[str, tuple[float, float]]) -> str:
+    """Whether TZ ends significantly above the best constant-rate rule (|z| > 4)."""
+    if "tz" not in final or len(final) < 2:
+        return ""
+    tz_mean, tz_se = final["tz"]
+    best = min((v for k, v in final.items() if k != "tz"), key=lambda v: v[0])
+    z = (tz_mean - best[0]) / float(np.hypot(tz_se, best[1]))
+    if z > Z_MAX:
+        return (f" — TZ stalls above their stationary level (z = {z:.1f}): its rates shrink "
+                "faster than its distance to the optimum")
+    return (f"; the difference is not significant at this precision (z = {z:+.1f}; TZ's "
+            "chains differ widely in how far they get)")
