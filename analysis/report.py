@@ -54,6 +54,10 @@ def _gibbs_components(g: dict) -> str:
             + _table(["component", "status", "statistic", "value", "df", "p", "note"], rows))
 
 
+def _agree(agree: bool | None) -> str:
+    return "–" if agree is None else ("yes" if agree else "NO")
+
+
 def _stationarity(tp: dict) -> str:
     """One sentence on the run's exact stationarity check."""
     if tp["agree"] is None:
@@ -138,12 +142,12 @@ def render(path: str) -> str:
     runs = open_archive(path)
     records = [analyze_run(r) for r in runs]
     overview = _table(
-        ["run", "label", "rule", "draws × chains", "max R-hat", "min ESS bulk", "O3 agree",
+        ["run", "label", "rule", "draws × chains", "max R-hat", "min ESS bulk", "stationary",
          "Gibbs"],
         [[str(r["run"]), _e(r["label"]), _e(r["rule"]), f"{r['draws']} × {r['chains']}",
           f"{r['worst']['max_r_hat']:.3f}" if "worst" in r else "–",
           f"{r['worst']['min_ess_bulk']:.0f}" if "worst" in r else "–",
-          ("yes" if r["temperature"]["agree"] else "NO") if "temperature" in r else "–",
+          _agree(r["temperature"]["agree"]) if "temperature" in r else "–",
           _verdict(r["gibbs"]) if "gibbs" in r else _e(r.get("status"))] for r in records],
         left=3)
     sections = "".join(_run_section(run, r) for run, r in zip(runs, records, strict=True))
