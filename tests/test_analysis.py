@@ -8,7 +8,8 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
-from sgdthermo.analysis.gibbs import gibbs_test, gibbs_test_arrays, hotelling
+from sgdthermo.analysis.contrast_tests import hotelling
+from sgdthermo.analysis.gibbs import gibbs_test, gibbs_test_arrays
 from sgdthermo.analysis.reader import open_archive, open_run
 from sgdthermo.analysis.report import render
 from sgdthermo.analysis.summary import analyze_archive
