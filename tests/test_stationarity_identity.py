@@ -62,3 +62,14 @@ def test_constant_rate_rules_keep_the_o3_check(tmp_path):
     """SGD's fluctuation temperature is exact: its check is the O3 agreement."""
     t = temperatures(simulate(tmp_path, config(LINREG, {"kind": "sgd", "lr": 0.05})))
     assert t.check == "O3" and t.fluctuation_exact and t.agree
+
+
+def test_multiplicative_fluctuation_temperature_uses_its_rate(tmp_path):
+    """The approximate O3 form of η max(ε, |θ_i|) ĝ_i carries the max(ε, |θ_i|) factor: at
+    θ* ≈ 0.2 dropping it (main) put the fluctuation temperature 5× above the virial one."""
+    model = {**MEAN, "loc": 0.2, "scale": 0.2}
+    t = temperatures(simulate(tmp_path, config(model, RULES["multiplicative"][1])))
+    ratio = float(t.fluctuation[0] / t.virial[0])
+    assert 0.8 < ratio < 1.25, ratio
+    theta_star = 0.2
+    assert ratio / theta_star > 3  # the factor-free form would read about 5× too hot

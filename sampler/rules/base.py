@@ -34,6 +34,7 @@ class GradSample(NamedTuple):
     example_var: Tensor | None = None  # [C, D] per-example gradient variance (if rule needs it)
     example_sq: Tensor | None = None  # [C, D] batch mean of squared per-example gradients
     loss: Tensor | None = None  # [C] minibatch loss at the current parameters
+    params: Tensor | None = None  # [C, D] θ_t, where the gradient was taken
 
 
 class InitFn(Protocol):

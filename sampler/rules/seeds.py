@@ -136,7 +136,10 @@ def multiplicative(lr: float, eps: float = 1e-2) -> UpdateRule:
         return -lr * params.abs().clamp_min(eps) * grad.mean, state
 
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
-        return 0.5 * lr * grad.mean.square()  # rate evaluated at the new θ is not stored
+        # (η_i/2)g_i² with the step's own rate η max(ε, |θ_i|): approximate (the rate depends on
+        # θ), so the exact check of this rule is the rate-weighted identity.
+        scale = 1.0 if grad.params is None else grad.params.abs().clamp_min(eps)
+        return 0.5 * lr * scale * grad.mean.square()
 
     return UpdateRule("multiplicative", init, update, fluctuation)
 
