@@ -77,6 +77,12 @@ def _execute(path: str, mode: str, progress: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     """``sgdthermo run``."""
     job = load_job(args.config, args.overrides)
+    from ..analysis.claims import check_claim_name
+
+    try:
+        check_claim_name(job.claim)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     facts = validate_runs(job)  # every user error is reported before Ray starts
     check_output(args.out, args.overwrite)
     mode = init_ray(args.address)

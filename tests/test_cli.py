@@ -59,6 +59,8 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     (('name = "t"', 'name = "t"\n[sweep.grid]\n"optimizer.lr" = [0.1]'),
      ["sweep key 'optimizer.lr'", "model., rule. or run."]),
     (('name = "t"', 'name = "t" ]['), ["not valid TOML"]),
+    (('name = "t"', 'name = "t"\nclaim = "alpha"'), ["claim must be one of", "'gibbs_alpha'",
+                                                      "got 'alpha'"]),
 ])
 def test_bad_config(tmp_path, capsys, edit, expected):
     out_dir = tmp_path / "out.zarr"

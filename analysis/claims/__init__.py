@@ -47,7 +47,13 @@ CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
     "running_averages": running_averages_claim,
 }
 
-__all__ = ["CLAIMS", "ClaimResult", "evaluate_claim"]
+__all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim"]
+
+
+def check_claim_name(name: str | None) -> None:
+    """Raise ``ValueError`` naming the field, the known claims and the value given."""
+    if name is not None and name not in CLAIMS:
+        raise ValueError(f"claim must be one of {sorted(CLAIMS)}, got {name!r}")
 
 
 def evaluate_claim(path: str) -> ClaimResult | None:
@@ -55,5 +61,6 @@ def evaluate_claim(path: str) -> ClaimResult | None:
     name = read_root(path)["config"].get("claim")
     if not name:
         return None
+    check_claim_name(name)
     runs = [r for r in open_archive(path) if r.draws >= 8]
     return CLAIMS[name](runs)
