@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..sampler.archive import (
+    DTYPES,
     RUN_KEY,
     block_schedule,
     committed_blocks,
@@ -29,7 +30,6 @@ from ..sampler.config import JobConfig, RunSpec
 from ..sampler.jobspec import expand
 from ..sampler.models import Model, build_model
 from ..sampler.rules import UpdateRule, build_rule
-from ..sampler.shard import DTYPES
 
 
 def open_tree(path: str) -> xr.DataTree:

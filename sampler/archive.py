@@ -35,12 +35,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
+import torch
 import zarr
 import zarr.storage
 
 from .config import JobConfig, RunSpec
 
 SCHEMA_VERSION = 1
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # run.dtype → torch dtype of θ
 RNG_BYTES = 8192  # room for any torch generator state (CPU mt19937: 5056 bytes, CUDA: 16)
 ROOT_KEY, RUN_KEY = "sgdthermo", "sgdthermo_run"
 

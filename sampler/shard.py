@@ -14,6 +14,7 @@ import torch
 import zarr
 
 from .archive import (
+    DTYPES,
     RNG_BYTES,
     block_schedule,
     n_posterior_blocks,
@@ -29,8 +30,6 @@ from .models import build_model
 from .optimum import optimum
 from .rules import build_rule
 from .stability import check_second_moment, check_stability
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu") -> Engine:
