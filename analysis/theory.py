@@ -26,7 +26,6 @@ import scipy.linalg
 from ..sampler.config import RunSpec
 from ..sampler.linear_forms import RegressionNoise, heavy_ball_matrices
 from ..sampler.models import LinearRegression, Model, Quadratic, ScaledModel
-from ..sampler.stability import exact_hessian
 
 
 @dataclass
@@ -122,7 +121,7 @@ def stationary_theory(spec: RunSpec, model: Model, max_iter: int = 500,
     """
     if isinstance(model, ScaledModel):  # loss units: no closed form is kept for scaled losses
         return None
-    h = exact_hessian(model)
+    h = model.exact_hessian()
     noise = _Noise(spec, model)
     if h is None or not noise.ok:
         return None

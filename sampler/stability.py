@@ -30,24 +30,9 @@ class UnstableError(ValueError):
     """A rate for which the chain certainly diverges."""
 
 
-def exact_hessian(model: Model) -> np.ndarray | None:
-    """``H`` for models with an exactly quadratic loss, else ``None``."""
-    if isinstance(model, ScaledModel):
-        inner = exact_hessian(model.inner)
-        return None if inner is None else model.scale * inner
-    if isinstance(model, Quadratic):
-        return model.hessian.double().cpu().numpy()
-    if isinstance(model, LinearRegression):
-        x = model.x.double()
-        assert model.n_examples is not None
-        h = (x.T @ x / model.n_examples).cpu().numpy()
-        return h + model.l2 * np.eye(model.dim)
-    return None
-
-
 def check_stability(model: Model, rule: RuleConfig) -> None:
     """Raise ``UnstableError`` naming ``rule.lr`` when the run would diverge deterministically."""
-    h = exact_hessian(model)
+    h = model.exact_hessian()
     if h is None:
         return
     h_max = float(np.linalg.eigvalsh(h).max())
@@ -99,7 +84,7 @@ def check_second_moment(model: Model, rule: RuleConfig, batch_size: int, samplin
     n = x.shape[0]
     kappa = 1 / batch_size if sampling == "iid" else (n - batch_size) / (batch_size * (n - 1))
     noise = RegressionNoise(x, np.zeros_like(x), kappa)
-    h = exact_hessian(model)
+    h = model.exact_hessian()
     assert h is not None
     if _radius(model, noise, h, lr, mu, damp) < 1:
         return

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ...sampler.optimum import optimum
-from ...sampler.stability import exact_hessian
 from ..estimators import mean_and_se
 from ..reader import RunData
 from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt, theory
@@ -27,7 +26,7 @@ from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt, theory
 
 def hessian_at(run: RunData, theta: torch.Tensor, eps: float = 1e-5) -> np.ndarray:
     """H at ``theta [1, D]``: exact for quadratic losses, else central differences of ∇L."""
-    h = exact_hessian(run.model)
+    h = run.model.exact_hessian()
     if h is not None:
         return h
     d = theta.shape[-1]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
-from ...sampler.stability import exact_hessian
 from ..estimators import integrated_time
 from ..reader import RunData
 from ..theory import stationary_theory
@@ -39,7 +38,7 @@ def exact_optimal_rate(run: RunData, mp: np.ndarray, sp: np.ndarray) -> tuple[fl
     run has no exact law.
     """
     base = theory(run)
-    h = exact_hessian(run.model)
+    h = run.model.exact_hessian()
     if base is None or not base.exact or h is None:
         return float("nan"), float("nan")
     lr = base.temperature[0] * 0 + float(run.spec.rule.lr)

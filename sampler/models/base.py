@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.func import grad, vmap
@@ -105,6 +106,10 @@ class Model:
     def full_grad_cheap(self) -> bool:
         """Whether evaluating the full-batch loss at every recorded draw is cheap."""
         return self.n_examples is None or self.n_examples * self.dim <= 2**16
+
+    def exact_hessian(self) -> np.ndarray | None:
+        """``H [D, D]`` (float64) when the loss is exactly quadratic, else ``None``."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable facts the analysis layer needs (dimension, dataset size)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -68,6 +69,10 @@ class Quadratic(Model):
         """``L = ½θᵀHθ`` and ``∇L = Hθ``."""
         h_theta = theta @ self.hessian
         return 0.5 * (theta * h_theta).sum(-1), h_theta
+
+    def exact_hessian(self) -> np.ndarray:
+        """``H``."""
+        return self.hessian.double().cpu().numpy()
 
     def describe(self) -> dict[str, Any]:
         """Dimension plus ``H`` and ``Σ`` as nested lists."""

@@ -6,6 +6,7 @@ The per-example losses are the reference (``DatasetModel`` derives gradients fro
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -24,6 +25,11 @@ class LinearRegression(DatasetModel):
 
     def __init__(self, x: Tensor, y: Tensor, l2: float = 0.0) -> None:
         super().__init__(x, y, dim=int(x.shape[1]), l2=l2)
+
+    def exact_hessian(self) -> np.ndarray:
+        """``XᵀX/N + l2·I``."""
+        x = self.x.double().cpu().numpy()
+        return x.T @ x / self.n_examples + self.l2 * np.eye(self.dim)
 
     def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """``½ (xᵀθ − y)²``."""

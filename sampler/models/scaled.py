@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -64,6 +65,11 @@ class ScaledModel(Model):
     def full_grad_cheap(self) -> bool:
         """As the inner model."""
         return self.inner.full_grad_cheap()
+
+    def exact_hessian(self) -> np.ndarray | None:
+        """``s·H`` of the inner model."""
+        inner = self.inner.exact_hessian()
+        return None if inner is None else self.scale * inner
 
     def describe(self) -> dict[str, Any]:
         """The inner description plus the scale."""
