@@ -14,65 +14,79 @@ from torch import Tensor
 from .base import Batch, DatasetModel, gather_rows, over_chain_chunks
 
 
-class LinearRegression(DatasetModel):
-    """Least squares, ``ℓ_i(θ) = ½ (x_iᵀθ − y_i)² + (l2/2)‖θ‖²``.
+class GLM(DatasetModel):
+    """A generalised linear model: ``ℓ_i(θ) = φ(x_iᵀθ, y_i) + (l2/2)‖θ‖²``.
 
-    Per-example gradient ``∇ℓ_i = x_i r_i + l2·θ`` with residual ``r_i = x_iᵀθ − y_i``; the loss is
-    exactly quadratic with Hessian ``H = XᵀX/N + l2·I``.
+    Per-example gradient ``∇ℓ_i = x_i r_i + l2·θ`` with the residual ``r_i = ∂φ/∂z`` at
+    ``z = x_iᵀθ``; subclasses give ``φ`` and ``r`` in ``link`` and everything else is shared.
     """
-
-    name = "linear_regression"
 
     def __init__(self, x: Tensor, y: Tensor, l2: float = 0.0) -> None:
         super().__init__(x, y, dim=int(x.shape[1]), l2=l2)
 
-    def exact_hessian(self) -> np.ndarray:
-        """``XᵀX/N + l2·I``."""
-        x = self.x.double().cpu().numpy()
-        return x.T @ x / self.n_examples + self.l2 * np.eye(self.dim)
+    def link(self, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-example ``(φ(z, y), ∂φ/∂z)``, elementwise."""
+        raise NotImplementedError
 
     def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        """``½ (xᵀθ − y)²``."""
-        return 0.5 * (x @ theta - y) ** 2
-
-    def _residuals(self, theta: Tensor, xb: Tensor, yb: Tensor) -> Tensor:
-        return (xb * theta.unsqueeze(1)).sum(-1) - yb  # [C, B]; faster than bmm for matvecs
-
-    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        """``g_B = (1/B) X_Bᵀ r_B + l2·θ`` in one batched matmul (per chunk of chains)."""
-        assert batch.indices is not None
-        return over_chain_chunks(self._minibatch_grad, theta, batch, self._width(batch))
+        """``φ(xᵀθ, y)``."""
+        return self.link(x @ theta, y)[0]
 
     def _width(self, batch: Batch) -> int:
         assert batch.indices is not None
         return batch.indices.shape[1] * self.dim
 
-    def _minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+    def _batch_parts(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
         assert batch.indices is not None
         xb = gather_rows(self.x, batch.indices)  # [C, B, D]
         yb = gather_rows(self.y, batch.indices)  # [C, B]
-        r = self._residuals(theta, xb, yb)
+        z = (xb * theta.unsqueeze(1)).sum(-1)  # [C, B]; faster than bmm for matvecs
+        losses, r = self.link(z, yb)
+        return xb, losses, r
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """``g_B = (1/B) X_Bᵀ r_B + l2·θ`` in one batched matmul (per chunk of chains)."""
+        return over_chain_chunks(self._minibatch_grad, theta, batch, self._width(batch))
+
+    def _minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        xb, losses, r = self._batch_parts(theta, batch)
         g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
-        loss = 0.5 * (r * r).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)
-        return loss, g
+        return losses.mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1), g
 
     def example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Batch mean and mean square of ``∇ℓ_b = x_b r_b + l2·θ``, per chunk of chains."""
         return over_chain_chunks(self._example_moments, theta, batch, self._width(batch))
 
     def _example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        assert batch.indices is not None
-        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
-        per_example = xb * self._residuals(theta, xb, yb).unsqueeze(-1) + (
-            self.l2 * theta).unsqueeze(1)
+        xb, _, r = self._batch_parts(theta, batch)
+        per_example = xb * r.unsqueeze(-1) + (self.l2 * theta).unsqueeze(1)
         return per_example.mean(dim=1), per_example.square().mean(dim=1)
 
     def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
-        """``L`` and ``∇L = Xᵀ(Xθ − y)/N + l2·θ`` for every chain at once."""
-        r = theta @ self.x.T - self.y  # [C, N]
+        """``L`` and ``∇L = Xᵀr/N + l2·θ`` for every chain at once."""
+        losses, r = self.link(theta @ self.x.T, self.y)  # [C, N]
         g = r @ self.x / self.n_examples + self.l2 * theta
-        loss = 0.5 * (r * r).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)
-        return loss, g
+        return losses.mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1), g
+
+
+class LinearRegression(GLM):
+    """Least squares, ``ℓ_i(θ) = ½ (x_iᵀθ − y_i)² + (l2/2)‖θ‖²``.
+
+    Residual ``r_i = x_iᵀθ − y_i``; the loss is exactly quadratic with Hessian
+    ``H = XᵀX/N + l2·I``.
+    """
+
+    name = "linear_regression"
+
+    def link(self, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(½(z − y)², z − y)``."""
+        r = z - y
+        return 0.5 * (r * r), r
+
+    def exact_hessian(self) -> np.ndarray:
+        """``XᵀX/N + l2·I``."""
+        x = self.x.double().cpu().numpy()
+        return x.T @ x / self.n_examples + self.l2 * np.eye(self.dim)
 
 
 class MeanModel(LinearRegression):
@@ -88,55 +102,14 @@ class MeanModel(LinearRegression):
         super().__init__(torch.ones(y.shape[0], 1, dtype=y.dtype, device=y.device), y)
 
 
-class LogisticRegression(DatasetModel):
+class LogisticRegression(GLM):
     """Binary cross-entropy, ``ℓ_i(θ) = softplus(x_iᵀθ) − y_i x_iᵀθ + (l2/2)‖θ‖²``, ``y_i ∈ {0, 1}``.
 
-    Per-example gradient ``∇ℓ_i = x_i (sigmoid(x_iᵀθ) − y_i) + l2·θ``.
+    Residual ``r_i = sigmoid(x_iᵀθ) − y_i``.
     """
 
     name = "logistic_regression"
 
-    def __init__(self, x: Tensor, y: Tensor, l2: float = 0.0) -> None:
-        super().__init__(x, y, dim=int(x.shape[1]), l2=l2)
-
-    def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        """``softplus(xᵀθ) − y·xᵀθ``."""
-        z = x @ theta
-        return F.softplus(z) - y * z
-
-    def _parts(self, theta: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
-        z = (xb * theta.unsqueeze(1)).sum(-1)
-        return F.softplus(z) - yb * z, torch.sigmoid(z) - yb
-
-    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        """``g_B = (1/B) X_Bᵀ (sigmoid(X_Bθ) − y_B) + l2·θ`` (per chunk of chains)."""
-        assert batch.indices is not None
-        width = batch.indices.shape[1] * self.dim
-        return over_chain_chunks(self._minibatch_grad, theta, batch, width)
-
-    def _minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        assert batch.indices is not None
-        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
-        losses, r = self._parts(theta, xb, yb)
-        g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
-        return losses.mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1), g
-
-    def example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        """Batch mean and mean square of ``x_b (sigmoid(x_bᵀθ) − y_b) + l2·θ``."""
-        assert batch.indices is not None
-        width = batch.indices.shape[1] * self.dim
-        return over_chain_chunks(self._example_moments, theta, batch, width)
-
-    def _example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        assert batch.indices is not None
-        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
-        _, r = self._parts(theta, xb, yb)
-        per_example = xb * r.unsqueeze(-1) + (self.l2 * theta).unsqueeze(1)
-        return per_example.mean(dim=1), per_example.square().mean(dim=1)
-
-    def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
-        """Full-batch loss and gradient for every chain at once."""
-        z = theta @ self.x.T  # [C, N]
-        loss = (F.softplus(z) - self.y * z).mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1)
-        g = (torch.sigmoid(z) - self.y) @ self.x / self.n_examples + self.l2 * theta
-        return loss, g
+    def link(self, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(softplus(z) − y·z, sigmoid(z) − y)``."""
+        return F.softplus(z) - y * z, torch.sigmoid(z) - y
