@@ -32,6 +32,15 @@ from ..sampler.models import Model, build_model
 from ..sampler.rules import UpdateRule, build_rule
 
 
+def archive_metadata(path: str) -> dict[str, Any]:
+    """The archive's root attributes (resolved config, runs, device, schema version).
+
+    Raises ``ArchiveError`` for a path that is not a readable sgdthermo archive. The analysis
+    layer reads the archive only through this module.
+    """
+    return read_root(path)
+
+
 def open_tree(path: str) -> xr.DataTree:
     """The whole archive as a lazy ``xarray.DataTree`` (plain xarray, no sgdthermo decoding)."""
     with warnings.catch_warnings():

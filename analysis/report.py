@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..sampler.archive import read_root
 from .plots import temperature_bars, trace_and_rank
-from .reader import open_archive
+from .reader import archive_metadata, open_archive
 from .summary import analyze_run
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -138,7 +137,7 @@ def _claim_section(path: str) -> str:
 
 def render(path: str) -> str:
     """The report as an HTML string."""
-    meta = read_root(path)
+    meta = archive_metadata(path)
     runs = open_archive(path)
     records = [analyze_run(r) for r in runs]
     overview = _table(

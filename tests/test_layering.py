@@ -59,3 +59,11 @@ def test_the_check_sees_relative_imports(tmp_path, monkeypatch):
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     assert sorted(offending("sampler")) == ["sampler/models/bad.py imports ray",
                                             "sampler/models/bad.py imports sgdthermo.analysis"]
+
+
+def test_analysis_reads_the_archive_only_through_the_reader():
+    users = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "analysis").rglob("*.py")
+                   if any(n == "sgdthermo.sampler.archive" or
+                          n.startswith("sgdthermo.sampler.archive.")
+                          for n in imports(p, "analysis")))
+    assert users == ["analysis/reader.py"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...sampler.archive import read_root
-from ..reader import RunData, open_archive
+from ..reader import RunData, archive_metadata, open_archive
 from .alpha import gibbs_alpha_claim
 from .common import ClaimResult
 from .convergence import convergence_claim
@@ -58,7 +57,7 @@ def check_claim_name(name: str | None) -> None:
 
 def evaluate_claim(path: str) -> ClaimResult | None:
     """The verdict of the claim an archive's job was configured for (``claim = ...``)."""
-    name = read_root(path)["config"].get("claim")
+    name = archive_metadata(path)["config"].get("claim")
     if not name:
         return None
     check_claim_name(name)
