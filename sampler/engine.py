@@ -139,7 +139,7 @@ class Engine:
               else None)
         sq = (self.model.example_sq(state.params, stats_batch) if self.rule.needs_example_sq
               else None)
-        grad = GradSample(g, ev, sq, loss, state.params)
+        grad = GradSample(g, ev, sq, loss, state.params, state.step)
         delta, rule_state = self.rule.update(grad, state.rule_state, state.params, state.step)
         new = state.params + delta
         bad = state.diverged | ~torch.isfinite(new).all(dim=-1)

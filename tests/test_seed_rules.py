@@ -110,6 +110,11 @@ def test_schedules():
     assert theta.item() == pytest.approx(-sum(1 / (1 + t) for t in range(5)))
     with pytest.raises(ValueError, match="power must be in"):
         scheduled(sgd(1.0), "power", power=1.5)
+    # The fluctuation term is scaled by the factor of the step it belongs to (read from the
+    # sample, not from state hidden in the closure): s(3) = 1/4 for t0 = 1.
+    rule, g3 = scheduled(sgd(1.0), "inverse", t0=1.0), torch.full((1, 1), 2.0, dtype=F64)
+    fl = rule.fluctuation(GradSample(g3, step=3), ())
+    assert fl.item() == pytest.approx(0.25 * sgd(1.0).fluctuation(GradSample(g3), ()).item())
 
 
 def _engine(model, rule, sampling, chains, batch_size=1):

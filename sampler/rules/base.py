@@ -35,6 +35,7 @@ class GradSample(NamedTuple):
     example_sq: Tensor | None = None  # [C, D] batch mean of squared per-example gradients
     loss: Tensor | None = None  # [C] minibatch loss at the current parameters
     params: Tensor | None = None  # [C, D] θ_t, where the gradient was taken
+    step: int = 0  # t, counted from 0 (the same for every chain)
 
 
 class InitFn(Protocol):

@@ -40,15 +40,14 @@ def scheduled(rule: UpdateRule, kind: str, t0: float = 100.0, power: float = 1.0
     check_range("t0", t0, 0.0, low_open=True)
     check_range("power", power, 0.0, 1.0, low_open=True, high_open=False)
     schedule_factor(kind, 0, t0, power)  # validates kind
-    last = {"factor": 1.0}
 
     def update(grad: GradSample, state: Any, params: Tensor, step: int) -> tuple[Tensor, Any]:
         delta, state = rule.update(grad, state, params, step)
-        last["factor"] = schedule_factor(kind, step, t0, power)
-        return last["factor"] * delta, state
+        return schedule_factor(kind, step, t0, power) * delta, state
 
     def fluctuation(grad: GradSample, state: Any) -> Tensor:
-        return last["factor"] * rule.fluctuation(grad, state)
+        # The step is in the sample the engine hands over: no state hidden in the closure.
+        return schedule_factor(kind, grad.step, t0, power) * rule.fluctuation(grad, state)
 
     return UpdateRule(f"{rule.name}+{kind}", rule.init, update, fluctuation,
                       rule.needs_example_var, rule.needs_example_sq)
