@@ -8,7 +8,8 @@ per-draw terms (batches of at least 10 τ draws, so that batch means are nearly 
 1. *Equal temperatures*: ``T_i = E[(θ_i − c_i)∂_iL]`` equal for all i. Statistic
    ``Q = Σ_i (T̂_i − T̄_w)²/se_i²`` (``T̄_w`` the inverse-variance weighted mean), referred to a
    scaled χ² matched to the first two moments of ``Q`` under the estimated correlation of the
-   ``T̂_i`` (``quadratic_form_test``). O(D) work per draw, any D.
+   ``T̂_i``, or beyond 64 coordinates ``max_i |z_i|`` with Bonferroni
+   (``analysis.contrast_tests``). O(D) work per draw, any D.
 2. *No coupling*: ``E[(θ_i − c_i)∂_jL] = 0`` for i ≠ j, on ``q ≤ 8`` directions (the coordinates
    when D ≤ 8, else the 4 leading principal directions of the draws and 4 random ones, all
    orthonormal: ``U V Uᵀ = T·I_q`` under Gibbs). Hotelling's T² on the informative contrasts only:

@@ -25,10 +25,9 @@ import torch
 
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
-from .estimators import batch_means, batches_for, integrated_time, mean_and_se
+from .estimators import batches_for, integrated_time, mean_and_se
 from .reader import RunData
 
-FULL_MATRIX_MAX_DIM = 16  # the full virial matrix on θ up to this dimension
 AGREEMENT_P = 1e-3  # the stationarity check's level
 
 
@@ -210,15 +209,3 @@ def temperatures(run: RunData, samples: VirialSamples | None = None) -> Temperat
     lhs, rhs, z = identity_check(sums[~run.diverged_chains()], steps, s.center)
     return Temperatures(t_v, se_v, t_f, se_f, False, "rate-weighted identity", z, _chi2_p(z),
                         lhs, rhs)
-
-
-def virial_batches(s: VirialSamples, directions: np.ndarray | None = None) -> np.ndarray:
-    """Batch means of ``V_ij = (θ_i − c_i)∂_jL`` ``[batches, k, k]``, optionally projected.
-
-    With orthonormal ``directions`` ``U [k, D]`` the matrix is ``U V Uᵀ``, which also equals
-    ``T·I_k`` under a Gibbs law.
-    """
-    a, g = s.centred, s.grads
-    if directions is not None:
-        a, g = a @ directions.T, g @ directions.T
-    return batch_means(np.einsum("cni,cnj->cnij", a, g), s.batches)

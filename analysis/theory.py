@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 
 from ..sampler.config import RunSpec
-from ..sampler.linear_forms import RegressionNoise, heavy_ball_matrices
+from ..sampler.linear_forms import RegressionNoise, heavy_ball_matrices, noise_factor
 from ..sampler.models import LinearRegression, Model, Quadratic, ScaledModel
 
 
@@ -89,8 +89,7 @@ def regression_noise(model: LinearRegression, batch_size: int, sampling: str) ->
     h = x.T @ x / n + model.l2 * np.eye(model.dim)
     theta_star = np.linalg.solve(h, x.T @ y / n)
     u = x * (x @ theta_star - y)[:, None] + model.l2 * theta_star
-    kappa = 1 / batch_size if sampling == "iid" else (n - batch_size) / (batch_size * (n - 1))
-    return RegressionNoise(x, u, kappa, theta_star)
+    return RegressionNoise(x, u, noise_factor(n, batch_size, sampling), theta_star)
 
 
 class _Noise:

@@ -50,6 +50,13 @@ def constant_rate_form(rule: Any) -> tuple[float, float, float] | None:
     return None
 
 
+def noise_factor(n: int, batch_size: int, sampling: str) -> float:
+    """κ of ``C = κ·Σ_1``: ``1/B`` for i.i.d. indices, ``(N−B)/(B(N−1))`` without replacement."""
+    if sampling == "iid":
+        return 1 / batch_size
+    return (n - batch_size) / (batch_size * (n - 1))
+
+
 class RegressionNoise:
     """``C̄(Σ)`` of least squares with design ``x [N, D]`` and per-example optimum gradients ``u``.
 

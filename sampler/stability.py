@@ -19,6 +19,7 @@ from .linear_forms import (
     RegressionNoise,
     constant_rate_form,
     heavy_ball_matrices,
+    noise_factor,
     second_moment_radius,
 )
 from .models import LinearRegression, Model, Quadratic, ScaledModel
@@ -82,8 +83,7 @@ def check_second_moment(model: Model, rule: RuleConfig, batch_size: int, samplin
     lr, mu, damp = form
     x = model.x.double().cpu().numpy()
     n = x.shape[0]
-    kappa = 1 / batch_size if sampling == "iid" else (n - batch_size) / (batch_size * (n - 1))
-    noise = RegressionNoise(x, np.zeros_like(x), kappa)
+    noise = RegressionNoise(x, np.zeros_like(x), noise_factor(n, batch_size, sampling))
     h = model.exact_hessian()
     assert h is not None
     if _radius(model, noise, h, lr, mu, damp) < 1:

@@ -64,9 +64,8 @@ def optimum_of(run: RunData) -> tuple[torch.Tensor, np.ndarray]:
     return theta, grads[0].double().numpy()
 
 
-def predicted_slope(run: RunData) -> tuple[float, float]:
-    """``(¼ E_b‖g_b‖² / B, L*)`` at the optimum."""
-    theta, grads = optimum_of(run)
+def predicted_slope(run: RunData, theta: torch.Tensor, grads: np.ndarray) -> tuple[float, float]:
+    """``(¼ E_b‖g_b‖² / B, L*)`` from θ* and the per-example gradients there (``optimum_of``)."""
     l_star = float(run.model.full_loss_grad(theta)[0][0])
     return float((grads**2).sum(-1).mean()) / 4 / run.spec.run.batch_size, l_star
 
@@ -87,8 +86,8 @@ def _losses(run: RunData, max_rows: int = 4000) -> np.ndarray:
 
 def heat_capacity_claim(runs: list[RunData]) -> ClaimResult:
     """Fit the slope of E[L] − L* at η → 0 and compare with ¼E‖g_b‖²/B."""
-    slope, l_star = predicted_slope(runs[0])
     theta_star, example_grads = optimum_of(runs[0])
+    slope, l_star = predicted_slope(runs[0], theta_star, example_grads)
     etas, ys, ses, rows, short = [], [], [], [], []
     for run in sorted(runs, key=lambda r: r.spec.rule.lr):  # type: ignore[union-attr]
         loss = _losses(run)

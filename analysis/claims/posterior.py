@@ -41,7 +41,7 @@ def exact_optimal_rate(run: RunData, mp: np.ndarray, sp: np.ndarray) -> tuple[fl
     h = run.model.exact_hessian()
     if base is None or not base.exact or h is None:
         return float("nan"), float("nan")
-    lr = base.temperature[0] * 0 + float(run.spec.rule.lr)
+    lr = float(run.spec.rule.lr)  # the caller passes an SGD run
     top = 2.0 / float(np.linalg.eigvalsh(h).max()) / lr  # stability limit as a factor
 
     def kl_at(log_factor: float) -> float:
