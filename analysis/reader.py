@@ -16,20 +16,10 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from ..sampler.archive import (
-    DTYPES,
-    RUN_KEY,
-    block_schedule,
-    committed_blocks,
-    committed_draws,
-    open_store,
-    read_root,
-    run_group_name,
-)
-from ..sampler.config import JobConfig, RunSpec
-from ..sampler.jobspec import expand
-from ..sampler.models import Model, build_model
-from ..sampler.rules import UpdateRule, build_rule
+from ..sampler.archive import DTYPES, RunStore, open_store, read_root, run_group_name
+from ..sampler.config import RunSpec
+from ..sampler.models import Model
+from ..sampler.rules import UpdateRule
 
 
 def archive_metadata(path: str) -> dict[str, Any]:
@@ -54,6 +44,7 @@ class RunData:
 
     path: str
     spec: RunSpec
+    store: RunStore  # the run's group, read-only: spec, blocks, shards, commits
     tree: xr.DataTree  # the run's group
     draws: int  # committed posterior draws (min over shards)
     warmup_draws: int
@@ -121,25 +112,17 @@ class RunData:
 
         ``name`` is ``params`` or ``rule_<field>``; shards with nothing committed give NaN.
         """
-        ckpt: Any = self.tree["checkpoint"]
-        commit = np.asarray(ckpt["commit"].values)
-        k = int(self.tree.attrs.get(RUN_KEY, {}).get("shard_chains", self.spec.run.chains))
-        parts = []
-        for shard, (done, slot) in enumerate(commit):
-            lo, hi = shard * k, min((shard + 1) * k, self.spec.run.chains)
-            values = np.asarray(ckpt[f"slot{slot}"][name][lo:hi].values, dtype=float)
-            parts.append(values if done > 0 else np.full_like(values, np.nan))
-        return np.concatenate(parts)
+        return self.store.state_array(name)
 
     @cached_property
     def model(self) -> Model:
         """The run's model, rebuilt from the stored config (on CPU, in the run's dtype)."""
-        return build_model(self.spec.model, self.spec.run.batch_size, DTYPES[self.spec.run.dtype])
+        return self.spec.model.build(self.spec.run.batch_size, DTYPES[self.spec.run.dtype])
 
     @cached_property
     def rule(self) -> UpdateRule:
         """The run's update rule, rebuilt from the stored config."""
-        return build_rule(self.spec.rule, self.spec.run.batch_size)
+        return self.spec.rule.build(self.spec.run.batch_size)
 
     @property
     def epoch_steps(self) -> int | None:
@@ -158,18 +141,12 @@ class RunData:
 
 def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
     """Open run ``index`` of the archive at ``path``."""
-    meta = read_root(path)
-    job = JobConfig.model_validate(meta["config"])
-    spec = expand(job)[index]
+    store = RunStore(path, index)
     tree = tree if tree is not None else open_tree(path)
     group: Any = tree[run_group_name(index)]
-    blocks = block_schedule(spec, job.cluster.chunk_draws)
-    done = int(committed_blocks(path, index).min())
-    counts = committed_draws(blocks, done)
-    n_warm = sum(b.group == "warmup" for b in blocks)
-    attrs = group.attrs.get(RUN_KEY, {})
-    return RunData(path, spec, group, counts["posterior"], counts["warmup"],
-                   max(done - n_warm, 0), int(attrs.get("chunk_draws", job.cluster.chunk_draws)))
+    counts = store.committed_draws()
+    return RunData(path, store.spec, store, group, counts["posterior"], counts["warmup"],
+                   store.posterior_blocks_done(), store.chunk_draws)
 
 
 def open_archive(path: str) -> list[RunData]:

@@ -1,4 +1,8 @@
-"""``sgdthermo report``: one self-contained HTML file (inline CSS and PNG figures)."""
+"""The HTML renderer of an ``ArchiveAnalysis``: one self-contained file (inline CSS and PNG figures).
+
+It renders the same record as the terminal and ``--json`` (``RunAnalysis.as_dict``), so the three
+cannot disagree; only the figures read the draws again.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .analyze import ArchiveAnalysis, analyze_archive
+from .claims import ClaimResult
 from .plots import temperature_bars, trace_and_rank
-from .reader import archive_metadata, open_archive
-from .summary import analyze_run
+from .record import RunAnalysis
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.8em 0;font-size:13px}
@@ -70,7 +75,7 @@ def _stationarity(tp: dict) -> str:
     return f"Stationarity check {ok}: {what}, χ² p = {tp['agreement_p']:.3g}."
 
 
-def _run_section(run: Any, r: dict) -> str:
+def _run_section(run: RunAnalysis, r: dict) -> str:
     out = [f"<h2>Run {r['run']}: {_e(r['label'])}</h2>",
            f"<p>rule <code>{_e(json.dumps(run.spec.rule.model_dump()))}</code>, model "
            f"<code>{_e(r['model'])}</code>, batch {run.spec.run.batch_size}, sampling "
@@ -118,14 +123,11 @@ def _run_section(run: Any, r: dict) -> str:
                    f"{'Gibbs' if th['gibbs'] else 'not Gibbs'}.</p>")
     out.append(f"<img src='data:image/png;base64,{temperature_bars(r)}'>")
     out.append(f"<h3>Trace and rank plots</h3><img src='data:image/png;base64,"
-               f"{trace_and_rank(run)}'>")
+               f"{trace_and_rank(run.data)}'>")
     return "".join(out)
 
 
-def _claim_section(path: str) -> str:
-    from .claims import evaluate_claim
-
-    c = evaluate_claim(path)
+def _claim_section(c: ClaimResult | None) -> str:
     if c is None:
         return ""
     cls = "good" if c.verdict.startswith("holds") else "bad"
@@ -135,11 +137,10 @@ def _claim_section(path: str) -> str:
             f"{_e(c.explanation)}</p>" + _table(c.columns, [[_e(x) for x in r] for r in c.rows]))
 
 
-def render(path: str) -> str:
-    """The report as an HTML string."""
-    meta = archive_metadata(path)
-    runs = open_archive(path)
-    records = [analyze_run(r) for r in runs]
+def render_html(analysis: ArchiveAnalysis) -> str:
+    """The report of an analysed archive as an HTML string."""
+    meta, path, runs = analysis.meta, analysis.archive, analysis.runs
+    records = [r.as_dict() for r in runs]
     overview = _table(
         ["run", "label", "rule", "draws × chains", "max R-hat", "min ESS bulk", "stationary",
          "Gibbs"],
@@ -156,8 +157,13 @@ def render(path: str) -> str:
             f"<h1>sgdthermo report: {_e(meta['config']['name'])}</h1>"
             f"<p>Archive <code>{_e(path)}</code>, created {_e(meta['created'])} with sgdthermo "
             f"{_e(meta['package_version'])} on {_e(meta['device'])}.</p>"
-            f"{_claim_section(path)}<h2>Runs</h2>{overview}{sections}"
+            f"{_claim_section(analysis.claim)}<h2>Runs</h2>{overview}{sections}"
             f"<h2>Resolved config</h2><pre>{config}</pre></body></html>")
+
+
+def render(path: str) -> str:
+    """Analyse the archive at ``path`` and render its report."""
+    return render_html(analyze_archive(path))
 
 
 def write_report(path: str, output: str) -> None:

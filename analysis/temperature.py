@@ -21,12 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.stats
-import torch
 
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .estimators import batches_for, integrated_time, mean_and_se
-from .reader import RunData
 
 AGREEMENT_P = 1e-3  # the stationarity check's level
 
@@ -67,27 +65,6 @@ def thinning_stride(n_chains: int, n_draws: int, max_rows: int, epoch_steps: int
         if period > 1 and stride % period == 0:  # period 1: the draws themselves see one phase
             stride += 1
     return stride
-
-
-def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
-                   work_budget: float = 2e9) -> VirialSamples:
-    """Full-batch gradients at (an evenly thinned subset of) the committed draws.
-
-    At most ``max_rows`` draws, and at most ``work_budget / (N·D)`` for dataset models (a full
-    gradient costs about N·D), but never fewer than 2000 (every draw if there are fewer).
-    """
-    keep = ~run.diverged_chains()
-    theta = np.asarray(run.posterior()["theta"].values)[keep]
-    c, n, d = theta.shape
-    if run.model.n_examples is not None:
-        max_rows = min(max_rows, max(2000, int(work_budget / (run.model.n_examples * d))))
-    stride = thinning_stride(c, n, max_rows, run.epoch_steps, run.spec.run.thin)
-    theta = theta[:, ::stride]
-    flat = torch.as_tensor(theta.reshape(-1, d), dtype=run.model.dtype)
-    grads = torch.cat([run.model.full_loss_grad(flat[i:i + chunk])[1]
-                       for i in range(0, flat.shape[0], chunk)]) if flat.numel() else flat
-    grads_np = grads.double().numpy().reshape(theta.shape)
-    return samples_from_arrays(theta, grads_np, run.spec.run.thin * stride)
 
 
 def fluctuation_is_exact(rule: UpdateRule, model: Model) -> bool:
@@ -138,14 +115,23 @@ def grouped_block_means(sums: np.ndarray, steps: np.ndarray, min_steps: float) -
     return (g_sums / g_steps.reshape(shape)).reshape(-1, *sums.shape[2:])
 
 
-def fluctuation_temperature(run: RunData, tau_steps: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """``T_i`` and its SE from the per-block accumulator sums (non-diverged chains).
+@dataclass
+class FluctuationSums:
+    """What the engine accumulated per posterior block, for the non-diverged chains."""
+
+    sums: np.ndarray  # [C, blocks, D] Σ of the rule's fluctuation term
+    steps: np.ndarray  # [blocks] steps in each block
+    identity: np.ndarray | None = None  # [C, blocks, 3, D] Σ θ⊙pg, pg, ½(pg)²; None: not recorded
+
+
+def fluctuation_temperature(fl: FluctuationSums,
+                            tau_steps: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``T_i`` and its SE from the per-block accumulator sums.
 
     Consecutive blocks are merged into groups of at least ``10·tau_steps`` steps, so that group
     means are nearly independent; the SE is their spread over chains × groups.
     """
-    sums, steps = run.fluctuation()
-    sums = sums[~run.diverged_chains()]
+    sums, steps = fl.sums, fl.steps
     if sums.size == 0 or steps.sum() == 0:
         d = sums.shape[-1]
         return np.full(d, np.nan), np.full(d, np.nan)
@@ -192,20 +178,24 @@ def _chi2_p(z: np.ndarray) -> float:
         float("nan"))
 
 
-def temperatures(run: RunData, samples: VirialSamples | None = None) -> Temperatures:
-    """Virial and fluctuation temperatures of a run with its exact stationarity check."""
-    s = samples or virial_samples(run)
+def temperatures(samples: VirialSamples, fl: FluctuationSums, exact: bool) -> Temperatures:
+    """Virial and fluctuation temperatures with the exact stationarity check, from arrays.
+
+    Args:
+        samples: Centred draws and their full-batch gradients.
+        fl: The run's accumulated sums (non-diverged chains).
+        exact: Whether the fluctuation term is an exact identity for this rule and model
+            (``fluctuation_is_exact``); then the check is O3, else the rate-weighted identity.
+    """
+    s = samples
     t_v, se_v = mean_and_se(s.centred * s.grads, s.batches)
-    t_f, se_f = fluctuation_temperature(run, s.tau * s.thin)
-    exact = fluctuation_is_exact(run.rule, run.model)
+    t_f, se_f = fluctuation_temperature(fl, s.tau * s.thin)
     if exact:
         z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2)
         return Temperatures(t_v, se_v, t_f, se_f, True, "O3", z, _chi2_p(z))
-    sums = run.identity_sums()
-    if sums is None:
+    if fl.identity is None:
         nan = np.full_like(t_v, np.nan)
         return Temperatures(t_v, se_v, t_f, se_f, False, "not recorded", nan, float("nan"))
-    _, steps = run.fluctuation()
-    lhs, rhs, z = identity_check(sums[~run.diverged_chains()], steps, s.center)
+    lhs, rhs, z = identity_check(fl.identity, fl.steps, s.center)
     return Temperatures(t_v, se_v, t_f, se_f, False, "rate-weighted identity", z, _chi2_p(z),
                         lhs, rhs)

@@ -127,13 +127,14 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> None:
     """``sgdthermo analyze``."""
-    from ..analysis.summary import analyze_archive, print_summary, strict_json
+    from ..analysis.analyze import analyze_archive
+    from ..analysis.text import print_summary
 
-    result = analyze_archive(args.archive)
+    analysis = analyze_archive(args.archive)
     if args.json:
-        print(json.dumps(strict_json(result), indent=2, allow_nan=False))
+        print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
-        print_summary(result, Console())
+        print_summary(analysis, Console())
 
 
 def cmd_report(args: argparse.Namespace) -> None:

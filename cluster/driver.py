@@ -17,14 +17,7 @@ from typing import Any
 
 import ray
 
-from ..sampler.archive import (
-    ArchiveError,
-    block_schedule,
-    committed_blocks,
-    create_archive,
-    read_root,
-    shard_bounds,
-)
+from ..sampler.archive import ArchiveError, RunStore, archived_job, create_archive, read_root
 from ..sampler.config import JobConfig
 from ..sampler.jobspec import expand
 from ..sampler.shard import state_facts
@@ -122,14 +115,14 @@ class ShardProgress:
 
 def shard_table(path: str) -> list[ShardProgress]:
     """Progress of every shard of every run, from the archive's commit records alone."""
-    meta = read_root(path)
-    job = JobConfig.model_validate(meta["config"])
+    _, runs = archived_job(read_root(path))
     out = []
-    for spec in expand(job):
-        blocks = block_schedule(spec, job.cluster.chunk_draws)
-        cumulative = [sum(b.steps for b in blocks[: i + 1]) for i in range(len(blocks))]
-        done = committed_blocks(path, spec.index)
-        for s, (lo, hi) in enumerate(shard_bounds(spec.run.chains, job.cluster.shard_chains)):
+    for spec in runs:
+        store = RunStore(path, spec.index)
+        cumulative = [sum(b.steps for b in store.blocks[: i + 1])
+                      for i in range(len(store.blocks))]
+        done = store.committed()
+        for s, (lo, hi) in enumerate(store.shards):
             out.append(ShardProgress(spec.index, s, hi - lo, cumulative, int(done[s])))
     return out
 
@@ -148,7 +141,7 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
         JobInterrupted: On KeyboardInterrupt; committed blocks stay valid.
     """
     meta = read_root(path)
-    job = JobConfig.model_validate(meta["config"])
+    job, _ = archived_job(meta)
     device = meta["device"]
     if device == "cuda" and ray.cluster_resources().get("GPU", 0) <= 0:
         raise ArchiveError(f"{path!r} was created for CUDA but this Ray cluster has no GPU; "

@@ -3,13 +3,26 @@
 A job config (TOML) is validated here with pydantic. Every field is documented, ``kind`` fields are
 discriminated unions (an unknown kind lists the allowed ones), and the resolved config is stored in
 the archive so that analysis can rebuild each run's model without the original file.
+
+The unions are the only list of kinds: each model config ``build``s its model and each rule config
+its ``UpdateRule`` through the factory it names (``factory``), so adding a rule is its module in
+``sampler/rules/`` plus its config class here and one line in ``RuleConfig``. The math modules never
+import this one.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
+import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import rules
+from .models import MLP, LinearRegression, LogisticRegression, MeanModel, Model, Quadratic, ScaledModel
+from .models.data import digits, regression_data
+from .rules import UpdateRule
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 
@@ -23,6 +36,21 @@ class _Model(_Strict):
     loss_scale: PositiveFloat = Field(
         1.0, description="Multiply the loss by this (1/ln 2: nats to bits).")
 
+    def build(self, batch_size: int, dtype: torch.dtype = torch.float64,
+              device: str | torch.device = "cpu") -> Model:
+        """The model on a dtype and device, scaled by ``loss_scale``."""
+        model = self.build_loss(batch_size, dtype, device)
+        return model if self.loss_scale == 1.0 else ScaledModel(model, self.loss_scale)
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """The unscaled model."""
+        raise NotImplementedError
+
+
+def _tensor(a: np.ndarray, dtype: torch.dtype, device: str | torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+
 
 class QuadraticConfig(_Model):
     """``L = ½θᵀHθ`` with per-example gradient noise ``N(0, Σ)`` (minibatch: ``Σ/B``)."""
@@ -32,6 +60,11 @@ class QuadraticConfig(_Model):
         description="H: a list (the diagonal) or a list of rows (full symmetric matrix).")
     noise_cov: list[float] | list[list[float]] = Field(
         description="Σ, per-example gradient noise covariance: diagonal list or rows.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``Quadratic`` (validates H and Σ)."""
+        return Quadratic.from_lists(self.hessian, self.noise_cov, batch_size, dtype, device)
 
 
 class DataConfig(_Strict):
@@ -62,6 +95,13 @@ class MeanConfig(_Model):
     scale: PositiveFloat = 1.0
     seed: int = 0
 
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``MeanModel`` on the values or on N seeded draws."""
+        y = (np.asarray(self.values, float) if self.values is not None else
+             np.random.default_rng(self.seed).normal(self.loc, self.scale, self.n))
+        return MeanModel(_tensor(y, dtype, device))
+
 
 class LinearRegressionConfig(_Model):
     """Least squares ``½(xᵀθ − y)²`` on synthetic anisotropic data or a user's file."""
@@ -70,6 +110,12 @@ class LinearRegressionConfig(_Model):
     data: DataConfig = DataConfig()
     l2: float = Field(0.0, ge=0, description="Ridge term (l2/2)‖θ‖² on every example.")
 
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``LinearRegression`` on the configured data."""
+        x, y = regression_data(self.data, self.kind)
+        return LinearRegression(_tensor(x, dtype, device), _tensor(y, dtype, device), l2=self.l2)
+
 
 class LogisticRegressionConfig(_Model):
     """Binary logistic regression on synthetic anisotropic data or a user's file (y in {0,1})."""
@@ -77,6 +123,13 @@ class LogisticRegressionConfig(_Model):
     kind: Literal["logistic_regression"] = "logistic_regression"
     data: DataConfig = DataConfig()
     l2: float = Field(1e-3, ge=0, description="Ridge term; keeps the minimum finite.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``LogisticRegression`` on the configured data (targets 0/1)."""
+        x, y = regression_data(self.data, self.kind)
+        return LogisticRegression(_tensor(x, dtype, device), _tensor(y, dtype, device),
+                                  l2=self.l2)
 
 
 class MLPConfig(_Model):
@@ -87,6 +140,13 @@ class MLPConfig(_Model):
     activation: Literal["tanh", "relu"] = "tanh"
     l2: float = Field(1e-4, ge=0)
     n: int | None = Field(None, gt=0, description="Use only the first n examples.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``MLP`` on the digits (10 classes)."""
+        x, y = digits(self.n)
+        return MLP(_tensor(x, dtype, device), _tensor(y, dtype, device), n_classes=10,
+                   hidden=list(self.hidden), activation=self.activation, l2=self.l2)
 
 
 ModelConfig = Annotated[
@@ -106,12 +166,41 @@ class ScheduleConfig(_Strict):
 
 class _Rule(_Strict):
     schedule: ScheduleConfig = Field(ScheduleConfig(), description="Learning-rate schedule.")
+    factory: ClassVar[Callable[..., UpdateRule]]  # the rule module's factory
+
+    def hyperparameters(self, batch_size: int) -> dict[str, Any]:
+        """Keyword arguments of ``factory``: every field but ``kind`` and ``schedule``."""
+        return self.model_dump(exclude={"kind", "schedule"})
+
+    def param(self, name: str) -> float:
+        """A numeric hyperparameter by name; a clear error if this rule has none of that name."""
+        value = getattr(self, name, None)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            kind = getattr(self, "kind", type(self).__name__)
+            raise ValueError(f"rule.{name}: rule {kind!r} has no numeric {name!r}")
+        return float(value)
+
+    def with_lr_factor(self, factor: float) -> _Rule:
+        """A copy with ``lr`` multiplied by ``factor`` (rules without an ``lr`` refuse)."""
+        lr = getattr(self, "lr", None)
+        if lr is None:
+            raise ValueError(f"rule.kind: {type(self).__name__} has no lr to scale")
+        return self.model_copy(update={"lr": lr * factor})
+
+    def build(self, batch_size: int = 1) -> UpdateRule:
+        """The rule (wrapped in its schedule unless constant)."""
+        rule = type(self).factory(**self.hyperparameters(batch_size))
+        if self.schedule.kind != "constant":
+            rule = rules.scheduled(rule, self.schedule.kind, self.schedule.t0,
+                                   self.schedule.power)
+        return rule
 
 
 class SGDConfig(_Rule):
     """Plain SGD ``θ ← θ − η g``."""
 
     kind: Literal["sgd"] = "sgd"
+    factory = staticmethod(rules.sgd)
     lr: PositiveFloat
 
 
@@ -119,6 +208,7 @@ class MomentumConfig(_Rule):
     """PyTorch heavy ball ``b ← μb + (1−d)g; θ ← θ − ηb``."""
 
     kind: Literal["momentum"] = "momentum"
+    factory = staticmethod(rules.momentum)
     lr: PositiveFloat
     mu: float = Field(0.9, ge=0, lt=1)
     dampening: float = Field(0.0, ge=0, lt=1)
@@ -128,6 +218,7 @@ class MomentumNgConfig(_Rule):
     """The seeds' ``v ← (1 − 1/N_g)v + ηg; θ ← θ − v``."""
 
     kind: Literal["momentum_ng"] = "momentum_ng"
+    factory = staticmethod(rules.momentum_ng)
     lr: PositiveFloat
     n_g: float = Field(10.0, ge=1)
 
@@ -136,6 +227,7 @@ class RMSPropConfig(_Rule):
     """PyTorch RMSprop ``s ← αs + (1−α)g²; θ ← θ − ηg/(√s + ε)``."""
 
     kind: Literal["rmsprop"] = "rmsprop"
+    factory = staticmethod(rules.rmsprop)
     lr: PositiveFloat
     alpha: float = Field(0.99, ge=0, lt=1)
     eps: float = Field(1e-8, ge=0)
@@ -146,6 +238,7 @@ class AdamConfig(_Rule):
     """PyTorch Adam with bias correction."""
 
     kind: Literal["adam"] = "adam"
+    factory = staticmethod(rules.adam)
     lr: PositiveFloat
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
@@ -156,6 +249,7 @@ class PreconditionedConfig(_Rule):
     """Diagonal preconditioning ``η_i = η'/σ_i^p`` from a running per-example variance estimate."""
 
     kind: Literal["preconditioned"] = "preconditioned"
+    factory = staticmethod(rules.preconditioned)
     lr: PositiveFloat
     power: Literal[1, 2] = 2
     decay: float = Field(0.99, ge=0, lt=1)
@@ -166,6 +260,7 @@ class AdamMinTConfig(_Rule):
     """The seeds' simplified Adam with min(t, N) bias correction."""
 
     kind: Literal["adam_min_t"] = "adam_min_t"
+    factory = staticmethod(rules.adam_min_t)
     lr: PositiveFloat
     n_g: float = Field(10.0, ge=1)
     n_s: float = Field(100.0, ge=1)
@@ -176,6 +271,7 @@ class RMSPropPerExampleConfig(_Rule):
     """RMSProp averaging per-example squared gradients (keeps its rates when B changes)."""
 
     kind: Literal["rmsprop_per_example"] = "rmsprop_per_example"
+    factory = staticmethod(rules.rmsprop_per_example)
     lr: PositiveFloat
     alpha: float = Field(0.99, ge=0, lt=1)
     eps: float = Field(1e-8, ge=0)
@@ -186,6 +282,7 @@ class NormalizedConfig(_Rule):
     """θ ← θ − η ĝ/√(‖ĝ‖²/d + ε)."""
 
     kind: Literal["normalized"] = "normalized"
+    factory = staticmethod(rules.normalized)
     lr: PositiveFloat
     eps: PositiveFloat = 1e-8
 
@@ -194,6 +291,7 @@ class MultiplicativeConfig(_Rule):
     """θ_i ← θ_i − η max(ε, |θ_i|) ĝ_i."""
 
     kind: Literal["multiplicative"] = "multiplicative"
+    factory = staticmethod(rules.multiplicative)
     lr: PositiveFloat
     eps: PositiveFloat = 1e-2
 
@@ -202,6 +300,7 @@ class LossProportionalConfig(_Rule):
     """θ ← θ − η L(θ, batch) ĝ."""
 
     kind: Literal["loss_proportional"] = "loss_proportional"
+    factory = staticmethod(rules.loss_proportional)
     lr: PositiveFloat
 
 
@@ -209,10 +308,15 @@ class TZConfig(_Rule):
     """The seeds' TZ algorithm: per-coordinate B* and η from running g̃, s̃ (no lr)."""
 
     kind: Literal["tz"] = "tz"
+    factory = staticmethod(rules.tz)
     k: int = Field(100, ge=1, description="Warm-up steps K.")
     lambda_b: PositiveFloat = 16.0
     lambda_eta: PositiveFloat = 0.01
     eps: PositiveFloat = 1e-12
+
+    def hyperparameters(self, batch_size: int) -> dict[str, Any]:
+        """TZ's weights depend on the run's batch size too."""
+        return {**super().hyperparameters(batch_size), "batch_size": batch_size}
 
 
 RuleConfig = Annotated[
@@ -221,6 +325,16 @@ RuleConfig = Annotated[
     | MultiplicativeConfig | LossProportionalConfig | TZConfig,
     Field(discriminator="kind"),
 ]
+
+
+def kinds(union: Any) -> list[str]:
+    """The ``kind`` values of a discriminated union of configs, in declaration order."""
+    members = get_args(get_args(union)[0])
+    return [get_args(m.model_fields["kind"].annotation)[0] for m in members]
+
+
+MODEL_KINDS: list[str] = kinds(ModelConfig)
+RULE_KINDS: list[str] = kinds(RuleConfig)
 
 
 # ----------------------------------------------------------------------------- run + cluster

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .minibatch import IndexSampler
-from .models import Batch, Model, Quadratic
+from .models import Batch, Model
 from .rules import GradSample, UpdateRule
 
 
@@ -87,8 +87,8 @@ class Engine:
 
     def draw(self, generator: torch.Generator, state: ChainState) -> tuple[Batch, Tensor]:
         """The randomness of the next step, and the updated epoch permutation."""
-        if isinstance(getattr(self.model, "inner", self.model), Quadratic):
-            batch = self.model.draw(generator, self.c)  # type: ignore[attr-defined]
+        if self.model.n_examples is None:  # synthetic noise: the model draws it
+            batch = self.model.draw(generator, self.c)
             if self.sampling == "full":
                 assert batch.noise is not None
                 batch = Batch(noise=torch.zeros_like(batch.noise))
@@ -115,8 +115,7 @@ class Engine:
             return self.model.minibatch_grad(params, batch)
         loss, g = self.model.full_loss_grad(params)
         if batch.weights is not None:
-            g = g + self.model.surrogate_noise(  # type: ignore[attr-defined]
-                params, batch.weights, self.batch_size)
+            g = g + self.model.surrogate_noise(params, batch.weights, self.batch_size)
         return loss, g
 
     def apply(self, state: ChainState, batch: Batch,
@@ -134,7 +133,7 @@ class Engine:
         loss, g = self.gradient(state.params, batch)
         stats_batch = batch
         if batch.indices is None and self.model.n_examples is not None:
-            stats_batch = self.model.all_examples(self.c)  # type: ignore[attr-defined]
+            stats_batch = self.model.all_examples(self.c)
         ev = (self.model.example_var(state.params, stats_batch) if self.rule.needs_example_var
               else None)
         sq = (self.model.example_sq(state.params, stats_batch) if self.rule.needs_example_sq

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import JobConfig, RunSpec
+from .config import MODEL_KINDS, RULE_KINDS, JobConfig, RunSpec
 
 
 class ConfigError(ValueError):
@@ -31,9 +31,7 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-_KINDS = {"quadratic", "mean", "linear_regression", "logistic_regression", "mlp", "sgd",
-          "momentum", "momentum_ng", "rmsprop", "adam", "preconditioned", "adam_min_t",
-          "rmsprop_per_example", "normalized", "multiplicative", "loss_proportional", "tz"}
+_KINDS = {*MODEL_KINDS, *RULE_KINDS}  # union tags pydantic puts in error locations
 
 
 def parse_value(text: str) -> Any:

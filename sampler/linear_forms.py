@@ -1,4 +1,8 @@
-"""Linear forms of constant-rate rules on linear-gradient models, and their second-moment bound.
+"""Linear forms: a model's linear gradient, a rule's heavy-ball matrices, the second-moment bound.
+
+A model whose gradient is exactly linear in θ describes itself by a ``LinearGradient`` (H, θ*,
+the minibatch noise covariance ``C̄(Σ)`` and the per-example σ² at θ*); a rule describes itself by
+a ``rules.HeavyBall`` (rates, μ, d). This module joins the two.
 
 Every constant-rate rule is a heavy-ball recursion with a diagonal rate matrix Λ, momentum μ and
 dampening d (SGD: μ = d = 0; the seeds' N_g form: μ = 1 − 1/N_g). For ``δ = θ − θ*``,
@@ -22,7 +26,7 @@ mean converges.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
@@ -38,21 +42,13 @@ def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
     return a, b
 
 
-def constant_rate_form(rule: Any) -> tuple[float, float, float] | None:
-    """``(η, μ, d)`` of a constant-rate rule config (SGD, momentum, N_g momentum), else ``None``."""
-    kind = rule.kind
-    if kind == "sgd":
-        return rule.lr, 0.0, 0.0
-    if kind == "momentum":
-        return rule.lr, rule.mu, rule.dampening
-    if kind == "momentum_ng":
-        return rule.lr, 1 - 1 / rule.n_g, 0.0
-    return None
-
-
 def noise_factor(n: int, batch_size: int, sampling: str) -> float:
-    """κ of ``C = κ·Σ_1``: ``1/B`` for i.i.d. indices, ``(N−B)/(B(N−1))`` without replacement."""
-    if sampling == "iid":
+    """κ of ``C = κ·Σ_1``.
+
+    ``1/B`` for i.i.d. indices and the Gaussian surrogate, ``(N−B)/(B(N−1))`` without
+    replacement.
+    """
+    if sampling in ("iid", "gaussian"):
         return 1 / batch_size
     return (n - batch_size) / (batch_size * (n - 1))
 
@@ -82,6 +78,63 @@ class RegressionNoise:
     def __call__(self, cov: np.ndarray) -> np.ndarray:
         """``C̄(Σ)``."""
         return self.const + self.linear(cov)
+
+    def scaled(self, factor: float) -> RegressionNoise:
+        """The noise of the loss multiplied by s: ``C̄ → s²C̄`` (``factor = s²``)."""
+        out = RegressionNoise.__new__(RegressionNoise)
+        out.x, out.kappa, out.theta_star = self.x, self.kappa * factor, self.theta_star
+        out.hx, out.const = self.hx, self.const * factor
+        return out
+
+
+@dataclass(frozen=True)
+class LinearGradient:
+    """A minibatch gradient exactly linear in θ: ``g = H(θ − θ*) + ξ``, ``E[ξξᵀ] = C̄(Σ)``.
+
+    ``C̄`` is constant (``noise = None``: ``C̄ = const``, known additive noise) or closes in the
+    second moment ``Σ = E[(θ − θ*)(θ − θ*)ᵀ]`` (``noise``: least squares).
+
+    Attributes:
+        hessian: ``H [D, D]``.
+        theta_star: ``θ* [D]``.
+        const: ``C̄`` at ``Σ = 0`` ``[D, D]``.
+        noise: The Σ-dependent noise model, or ``None``.
+        example_var: Per-example gradient variance ``σ_i² = Σ_1,ii`` at θ* ``[D]``.
+        example_var_exact: Whether σ² is the same at every θ (known noise), so that rates built
+            from it are exact; else it is frozen at θ* (an approximation).
+    """
+
+    hessian: np.ndarray
+    theta_star: np.ndarray
+    const: np.ndarray
+    noise: RegressionNoise | None
+    example_var: np.ndarray
+    example_var_exact: bool
+
+    def noise_cov(self, cov: np.ndarray) -> np.ndarray:
+        """``C̄(Σ)``."""
+        return self.const if self.noise is None else self.noise(cov)
+
+    def scaled(self, s: float) -> LinearGradient:
+        """The form of the loss multiplied by s: ``H → sH``, ``C̄ → s²C̄``, ``σ² → s²σ²``."""
+        return LinearGradient(s * self.hessian, self.theta_star, s * s * self.const,
+                              None if self.noise is None else self.noise.scaled(s * s),
+                              s * s * self.example_var, self.example_var_exact)
+
+
+def regression_form(x: np.ndarray, y: np.ndarray, l2: float, batch_size: int,
+                    sampling: str) -> LinearGradient:
+    """The ``LinearGradient`` of least squares ``ℓ_i = ½(x_iᵀθ − y_i)² + (l2/2)‖θ‖²``.
+
+    ``θ* = H⁻¹Xᵀy/N`` with ``H = XᵀX/N + l2·I``; per-example gradients at θ* are
+    ``u_i = x_i(x_iᵀθ* − y_i) + l2·θ*``.
+    """
+    n, d = x.shape
+    h = x.T @ x / n + l2 * np.eye(d)
+    theta_star = np.linalg.solve(h, x.T @ y / n)
+    u = x * (x @ theta_star - y)[:, None] + l2 * theta_star
+    noise = RegressionNoise(x, u, noise_factor(n, batch_size, sampling), theta_star)
+    return LinearGradient(h, theta_star, noise.const, noise, u.var(axis=0), False)
 
 
 def second_moment_radius(a: np.ndarray, b: np.ndarray, noise: RegressionNoise,

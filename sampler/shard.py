@@ -11,33 +11,20 @@ from typing import Any
 
 import numpy as np
 import torch
-import zarr
 
-from .archive import (
-    DTYPES,
-    RNG_BYTES,
-    block_schedule,
-    n_posterior_blocks,
-    open_store,
-    read_root,
-    run_group_name,
-    shard_bounds,
-)
-from .config import JobConfig, RunSpec
+from .archive import DTYPES, BlockData, RunStore
+from .config import RunSpec
 from .engine import BlockRecord, ChainState, Engine
-from .jobspec import expand
-from .models import build_model
 from .optimum import optimum
-from .rules import build_rule
 from .stability import check_second_moment, check_stability
 
 
 def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu") -> Engine:
     """Model + rule + engine of one run, after the stability check."""
-    model = build_model(spec.model, spec.run.batch_size, DTYPES[spec.run.dtype], device)
-    check_stability(model, spec.rule)
-    check_second_moment(model, spec.rule, spec.run.batch_size, spec.run.sampling)
-    rule = build_rule(spec.rule, spec.run.batch_size)
+    model = spec.model.build(spec.run.batch_size, DTYPES[spec.run.dtype], device)
+    rule = spec.rule.build(spec.run.batch_size)
+    check_stability(model, rule)
+    check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)
     return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains)
 
 
@@ -77,21 +64,15 @@ class ShardRunner:
 
     def __init__(self, path: str, run_index: int, shard_index: int,
                  device: str | None = None) -> None:
-        meta = read_root(path)
-        job = JobConfig.model_validate(meta["config"])
-        self.spec = expand(job)[run_index]
+        self.store = RunStore(path, run_index, writable=True)
+        self.spec, self.blocks = self.store.spec, self.store.blocks
         self.path, self.run_index, self.shard = path, run_index, shard_index
-        self.lo, self.hi = shard_bounds(self.spec.run.chains, job.cluster.shard_chains)[shard_index]
-        self.device = torch.device(device or meta["device"])
+        self.lo, self.hi = self.store.shards[shard_index]
+        self.device = torch.device(device or self.store.meta["device"])
         self.engine = build_engine(self.spec, self.hi - self.lo, self.device)
-        self.blocks = block_schedule(self.spec, job.cluster.chunk_draws)
-        self.n_warmup = len(self.blocks) - n_posterior_blocks(self.blocks)
         self.generator = torch.Generator(self.device)
         stream = self.spec.run.stream if self.spec.run.stream is not None else run_index
-        self.generator.manual_seed(shard_seed(job.seed, stream, shard_index))
-        root = zarr.open_group(store=open_store(path), mode="r+")
-        # zarr types group[...] as a union of every node kind; this group's layout is fixed.
-        self.group: Any = root[run_group_name(run_index)]
+        self.generator.manual_seed(shard_seed(self.store.job.seed, stream, shard_index))
         self.blocks_done, self.state = self._restore()
 
     @property
@@ -100,27 +81,23 @@ class ShardRunner:
         return len(self.blocks)
 
     def _restore(self) -> tuple[int, ChainState]:
-        done, slot = (int(v) for v in self.group["checkpoint"]["commit"][self.shard])
-        if done == 0:
+        ckpt = self.store.restore(self.shard)
+        if ckpt is None:
             start = optimum(self.engine.model) if self.spec.run.init == "optimum" else None
             return 0, self.engine.init(self.generator, self.spec.run.init_scale, start)
-        g = self.group["checkpoint"][f"slot{slot}"]
         template = self.engine.init(torch.Generator(self.device).manual_seed(0), 0.0)
 
-        def load(name: str) -> torch.Tensor:
-            arr = np.asarray(g[name][self.lo:self.hi])
-            return torch.as_tensor(arr, device=self.device)
+        def load(name: str, like: torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(ckpt.arrays[name], device=self.device).to(like.dtype)
 
         rule_cls = type(template.rule_state)
-        rule_state = rule_cls(*(load(f"rule_{f}").to(getattr(template.rule_state, f).dtype)
+        rule_state = rule_cls(*(load(f"rule_{f}", getattr(template.rule_state, f))
                                 for f in rule_cls._fields))
-        n = int(g["rng_len"][self.shard])
-        rng = torch.as_tensor(np.asarray(g["rng"][self.shard, :n]), dtype=torch.uint8)
-        self.generator.set_state(rng)
-        step = sum(b.steps for b in self.blocks[:done])
-        state = ChainState(load("params").to(template.params.dtype), rule_state,
-                           load("diverged"), load("perm"), step)
-        return done, state
+        self.generator.set_state(torch.as_tensor(ckpt.rng, dtype=torch.uint8))
+        step = sum(b.steps for b in self.blocks[:ckpt.blocks_done])
+        state = ChainState(load("params", template.params), rule_state,
+                           load("diverged", template.diverged), load("perm", template.perm), step)
+        return ckpt.blocks_done, state
 
     def run_until(self, target_blocks: int) -> dict[str, int]:
         """Run and commit blocks until ``target_blocks`` are done (idempotent)."""
@@ -134,38 +111,17 @@ class ShardRunner:
         block = self.blocks[self.blocks_done]
         state, record = self.engine.run_block(self.generator, self.state, block.steps,
                                               self.spec.run.thin)
-        self._write_data(block.group, block.draw_start, record)
+        self.store.write_block(self.shard, block, block_data(record))
         k = self.blocks_done + 1
-        self._write_checkpoint(k % 2, state)
-        self.group["checkpoint"]["commit"][self.shard] = np.array([k, k % 2])
+        state_arrays = {name: t.cpu().numpy() for name, t in flatten_state(state).items()}
+        self.store.commit(self.shard, k, state_arrays, self.generator.get_state().numpy())
         self.blocks_done, self.state = k, state
 
-    def _write_data(self, kind: str, start: int, rec: BlockRecord) -> None:
-        sl = slice(self.lo, self.hi)
-        if kind == "posterior":
-            fl, b = self.group["fluctuation"], self.blocks_done - self.n_warmup
-            fl["sum"][sl, b] = rec.fluct_sum.double().cpu().numpy()
-            if "identity" in fl:  # archives written before the identity was recorded lack it
-                fl["identity"][sl, b] = rec.ident_sum.cpu().numpy()
-        elif not self.spec.run.keep_warmup:
-            return
-        prefix = "warmup_" if kind == "warmup" else ""
-        draws = slice(start, start + rec.theta.shape[1])
-        self.group[f"{prefix}posterior"]["theta"][sl, draws] = rec.theta.cpu().numpy()
-        stats = self.group[f"{prefix}sample_stats"]
-        for name in ("loss", "grad_norm", "full_loss", "diverged"):
-            value = getattr(rec, name)
-            if value is not None:
-                stats[name][sl, draws] = value.cpu().numpy()
 
-    def _write_checkpoint(self, slot: int, state: ChainState) -> None:
-        g = self.group["checkpoint"][f"slot{slot}"]
-        for name, tensor in flatten_state(state).items():
-            g[name][self.lo:self.hi] = tensor.cpu().numpy()
-        rng = self.generator.get_state().numpy()
-        if rng.size > RNG_BYTES:  # pragma: no cover - no torch generator is this large
-            raise RuntimeError(f"generator state of {rng.size} bytes exceeds {RNG_BYTES}")
-        padded = np.zeros(RNG_BYTES, np.uint8)
-        padded[: rng.size] = rng
-        g["rng"][self.shard] = padded
-        g["rng_len"][self.shard] = rng.size
+def block_data(rec: BlockRecord) -> BlockData:
+    """An engine block record as the numpy arrays the archive stores."""
+    stats = {name: getattr(rec, name).cpu().numpy()
+             for name in ("loss", "grad_norm", "full_loss", "diverged")
+             if getattr(rec, name) is not None}
+    return BlockData(rec.theta.cpu().numpy(), stats, rec.fluct_sum.double().cpu().numpy(),
+                     rec.ident_sum.cpu().numpy())

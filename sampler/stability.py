@@ -1,28 +1,25 @@
 """Detecting settings that are certainly unstable before any chain runs.
 
-For models whose Hessian is exactly known (``quadratic``, ``mean``, ``linear_regression``) the
-deterministic part of a constant-rate linear rule diverges when the rate exceeds the classical
-bound (THEORY.md): SGD needs ``η·h_max < 2``; PyTorch momentum ``η(1−d)·h_max < 2(1+μ)``; the
-seeds' N_g momentum ``η·h_max < 2(2 − 1/N_g)``; preconditioned SGD with the known noise of a
-``quadratic`` needs the eigenvalues of ``Λ^{1/2} H Λ^{1/2}`` below 2. For ``linear_regression``
-(i.i.d. or without-replacement batches) a constant-rate rule also needs a finite stationary
-second moment, a stricter bound (``sampler.linear_forms``; 1-D Gaussian x at B = 1: ηh < 2/3).
+Every rule with an exact heavy-ball form (``rules.HeavyBall``: SGD, both momentum forms,
+preconditioning by a known σ²) on a model with an exact Hessian obeys one theorem: with
+``c = Λb`` the deterministic recursion is ``c' = μc + (1−d)ΛHδ, δ' = δ − c'``, the scalar heavy
+ball in the eigenbasis of ``ΛH`` (real eigenvalues: it is similar to ``Λ^½HΛ^½``), which is stable
+iff ``(1−d)·λ_max(Λ^½HΛ^½) < 2(1+μ)``. Rates are proportional to ``lr``, so this is a bound on
+``lr`` (SGD: ``η·h_max < 2``; N_g momentum: ``η·h_max < 2(2 − 1/N_g)``). The rule supplies its
+form; the model its Hessian and σ²: no table of rules here.
+
+For ``linear_regression`` (i.i.d., without-replacement or surrogate batches) a constant-rate rule
+also needs a finite stationary second moment, a stricter bound (``sampler.linear_forms``; 1-D
+Gaussian x at B = 1: ηh < 2/3).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from .config import MomentumConfig, MomentumNgConfig, PreconditionedConfig, RuleConfig, SGDConfig
-from .linear_forms import (
-    RegressionNoise,
-    constant_rate_form,
-    heavy_ball_matrices,
-    noise_factor,
-    second_moment_radius,
-)
-from .models import LinearRegression, Model, Quadratic, ScaledModel
+from .linear_forms import heavy_ball_matrices, second_moment_radius
+from .models import Model
+from .rules import HeavyBall, UpdateRule
 
 SECOND_MOMENT_MAX_DIM = 64  # the second-moment check costs O(D⁶) per power step beyond this
 
@@ -31,67 +28,61 @@ class UnstableError(ValueError):
     """A rate for which the chain certainly diverges."""
 
 
-def check_stability(model: Model, rule: RuleConfig) -> None:
+def _exact_form(model: Model, rule: UpdateRule) -> HeavyBall | None:
+    """The rule's heavy-ball form on this model when it is exact, else ``None``."""
+    if rule.linear_form is None or rule.lr is None:
+        return None
+    form = model.linear_gradient(1, "iid")
+    d = model.dim
+    var, var_exact = (form.example_var, form.example_var_exact) if form else (np.ones(d), False)
+    hb = rule.linear_form(np.zeros(d), var, var_exact)
+    return hb if hb.exact else None
+
+
+def check_stability(model: Model, rule: UpdateRule) -> None:
     """Raise ``UnstableError`` naming ``rule.lr`` when the run would diverge deterministically."""
     h = model.exact_hessian()
-    if h is None:
+    hb = _exact_form(model, rule) if h is not None else None
+    if h is None or hb is None or rule.lr is None:
         return
-    h_max = float(np.linalg.eigvalsh(h).max())
-    if isinstance(rule, SGDConfig):
-        bound, what = 2.0 / h_max, "SGD needs lr·h_max < 2"
-    elif isinstance(rule, MomentumConfig):
-        bound = 2.0 * (1 + rule.mu) / ((1 - rule.dampening) * h_max)
-        what = "momentum needs lr·(1−dampening)·h_max < 2(1+mu)"
-    elif isinstance(rule, MomentumNgConfig):
-        bound = 2.0 * (2 - 1 / rule.n_g) / h_max
-        what = "N_g momentum needs lr·h_max < 2(2 − 1/n_g)"
-    elif isinstance(rule, PreconditionedConfig) and isinstance(model, Quadratic | ScaledModel):
-        if not isinstance(getattr(model, "inner", model), Quadratic):
-            return
-        scale = model.scale if isinstance(model, ScaledModel) else 1.0
-        sigma2 = scale**2 * torch.diagonal(model.noise_cov).double().cpu().numpy()
-        inv = 1.0 / (sigma2 if rule.power == 2 else np.sqrt(sigma2))
-        root = np.sqrt(inv)
-        bound = 2.0 / float(np.linalg.eigvalsh(root[:, None] * h * root[None, :]).max())
-        what = "preconditioned SGD needs lr·λ_max(Λ^½HΛ^½) < 2 with Λ = diag(1/σ^p)"
-    else:
-        return
+    root = np.sqrt(hb.rates)
+    lam = float(np.linalg.eigvalsh(root[:, None] * h * root[None, :]).max())
+    bound = rule.lr * 2.0 * (1 + hb.mu) / ((1 - hb.dampening) * lam)
     if rule.lr >= bound:
+        h_max = float(np.linalg.eigvalsh(h).max())
         raise UnstableError(
-            f"rule.lr: {rule.lr} is unstable for this model ({what}, h_max = {h_max:.6g}); "
-            f"allowed: 0 < lr < {bound:.6g}, got {rule.lr}")
+            f"rule.lr: {rule.lr} is unstable for this model ({rule.name} needs "
+            f"(1−d)·λ_max(Λ^½HΛ^½) < 2(1+μ) with rates Λ ∝ lr, μ = {hb.mu:.6g}, "
+            f"d = {hb.dampening:.6g}; h_max = {h_max:.6g}); allowed: 0 < lr < {bound:.6g}, "
+            f"got {rule.lr}")
 
 
-def _radius(model: LinearRegression, noise: RegressionNoise, h: np.ndarray, lr: float,
-            mu: float, damp: float) -> float:
-    a, b = heavy_ball_matrices(h, np.full(model.dim, lr), mu, damp)
-    if np.abs(np.linalg.eigvals(a)).max() >= 1:
-        return float("inf")
-    return second_moment_radius(a, b, noise)
-
-
-def check_second_moment(model: Model, rule: RuleConfig, batch_size: int, sampling: str) -> None:
+def check_second_moment(model: Model, rule: UpdateRule, batch_size: int, sampling: str) -> None:
     """Raise ``UnstableError`` naming ``rule.lr`` when θ has no finite stationary variance.
 
-    Only for constant-rate rules on ``linear_regression`` with i.i.d. or without-replacement
-    batches and D ≤ 64; the bound is found by bisection on ``ρ(𝓛(lr)) = 1``.
+    Only for constant-rate rules on models with state-dependent linear noise (least squares),
+    D ≤ 64; the bound is found by bisection on ``ρ(𝓛(lr)) = 1``.
     """
-    form = constant_rate_form(rule)
-    if (not isinstance(model, LinearRegression) or form is None or model.dim > SECOND_MOMENT_MAX_DIM
-            or sampling not in ("iid", "without_replacement")):
+    form = model.linear_gradient(batch_size, sampling)
+    if (form is None or form.noise is None or rule.rates != "constant" or rule.lr is None
+            or rule.linear_form is None or model.dim > SECOND_MOMENT_MAX_DIM):
         return
-    lr, mu, damp = form
-    x = model.x.double().cpu().numpy()
-    n = x.shape[0]
-    noise = RegressionNoise(x, np.zeros_like(x), noise_factor(n, batch_size, sampling))
-    h = model.exact_hessian()
-    assert h is not None
-    if _radius(model, noise, h, lr, mu, damp) < 1:
+    lr = rule.lr
+    hb = rule.linear_form(np.zeros(model.dim), form.example_var, form.example_var_exact)
+    noise = form.noise
+
+    def radius(rate: float) -> float:
+        a, b = heavy_ball_matrices(form.hessian, hb.rates * (rate / lr), hb.mu, hb.dampening)
+        if np.abs(np.linalg.eigvals(a)).max() >= 1:
+            return float("inf")
+        return second_moment_radius(a, b, noise)
+
+    if radius(lr) < 1:
         return
     lo, hi = 0.0, lr
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if _radius(model, noise, h, mid, mu, damp) < 1 else (lo, mid)
+        lo, hi = (mid, hi) if radius(mid) < 1 else (lo, mid)
     raise UnstableError(
         f"rule.lr: {lr} gives θ no finite stationary variance on this linear regression (its "
         f"minibatch noise grows with θ, so the variance diverges although the mean converges); "

@@ -8,12 +8,12 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
+from sgdthermo.analysis.analyze import analyze_archive
 from sgdthermo.analysis.contrast_tests import hotelling
 from sgdthermo.analysis.gibbs import gibbs_test, gibbs_test_arrays
+from sgdthermo.analysis.measure import temperatures, virial_samples
 from sgdthermo.analysis.reader import open_archive, open_run
 from sgdthermo.analysis.report import render
-from sgdthermo.analysis.summary import analyze_archive
-from sgdthermo.analysis.temperature import temperatures, virial_samples
 from sgdthermo.analysis.theory import stationary_theory
 from sgdthermo.sampler.shard import ShardRunner
 
@@ -93,7 +93,7 @@ def test_gibbs_verdicts_on_the_two_d_example(tmp_path, rule, verdict):
     result = gibbs_test(s)
     assert result.verdict == verdict, result
     if rule["kind"] == "preconditioned":
-        th = stationary_theory(run.spec, run.model)
+        th = stationary_theory(run.model, run.rule, run.spec.run)
         expected = (2 - 0.02) / (2 - 0.02 / 4) - 1
         assert th.temperature[1] / th.temperature[0] - 1 == pytest.approx(expected, rel=1e-9)
         hotter = gibbs_test_arrays(s.centred, s.grads * np.array([1.0, 1.1]), s.tau)
@@ -123,7 +123,7 @@ def test_analyze_and_report(tmp_path):
     cfg["sweep"] = {"grid": {"rule": [{"kind": "sgd", "lr": 0.1},
                                       {"kind": "preconditioned", "lr": 0.1}]}}
     path = run_local(tmp_path, cfg)
-    result = analyze_archive(path)
+    result = analyze_archive(path).as_dict()
     assert [r["rule"] for r in result["runs"]] == ["sgd", "preconditioned"]
     sgd_run = result["runs"][0]
     assert sgd_run["gibbs"]["verdict"] == "not Gibbs"

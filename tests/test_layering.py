@@ -67,3 +67,74 @@ def test_analysis_reads_the_archive_only_through_the_reader():
                           n.startswith("sgdthermo.sampler.archive.")
                           for n in imports(p, "analysis")))
     assert users == ["analysis/reader.py"]
+
+
+MATH = ["sampler/models", "sampler/rules", "sampler/linear_forms.py", "sampler/engine.py",
+        "sampler/stability.py", "sampler/minibatch.py"]
+ARRAY_FUNCTIONS = ["analysis/estimators.py", "analysis/contrast_tests.py", "analysis/gibbs.py",
+                   "analysis/temperature.py", "analysis/theory.py"]
+
+
+def _files(parts: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for part in parts:
+        p = ROOT / part
+        out += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    return out
+
+
+def test_the_math_knows_no_config_and_no_pydantic():
+    """Models, rules and the engine never import the config (pydantic) layer: it builds them."""
+    bad = [f"{p.relative_to(ROOT)} imports {n}" for p in _files(MATH)
+           for n in imports(p, p.relative_to(ROOT).parts[0])
+           if n in ("pydantic", "sgdthermo.sampler.config") or n.startswith("pydantic.")]
+    assert bad == []
+
+
+def test_estimators_take_arrays_not_archives():
+    """Temperatures, the Gibbs test and theory are tested on arrays: no reader, no zarr."""
+    bad = [f"{p.relative_to(ROOT)} imports {n}" for p in _files(ARRAY_FUNCTIONS)
+           for n in imports(p, "analysis")
+           if n in ("sgdthermo.analysis.reader", "zarr", "xarray")]
+    assert bad == []
+
+
+def test_only_the_archive_package_touches_zarr():
+    users = sorted(str(p.relative_to(ROOT)) for pkg in ("sampler", "analysis", "cluster")
+                   for p in (ROOT / pkg).rglob("*.py")
+                   if any(n == "zarr" or n.startswith("zarr.") for n in imports(p, pkg)))
+    assert users == ["sampler/archive/layout.py", "sampler/archive/schema.py",
+                     "sampler/archive/store.py"]
+
+
+CLASSES = {"Quadratic", "LinearRegression", "LogisticRegression", "MeanModel", "MLP",
+           "ScaledModel", "GLM", "DatasetModel", "UpdateRule"}
+
+
+def _isinstance_targets(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "isinstance" and len(node.args) == 2):
+            names |= {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+            names |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+    return names
+
+
+def test_no_isinstance_on_models_rules_or_their_configs():
+    """The engine, stability, theory and claims ask the model or rule; they never switch on type."""
+    bad = []
+    for pkg in ("sampler", "analysis"):
+        for p in sorted((ROOT / pkg).rglob("*.py")):
+            hit = {n for n in _isinstance_targets(p) if n in CLASSES or n.endswith("Config")}
+            if hit:
+                bad.append(f"{p.relative_to(ROOT)}: {sorted(hit)}")
+    assert bad == []
+
+
+def test_the_isinstance_check_sees_a_type_switch(tmp_path):
+    """Negative control."""
+    f = tmp_path / "x.py"
+    f.write_text("if isinstance(model, Quadratic | ScaledModel) or isinstance(r, cfg.SGDConfig):"
+                 "\n    pass\n")
+    assert _isinstance_targets(f) >= {"Quadratic", "ScaledModel", "SGDConfig"}

@@ -13,7 +13,6 @@ from sgdthermo.sampler.models import (
     LinearRegression,
     LogisticRegression,
     MeanModel,
-    build_model,
 )
 
 F64 = torch.float64
@@ -52,7 +51,7 @@ def test_closed_forms_equal_torch_func(model):
 
 
 def test_mlp_gradient_equals_module_autograd():
-    model = build_model(MLPConfig(hidden=[5], n=40), batch_size=4)
+    model = MLPConfig(hidden=[5], n=40).build(batch_size=4)
     theta = model.init_params(torch.Generator().manual_seed(0), 2, 1.0)
     idx = torch.tensor([[0, 3, 5, 7], [1, 1, 2, 9]])
     _, grad = model.minibatch_grad(theta, Batch(indices=idx))
@@ -81,13 +80,13 @@ def test_file_data_npz_and_csv(tmp_path):
     x = np.random.default_rng(0).standard_normal((20, 3))
     y = x.sum(1)
     np.savez(tmp_path / "d.npz", X=x, y=y)
-    m = build_model(LinearRegressionConfig(data=DataConfig(file=str(tmp_path / "d.npz"))), 1)
+    m = LinearRegressionConfig(data=DataConfig(file=str(tmp_path / "d.npz"))).build(1)
     assert m.dim == 3 and m.n_examples == 20
     header = "a,b,target,c"
     rows = np.column_stack([x[:, 0], x[:, 1], y, x[:, 2]])
     np.savetxt(tmp_path / "d.csv", rows, delimiter=",", header=header, comments="")
     cfg = DataConfig(file=str(tmp_path / "d.csv"), target="target", intercept=True)
-    m = build_model(LinearRegressionConfig(data=cfg), 1)
+    m = LinearRegressionConfig(data=cfg).build(1)
     assert m.dim == 4
     torch.testing.assert_close(m.y, torch.as_tensor(y, dtype=F64))
 
@@ -102,5 +101,5 @@ def test_file_data_errors(tmp_path, setup, message):
     setup(tmp_path)
     cfg = LinearRegressionConfig(data=DataConfig(file=str(tmp_path / "d.npz")))
     with pytest.raises(DataError, match=None) as err:
-        build_model(cfg, 1)
+        cfg.build(1)
     assert message in str(err.value)

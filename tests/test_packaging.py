@@ -16,6 +16,7 @@ def test_wheel_contains_and_imports_subpackages(tmp_path):
     wheel = next((tmp_path / "dist").glob("sgdthermo-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for module in ("sgdthermo/sampler/engine.py", "sgdthermo/sampler/models/mlp.py",
+                   "sgdthermo/sampler/archive/store.py",
                    "sgdthermo/sampler/rules/adaptive.py", "sgdthermo/cluster/cli.py",
                    "sgdthermo/analysis/report.py"):
         assert module in names, module

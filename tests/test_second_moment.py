@@ -13,7 +13,6 @@ import torch
 from sgdthermo.analysis.theory import stationary_theory
 from sgdthermo.sampler.config import SGDConfig
 from sgdthermo.sampler.jobspec import expand, validate
-from sgdthermo.sampler.models import build_model
 from sgdthermo.sampler.models.regression import LinearRegression
 from sgdthermo.sampler.stability import UnstableError, check_second_moment
 
@@ -30,9 +29,9 @@ def model() -> LinearRegression:
 
 
 def test_bound_is_the_exact_one_dimensional_value():
-    check_second_moment(model(), SGDConfig(lr=0.99 * BOUND), 1, "iid")  # below: accepted
+    check_second_moment(model(), SGDConfig(lr=0.99 * BOUND).build(), 1, "iid")  # below: accepted
     with pytest.raises(UnstableError) as err:
-        check_second_moment(model(), SGDConfig(lr=1.01 * BOUND), 1, "iid")
+        check_second_moment(model(), SGDConfig(lr=1.01 * BOUND).build(), 1, "iid")
     given = float(str(err.value).split("lr < ")[1].split(",")[0])
     assert given == pytest.approx(BOUND, rel=1e-4)
     # Negative control: the mean's bound 2/h is far looser and would accept η = 0.9.
@@ -45,21 +44,21 @@ def _spec(tmp_path, lr):
                               "data": {"file": str(tmp_path / "d.npz")}},
                     "rule": {"kind": "sgd", "lr": lr}, "run": {"batch_size": 1}})
     spec = expand(job)[0]
-    return spec, build_model(spec.model, 1)
+    return spec, spec.model.build(1)
 
 
 @pytest.mark.parametrize("lr", [0.9, 1.2])
 def test_theory_refuses_to_report_a_divergent_second_moment(tmp_path, lr):
     """Main computed Var = 4e112 at η = 0.9 and 1.5e244 at η = 1.2; now: no number."""
     spec, m = _spec(tmp_path, lr)
-    assert stationary_theory(spec, m) is None
+    assert stationary_theory(m, spec.rule.build(1), spec.run) is None
 
 
 def test_theory_below_the_bound_matches_the_closed_form(tmp_path):
     """1-D, B = 1: Var = η²(Var_i(u_i))/(1 − E[(1−ηx²)²]) at the fixed point (affine in Var)."""
     lr = 0.5
     spec, m = _spec(tmp_path, lr)
-    th = stationary_theory(spec, m)
+    th = stationary_theory(m, spec.rule.build(1), spec.run)
     x, y = X[:, 0], Y
     theta = (x @ y) / (x @ x)
     u = x * (x * theta - y)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sgdthermo.analysis.temperature import temperatures
+from sgdthermo.analysis.measure import temperatures
 
 from tests.conftest import simulate
 

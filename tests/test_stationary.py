@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.stats
 from sgdthermo.analysis.estimators import integrated_time_se, mean_and_se
-from sgdthermo.analysis.temperature import temperatures, virial_samples
+from sgdthermo.analysis.measure import temperatures, virial_samples
 from sgdthermo.analysis.theory import momentum_1d, sgd_1d, stationary_theory
 
 from tests.conftest import quadratic_config, simulate
@@ -80,7 +80,7 @@ def test_sgd_2d_non_diagonal_hessian_full_covariance(tmp_path):
     hess, noise = [[2.0, 0.8], [0.8, 1.0]], [[1.0, 0.3], [0.3, 4.0]]
     cfg = quadratic_config(hess, noise, {"kind": "sgd", "lr": 0.3})
     run = simulate(tmp_path, cfg)
-    th = stationary_theory(run.spec, run.model)
+    th = stationary_theory(run.model, run.rule, run.spec.run)
     s = virial_samples(run)
     cov, cov_se = mean_and_se(np.einsum("cni,cnj->cnij", s.centred, s.centred), s.batches)
     assert (z((cov, cov_se), th.cov) < Z_MAX).all()
@@ -104,7 +104,7 @@ def test_preconditioned_temperatures(tmp_path, power):
                            {"kind": "preconditioned", "lr": lr, "power": power},
                            draws=3000, thin=2, burn_in=1000)
     run = simulate(tmp_path, cfg)
-    th = stationary_theory(run.spec, run.model)
+    th = stationary_theory(run.model, run.rule, run.spec.run)
     sigma = np.array([1.0, 2.0])
     rates = lr / sigma**power
     np.testing.assert_allclose(th.temperature, rates * sigma**2 / (2 - rates))  # 1-D closed form
@@ -126,7 +126,7 @@ def test_linear_regression_state_dependent_noise_exact(tmp_path, sampling):
                    "sampling": sampling, "init_scale": 0.0},
            "cluster": {"shard_chains": 64, "chunk_draws": 2000}}
     run = simulate(tmp_path, cfg)
-    th = stationary_theory(run.spec, run.model)
+    th = stationary_theory(run.model, run.rule, run.spec.run)
     m = measure(run)
     assert (z(m["var"], np.diag(th.cov)) < Z_MAX).all()
     assert (z(m["t_vir"], th.temperature) < Z_MAX).all()

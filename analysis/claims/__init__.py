@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..reader import RunData, archive_metadata, open_archive
+from ..reader import archive_metadata, open_archive
+from ..record import MIN_DRAWS, RunAnalysis, analyze_run
 from .alpha import gibbs_alpha_claim
 from .common import ClaimResult
 from .convergence import convergence_claim
@@ -23,7 +24,7 @@ from .two_temperatures import two_temperatures_claim
 from .tz import tz_claim
 from .weighted import weighted_average_claim
 
-CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
+CLAIMS: dict[str, Callable[[list[RunAnalysis]], ClaimResult]] = {
     "batch_scaling": lambda runs: scaling_claim(
         runs, "batch_scaling", "Batch scaling: with η = Bη₀ the law depends on η₀ alone",
         "004 (Problem 1), 003 (Scaling η with Batch Size)"),
@@ -46,7 +47,7 @@ CLAIMS: dict[str, Callable[[list[RunData]], ClaimResult]] = {
     "running_averages": running_averages_claim,
 }
 
-__all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim"]
+__all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim", "evaluate_claims"]
 
 
 def check_claim_name(name: str | None) -> None:
@@ -55,11 +56,17 @@ def check_claim_name(name: str | None) -> None:
         raise ValueError(f"claim must be one of {sorted(CLAIMS)}, got {name!r}")
 
 
+def evaluate_claims(name: str | None, runs: list[RunAnalysis]) -> ClaimResult | None:
+    """The verdict of claim ``name`` (``None``: no claim) on the runs with enough draws."""
+    if not name:
+        return None
+    check_claim_name(name)
+    return CLAIMS[name]([r for r in runs if r.draws >= MIN_DRAWS])
+
+
 def evaluate_claim(path: str) -> ClaimResult | None:
     """The verdict of the claim an archive's job was configured for (``claim = ...``)."""
     name = archive_metadata(path)["config"].get("claim")
     if not name:
         return None
-    check_claim_name(name)
-    runs = [r for r in open_archive(path) if r.draws >= 8]
-    return CLAIMS[name](runs)
+    return evaluate_claims(name, [analyze_run(r) for r in open_archive(path)])

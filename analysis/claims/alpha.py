@@ -19,12 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..estimators import mean_and_se
-from ..reader import RunData
-from ..temperature import virial_samples
-from .common import FAILS, Z_MAX, ClaimResult, fmt, shape_verdict
+from ..record import RunAnalysis
+from .common import FAILS, Z_MAX, ClaimResult, data, fmt, shape_verdict
 
 
-def phase_alpha(run: RunData, scale: float) -> tuple[list[tuple[int, float, float]], int]:
+def phase_alpha(run: RunAnalysis, scale: float) -> tuple[list[tuple[int, float, float]], int]:
     """``[(phase, α, se)]`` per epoch phase of the recorded draws, and the epoch length.
 
     The phase of draw k is its global step ``burn_in + (k+1)·thin`` modulo ``⌊N/B⌋``; ``α`` is
@@ -42,9 +41,9 @@ def phase_alpha(run: RunData, scale: float) -> tuple[list[tuple[int, float, floa
     return out, steps
 
 
-def predicted_alpha(run: RunData) -> float | None:
+def predicted_alpha(run: RunAnalysis) -> float | None:
     """Exact α for i.i.d. and without-replacement batches, None for epoch reshuffling."""
-    lr, b = run.spec.rule.lr, run.spec.run.batch_size  # type: ignore[union-attr]
+    lr, b = run.spec.rule.param("lr"), run.spec.run.batch_size
     n = run.model.n_examples
     base = 1.0 / (2.0 - lr)
     if run.spec.run.sampling == "iid":
@@ -54,17 +53,17 @@ def predicted_alpha(run: RunData) -> float | None:
     return None
 
 
-def gibbs_alpha_claim(runs: list[RunData]) -> ClaimResult:
+def gibbs_alpha_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """α = h·Var/(ησ²) per run against its exact value, and against the seeds' 1/10."""
     rows, numbers, z_all, seeds_z, phases = [], [], [], [], []
     for run in runs:
-        y = run.model.y.double().numpy()
-        b, lr = run.spec.run.batch_size, run.spec.rule.lr  # type: ignore[union-attr]
+        y = data(run)[1]
+        b, lr = run.spec.run.batch_size, run.spec.rule.param("lr")
         sigma2 = y.var() / b
-        s = virial_samples(run)
+        s = run.samples
         var, var_se = mean_and_se(s.centred**2, s.batches)
         alpha, se = float(var[0] / (lr * sigma2)), float(var_se[0] / (lr * sigma2))
-        shape, p_shape = shape_verdict(s)
+        shape, p_shape = shape_verdict(run.gibbs)
         if run.spec.run.sampling == "epoch":
             per_phase, steps = phase_alpha(run, lr * sigma2)
             phases.append(_phase_text(per_phase, steps))

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from ...sampler.linear_forms import LinearGradient
 from ..estimators import mean_and_se
-from ..gibbs import gibbs_test
-from ..reader import RunData
-from ..temperature import VirialSamples, temperatures, virial_samples
+from ..gibbs import GibbsResult
+from ..record import RunAnalysis
 from ..theory import StationaryTheory, stationary_theory
 
 Z_MAX = 4.0  # |z| above this is a significant difference
@@ -56,37 +56,60 @@ class Measured:
     fluctuation_se: np.ndarray
 
 
-def measure(run: RunData) -> Measured:
+def measure(run: RunAnalysis) -> Measured:
     """Virial/fluctuation temperatures and variances with batch-means standard errors."""
-    s = virial_samples(run)
-    t = temperatures(run, s)
+    s, t = run.samples, run.temperatures
     var, var_se = mean_and_se(s.centred**2, s.batches)
     return Measured(t.virial, t.virial_se, var, var_se, t.fluctuation, t.fluctuation_se)
 
 
-def shape_verdict(samples: VirialSamples) -> tuple[str, float]:
+def shape_verdict(res: GibbsResult) -> tuple[str, float]:
     """The Gibbs test's shape component alone: is the law's shape that of ``exp(−L/T̂)``?
 
     Returns:
         ``("Gibbs shape" | "not Gibbs shape" | "undecided", p)`` at the test's α.
     """
-    res = gibbs_test(samples)
     shape = next(c for c in res.components if c.name == "shape")
     if shape.status != "ok":
         return "undecided", float("nan")
     return ("not Gibbs shape" if shape.p_value < res.alpha else "Gibbs shape"), shape.p_value
 
 
-def theory(run: RunData, lr_factor: float = 1.0) -> StationaryTheory | None:
+def linear_form(run: RunAnalysis) -> LinearGradient:
+    """The model's linear gradient at the run's batch size (i.i.d. noise covariance ``C̄``).
+
+    Raises:
+        ValueError: The model has none (its gradient is not linear in θ).
+    """
+    form = run.model.linear_gradient(run.spec.run.batch_size, "iid")
+    if form is None:
+        raise ValueError(f"model.kind: this claim needs a linear-gradient model (quadratic, "
+                         f"mean or linear_regression), got {run.spec.model.kind!r}")
+    return form
+
+
+def data(run: RunAnalysis) -> tuple[np.ndarray, np.ndarray]:
+    """The run's dataset ``(X, y)`` (float64).
+
+    Raises:
+        ValueError: The model has no dataset (synthetic noise).
+    """
+    xy = run.model.dataset()
+    if xy is None:
+        raise ValueError(f"model.kind: this claim needs a dataset model, got "
+                         f"{run.spec.model.kind!r}")
+    return xy
+
+
+def theory(run: RunAnalysis, lr_factor: float = 1.0) -> StationaryTheory | None:
     """Exact theory of the run, optionally at a scaled learning rate."""
-    spec = run.spec
-    if lr_factor != 1.0:
-        rule = spec.rule.model_copy(update={"lr": spec.rule.lr * lr_factor})  # type: ignore
-        spec = spec.model_copy(update={"rule": rule})
-    return stationary_theory(spec, run.model)
+    if lr_factor == 1.0:
+        return run.theory
+    rule = run.spec.rule.with_lr_factor(lr_factor).build(run.spec.run.batch_size)
+    return stationary_theory(run.model, rule, run.spec.run)
 
 
-def first_order_temperature(run: RunData, eps: float = 1e-4) -> np.ndarray | None:
+def first_order_temperature(run: RunAnalysis, eps: float = 1e-4) -> np.ndarray | None:
     """The O(η) term of the exact temperature, by Richardson extrapolation of ``T(εη)/ε``.
 
     ``2T(ε)/ε − T(2ε)/(2ε)`` cancels the O(ε) remainder, leaving O(ε²).

@@ -16,28 +16,28 @@ from typing import Any
 import numpy as np
 
 from ...sampler.rules.schedule import schedule_factor
-from ..reader import RunData
-from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt
+from ..record import RunAnalysis
+from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt, linear_form
 
 
-def exact_second_moment(run: RunData, steps: int) -> np.ndarray:
+def exact_second_moment(run: RunAnalysis, steps: int) -> np.ndarray:
     """``v_t`` for t = 1 … steps, per coordinate ``[steps, D]``."""
     spec = run.spec
-    h = np.diag(run.model.hessian.double().numpy())  # type: ignore[attr-defined]
-    s2 = np.diag(run.model.noise_cov.double().numpy()) / spec.run.batch_size  # type: ignore
+    form = linear_form(run)
+    h, s2 = np.diag(form.hessian).copy(), np.diag(form.const).copy()  # C̄ = Σ/B
     if spec.run.sampling == "full":  # the deterministic gradient-flow limit: no noise
         s2 = np.zeros_like(s2)
     sch = spec.rule.schedule
     v = np.full_like(h, spec.run.init_scale**2)
     out = np.empty((steps, len(h)))
     for t in range(steps):
-        eta = spec.rule.lr * schedule_factor(sch.kind, t, sch.t0, sch.power)  # type: ignore
+        eta = spec.rule.param("lr") * schedule_factor(sch.kind, t, sch.t0, sch.power)
         v = (1 - eta * h) ** 2 * v + eta**2 * s2
         out[t] = v
     return out
 
 
-def convergence_claim(runs: list[RunData]) -> ClaimResult:
+def convergence_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """E[θ_t²] against the exact recursion; which runs converge."""
     rows: list[list[str]] = []
     zs: list[float] = []

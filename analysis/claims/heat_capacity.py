@@ -20,11 +20,11 @@ import torch
 
 from ...sampler.optimum import optimum
 from ..estimators import mean_and_se
-from ..reader import RunData
+from ..record import RunAnalysis
 from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt, theory
 
 
-def hessian_at(run: RunData, theta: torch.Tensor, eps: float = 1e-5) -> np.ndarray:
+def hessian_at(run: RunAnalysis, theta: torch.Tensor, eps: float = 1e-5) -> np.ndarray:
     """H at ``theta [1, D]``: exact for quadratic losses, else central differences of ∇L."""
     h = run.model.exact_hessian()
     if h is not None:
@@ -37,7 +37,7 @@ def hessian_at(run: RunData, theta: torch.Tensor, eps: float = 1e-5) -> np.ndarr
     return 0.5 * (h + h.T)
 
 
-def equilibration_deficit(run: RunData, theta: torch.Tensor, grads: np.ndarray) -> float:
+def equilibration_deficit(run: RunAnalysis, theta: torch.Tensor, grads: np.ndarray) -> float:
     """Expected relative shortfall of ``E[L] − L*`` over the recorded window (module docstring).
 
     Zero for chains not started at θ* (``run.init = "random"``: relaxation from above is covered
@@ -48,29 +48,29 @@ def equilibration_deficit(run: RunData, theta: torch.Tensor, grads: np.ndarray) 
     lam, vec = np.linalg.eigh(hessian_at(run, theta))
     centred = grads - grads.mean(axis=0)
     c = ((centred @ vec) ** 2).mean(axis=0) / run.spec.run.batch_size  # per-mode noise
-    eta, r = run.spec.rule.lr, run.spec.run  # type: ignore[union-attr]
+    eta, r = run.spec.rule.param("lr"), run.spec.run
     t = r.burn_in + r.thin * np.arange(1, r.draws + 1)
     decay = np.clip(1 - eta * np.maximum(lam, 0.0), -1.0, 1.0)
     reached = 1 - np.mean(decay[None, :] ** (2 * t[:, None]), axis=0)  # window average
     return float(np.sum(c * (1 - reached)) / np.sum(c))
 
 
-def optimum_of(run: RunData) -> tuple[torch.Tensor, np.ndarray]:
+def optimum_of(run: RunAnalysis) -> tuple[torch.Tensor, np.ndarray]:
     """θ* ``[1, D]`` (exact for linear models, L-BFGS otherwise) and per-example ∇ℓ there."""
     th = theory(run)
     theta = (torch.as_tensor(th.mean[None], dtype=run.model.dtype) if th is not None
              else optimum(run.model)[None])
-    _, grads = run.model.example_grads(theta, run.model.all_examples(1))  # type: ignore
+    _, grads = run.model.example_grads(theta, run.model.all_examples(1))
     return theta, grads[0].double().numpy()
 
 
-def predicted_slope(run: RunData, theta: torch.Tensor, grads: np.ndarray) -> tuple[float, float]:
+def predicted_slope(run: RunAnalysis, theta: torch.Tensor, grads: np.ndarray) -> tuple[float, float]:
     """``(¼ E_b‖g_b‖² / B, L*)`` from θ* and the per-example gradients there (``optimum_of``)."""
     l_star = float(run.model.full_loss_grad(theta)[0][0])
     return float((grads**2).sum(-1).mean()) / 4 / run.spec.run.batch_size, l_star
 
 
-def _losses(run: RunData, max_rows: int = 4000) -> np.ndarray:
+def _losses(run: RunAnalysis, max_rows: int = 4000) -> np.ndarray:
     """Full-batch L at the draws ``[C, n]``: recorded, or evaluated on evenly thinned draws."""
     stats = run.sample_stats()
     if "full_loss" in stats:
@@ -84,16 +84,16 @@ def _losses(run: RunData, max_rows: int = 4000) -> np.ndarray:
     return loss.double().numpy().reshape(theta.shape[:2])
 
 
-def heat_capacity_claim(runs: list[RunData]) -> ClaimResult:
+def heat_capacity_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """Fit the slope of E[L] − L* at η → 0 and compare with ¼E‖g_b‖²/B."""
     theta_star, example_grads = optimum_of(runs[0])
     slope, l_star = predicted_slope(runs[0], theta_star, example_grads)
     etas, ys, ses, rows, short = [], [], [], [], []
-    for run in sorted(runs, key=lambda r: r.spec.rule.lr):  # type: ignore[union-attr]
+    for run in sorted(runs, key=lambda r: r.spec.rule.param("lr")):
         loss = _losses(run)
         mean, se = mean_and_se(loss[..., None] - l_star)
         th = theory(run)
-        eta = run.spec.rule.lr  # type: ignore[union-attr]
+        eta = run.spec.rule.param("lr")
         etas.append(eta)
         ys.append(float(mean[0]))
         ses.append(float(se[0]))

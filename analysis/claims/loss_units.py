@@ -18,25 +18,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reader import RunData
-from ..temperature import temperatures
+from ..record import RunAnalysis
 from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt
 
 
-def _power(run: RunData) -> int:
+def _power(run: RunAnalysis) -> int:
     r = run.spec.rule
     if r.kind == "preconditioned":
-        return r.power  # type: ignore[union-attr]
+        return int(r.param("power"))
     return 1 if r.kind in ("rmsprop", "rmsprop_per_example") else 0
 
 
-def _k(run: RunData) -> float:
-    return run.spec.rule.lr * run.spec.model.loss_scale ** (1 - _power(run))  # type: ignore
+def _k(run: RunAnalysis) -> float:
+    return run.spec.rule.param("lr") * run.spec.model.loss_scale ** (1 - _power(run))
 
 
-def loss_units_claim(runs: list[RunData]) -> ClaimResult:
+def loss_units_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """Identical chains where k matches; temperature ratios where it does not."""
-    refs: dict[int, RunData] = {}
+    refs: dict[int, RunAnalysis] = {}
     rows, ok, numbers = [], [], []
     for run in runs:
         stream = run.spec.run.stream if run.spec.run.stream is not None else -1 - run.index
@@ -49,7 +48,7 @@ def loss_units_claim(runs: list[RunData]) -> ClaimResult:
         n = min(th.shape[1], th_ref.shape[1])
         diff = float(np.abs(th[:, :n] - th_ref[:, :n]).max() / th_ref[:, :n].std())
         same = bool(np.isclose(_k(run), _k(ref), rtol=1e-12))
-        t, t_ref = temperatures(run), temperatures(ref)
+        t, t_ref = run.temperatures, ref.temperatures
         ratio = float(t.virial.mean() / t_ref.virial.mean())
         ratio_se = ratio * float(np.hypot(np.sqrt((t.virial_se**2).sum()) / t.virial.sum(),
                                           np.sqrt((t_ref.virial_se**2).sum()) / t_ref.virial.sum()))
@@ -57,7 +56,7 @@ def loss_units_claim(runs: list[RunData]) -> ClaimResult:
         predicted = (s / s_ref) * (_k(run) / _k(ref))
         z = (ratio - predicted) / ratio_se
         ok.append((diff < 1e-8) if same else (diff > 1e-3 and abs(z) < Z_MAX))
-        rows.append([run.label, f"{s:.4g}", f"{run.spec.rule.lr:.4g}", ref.label,
+        rows.append([run.label, f"{s:.4g}", f"{run.spec.rule.param('lr'):.4g}", ref.label,
                      "same chain" if same else "different chain", f"{diff:.2g}",
                      fmt(ratio, ratio_se), f"{predicted:.4g}", f"{z:+.1f}"])
         numbers.append({"run": run.index, "reference": ref.index, "same": same, "diff": diff,

@@ -26,12 +26,12 @@ import numpy as np
 import scipy.optimize
 
 from ..estimators import integrated_time
-from ..reader import RunData
+from ..record import RunAnalysis
 from ..theory import stationary_theory
-from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt, theory
+from .common import FAILS, HOLDS, Z_MAX, ClaimResult, data, fmt, theory
 
 
-def exact_optimal_rate(run: RunData, mp: np.ndarray, sp: np.ndarray) -> tuple[float, float]:
+def exact_optimal_rate(run: RunAnalysis, mp: np.ndarray, sp: np.ndarray) -> tuple[float, float]:
     """The SGD rate minimising KL(exact discrete law ‖ posterior), and that KL.
 
     Searched over ``(0.01·η, 2/h_max)`` by bounded scalar minimisation in ``log η``; NaN when the
@@ -41,7 +41,7 @@ def exact_optimal_rate(run: RunData, mp: np.ndarray, sp: np.ndarray) -> tuple[fl
     h = run.model.exact_hessian()
     if base is None or not base.exact or h is None:
         return float("nan"), float("nan")
-    lr = float(run.spec.rule.lr)  # the caller passes an SGD run
+    lr = run.spec.rule.param("lr")  # the caller passes an SGD run
     top = 2.0 / float(np.linalg.eigvalsh(h).max()) / lr  # stability limit as a factor
 
     def kl_at(log_factor: float) -> float:
@@ -62,9 +62,9 @@ def effective_draws(samples: np.ndarray) -> float:
     return samples.shape[0] * samples.shape[1] / max(tau, 1.0)
 
 
-def posterior(run: RunData) -> tuple[np.ndarray, np.ndarray, float]:
+def posterior(run: RunAnalysis) -> tuple[np.ndarray, np.ndarray, float]:
     """Posterior mean, covariance and T_post = s²/N for the run's data."""
-    x, y = run.model.x.double().numpy(), run.model.y.double().numpy()
+    x, y = data(run)
     n, d = x.shape
     theta = np.linalg.lstsq(x, y, rcond=None)[0]
     s2 = float(((x @ theta - y) ** 2).sum() / (n - d))
@@ -102,7 +102,7 @@ def _measured_kl(samples: np.ndarray, mp: np.ndarray, sp: np.ndarray,
     return kl, float(np.std(boots, ddof=1))
 
 
-def posterior_claim(runs: list[RunData]) -> ClaimResult:
+def posterior_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """KL to the exact posterior of each run's iterates and of their window averages."""
     rng = np.random.default_rng(0)
     rows, zs, numbers = [], [], []
@@ -110,7 +110,7 @@ def posterior_claim(runs: list[RunData]) -> ClaimResult:
         mp, sp, t_post = posterior(run)
         d = len(mp)
         theta = np.asarray(run.posterior()["theta"].values)[~run.diverged_chains()]
-        th = stationary_theory(run.spec, run.model)
+        th = stationary_theory(run.model, run.rule, run.spec.run)
         thin, n_ex, b = run.spec.run.thin, run.model.n_examples, run.spec.run.batch_size
         w = max(1, round(n_ex / b / thin))  # window in draws
         kinds = [("iterates", theta, th.cov if th else None)]
@@ -138,7 +138,7 @@ def posterior_claim(runs: list[RunData]) -> ClaimResult:
     verdict = HOLDS if zs and all(abs(z) < Z_MAX for z in zs) else FAILS
     mp, sp, t_post = posterior(runs[0])
     sgd_run = next((r for r in runs if r.spec.rule.kind == "sgd"), None)
-    x, y = runs[0].model.x.double().numpy(), runs[0].model.y.double().numpy()
+    x, y = data(runs[0])
     resid = x * (x @ mp - y)[:, None]
     b0 = runs[0].spec.run.batch_size
     mandt = 2 * b0 * len(mp) * t_post / float(np.trace(np.cov(resid, rowvar=False)))
@@ -146,9 +146,8 @@ def posterior_claim(runs: list[RunData]) -> ClaimResult:
     rates = (f" Among scalar SGD rates the exact discrete law is closest to the posterior at "
              f"η = {best:.3g} (KL {best_kl:.3g}); Mandt's first-order optimum is η* = "
              f"{mandt:.3g}." if np.isfinite(best) else "")
-    ranked = sorted(numbers, key=lambda n: float(n["kl"]))  # type: ignore[arg-type]
-    ranking = " < ".join(f"{n['rule']} {n['kind']} ({float(n['kl']):.3g})"  # type: ignore
-                         for n in ranked)
+    ranked = sorted(numbers, key=lambda n: n["kl"])
+    ranking = " < ".join(f"{n['rule']} {n['kind']} ({n['kl']:.3g})" for n in ranked)
     return ClaimResult(
         "posterior", "Constant SGD at Mandt's optimal rate, η'/σ² and iterate averaging "
         "against an exact posterior (diabetes)", "beyond the seeds (Mandt, Hoffman & Blei 2017)",

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reader import RunData
-from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt
+from ..record import RunAnalysis
+from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt, linear_form
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -30,7 +30,7 @@ def _slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return b, float(np.sqrt(resid.var(ddof=1) / (x * x).sum()))
 
 
-def running_averages_claim(runs: list[RunData]) -> ClaimResult:
+def running_averages_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """Limits, the z–y relation, EMA variance and the min(t, N) closed form."""
     by_kind = {r.spec.rule.kind: r for r in runs}
     y_run, z_run, a_run = by_kind.get("momentum"), by_kind.get("momentum_ng"), by_kind.get(
@@ -38,9 +38,9 @@ def running_averages_claim(runs: list[RunData]) -> ClaimResult:
     rows, ok = [], []
     if y_run is not None:
         theta = np.asarray(y_run.posterior()["theta"].values)[:, :, 0]
-        lr, beta = y_run.spec.rule.lr, y_run.spec.rule.mu  # type: ignore[union-attr]
-        h = float(y_run.model.hessian[0, 0])  # type: ignore[attr-defined]
-        s2 = float(y_run.model.noise_cov[0, 0]) / y_run.spec.run.batch_size  # type: ignore
+        lr, beta = y_run.spec.rule.param("lr"), y_run.spec.rule.param("mu")
+        form = linear_form(y_run)
+        h, s2 = float(form.hessian[0, 0]), float(form.const[0, 0])  # C̄ = σ²/B
         y = -np.diff(theta, axis=1) / lr
         xbar = h * theta.mean(axis=1)  # θ drifts slightly: the mean gradient over the run
         slope, se = _slope(xbar, y.mean(axis=1))
@@ -55,7 +55,7 @@ def running_averages_claim(runs: list[RunData]) -> ClaimResult:
                      f" (block average of N: σ²/N = {s2 / n:.4g})"])
         if z_run is not None:
             th_z = np.asarray(z_run.posterior()["theta"].values)[:, :, 0]
-            gamma = z_run.spec.rule.lr  # type: ignore[union-attr]
+            gamma = z_run.spec.rule.param("lr")
             z = -np.diff(th_z, axis=1)
             slope, se = _slope(h * th_z.mean(axis=1), z.mean(axis=1))
             pred = gamma / (1 - beta)
@@ -66,7 +66,7 @@ def running_averages_claim(runs: list[RunData]) -> ClaimResult:
             rows.append(["z_t = γ/(1−β)·y_t (max |z(1−β)/γ − y| / sd y)", f"{dev:.2g}", "0"])
     if a_run is not None:
         th_a = np.asarray(a_run.posterior()["theta"].values)[:, :, 0]
-        lr = a_run.spec.rule.lr  # type: ignore[union-attr]
+        lr = a_run.spec.rule.param("lr")
         steps = np.abs(np.diff(th_a[:, :21], axis=1)) / lr
         dev = float(np.abs(steps - 1).max())
         ok.append(dev < 1e-3)

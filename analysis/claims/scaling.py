@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reader import RunData
+from ..record import RunAnalysis
 from .common import (
     FAILS,
     FIRST_ORDER,
@@ -29,16 +29,17 @@ from .common import (
 )
 
 
-def _effective(run: RunData) -> str:
+def _effective(run: RunAnalysis) -> str:
     r, b = run.spec.rule, run.spec.run.batch_size
+    lr = r.param("lr")
     if r.kind == "momentum":
-        return f"η/((1−μ)B) = {r.lr / ((1 - r.mu) * b):.4g}"
+        return f"η/((1−μ)B) = {lr / ((1 - r.param('mu')) * b):.4g}"
     if r.kind == "momentum_ng":
-        return f"ηN_g/B = {r.lr * r.n_g / b:.4g}"
-    return f"η/B = {r.lr / b:.4g}"
+        return f"ηN_g/B = {lr * r.param('n_g') / b:.4g}"
+    return f"η/B = {lr / b:.4g}"
 
 
-def scaling_claim(runs: list[RunData], name: str, title: str, seed: str) -> ClaimResult:
+def scaling_claim(runs: list[RunAnalysis], name: str, title: str, seed: str) -> ClaimResult:
     """Compare every run's temperature with the common first-order value and the exact law."""
     rows, z_first_all, z_exact_all, numbers = [], [], [], []
     for run in runs:

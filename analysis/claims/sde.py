@@ -15,27 +15,26 @@ from __future__ import annotations
 import numpy as np
 
 from ..estimators import mean_and_se
-from ..reader import RunData
-from ..temperature import virial_samples
-from .common import FAILS, FIRST_ORDER, HOLDS, Z_MAX, ClaimResult, fmt, shape_verdict
+from ..record import RunAnalysis
+from .common import FAILS, FIRST_ORDER, HOLDS, Z_MAX, ClaimResult, data, fmt, shape_verdict
 
 
-def _skew_of_noise(run: RunData) -> float:
-    y = run.model.y.double().numpy()
+def _skew_of_noise(run: RunAnalysis) -> float:
+    y = data(run)[1]
     d = y - y.mean()
     return float((d**3).mean() / (d**2).mean() ** 1.5 / np.sqrt(run.spec.run.batch_size))
 
 
-def sgd_vs_sde_claim(runs: list[RunData]) -> ClaimResult:
+def sgd_vs_sde_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """Variance and skewness of SGD and of its Gaussian (Euler–Maruyama) model, per η."""
     rows, z_exact, z_ou, z_skew, numbers = [], [], [], [], []
     for run in runs:
-        s = virial_samples(run)
+        s = run.samples
         var, var_se = mean_and_se(s.centred**2, s.batches)
         third, third_se = mean_and_se(s.centred**3, s.batches)
         skew, skew_se = third[0] / var[0] ** 1.5, third_se[0] / var[0] ** 1.5
-        y = run.model.y.double().numpy()
-        eta, b = run.spec.rule.lr, run.spec.run.batch_size  # type: ignore[union-attr]
+        y = data(run)[1]
+        eta, b = run.spec.rule.param("lr"), run.spec.run.batch_size
         sigma2 = y.var() / b
         exact, ou = eta * sigma2 / (2 - eta), eta * sigma2 / 2
         a = 1 - eta
@@ -44,7 +43,7 @@ def sgd_vs_sde_claim(runs: list[RunData]) -> ClaimResult:
         z_exact.append((var[0] - exact) / var_se[0])
         z_ou.append((var[0] - ou) / var_se[0])
         z_skew.append((skew - skew_pred) / skew_se)
-        shape, p_shape = shape_verdict(s)
+        shape, p_shape = shape_verdict(run.gibbs)
         rows.append([run.label, "SDE (Euler–Maruyama)" if gauss else "SGD", f"{eta:g}",
                      fmt(var[0], var_se[0]), fmt(exact), fmt(ou), f"{z_exact[-1]:+.1f}",
                      fmt(skew, skew_se), fmt(skew_pred), f"{shape} (p = {p_shape:.2g})"])

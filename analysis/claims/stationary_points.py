@@ -21,20 +21,20 @@ import scipy.optimize
 import torch
 
 from ..estimators import mean_and_se
-from ..reader import RunData
-from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt
+from ..record import RunAnalysis
+from .common import FAILS, HOLDS, Z_MAX, ClaimResult, data, fmt
 
 
-def drift(run: RunData, theta: float) -> float:
+def drift(run: RunAnalysis, theta: float) -> float:
     """``F(θ) = E_i[u_i(θ)]`` over the dataset, for the run's rule (B = 1 form)."""
     model, rule = run.model, run.spec.rule
     t = torch.tensor([[theta]], dtype=torch.float64)
-    losses, grads = model.example_grads(t, model.all_examples(1))  # type: ignore[attr-defined]
+    losses, grads = model.example_grads(t, model.all_examples(1))
     g, loss = grads[0, :, 0].double(), losses[0].double()
     if rule.kind == "multiplicative":
-        u = max(rule.eps, abs(theta)) * g  # type: ignore[union-attr]
+        u = max(rule.param("eps"), abs(theta)) * g
     elif rule.kind == "normalized":
-        u = g / (g.square() + rule.eps).sqrt()  # type: ignore[union-attr]
+        u = g / (g.square() + rule.param("eps")).sqrt()
     elif rule.kind == "loss_proportional":
         u = loss * g
     else:
@@ -42,9 +42,9 @@ def drift(run: RunData, theta: float) -> float:
     return float(u.mean())
 
 
-def predicted_mean(run: RunData, var: float, h: float = 1e-4) -> tuple[float, float, float]:
+def predicted_mean(run: RunAnalysis, var: float, h: float = 1e-4) -> tuple[float, float, float]:
     """``(θ₀, θ₀ − F''Var/(2F'), F(θ*))`` with θ₀ the drift root nearest θ*."""
-    x, y = run.model.x.double().numpy()[:, 0], run.model.y.double().numpy()
+    x, y = data(run)[0][:, 0], data(run)[1]
     theta_star = float((x * y).sum() / (x * x).sum())
     root = scipy.optimize.brentq(lambda t: drift(run, t), theta_star - 5, theta_star + 5)
     f1 = (drift(run, root + h) - drift(run, root - h)) / (2 * h)
@@ -52,14 +52,14 @@ def predicted_mean(run: RunData, var: float, h: float = 1e-4) -> tuple[float, fl
     return root, root - f2 * var / (2 * f1), drift(run, theta_star)
 
 
-def stationary_points_claim(runs: list[RunData]) -> ClaimResult:
+def stationary_points_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """Measured stationary mean against θ* and against the drift-root prediction."""
     rows, numbers, ok = [], [], []
     for run in runs:
         theta = np.asarray(run.posterior()["theta"].values)[..., :1]
         mean, se = mean_and_se(theta)
         var = float(theta.var())
-        x, y = run.model.x.double().numpy()[:, 0], run.model.y.double().numpy()
+        x, y = data(run)[0][:, 0], data(run)[1]
         theta_star = float((x * y).sum() / (x * x).sum())
         root, pred, f_star = predicted_mean(run, var)
         z_pred = (mean[0] - pred) / se[0]

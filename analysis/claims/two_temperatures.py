@@ -13,34 +13,31 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..gibbs import gibbs_test
-from ..reader import RunData
-from ..temperature import temperatures, virial_samples
+from ..record import RunAnalysis
 from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt
 
 
-def expected_gibbs(run: RunData) -> bool:
+def expected_gibbs(run: RunAnalysis) -> bool:
     """The seeds' expectation: only η'/σ² preconditioning is Gibbs."""
     r = run.spec.rule
-    return r.kind == "preconditioned" and r.power == 2  # type: ignore[union-attr]
+    return r.kind == "preconditioned" and r.param("power") == 2
 
 
-def b_exponent(run: RunData) -> float:
+def b_exponent(run: RunAnalysis) -> float:
     """Predicted exponent k in T ∝ B^(−k) at fixed rate parameters."""
     return 0.5 if run.spec.rule.kind == "rmsprop" else 1.0
 
 
-def _rule_name(run: RunData) -> str:
+def _rule_name(run: RunAnalysis) -> str:
     r = run.spec.rule
-    return f"{r.kind} p={r.power}" if r.kind == "preconditioned" else r.kind  # type: ignore
+    return f"{r.kind} p={r.param('power'):g}" if r.kind == "preconditioned" else r.kind
 
 
-def two_temperatures_claim(runs: list[RunData]) -> ClaimResult:
+def two_temperatures_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """Gibbs verdicts and temperature ratios per run, and each rule's scaling with B."""
     rows, ok, by_rule, numbers = [], [], defaultdict(list), []
     for run in runs:
-        s = virial_samples(run)
-        t, g = temperatures(run, s), gibbs_test(s)
+        t, g = run.temperatures, run.gibbs
         ratio = t.virial[1] / t.virial[0]
         ratio_se = ratio * np.hypot(t.virial_se[1] / t.virial[1], t.virial_se[0] / t.virial[0])
         agrees = (g.verdict == "Gibbs") == expected_gibbs(run)

@@ -14,15 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..estimators import mean_and_se
-from ..reader import RunData
+from ..record import RunAnalysis
 from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt, theory
 
 
-def _steps(run: RunData) -> int:
+def _steps(run: RunAnalysis) -> int:
     return run.spec.run.burn_in + run.spec.run.draws * run.spec.run.thin
 
 
-def tz_claim(runs: list[RunData]) -> ClaimResult:
+def tz_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """TZ rates and B* over time; excess loss per gradient evaluation for every rule."""
     l_star = None
     th = theory(next((r for r in runs if r.spec.rule.kind != "tz"), runs[0]))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..estimators import mean_and_se
-from ..reader import RunData
-from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt
+from ..record import RunAnalysis
+from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt, linear_form
 
 
-def weighted_average_claim(runs: list[RunData]) -> ClaimResult:
+def weighted_average_claim(runs: list[RunAnalysis]) -> ClaimResult:
     """Var(ΔΦ)/(η² Var(g)) per coordinate against Σ α_k²."""
     rows, zs, numbers = [], [], []
     for run in runs:
@@ -24,8 +24,8 @@ def weighted_average_claim(runs: list[RunData]) -> ClaimResult:
         d = getattr(r, "dampening", 0.0)
         alpha2 = (1 - d) ** 2 / (1 - mu**2)
         theta = np.asarray(run.posterior()["theta"].values)
-        steps = np.diff(theta, axis=1) / r.lr  # type: ignore[union-attr]
-        var_g = np.diag(np.asarray(run.model.noise_cov.double())) / run.spec.run.batch_size
+        steps = np.diff(theta, axis=1) / r.param("lr")
+        var_g = np.diag(linear_form(run).const)  # σ²/B
         var, se = mean_and_se(steps**2)
         ratio, ratio_se = var / var_g, se / var_g
         for i in range(len(ratio)):

@@ -9,7 +9,10 @@ that rules and the engine never need to know a model's structure. A model expose
   ``Σ_1,ii(θ)`` ``[C, D]`` (what the preconditioned rules estimate ``σ_i²`` from);
 * ``example_sq(theta, batch)``: the batch mean of squared per-example gradients
   ``(1/B) Σ_b (∇ℓ_b)_i²`` ``[C, D]`` (per-example RMSProp);
-* ``full_loss_grad(theta)``: the full-batch loss ``L = (1/N) Σ_i ℓ_i`` and ``∇L``.
+* ``full_loss_grad(theta)``: the full-batch loss ``L = (1/N) Σ_i ℓ_i`` and ``∇L``;
+* ``linear_gradient(batch_size, sampling)``: where the gradient is exactly linear in θ, the
+  ``LinearGradient`` (H, θ*, noise covariance ``C̄(Σ)``, per-example σ²) that exact theory and
+  the stability checks use; ``None`` otherwise.
 
 Dataset models derive all three from one per-example loss ``ℓ(θ, x, y)`` with ``torch.func``
 (``grad`` and ``vmap``); subclasses may override them with closed forms, which the tests check
@@ -24,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.func import grad, vmap
+
+from ..linear_forms import LinearGradient
 
 
 class Batch(NamedTuple):
@@ -87,6 +92,26 @@ class Model:
                         device=self.device)
         return scale * z
 
+    def draw(self, generator: torch.Generator, n_chains: int) -> Batch:
+        """Synthetic minibatch noise ``[C, D]`` (models without a dataset only)."""
+        raise NotImplementedError(f"model {self.name!r} has a dataset: the engine draws indices")
+
+    def all_examples(self, n_chains: int) -> Batch:
+        """A batch holding every example once, for every chain (dataset models only)."""
+        raise NotImplementedError(f"model {self.name!r} has no dataset")
+
+    def example_grads(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Per-example losses ``[C, B]`` and gradients ``[C, B, D]`` (dataset models only)."""
+        raise NotImplementedError(f"model {self.name!r} has no dataset")
+
+    def surrogate_noise(self, theta: Tensor, weights: Tensor, batch_size: int) -> Tensor:
+        """Gaussian surrogate noise ``N(0, Σ_1(θ)/B)`` (dataset models only)."""
+        raise NotImplementedError(f"model {self.name!r} has no dataset")
+
+    def dataset(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(X, y)`` as float64 arrays, or ``None`` for synthetic noise."""
+        return None
+
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Minibatch loss ``[C]`` and gradient ``[C, D]``."""
         raise NotImplementedError
@@ -109,6 +134,10 @@ class Model:
 
     def exact_hessian(self) -> np.ndarray | None:
         """``H [D, D]`` (float64) when the loss is exactly quadratic, else ``None``."""
+        return None
+
+    def linear_gradient(self, batch_size: int, sampling: str) -> LinearGradient | None:
+        """The exact linear-gradient form of minibatch gradients, or ``None`` (module docstring)."""
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -183,6 +212,10 @@ class DatasetModel(Model):
         """A batch holding every example once, for every chain."""
         idx = torch.arange(self.n_examples, device=self.device)
         return Batch(indices=idx.expand(n_chains, -1))
+
+    def dataset(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` as float64 arrays."""
+        return self.x.double().cpu().numpy(), self.y.double().cpu().numpy()
 
     def surrogate_noise(self, theta: Tensor, weights: Tensor, batch_size: int) -> Tensor:
         """``ξ = Σ_i z_i (∇ℓ_i − ∇L) / √(N·B)``: Gaussian with covariance ``Σ_1(θ)/B`` given θ."""

@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from ..config import DataConfig
+
+class DataSource(Protocol):
+    """Where regression data comes from (``sampler.config.DataConfig`` documents the fields)."""
+
+    @property
+    def file(self) -> str | None: ...  # noqa: D102
+    @property
+    def dataset(self) -> str: ...  # noqa: D102
+    @property
+    def target(self) -> str | None: ...  # noqa: D102
+    @property
+    def n(self) -> int: ...  # noqa: D102
+    @property
+    def d(self) -> int: ...  # noqa: D102
+    @property
+    def condition(self) -> float: ...  # noqa: D102
+    @property
+    def noise_std(self) -> float: ...  # noqa: D102
+    @property
+    def seed(self) -> int: ...  # noqa: D102
+    @property
+    def standardize(self) -> bool: ...  # noqa: D102
+    @property
+    def intercept(self) -> bool: ...  # noqa: D102
 
 
 class DataError(ValueError):
     """A data file that cannot be used; the message names the file and the problem."""
 
 
-def synthetic_features(cfg: DataConfig) -> np.ndarray:
+def synthetic_features(cfg: DataSource) -> np.ndarray:
     """``X = Z · diag(s)`` with ``Z ~ N(0, 1)`` and scales ``s`` geometric from 1 to 1/condition."""
     rng = np.random.default_rng(cfg.seed)
     scales = np.geomspace(1.0, 1.0 / cfg.condition, cfg.d)
     return rng.standard_normal((cfg.n, cfg.d)) * scales
 
 
-def synthetic_linear(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_linear(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
     """``y = Xθ_true + noise_std·ε`` with ``θ_true ~ N(0, I)`` (from the data seed)."""
     x = synthetic_features(cfg)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -28,7 +52,7 @@ def synthetic_linear(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     return x, x @ theta + cfg.noise_std * rng.standard_normal(cfg.n)
 
 
-def synthetic_logistic(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_logistic(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
     """``y ~ Bernoulli(sigmoid(Xθ_true))`` with ``θ_true ~ N(0, I)``."""
     x = synthetic_features(cfg)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -37,7 +61,7 @@ def synthetic_logistic(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     return x, (rng.random(cfg.n) < p).astype(np.float64)
 
 
-def load_file(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+def load_file(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
     """Load ``X, y`` from ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` (target column or the last)."""
     assert cfg.file is not None
     path = Path(cfg.file).expanduser()
@@ -86,7 +110,7 @@ def _not_number(text: str) -> bool:
     return False
 
 
-def regression_data(cfg: DataConfig, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def regression_data(cfg: DataSource, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Data for ``linear_regression`` or ``logistic_regression``, with the optional intercept."""
     if cfg.dataset == "diabetes":
         from sklearn.datasets import load_diabetes

@@ -9,7 +9,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..linear_forms import LinearGradient
 from .base import Batch, Model
+from .data import DataError
+
+
+def as_matrix(values: list[float] | list[list[float]], field: str) -> np.ndarray:
+    """A diagonal list or a list of rows as a square symmetric matrix; errors name the field."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 1:
+        arr = np.diag(arr)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise DataError(f"{field}: expected a list or a square list of rows, got shape "
+                        f"{list(arr.shape)}")
+    if not np.allclose(arr, arr.T):
+        raise DataError(f"{field}: must be symmetric, got {arr.tolist()}")
+    return arr
 
 
 class Quadratic(Model):
@@ -37,6 +52,28 @@ class Quadratic(Model):
         evals, evecs = torch.linalg.eigh(noise_cov)
         self._noise_root = evecs * evals.clamp_min(0).sqrt()  # Σ = R Rᵀ
         self._noise_var = torch.diagonal(noise_cov).clone()
+
+    @classmethod
+    def from_lists(cls, hessian: list[float] | list[list[float]],
+                   noise_cov: list[float] | list[list[float]], batch_size: int,
+                   dtype: torch.dtype, device: str | torch.device) -> Quadratic:
+        """Validate H and Σ and build the model.
+
+        ``model.hessian`` must be positive definite and ``model.noise_cov`` positive
+        semi-definite of the same shape; each is a diagonal list or a list of rows.
+        """
+        h = as_matrix(hessian, "model.hessian")
+        s = as_matrix(noise_cov, "model.noise_cov")
+        if h.shape != s.shape:
+            raise DataError(f"model.noise_cov: expected shape {list(h.shape)} to match "
+                            f"model.hessian, got {list(s.shape)}")
+        if np.linalg.eigvalsh(h).min() <= 0:
+            raise DataError(f"model.hessian: must be positive definite, eigenvalues "
+                            f"{np.linalg.eigvalsh(h).round(6).tolist()}")
+        if np.linalg.eigvalsh(s).min() < -1e-12:
+            raise DataError("model.noise_cov: must be positive semi-definite")
+        return cls(torch.as_tensor(h, dtype=dtype, device=device),
+                   torch.as_tensor(s, dtype=dtype, device=device), batch_size)
 
     def draw(self, generator: torch.Generator, n_chains: int) -> Batch:
         """Minibatch noise ``ξ = R z / √B`` with ``z ~ N(0, I)``, shape ``[C, D]``."""
@@ -73,6 +110,14 @@ class Quadratic(Model):
     def exact_hessian(self) -> np.ndarray:
         """``H``."""
         return self.hessian.double().cpu().numpy()
+
+    def linear_gradient(self, batch_size: int, sampling: str) -> LinearGradient | None:
+        """``θ* = 0``, constant noise ``C̄ = Σ/B``, exact σ² = diag Σ (none for full batches)."""
+        if sampling == "full":
+            return None
+        sigma = self.noise_cov.double().cpu().numpy()
+        return LinearGradient(self.exact_hessian(), np.zeros(self.dim), sigma / batch_size, None,
+                              np.diag(sigma).copy(), True)
 
     def describe(self) -> dict[str, Any]:
         """Dimension plus ``H`` and ``Σ`` as nested lists."""

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..linear_forms import LinearGradient, regression_form
 from .base import Batch, DatasetModel, gather_rows, over_chain_chunks
 
 
@@ -87,6 +88,17 @@ class LinearRegression(GLM):
         """``XᵀX/N + l2·I``."""
         x = self.x.double().cpu().numpy()
         return x.T @ x / self.n_examples + self.l2 * np.eye(self.dim)
+
+    def linear_gradient(self, batch_size: int, sampling: str) -> LinearGradient | None:
+        """Least squares' exact form (``sampler.linear_forms.regression_form``).
+
+        For i.i.d., without-replacement or Gaussian-surrogate batches; none for epoch
+        reshuffling (dependent batches) or full batches (no noise).
+        """
+        if sampling in ("epoch", "full"):
+            return None
+        x, y = self.dataset()
+        return regression_form(x, y, self.l2, batch_size, sampling)
 
 
 class MeanModel(LinearRegression):

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..linear_forms import LinearGradient
 from .base import Batch, Model
 
 
@@ -27,12 +28,21 @@ class ScaledModel(Model):
         self.dtype, self.device = inner.dtype, inner.device
         self.constant_noise = inner.constant_noise
 
-    def __getattr__(self, name: str) -> Any:  # data, hessian, draw, all_examples, …
-        return getattr(self.inner, name)
-
     def init_params(self, generator: torch.Generator, n_chains: int, scale: float) -> Tensor:
         """The inner model's initialisation."""
         return self.inner.init_params(generator, n_chains, scale)
+
+    def draw(self, generator: torch.Generator, n_chains: int) -> Batch:
+        """The inner model's noise draw; scaling happens in the gradient."""
+        return self.inner.draw(generator, n_chains)
+
+    def all_examples(self, n_chains: int) -> Batch:
+        """The inner model's full batch."""
+        return self.inner.all_examples(n_chains)
+
+    def dataset(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The inner model's data."""
+        return self.inner.dataset()
 
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """``s·ℓ_B`` and ``s·g_B``."""
@@ -49,13 +59,12 @@ class ScaledModel(Model):
 
     def example_grads(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Scaled per-example losses and gradients."""
-        losses, grads = self.inner.example_grads(theta, batch)  # type: ignore[attr-defined]
+        losses, grads = self.inner.example_grads(theta, batch)
         return self.scale * losses, self.scale * grads
 
     def surrogate_noise(self, theta: Tensor, weights: Tensor, batch_size: int) -> Tensor:
         """Scaled Gaussian surrogate noise."""
-        return self.scale * self.inner.surrogate_noise(  # type: ignore[attr-defined]
-            theta, weights, batch_size)
+        return self.scale * self.inner.surrogate_noise(theta, weights, batch_size)
 
     def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """``s·L`` and ``s·∇L``."""
@@ -70,6 +79,11 @@ class ScaledModel(Model):
         """``s·H`` of the inner model."""
         inner = self.inner.exact_hessian()
         return None if inner is None else self.scale * inner
+
+    def linear_gradient(self, batch_size: int, sampling: str) -> LinearGradient | None:
+        """The inner form with ``H → sH`` and noise ``→ s²``."""
+        inner = self.inner.linear_gradient(batch_size, sampling)
+        return None if inner is None else inner.scaled(self.scale)
 
     def describe(self) -> dict[str, Any]:
         """The inner description plus the scale."""

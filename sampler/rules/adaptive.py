@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .base import GradSample, UpdateRule, check_range
+from .base import GradSample, HeavyBall, LinearForm, UpdateRule, check_range
 
 
 def rms_rate(lr: float, eps: float, eps_inside_sqrt: bool) -> Callable[[Tensor], Tensor]:
@@ -41,13 +42,21 @@ def rmsprop(lr: float, alpha: float = 0.99, eps: float = 1e-8,
         eps: ε ≥ 0.
         eps_inside_sqrt: Put ε under the square root.
     """
+    def linear_form(second_moment: np.ndarray, example_var: np.ndarray,
+                    var_exact: bool) -> HeavyBall:
+        # Rates frozen at the stationary E[g²] that s averages: approximate.
+        root = (np.sqrt(second_moment + eps) if eps_inside_sqrt
+                else np.sqrt(second_moment) + eps)
+        return HeavyBall(lr / root, 0.0, 0.0, False)
+
     return rms_family("rmsprop", lr, alpha, eps, eps_inside_sqrt,
-                      lambda grad: grad.mean.square(), needs_example_sq=False)
+                      lambda grad: grad.mean.square(), needs_example_sq=False,
+                      linear_form=linear_form)
 
 
 def rms_family(name: str, lr: float, alpha: float, eps: float, eps_inside_sqrt: bool,
-               second_moment: Callable[[GradSample], Tensor],
-               needs_example_sq: bool) -> UpdateRule:
+               second_moment: Callable[[GradSample], Tensor], needs_example_sq: bool,
+               linear_form: LinearForm | None = None) -> UpdateRule:
     """RMSProp fed any running second moment: ``s ← αs + (1−α)·m(grad)``, ``θ ← θ − η_s g_B``."""
     check_range("lr", lr, 0.0, low_open=True)
     check_range("alpha", alpha, 0.0, 1.0)
@@ -65,7 +74,8 @@ def rms_family(name: str, lr: float, alpha: float, eps: float, eps_inside_sqrt: 
     def fluctuation(grad: GradSample, state: RMSPropState) -> Tensor:
         return 0.5 * rms(state.square_avg) * grad.mean.square()
 
-    return UpdateRule(name, init, update, fluctuation, needs_example_sq=needs_example_sq)
+    return UpdateRule(name, init, update, fluctuation, needs_example_sq=needs_example_sq, lr=lr,
+                      linear_form=linear_form)
 
 
 class AdamState(NamedTuple):
@@ -114,4 +124,9 @@ def adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8)
     def fluctuation(grad: GradSample, state: AdamState) -> Tensor:
         return 0.5 * kappa * state.rate * state.m_hat.square()
 
-    return UpdateRule("adam", init, update, fluctuation)
+    def linear_form(second_moment: np.ndarray, example_var: np.ndarray,
+                    var_exact: bool) -> HeavyBall:
+        # The EMA m is a PyTorch buffer with μ = d = β₁; rates frozen at the stationary E[g²].
+        return HeavyBall(lr / (np.sqrt(second_moment) + eps), beta1, beta1, False)
+
+    return UpdateRule("adam", init, update, fluctuation, lr=lr, linear_form=linear_form)

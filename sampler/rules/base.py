@@ -16,6 +16,15 @@ preconditioning by a known σ²) or ``"adaptive"`` (rates that depend on the sta
 own minibatch: then ``(η_i/2)E[u_i²]`` is only an approximation, and the exact stationarity check
 is the rate-weighted identity recorded by the engine).
 
+A rule also owns the math that exact theory and the stability check need. ``linear_form`` maps
+stationary per-coordinate moments (``E[g_i²]`` of the minibatch gradient and the per-example
+variance ``σ_i²``) to the rule's heavy-ball form ``HeavyBall(rates, μ, d, exact)``: every
+constant-rate rule is ``b' = μb + (1−d)g, θ' = θ − Λb'`` with ``Λ = diag(rates)`` (SGD:
+μ = d = 0), and adaptive rules get the same form with their rates frozen at the stationary
+moments (``exact = False``). ``stationary`` is false for a rule whose rates decay (a schedule):
+it has a stability bound (its first step is its largest) but no stationary law. ``lr`` is the
+base rate the config set, for error messages (``None`` for TZ, which has none).
+
 Rules never touch a random generator: all randomness belongs to the engine.
 """
 
@@ -24,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 from torch import Tensor
 
 
@@ -53,8 +63,30 @@ class UpdateFn(Protocol):
         """Parameter increment and new state."""
 
 
+class HeavyBall(NamedTuple):
+    """``b' = μb + (1−d)g``, ``θ' = θ − diag(rates)·b'``: the linear form of a rule."""
+
+    rates: np.ndarray  # [D] per-coordinate rates Λ
+    mu: float
+    dampening: float
+    exact: bool  # False: adaptive rates frozen at stationary moments (an approximation)
+
+
+LinearForm = Callable[[np.ndarray, np.ndarray, bool], HeavyBall]
+"""``(E[g²] [D], σ² [D], σ² exact) -> HeavyBall``: a rule's heavy-ball form at given moments."""
+
+
+def constant_form(lr: float, mu: float = 0.0, dampening: float = 0.0) -> LinearForm:
+    """The linear form of a constant-rate rule (rates ``lr`` everywhere, exact)."""
+
+    def form(second_moment: np.ndarray, example_var: np.ndarray, var_exact: bool) -> HeavyBall:
+        return HeavyBall(np.full(len(second_moment), lr), mu, dampening, True)
+
+    return form
+
+
 class UpdateRule(NamedTuple):
-    """A named update rule."""
+    """A named update rule and the math it owns (module docstring)."""
 
     name: str
     init: InitFn
@@ -63,6 +95,9 @@ class UpdateRule(NamedTuple):
     needs_example_var: bool = False
     needs_example_sq: bool = False
     rates: str = "adaptive"  # "constant", "noise" or "adaptive" (module docstring)
+    lr: float | None = None  # the base rate of the config (None: the rule has none)
+    linear_form: LinearForm | None = None  # None: no heavy-ball form
+    stationary: bool = True  # False: decaying rates, no stationary law
 
 
 class EmptyState(NamedTuple):

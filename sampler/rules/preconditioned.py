@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .base import GradSample, UpdateRule, check_range
+from .base import GradSample, HeavyBall, UpdateRule, check_range
 
 
 class PreconditionedState(NamedTuple):
@@ -55,5 +56,12 @@ def preconditioned(lr: float, power: int = 2, decay: float = 0.99,
     def fluctuation(grad: GradSample, state: PreconditionedState) -> Tensor:
         return 0.5 * state.rate * grad.mean.square()
 
+    def linear_form(second_moment: np.ndarray, example_var: np.ndarray,
+                    var_exact: bool) -> HeavyBall:
+        # Rates at the stationary σ²: exact when the model's σ² is (known noise), else σ²
+        # frozen at the optimum (an approximation).
+        scale = example_var if power == 2 else np.sqrt(example_var)
+        return HeavyBall(lr / (scale + eps), 0.0, 0.0, var_exact)
+
     return UpdateRule("preconditioned", init, update, fluctuation, needs_example_var=True,
-                      rates="noise")
+                      rates="noise", lr=lr, linear_form=linear_form)

@@ -49,5 +49,7 @@ def scheduled(rule: UpdateRule, kind: str, t0: float = 100.0, power: float = 1.0
         # The step is in the sample the engine hands over: no state hidden in the closure.
         return schedule_factor(kind, grad.step, t0, power) * rule.fluctuation(grad, state)
 
-    return UpdateRule(f"{rule.name}+{kind}", rule.init, update, fluctuation,
-                      rule.needs_example_var, rule.needs_example_sq)
+    # The first step is the largest (s(0) = 1), so the stability bound is the rule's own; a
+    # decaying rate has no stationary law.
+    return rule._replace(name=f"{rule.name}+{kind}", update=update, fluctuation=fluctuation,
+                         rates="adaptive", stationary=kind == "constant")

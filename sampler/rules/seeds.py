@@ -60,7 +60,7 @@ def adam_min_t(lr: float, n_g: float = 10.0, n_s: float = 100.0, eps: float = 1e
     def fluctuation(grad: GradSample, state: MomentState) -> Tensor:
         return 0.5 * kappa * lr / (state.s + eps).sqrt() * state.mu.square()
 
-    return UpdateRule("adam_min_t", init, update, fluctuation)
+    return UpdateRule("adam_min_t", init, update, fluctuation, lr=lr)
 
 
 def rmsprop_per_example(lr: float, alpha: float = 0.99, eps: float = 1e-8,
@@ -112,7 +112,7 @@ def normalized(lr: float, eps: float = 1e-8) -> UpdateRule:
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
         return 0.5 * scale(grad.mean) * grad.mean.square()
 
-    return UpdateRule("normalized", init, update, fluctuation)
+    return UpdateRule("normalized", init, update, fluctuation, lr=lr)
 
 
 def multiplicative(lr: float, eps: float = 1e-2) -> UpdateRule:
@@ -141,7 +141,7 @@ def multiplicative(lr: float, eps: float = 1e-2) -> UpdateRule:
         scale = 1.0 if grad.params is None else grad.params.abs().clamp_min(eps)
         return 0.5 * lr * scale * grad.mean.square()
 
-    return UpdateRule("multiplicative", init, update, fluctuation)
+    return UpdateRule("multiplicative", init, update, fluctuation, lr=lr)
 
 
 def loss_proportional(lr: float) -> UpdateRule:
@@ -168,4 +168,4 @@ def loss_proportional(lr: float) -> UpdateRule:
         assert grad.loss is not None
         return 0.5 * lr * grad.loss.unsqueeze(-1) * grad.mean.square()
 
-    return UpdateRule("loss_proportional", init, update, fluctuation)
+    return UpdateRule("loss_proportional", init, update, fluctuation, lr=lr)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import EmptyState, GradSample, UpdateRule, check_range
+from .base import EmptyState, GradSample, UpdateRule, check_range, constant_form
 
 
 def sgd(lr: float) -> UpdateRule:
@@ -30,7 +30,8 @@ def sgd(lr: float) -> UpdateRule:
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
         return 0.5 * lr * grad.mean.square()
 
-    return UpdateRule("sgd", init, update, fluctuation, rates="constant")
+    return UpdateRule("sgd", init, update, fluctuation, rates="constant", lr=lr,
+                      linear_form=constant_form(lr))
 
 
 class MomentumState(NamedTuple):
@@ -76,7 +77,8 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
     def fluctuation(grad: GradSample, state: MomentumState) -> Tensor:
         return 0.5 * lr * kappa * state.buffer.square()
 
-    return UpdateRule("momentum", init, update, fluctuation, rates="constant")
+    return UpdateRule("momentum", init, update, fluctuation, rates="constant", lr=lr,
+                      linear_form=constant_form(lr, mu, dampening))
 
 
 class VelocityState(NamedTuple):
@@ -110,4 +112,6 @@ def momentum_ng(lr: float, n_g: float = 10.0) -> UpdateRule:
     def fluctuation(grad: GradSample, state: VelocityState) -> Tensor:
         return (1.0 + mu) / (2.0 * lr) * state.velocity.square()
 
-    return UpdateRule("momentum_ng", init, update, fluctuation, rates="constant")
+    # Heavy-ball form with buffer b = v/η: rates η, μ = 1 − 1/N_g, no dampening.
+    return UpdateRule("momentum_ng", init, update, fluctuation, rates="constant", lr=lr,
+                      linear_form=constant_form(lr, mu))

@@ -1,0 +1,59 @@
+"""The analysis of a whole archive: every run's record and the verdict of its seed claim.
+
+``analyze_archive`` computes the ``ArchiveAnalysis`` once; ``text.print_summary``,
+``report.render_html`` and ``ArchiveAnalysis.to_json`` render it (terminal, HTML, JSON).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .claims import ClaimResult, evaluate_claims
+from .reader import archive_metadata, open_archive
+from .record import RunAnalysis, analyze_run
+
+
+@dataclass
+class ArchiveAnalysis:
+    """Every run's ``RunAnalysis`` and the claim verdict, with the archive's metadata."""
+
+    archive: str
+    meta: dict[str, Any]
+    runs: list[RunAnalysis]
+    claim: ClaimResult | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (NaN kept; ``to_json`` makes it strict)."""
+        return {"archive": self.archive, "runs": [r.as_dict() for r in self.runs],
+                "claim": self.claim.as_dict() if self.claim else None}
+
+    def to_json(self) -> Any:
+        """The strict-JSON form ``sgdthermo analyze --json`` prints (NaN → null)."""
+        return strict_json(self.as_dict())
+
+
+def analyze_archive(path: str) -> ArchiveAnalysis:
+    """Analyse every run of the archive at ``path`` once, then its claim from those records."""
+    meta = archive_metadata(path)
+    runs = [analyze_run(r) for r in open_archive(path)]
+    return ArchiveAnalysis(path, meta, runs, evaluate_claims(meta["config"].get("claim"), runs))
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return strict_json(value.tolist())
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -1,0 +1,58 @@
+"""From a run in the archive to the arrays the estimators take: the one gradient pass per run.
+
+``temperature``, ``gibbs`` and ``estimators`` work on arrays only (so they are tested without an
+archive); this module reads a ``RunData`` and evaluates full-batch gradients at its draws
+(``virial_samples``), collects the engine's accumulated sums (``fluctuation_sums``), and joins
+them (``temperatures``). ``record.analyze_run`` calls it once per run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .reader import RunData
+from .temperature import (
+    FluctuationSums,
+    Temperatures,
+    VirialSamples,
+    fluctuation_is_exact,
+    samples_from_arrays,
+    thinning_stride,
+)
+from .temperature import temperatures as temperatures_of
+
+
+def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
+                   work_budget: float = 2e9) -> VirialSamples:
+    """Full-batch gradients at (an evenly thinned subset of) the committed draws.
+
+    At most ``max_rows`` draws, and at most ``work_budget / (N·D)`` for dataset models (a full
+    gradient costs about N·D), but never fewer than 2000 (every draw if there are fewer).
+    """
+    keep = ~run.diverged_chains()
+    theta = np.asarray(run.posterior()["theta"].values)[keep]
+    c, n, d = theta.shape
+    if run.model.n_examples is not None:
+        max_rows = min(max_rows, max(2000, int(work_budget / (run.model.n_examples * d))))
+    stride = thinning_stride(c, n, max_rows, run.epoch_steps, run.spec.run.thin)
+    theta = theta[:, ::stride]
+    flat = torch.as_tensor(theta.reshape(-1, d), dtype=run.model.dtype)
+    grads = torch.cat([run.model.full_loss_grad(flat[i:i + chunk])[1]
+                       for i in range(0, flat.shape[0], chunk)]) if flat.numel() else flat
+    grads_np = grads.double().numpy().reshape(theta.shape)
+    return samples_from_arrays(theta, grads_np, run.spec.run.thin * stride)
+
+
+def fluctuation_sums(run: RunData) -> FluctuationSums:
+    """The committed per-block sums of the non-diverged chains."""
+    keep = ~run.diverged_chains()
+    sums, steps = run.fluctuation()
+    identity = run.identity_sums()
+    return FluctuationSums(sums[keep], steps, None if identity is None else identity[keep])
+
+
+def temperatures(run: RunData, samples: VirialSamples | None = None) -> Temperatures:
+    """Virial and fluctuation temperatures of a run with its exact stationarity check."""
+    return temperatures_of(samples if samples is not None else virial_samples(run),
+                           fluctuation_sums(run), fluctuation_is_exact(run.rule, run.model))

@@ -1,0 +1,217 @@
+"""One typed analysis record per run (``RunAnalysis``), computed once by ``analyze_run``.
+
+The record holds the diagnostics, both temperatures with the stationarity check, the Gibbs test,
+the exact theory and its comparison with the measurement, and the arrays they came from (the one
+gradient pass of the run, which the claims reuse). Text, HTML and JSON are renderers of this record
+(``text``, ``report``, ``as_dict``), so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..sampler.config import RunSpec
+from ..sampler.models import Model
+from ..sampler.rules import UpdateRule
+from .diagnostics import diagnostics, worst
+from .estimators import integrated_time_se, mean_and_se
+from .gibbs import GibbsResult, gibbs_test
+from .measure import temperatures, virial_samples
+from .reader import RunData
+from .temperature import Temperatures, VirialSamples
+from .theory import StationaryTheory, stationary_theory
+
+MIN_DRAWS = 8  # fewer committed draws than this: nothing is estimated
+
+
+@dataclass
+class TheoryComparison:
+    """Exact theory beside measurement; differences in units of the measurement's SE."""
+
+    theory: StationaryTheory
+    measured_mean: np.ndarray  # [D] θ̄
+    variance: np.ndarray  # [D] measured Var θ_i
+    variance_se: np.ndarray
+    measured_iat: np.ndarray  # [D] τ_i
+    iat_se: np.ndarray
+    virial_z: np.ndarray  # [D] (T_vir − T_theory)/se
+    fluctuation_z: np.ndarray
+
+    @property
+    def variance_z(self) -> np.ndarray:
+        """``(Var − Var_theory)/se`` per coordinate."""
+        return (self.variance - np.diag(self.theory.cov)) / self.variance_se
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (the keys of ``sgdthermo analyze --json``)."""
+        th = self.theory
+        return {
+            "exact": th.exact, "note": th.note, "gibbs": th.gibbs, "mean": th.mean.tolist(),
+            "measured_mean": self.measured_mean.tolist(),
+            "variance": np.diag(th.cov).tolist(), "measured_variance": self.variance.tolist(),
+            "variance_se": self.variance_se.tolist(), "variance_z": self.variance_z.tolist(),
+            "temperature": th.temperature.tolist(), "virial_z": self.virial_z.tolist(),
+            "fluctuation_z": self.fluctuation_z.tolist(), "iat": th.iat.tolist(),
+            "measured_iat": self.measured_iat.tolist(), "iat_se": self.iat_se.tolist(),
+            "excess_loss": th.excess_loss}
+
+
+@dataclass
+class Estimates:
+    """What a run with enough committed, non-diverged draws yields."""
+
+    diagnostics: dict[str, dict[str, Any]]
+    worst: dict[str, float]
+    samples: VirialSamples
+    temperatures: Temperatures
+    gibbs: GibbsResult
+    comparison: TheoryComparison | None
+
+
+@dataclass
+class RunAnalysis:
+    """The analysis of one run: the run itself, a status and, if ``ok``, its estimates."""
+
+    data: RunData
+    status: str  # "ok" or why nothing could be estimated
+    diverged: int  # diverged chains
+    estimates: Estimates | None = None
+    theory: StationaryTheory | None = None
+
+    # ---- the run (what claims and renderers read)
+    @property
+    def spec(self) -> RunSpec:
+        """The run's resolved settings."""
+        return self.data.spec
+
+    @property
+    def index(self) -> int:
+        """Run index."""
+        return self.data.index
+
+    @property
+    def label(self) -> str:
+        """Sweep-point label."""
+        return self.data.label
+
+    @property
+    def draws(self) -> int:
+        """Committed posterior draws."""
+        return self.data.draws
+
+    @property
+    def model(self) -> Model:
+        """The run's model."""
+        return self.data.model
+
+    @property
+    def rule(self) -> UpdateRule:
+        """The run's update rule."""
+        return self.data.rule
+
+    @property
+    def epoch_steps(self) -> int | None:
+        """Steps per epoch under epoch reshuffling."""
+        return self.data.epoch_steps
+
+    def posterior(self) -> xr.Dataset:
+        """Committed draws."""
+        return self.data.posterior()
+
+    def sample_stats(self) -> xr.Dataset:
+        """Committed sample statistics."""
+        return self.data.sample_stats()
+
+    def diverged_chains(self) -> np.ndarray:
+        """Boolean ``[C]`` of chains that diverged."""
+        return self.data.diverged_chains()
+
+    def final_state(self, name: str) -> np.ndarray:
+        """A checkpointed state array at the last commit."""
+        return self.data.final_state(name)
+
+    # ---- the estimates (claims need an ``ok`` run)
+    @property
+    def ok(self) -> bool:
+        """Whether the run had enough draws to estimate anything."""
+        return self.estimates is not None
+
+    def _need(self) -> Estimates:
+        if self.estimates is None:
+            raise ValueError(f"run {self.index} ({self.label}): {self.status}")
+        return self.estimates
+
+    @property
+    def samples(self) -> VirialSamples:
+        """Centred draws and full-batch gradients (the run's one gradient pass)."""
+        return self._need().samples
+
+    @property
+    def temperatures(self) -> Temperatures:
+        """Both temperature estimates and the stationarity check."""
+        return self._need().temperatures
+
+    @property
+    def gibbs(self) -> GibbsResult:
+        """The Gibbs test."""
+        return self._need().gibbs
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: the record ``sgdthermo analyze --json`` prints for the run."""
+        out: dict[str, Any] = {
+            "run": self.index, "label": self.label, "rule": self.spec.rule.kind,
+            "model": self.spec.model.kind, "chains": self.spec.run.chains, "draws": self.draws,
+            "complete": self.data.complete, "diverged_chains": self.diverged,
+            "status": self.status}
+        e = self.estimates
+        if e is None:
+            return out
+        out.update({"diagnostics": e.diagnostics, "worst": e.worst,
+                    "temperature": temperature_record(e.temperatures),
+                    "gibbs": e.gibbs.as_dict(),
+                    "theory": e.comparison.as_dict() if e.comparison else None})
+        return out
+
+
+def temperature_record(temps: Temperatures) -> dict[str, Any]:
+    """JSON form of ``Temperatures``: both estimates and the run's exact stationarity check."""
+    out = {"virial": temps.virial.tolist(), "virial_se": temps.virial_se.tolist(),
+           "fluctuation": temps.fluctuation.tolist(),
+           "fluctuation_se": temps.fluctuation_se.tolist(),
+           "fluctuation_exact": temps.fluctuation_exact, "check": temps.check,
+           "z": temps.z.tolist(), "agreement_p": temps.agreement_p, "agree": temps.agree}
+    if temps.identity_lhs is not None and temps.identity_rhs is not None:
+        out["identity_lhs"] = temps.identity_lhs.tolist()
+        out["identity_rhs"] = temps.identity_rhs.tolist()
+    return out
+
+
+def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples,
+            temps: Temperatures) -> TheoryComparison:
+    """Theory beside the measured variance, τ and temperatures of a run."""
+    var, var_se = mean_and_se(samples.centred**2, samples.batches)
+    theta = np.asarray(run.posterior()["theta"].values)[~run.diverged_chains()]
+    tau, tau_se = integrated_time_se(theta)
+    return TheoryComparison(
+        theory, samples.center, var, var_se, tau, tau_se,
+        (temps.virial - theory.temperature) / temps.virial_se,
+        (temps.fluctuation - theory.temperature) / temps.fluctuation_se)
+
+
+def analyze_run(run: RunData) -> RunAnalysis:
+    """Everything ``sgdthermo analyze`` reports for one run, computed once."""
+    diverged = int(run.diverged_chains().sum())
+    theory = stationary_theory(run.model, run.rule, run.spec.run)
+    if run.draws < MIN_DRAWS or diverged == run.spec.run.chains:
+        return RunAnalysis(run, "not enough committed, non-diverged draws to analyze", diverged,
+                           None, theory)
+    diag = diagnostics(run)
+    samples = virial_samples(run)
+    temps = temperatures(run, samples)
+    comparison = compare(run, theory, samples, temps) if theory is not None else None
+    estimates = Estimates(diag, worst(diag), samples, temps, gibbs_test(samples), comparison)
+    return RunAnalysis(run, "ok", diverged, estimates, theory)

@@ -1,0 +1,108 @@
+"""Creating an archive: the driver pre-allocates every array once (``create_archive``).
+
+The names, dims and chunking follow ``schema``; shards later write only their own whole chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import zarr
+
+from ..config import JobConfig, RunSpec
+from .schema import (
+    RNG_BYTES,
+    ROOT_KEY,
+    RUN_KEY,
+    SCHEMA_VERSION,
+    WARMUP_PREFIX,
+    block_schedule,
+    open_store,
+    package_version,
+    run_group_name,
+    shard_bounds,
+)
+
+
+def _array(group: zarr.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...],
+           dtype: Any, dims: tuple[str, ...], fill: Any) -> None:
+    group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
+                       dimension_names=dims)
+
+
+def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard: int,
+                 chunk: int, dtype: str, full_loss: bool, prefix: str) -> None:
+    post = group.create_group(f"{prefix}posterior")
+    stats = group.create_group(f"{prefix}sample_stats")
+    c = (shard, chunk)
+    _array(post, "theta", (n_chains, n_draws, dim), (*c, dim), dtype,
+           ("chain", "draw", "coord"), np.nan)
+    for name in ("loss", "grad_norm") + (("full_loss",) if full_loss else ()):
+        _array(stats, name, (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)
+    _array(stats, "diverged", (n_chains, n_draws), c, "bool", ("chain", "draw"), False)
+
+
+def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int,
+                  state_shapes: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    for slot in (0, 1):
+        g = ckpt.create_group(f"slot{slot}")
+        for name, (shape, dtype) in state_shapes.items():
+            dims = ("chain",) + tuple(f"{name}_dim_{i}" for i in range(len(shape)))
+            fill = False if dtype == "bool" else 0
+            _array(g, name, (spec.run.chains, *shape), (shard, *shape), dtype, dims, fill)
+        _array(g, "rng", (n_shards, RNG_BYTES), (1, RNG_BYTES), "uint8", ("shard", "byte"), 0)
+        _array(g, "rng_len", (n_shards,), (1,), "int64", ("shard",), 0)
+    _array(ckpt, "commit", (n_shards, 2), (1, 2), "int64", ("shard", "field"), 0)
+
+
+def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
+                   run_facts: list[dict[str, Any]]) -> None:
+    """Pre-allocate every array of a job's archive (the driver calls this once).
+
+    Args:
+        path: Directory or URL of the new archive (must not exist).
+        job: The validated job config, stored resolved in the root attributes.
+        runs: Expanded sweep points.
+        device: ``"cpu"`` or ``"cuda"``, fixed for the job so that resume is bitwise identical.
+        run_facts: Per run: ``dim``, ``full_loss`` (bool), ``model`` (description) and
+            ``state`` (name → (shape without chain, dtype)) of the engine's checkpoint state.
+    """
+    root = zarr.open_group(store=open_store(path), mode="w-", zarr_format=3)
+    root.attrs[ROOT_KEY] = {
+        "schema_version": SCHEMA_VERSION, "package_version": package_version(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": json.loads(job.model_dump_json()), "device": device,
+        "runs": [{"index": r.index, "label": r.label, "group": run_group_name(r.index)}
+                 for r in runs]}
+    k, chunk = job.cluster.shard_chains, job.cluster.chunk_draws
+    for spec, facts in zip(runs, run_facts, strict=True):
+        g = root.create_group(run_group_name(spec.index))
+        blocks = block_schedule(spec, chunk)
+        n_shards = len(shard_bounds(spec.run.chains, k))
+        posterior_blocks = [b for b in blocks if b.group == "posterior"]
+        g.attrs[RUN_KEY] = {
+            "index": spec.index, "label": spec.label, "spec": json.loads(spec.model_dump_json()),
+            "model": facts["model"], "shard_chains": k, "chunk_draws": chunk,
+            "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
+        sh = min(k, spec.run.chains)
+        args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])
+        _draw_arrays(g, spec.run.chains, spec.run.draws, args[1], *args[2:], prefix="")
+        if spec.run.keep_warmup and spec.run.burn_in:
+            _draw_arrays(g, spec.run.chains, spec.run.burn_in // spec.run.thin, args[1],
+                         *args[2:], prefix=WARMUP_PREFIX)
+        fl: Any = g.create_group("fluctuation")
+        nb = max(len(posterior_blocks), 1)
+        _array(fl, "sum", (spec.run.chains, nb, facts["dim"]), (sh, 1, facts["dim"]),
+               "float64", ("chain", "block", "coord"), 0.0)
+        _array(fl, "identity", (spec.run.chains, nb, 3, facts["dim"]), (sh, 1, 3, facts["dim"]),
+               "float64", ("chain", "block", "term", "coord"), 0.0)
+        _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)
+        fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
+        _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, facts["state"])
+    with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(open_store(path))

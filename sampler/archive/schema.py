@@ -1,0 +1,134 @@
+"""The archive schema: names, schema version, dtypes, block schedule and shard bounds.
+
+Everything a writer and a reader must agree on lives here; ``layout`` creates the arrays and
+``store`` reads and writes them. The layout of one archive (one job)::
+
+    /                       attrs["sgdthermo"]: schema_version, config, runs, device, version, created
+    /run_000/               attrs["sgdthermo_run"]: index, label, resolved run spec, model facts
+        posterior/theta             (chain, draw, coord)   NaN until committed
+        sample_stats/loss           (chain, draw)          minibatch loss of the recorded step
+        sample_stats/grad_norm      (chain, draw)          ‖g_B‖ of the recorded step
+        sample_stats/full_loss      (chain, draw)          L(θ) at the draw (cheap models only)
+        sample_stats/diverged       (chain, draw)          bool
+        warmup_posterior/theta, warmup_sample_stats/*      burn-in draws, if run.keep_warmup
+        fluctuation/sum             (chain, block, coord)  Σ of the rule's O3 term per block
+        fluctuation/steps           (block,)               steps summed in each block
+        fluctuation/identity        (chain, block, term, coord)  Σ of θ⊙pg, pg, ½(pg)² per block
+                                    (the rate-weighted stationarity identity; absent in
+                                    archives written before it, which read as "not recorded")
+        checkpoint/commit           (shard, field)         [blocks_done, slot]
+        checkpoint/slot{0,1}/...    state to resume from after blocks_done blocks
+
+Every array is chunked by shard along ``chain`` and by ``chunk_draws`` along ``draw``, so each Ray
+actor writes only whole chunks of its own chains. A block is committed by writing its data, then
+the checkpoint into the slot not referenced by the current commit, then the commit record: a reader
+or a resumed shard that trusts only ``blocks_done`` never sees a half-written block. Chunk writes of
+Zarr's local store are atomic (temporary file and rename).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import torch
+import zarr
+import zarr.storage
+
+from ..config import JobConfig, RunSpec
+from ..jobspec import expand
+
+SCHEMA_VERSION = 1
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # run.dtype → torch dtype of θ
+RNG_BYTES = 8192  # room for any torch generator state (CPU mt19937: 5056 bytes, CUDA: 16)
+ROOT_KEY, RUN_KEY = "sgdthermo", "sgdthermo_run"
+DRAW_STATS = ("loss", "grad_norm", "full_loss", "diverged")  # sample_stats arrays
+WARMUP_PREFIX = "warmup_"  # warmup_posterior, warmup_sample_stats
+
+
+class ArchiveError(ValueError):
+    """A path that is not a usable sgdthermo archive; the message says why."""
+
+
+def package_version() -> str:
+    """Installed version of sgdthermo."""
+    try:
+        return version("sgdthermo")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def open_store(path: str, read_only: bool = False) -> zarr.storage.StoreLike:
+    """A Zarr store for a local path or an fsspec URL (``s3://…``, ``memory://…``)."""
+    if "://" in path and not path.startswith("file://"):
+        return zarr.storage.FsspecStore.from_url(path, read_only=read_only)
+    return zarr.storage.LocalStore(path.removeprefix("file://"), read_only=read_only)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of work and commit: ``n_draws`` draws of ``group`` from ``draw_start``."""
+
+    index: int
+    group: str  # "warmup" or "posterior"
+    draw_start: int
+    n_draws: int
+    steps: int
+
+
+def block_schedule(spec: RunSpec, chunk_draws: int) -> list[Block]:
+    """Blocks of a run: burn-in blocks first, then posterior blocks, each at most one chunk."""
+    blocks: list[Block] = []
+    for group, total in (("warmup", spec.run.burn_in // spec.run.thin),
+                         ("posterior", spec.run.draws)):
+        for start in range(0, total, chunk_draws):
+            n = min(chunk_draws, total - start)
+            blocks.append(Block(len(blocks), group, start, n, n * spec.run.thin))
+    return blocks
+
+
+def shard_bounds(n_chains: int, shard_chains: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` chain ranges of the shards of a run."""
+    return [(lo, min(lo + shard_chains, n_chains)) for lo in range(0, n_chains, shard_chains)]
+
+
+def run_group_name(index: int) -> str:
+    """Name of a run's group."""
+    return f"run_{index:03d}"
+
+
+def committed_draws(blocks: list[Block], blocks_done: int) -> dict[str, int]:
+    """Draws of each group that are committed after ``blocks_done`` blocks."""
+    out = {"warmup": 0, "posterior": 0}
+    for b in blocks[:blocks_done]:
+        out[b.group] = b.draw_start + b.n_draws
+    return out
+
+
+def n_posterior_blocks(blocks: list[Block]) -> int:
+    """Number of posterior blocks (fluctuation sums are indexed by them)."""
+    return sum(b.group == "posterior" for b in blocks)
+
+
+def read_root(path: str) -> dict[str, Any]:
+    """Root attributes of an archive, or ``ArchiveError`` if it is not a readable sgdthermo archive."""
+    try:
+        root = zarr.open_group(store=open_store(path, read_only=True), mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as err:
+        raise ArchiveError(f"{path!r} is not a sgdthermo archive ({type(err).__name__})") from None
+    meta = root.attrs.get(ROOT_KEY)
+    if not isinstance(meta, dict) or "schema_version" not in meta:
+        raise ArchiveError(f"{path!r} is a Zarr group but not a sgdthermo archive "
+                           f"(no '{ROOT_KEY}' attributes)")
+    if meta["schema_version"] > SCHEMA_VERSION:
+        raise ArchiveError(f"{path!r} has archive schema {meta['schema_version']}, newer than "
+                           f"this sgdthermo ({package_version()}) reads (up to "
+                           f"{SCHEMA_VERSION}); upgrade sgdthermo")
+    return meta
+
+
+def archived_job(meta: dict[str, Any]) -> tuple[JobConfig, list[RunSpec]]:
+    """The job and its expanded runs, rebuilt from an archive's root attributes."""
+    job = JobConfig.model_validate(meta["config"])
+    return job, expand(job)
