@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .minibatch import IndexSampler
-from .models import Batch, Model
+from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
 from .rules import GradSample, UpdateRule
 
 
@@ -88,21 +88,19 @@ class Engine:
     def draw(self, generator: torch.Generator, state: ChainState) -> tuple[Batch, Tensor]:
         """The randomness of the next step, and the updated epoch permutation."""
         if self.model.n_examples is None:  # synthetic noise: the model draws it
-            batch = self.model.draw(generator, self.c)
-            if self.sampling == "full":
-                assert batch.noise is not None
-                batch = Batch(noise=torch.zeros_like(batch.noise))
-            return batch, state.perm
+            noise = self.model.draw(generator, self.c)
+            if self.sampling == "full":  # drawn all the same, so full and iid share a stream
+                noise = NoiseBatch(torch.zeros_like(noise.noise))
+            return noise, state.perm
         if self.sampling == "full":
-            return Batch(), state.perm
+            return FullBatch(), state.perm
         if self.sampling == "gaussian":
-            assert self.model.n_examples is not None
             z = torch.randn(self.c, self.model.n_examples, generator=generator,
                             dtype=self.model.dtype, device=self.model.device)
-            return Batch(weights=z), state.perm
+            return SurrogateBatch(z), state.perm
         assert self.indexer is not None
         idx, perm = self.indexer.draw(generator, state.perm, state.step)
-        return Batch(indices=idx), perm
+        return IndexBatch(idx), perm
 
     def gradient(self, params: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Loss ``[C]`` and gradient ``[C, D]`` for the step's randomness.
@@ -111,10 +109,10 @@ class Engine:
         gradient (``full``); a ``weights`` batch the full gradient plus the Gaussian surrogate
         noise ``N(0, Σ_1(θ)/B)`` (``gaussian``).
         """
-        if batch.indices is not None or batch.noise is not None:
+        if isinstance(batch, IndexBatch | NoiseBatch):
             return self.model.minibatch_grad(params, batch)
         loss, g = self.model.full_loss_grad(params)
-        if batch.weights is not None:
+        if isinstance(batch, SurrogateBatch):
             g = g + self.model.surrogate_noise(params, batch.weights, self.batch_size)
         return loss, g
 
@@ -132,7 +130,7 @@ class Engine:
         """
         loss, g = self.gradient(state.params, batch)
         stats_batch = batch
-        if batch.indices is None and self.model.n_examples is not None:
+        if not isinstance(batch, IndexBatch) and self.model.n_examples is not None:
             stats_batch = self.model.all_examples(self.c)
         ev = (self.model.example_var(state.params, stats_batch) if self.rule.needs_example_var
               else None)

@@ -290,3 +290,33 @@ def test_running_averages(tmp_path):
     measured = float(var_row[1].split(" ± ")[0])
     # Negative control: the block average's σ²/N = 0.1 is not the EMA's variance (1/19).
     assert abs(measured - 0.1) > 0.04 and abs(measured - 1 / 19) < 0.003
+
+
+def test_one_gradient_pass_per_run_for_records_and_claim(tmp_path, monkeypatch):
+    """``analyze_archive`` computes each run's record once and the claim reuses it.
+
+    Counted at the model: every full-batch gradient of any caller, in rows (draws). One pass
+    over a run is chains × draws rows. Main took four passes per run for ``run`` + ``report`` of
+    a claim job.
+    """
+    from rich.console import Console
+    from sgdthermo.analysis.analyze import analyze_archive
+    from sgdthermo.analysis.report import render_html
+    from sgdthermo.analysis.text import print_summary
+    from sgdthermo.sampler.models import Quadratic
+
+    model = {"kind": "quadratic", "hessian": [1.0, 1.0], "noise_cov": [1.0, 4.0]}
+    rules = [{"kind": "sgd", "lr": 0.05}, {"kind": "preconditioned", "lr": 0.05, "power": 2}]
+    cfg = job("two_temperatures", model, rules[0], run={"draws": 200, "burn_in": 200},
+              sweep={"grid": {"rule": rules}})
+    path = run_local(tmp_path, cfg)
+    calls = []
+    original = Quadratic.full_loss_grad
+    monkeypatch.setattr(Quadratic, "full_loss_grad", lambda self, theta: calls.append(
+        theta.shape[0]) or original(self, theta))
+    analysis = analyze_archive(path)
+    render_html(analysis)
+    print_summary(analysis, Console(file=open(tmp_path / "out.txt", "w")))
+    assert analysis.claim is not None and analysis.claim.name == "two_temperatures"
+    rows = sum(r.spec.run.chains * r.draws for r in analysis.runs)
+    assert sum(calls) == rows

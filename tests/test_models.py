@@ -7,9 +7,9 @@ import pytest
 import torch
 from sgdthermo.sampler.config import DataConfig, LinearRegressionConfig, MLPConfig
 from sgdthermo.sampler.models import (
-    Batch,
     DataError,
     DatasetModel,
+    IndexBatch,
     LinearRegression,
     LogisticRegression,
     MeanModel,
@@ -36,7 +36,7 @@ def _models():
 def test_closed_forms_equal_torch_func(model):
     g = torch.Generator().manual_seed(1)
     theta = torch.randn(4, model.dim, generator=g, dtype=F64)
-    batch = Batch(indices=torch.randint(model.n_examples, (4, 7), generator=g))
+    batch = IndexBatch(torch.randint(model.n_examples, (4, 7), generator=g))
     loss, grad = model.minibatch_grad(theta, batch)
     ref_loss, ref_grad = DatasetModel.minibatch_grad(model, theta, batch)
     torch.testing.assert_close(loss, ref_loss)
@@ -54,7 +54,7 @@ def test_mlp_gradient_equals_module_autograd():
     model = MLPConfig(hidden=[5], n=40).build(batch_size=4)
     theta = model.init_params(torch.Generator().manual_seed(0), 2, 1.0)
     idx = torch.tensor([[0, 3, 5, 7], [1, 1, 2, 9]])
-    _, grad = model.minibatch_grad(theta, Batch(indices=idx))
+    _, grad = model.minibatch_grad(theta, IndexBatch(idx))
     for c in range(2):
         params = {k: v.clone().requires_grad_(True) for k, v in model.unflatten(theta[c]).items()}
         logits = torch.func.functional_call(model.net, params, (model.x[idx[c]],))
@@ -70,9 +70,9 @@ def test_mean_model_minimum_and_noise():
     m = MeanModel(y)
     _, g = m.full_loss_grad(torch.tensor([[3.0]], dtype=F64))
     assert g.item() == pytest.approx(0.0)
-    v = m.example_var(torch.tensor([[3.0]], dtype=F64), Batch(indices=torch.arange(4)[None]))
+    v = m.example_var(torch.tensor([[3.0]], dtype=F64), IndexBatch(torch.arange(4)[None]))
     assert v.item() == pytest.approx(float(y.var(correction=1)))  # Bessel-corrected
-    one = m.example_var(torch.tensor([[3.0]], dtype=F64), Batch(indices=torch.tensor([[3]])))
+    one = m.example_var(torch.tensor([[3.0]], dtype=F64), IndexBatch(torch.tensor([[3]])))
     assert one.item() == pytest.approx(4.0)  # B = 1: g² = (3 − 5)²
 
 
@@ -103,3 +103,20 @@ def test_file_data_errors(tmp_path, setup, message):
     with pytest.raises(DataError, match=None) as err:
         cfg.build(1)
     assert message in str(err.value)
+
+
+def test_a_model_refuses_the_wrong_kind_of_batch():
+    """The batch is a tagged union: a dataset model needs indices, a quadratic its noise."""
+    from sgdthermo.sampler.config import QuadraticConfig
+    from sgdthermo.sampler.models import FullBatch, NoiseBatch
+
+    lin = LinearRegressionConfig().build(2)
+    theta = torch.zeros(3, lin.dim, dtype=F64)
+    with pytest.raises(TypeError, match="needs example indices, got NoiseBatch"):
+        lin.minibatch_grad(theta, NoiseBatch(torch.zeros(3, lin.dim, dtype=F64)))
+    quad = QuadraticConfig(hessian=[1.0], noise_cov=[1.0]).build(1)
+    with pytest.raises(TypeError, match="got FullBatch"):
+        quad.minibatch_grad(torch.zeros(3, 1, dtype=F64), FullBatch())
+    _, g = quad.minibatch_grad(torch.zeros(3, 1, dtype=F64), NoiseBatch(torch.ones(3, 1,
+                                                                                  dtype=F64)))
+    assert torch.equal(g, torch.ones(3, 1, dtype=F64))  # the control: the right kind works

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sgdthermo.sampler.jobspec import expand, validate
-from sgdthermo.sampler.models import Batch
+from sgdthermo.sampler.models import SurrogateBatch
 from sgdthermo.sampler.rules import (
     GradSample,
     adam_min_t,
@@ -187,8 +187,8 @@ def test_new_rule_configs_build_and_validate():
                                                        "schedule": {"kind": "cosine"}}})
 
 
-def test_batch_select_keeps_all_fields():
-    b = Batch(weights=torch.arange(6.0).view(3, 2))
+def test_batch_select_restricts_the_chains():
+    b = SurrogateBatch(weights=torch.arange(6.0).view(3, 2))
     assert torch.equal(b.select(slice(1, 2)).weights, torch.tensor([[2.0, 3.0]]))
 
 

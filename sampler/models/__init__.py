@@ -7,12 +7,13 @@ form (``Model.linear_gradient``). Models know nothing of configs: ``sampler.conf
 
 from __future__ import annotations
 
-from .base import Batch, DatasetModel, Model
+from .base import Batch, DatasetModel, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
 from .data import DataError
 from .mlp import MLP
 from .quadratic import Quadratic, as_matrix
 from .regression import LinearRegression, LogisticRegression, MeanModel
 from .scaled import ScaledModel
 
-__all__ = ["Batch", "DataError", "DatasetModel", "LinearRegression", "LogisticRegression",
+__all__ = ["Batch", "DataError", "DatasetModel", "FullBatch", "IndexBatch", "NoiseBatch",
+           "SurrogateBatch", "LinearRegression", "LogisticRegression",
            "MLP", "MeanModel", "Model", "Quadratic", "ScaledModel", "as_matrix"]

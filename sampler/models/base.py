@@ -31,21 +31,54 @@ from torch.func import grad, vmap
 from ..linear_forms import LinearGradient
 
 
-class Batch(NamedTuple):
-    """The randomness one step consumes.
+class IndexBatch(NamedTuple):
+    """Example indices of a minibatch, ``[C, B]`` (dataset models)."""
 
-    Exactly one field is set: ``indices`` (``[C, B]`` example indices) for dataset models, or
-    ``noise`` (``[C, D]`` additive gradient noise, already scaled to the minibatch) for models whose
-    noise is synthetic.
-    """
+    indices: Tensor
 
-    indices: Tensor | None = None  # [C, B] long
-    noise: Tensor | None = None  # [C, D]
-    weights: Tensor | None = None  # [C, N] N(0, 1) weights of the Gaussian surrogate
+    def select(self, chains: slice) -> IndexBatch:
+        """The same randomness restricted to a slice of chains."""
+        return IndexBatch(self.indices[chains])
 
-    def select(self, chains: slice) -> Batch:
-        """Return the same randomness restricted to a slice of chains."""
-        return Batch(*(None if t is None else t[chains] for t in self))
+
+class NoiseBatch(NamedTuple):
+    """Additive gradient noise already scaled to the minibatch, ``[C, D]`` (synthetic noise)."""
+
+    noise: Tensor
+
+    def select(self, chains: slice) -> NoiseBatch:
+        """The same randomness restricted to a slice of chains."""
+        return NoiseBatch(self.noise[chains])
+
+
+class SurrogateBatch(NamedTuple):
+    """``N(0, 1)`` weights ``[C, N]`` of the Gaussian surrogate of a minibatch (``gaussian``)."""
+
+    weights: Tensor
+
+    def select(self, chains: slice) -> SurrogateBatch:
+        """The same randomness restricted to a slice of chains."""
+        return SurrogateBatch(self.weights[chains])
+
+
+class FullBatch(NamedTuple):
+    """No randomness: the deterministic full-batch gradient (``full``)."""
+
+    def select(self, chains: slice) -> FullBatch:
+        """Itself (there is nothing per chain)."""
+        return self
+
+
+Batch = IndexBatch | NoiseBatch | SurrogateBatch | FullBatch
+"""The randomness one step consumes: exactly one of the four kinds (a tagged union)."""
+
+
+def indices_of(batch: Batch) -> Tensor:
+    """The example indices of an ``IndexBatch``; a ``TypeError`` for any other kind."""
+    if not isinstance(batch, IndexBatch):
+        raise TypeError(f"a dataset model's minibatch needs example indices, got "
+                        f"{type(batch).__name__}")
+    return batch.indices
 
 
 def gather_rows(data: Tensor, indices: Tensor) -> Tensor:
@@ -92,11 +125,11 @@ class Model:
                         device=self.device)
         return scale * z
 
-    def draw(self, generator: torch.Generator, n_chains: int) -> Batch:
+    def draw(self, generator: torch.Generator, n_chains: int) -> NoiseBatch:
         """Synthetic minibatch noise ``[C, D]`` (models without a dataset only)."""
         raise NotImplementedError(f"model {self.name!r} has a dataset: the engine draws indices")
 
-    def all_examples(self, n_chains: int) -> Batch:
+    def all_examples(self, n_chains: int) -> IndexBatch:
         """A batch holding every example once, for every chain (dataset models only)."""
         raise NotImplementedError(f"model {self.name!r} has no dataset")
 
@@ -170,16 +203,16 @@ class DatasetModel(Model):
 
     def example_grads(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Per-example losses ``[C, B]`` and gradients ``[C, B, D]`` via ``torch.func``."""
-        assert batch.indices is not None
-        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
+        idx = indices_of(batch)
+        xb, yb = gather_rows(self.x, idx), gather_rows(self.y, idx)
         per_example = vmap(vmap(_value_and_grad(self._ridged), in_dims=(None, 0, 0)))
         grads, losses = per_example(theta, xb, yb)
         return losses, grads
 
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Minibatch loss and gradient, ``g_B = (1/B) Σ_b ∇ℓ_b``, batched over chains."""
-        assert batch.indices is not None
-        xb, yb = gather_rows(self.x, batch.indices), gather_rows(self.y, batch.indices)
+        idx = indices_of(batch)
+        xb, yb = gather_rows(self.x, idx), gather_rows(self.y, idx)
 
         def batch_loss(th: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
             return vmap(self._ridged, in_dims=(None, 0, 0))(th, xs, ys).mean()
@@ -199,7 +232,7 @@ class DatasetModel(Model):
         ``Σ_1,ii(θ) + (∂_iL)²``, which near stationarity is ``Σ_1,ii`` up to O(η) (THEORY.md O1).
         """
         mean, mean_sq = self.example_moments(theta, batch)
-        b = batch.indices.shape[1] if batch.indices is not None else 1
+        b = indices_of(batch).shape[1]
         if b == 1:
             return mean_sq
         return (mean_sq - mean.square()).clamp_min(0) * (b / (b - 1))
@@ -208,10 +241,10 @@ class DatasetModel(Model):
         """``(1/B) Σ_b (∇ℓ_b)_i²``."""
         return self.example_moments(theta, batch)[1]
 
-    def all_examples(self, n_chains: int) -> Batch:
+    def all_examples(self, n_chains: int) -> IndexBatch:
         """A batch holding every example once, for every chain."""
         idx = torch.arange(self.n_examples, device=self.device)
-        return Batch(indices=idx.expand(n_chains, -1))
+        return IndexBatch(idx.expand(n_chains, -1))
 
     def dataset(self) -> tuple[np.ndarray, np.ndarray]:
         """``(X, y)`` as float64 arrays."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..linear_forms import LinearGradient
-from .base import Batch, Model
+from .base import Batch, Model, NoiseBatch
 from .data import DataError
 
 
@@ -25,6 +25,12 @@ def as_matrix(values: list[float] | list[list[float]], field: str) -> np.ndarray
     if not np.allclose(arr, arr.T):
         raise DataError(f"{field}: must be symmetric, got {arr.tolist()}")
     return arr
+
+
+def _noise(batch: Batch) -> Tensor:
+    if not isinstance(batch, NoiseBatch):
+        raise TypeError(f"a quadratic model's minibatch is its noise, got {type(batch).__name__}")
+    return batch.noise
 
 
 class Quadratic(Model):
@@ -75,18 +81,18 @@ class Quadratic(Model):
         return cls(torch.as_tensor(h, dtype=dtype, device=device),
                    torch.as_tensor(s, dtype=dtype, device=device), batch_size)
 
-    def draw(self, generator: torch.Generator, n_chains: int) -> Batch:
+    def draw(self, generator: torch.Generator, n_chains: int) -> NoiseBatch:
         """Minibatch noise ``ξ = R z / √B`` with ``z ~ N(0, I)``, shape ``[C, D]``."""
         z = torch.randn(n_chains, self.dim, generator=generator, dtype=self.dtype,
                         device=self.device)
-        return Batch(noise=(z @ self._noise_root.T) / math.sqrt(self.batch_size))
+        return NoiseBatch((z @ self._noise_root.T) / math.sqrt(self.batch_size))
 
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """``g_B = Hθ + ξ`` and loss ``½θᵀHθ + ξᵀθ``."""
-        assert batch.noise is not None
+        noise = _noise(batch)
         h_theta = theta @ self.hessian
-        loss = 0.5 * (theta * h_theta).sum(-1) + (batch.noise * theta).sum(-1)
-        return loss, h_theta + batch.noise
+        loss = 0.5 * (theta * h_theta).sum(-1) + (noise * theta).sum(-1)
+        return loss, h_theta + noise
 
     def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
         """The known per-example noise variance ``Σ_ii``, broadcast to ``[C, D]``."""
@@ -98,8 +104,7 @@ class Quadratic(Model):
         Individual examples are synthetic, so the batch mean of their squares is replaced by its
         conditional expectation given the drawn minibatch gradient (a Rao–Blackwellisation).
         """
-        assert batch.noise is not None
-        g = theta @ self.hessian + batch.noise
+        g = theta @ self.hessian + _noise(batch)
         return g.square() + self._noise_var * (self.batch_size - 1) / self.batch_size
 
     def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:

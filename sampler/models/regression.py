@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..linear_forms import LinearGradient, regression_form
-from .base import Batch, DatasetModel, gather_rows, over_chain_chunks
+from .base import Batch, DatasetModel, gather_rows, indices_of, over_chain_chunks
 
 
 class GLM(DatasetModel):
@@ -34,13 +34,12 @@ class GLM(DatasetModel):
         return self.link(x @ theta, y)[0]
 
     def _width(self, batch: Batch) -> int:
-        assert batch.indices is not None
-        return batch.indices.shape[1] * self.dim
+        return indices_of(batch).shape[1] * self.dim
 
     def _batch_parts(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
-        assert batch.indices is not None
-        xb = gather_rows(self.x, batch.indices)  # [C, B, D]
-        yb = gather_rows(self.y, batch.indices)  # [C, B]
+        idx = indices_of(batch)
+        xb = gather_rows(self.x, idx)  # [C, B, D]
+        yb = gather_rows(self.y, idx)  # [C, B]
         z = (xb * theta.unsqueeze(1)).sum(-1)  # [C, B]; faster than bmm for matvecs
         losses, r = self.link(z, yb)
         return xb, losses, r

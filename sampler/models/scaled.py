@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..linear_forms import LinearGradient
-from .base import Batch, Model
+from .base import Batch, IndexBatch, Model, NoiseBatch
 
 
 class ScaledModel(Model):
@@ -32,11 +32,11 @@ class ScaledModel(Model):
         """The inner model's initialisation."""
         return self.inner.init_params(generator, n_chains, scale)
 
-    def draw(self, generator: torch.Generator, n_chains: int) -> Batch:
+    def draw(self, generator: torch.Generator, n_chains: int) -> NoiseBatch:
         """The inner model's noise draw; scaling happens in the gradient."""
         return self.inner.draw(generator, n_chains)
 
-    def all_examples(self, n_chains: int) -> Batch:
+    def all_examples(self, n_chains: int) -> IndexBatch:
         """The inner model's full batch."""
         return self.inner.all_examples(n_chains)
 

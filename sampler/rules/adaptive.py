@@ -50,7 +50,7 @@ def rmsprop(lr: float, alpha: float = 0.99, eps: float = 1e-8,
         return HeavyBall(lr / root, 0.0, 0.0, False)
 
     return rms_family("rmsprop", lr, alpha, eps, eps_inside_sqrt,
-                      lambda grad: grad.mean.square(), needs_example_sq=False,
+                      lambda grad: grad.minibatch.square(), needs_example_sq=False,
                       linear_form=linear_form)
 
 
@@ -69,10 +69,10 @@ def rms_family(name: str, lr: float, alpha: float, eps: float, eps_inside_sqrt: 
     def update(grad: GradSample, state: RMSPropState, params: Tensor,
                step: int) -> tuple[Tensor, RMSPropState]:
         new = RMSPropState(alpha * state.square_avg + (1.0 - alpha) * second_moment(grad))
-        return -rms(new.square_avg) * grad.mean, new
+        return -rms(new.square_avg) * grad.minibatch, new
 
     def fluctuation(grad: GradSample, state: RMSPropState) -> Tensor:
-        return 0.5 * rms(state.square_avg) * grad.mean.square()
+        return 0.5 * rms(state.square_avg) * grad.minibatch.square()
 
     return UpdateRule(name, init, update, fluctuation, needs_example_sq=needs_example_sq, lr=lr,
                       linear_form=linear_form)
@@ -115,8 +115,8 @@ def adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8)
     def update(grad: GradSample, state: AdamState, params: Tensor,
                step: int) -> tuple[Tensor, AdamState]:
         t = step + 1
-        m = beta1 * state.exp_avg + (1.0 - beta1) * grad.mean
-        v = beta2 * state.exp_avg_sq + (1.0 - beta2) * grad.mean.square()
+        m = beta1 * state.exp_avg + (1.0 - beta1) * grad.minibatch
+        v = beta2 * state.exp_avg_sq + (1.0 - beta2) * grad.minibatch.square()
         m_hat = m / (1.0 - beta1**t)
         rate = lr / ((v / (1.0 - beta2**t)).sqrt() + eps)
         return -rate * m_hat, AdamState(m, v, rate, m_hat)

@@ -40,7 +40,7 @@ from torch import Tensor
 class GradSample(NamedTuple):
     """What the engine hands a rule at each step."""
 
-    mean: Tensor  # [C, D] minibatch gradient g_B
+    minibatch: Tensor  # [C, D] the minibatch gradient g_B
     example_var: Tensor | None = None  # [C, D] per-example gradient variance (if rule needs it)
     example_sq: Tensor | None = None  # [C, D] batch mean of squared per-example gradients
     loss: Tensor | None = None  # [C] minibatch loss at the current parameters

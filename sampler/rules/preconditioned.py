@@ -51,10 +51,10 @@ def preconditioned(lr: float, power: int = 2, decay: float = 0.99,
         var_hat = var_avg / (1.0 - decay ** (step + 1))
         scale = var_hat if power == 2 else var_hat.sqrt()
         rate = lr / (scale + eps)
-        return -rate * grad.mean, PreconditionedState(var_avg, rate)
+        return -rate * grad.minibatch, PreconditionedState(var_avg, rate)
 
     def fluctuation(grad: GradSample, state: PreconditionedState) -> Tensor:
-        return 0.5 * state.rate * grad.mean.square()
+        return 0.5 * state.rate * grad.minibatch.square()
 
     def linear_form(second_moment: np.ndarray, example_var: np.ndarray,
                     var_exact: bool) -> HeavyBall:

@@ -53,8 +53,8 @@ def adam_min_t(lr: float, n_g: float = 10.0, n_s: float = 100.0, eps: float = 1e
                step: int) -> tuple[Tensor, MomentState]:
         t = step + 1
         wg, ws = 1.0 / min(t, n_g), 1.0 / min(t, n_s)
-        new = MomentState((1 - wg) * state.mu + wg * grad.mean,
-                          (1 - ws) * state.s + ws * grad.mean.square())
+        new = MomentState((1 - wg) * state.mu + wg * grad.minibatch,
+                          (1 - ws) * state.s + ws * grad.minibatch.square())
         return -lr * new.mu / (new.s + eps).sqrt(), new
 
     def fluctuation(grad: GradSample, state: MomentState) -> Tensor:
@@ -107,10 +107,10 @@ def normalized(lr: float, eps: float = 1e-8) -> UpdateRule:
 
     def update(grad: GradSample, state: EmptyState, params: Tensor,
                step: int) -> tuple[Tensor, EmptyState]:
-        return -scale(grad.mean) * grad.mean, state
+        return -scale(grad.minibatch) * grad.minibatch, state
 
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
-        return 0.5 * scale(grad.mean) * grad.mean.square()
+        return 0.5 * scale(grad.minibatch) * grad.minibatch.square()
 
     return UpdateRule("normalized", init, update, fluctuation, lr=lr)
 
@@ -133,13 +133,13 @@ def multiplicative(lr: float, eps: float = 1e-2) -> UpdateRule:
 
     def update(grad: GradSample, state: EmptyState, params: Tensor,
                step: int) -> tuple[Tensor, EmptyState]:
-        return -lr * params.abs().clamp_min(eps) * grad.mean, state
+        return -lr * params.abs().clamp_min(eps) * grad.minibatch, state
 
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
         # (η_i/2)g_i² with the step's own rate η max(ε, |θ_i|): approximate (the rate depends on
         # θ), so the exact check of this rule is the rate-weighted identity.
         scale = 1.0 if grad.params is None else grad.params.abs().clamp_min(eps)
-        return 0.5 * lr * scale * grad.mean.square()
+        return 0.5 * lr * scale * grad.minibatch.square()
 
     return UpdateRule("multiplicative", init, update, fluctuation, lr=lr)
 
@@ -162,10 +162,10 @@ def loss_proportional(lr: float) -> UpdateRule:
     def update(grad: GradSample, state: EmptyState, params: Tensor,
                step: int) -> tuple[Tensor, EmptyState]:
         assert grad.loss is not None
-        return -lr * grad.loss.unsqueeze(-1) * grad.mean, state
+        return -lr * grad.loss.unsqueeze(-1) * grad.minibatch, state
 
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
         assert grad.loss is not None
-        return 0.5 * lr * grad.loss.unsqueeze(-1) * grad.mean.square()
+        return 0.5 * lr * grad.loss.unsqueeze(-1) * grad.minibatch.square()
 
     return UpdateRule("loss_proportional", init, update, fluctuation, lr=lr)

@@ -25,10 +25,10 @@ def sgd(lr: float) -> UpdateRule:
 
     def update(grad: GradSample, state: EmptyState, params: Tensor,
                step: int) -> tuple[Tensor, EmptyState]:
-        return -lr * grad.mean, state
+        return -lr * grad.minibatch, state
 
     def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
-        return 0.5 * lr * grad.mean.square()
+        return 0.5 * lr * grad.minibatch.square()
 
     return UpdateRule("sgd", init, update, fluctuation, rates="constant", lr=lr,
                       linear_form=constant_form(lr))
@@ -69,9 +69,9 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
     def update(grad: GradSample, state: MomentumState, params: Tensor,
                step: int) -> tuple[Tensor, MomentumState]:
         if step == 0:
-            buf = grad.mean.clone()
+            buf = grad.minibatch.clone()
         else:
-            buf = mu * state.buffer + (1.0 - dampening) * grad.mean
+            buf = mu * state.buffer + (1.0 - dampening) * grad.minibatch
         return -lr * buf, MomentumState(buf)
 
     def fluctuation(grad: GradSample, state: MomentumState) -> Tensor:
@@ -106,7 +106,7 @@ def momentum_ng(lr: float, n_g: float = 10.0) -> UpdateRule:
 
     def update(grad: GradSample, state: VelocityState, params: Tensor,
                step: int) -> tuple[Tensor, VelocityState]:
-        v = mu * state.velocity + lr * grad.mean
+        v = mu * state.velocity + lr * grad.minibatch
         return -v, VelocityState(v)
 
     def fluctuation(grad: GradSample, state: VelocityState) -> Tensor:

@@ -62,7 +62,7 @@ def tz(batch_size: int, k: int = 100, lambda_b: float = 16.0, lambda_eta: float 
         t = step + 1
         w = (batch_size / state.b_star).clamp(max=0.5)
         assert grad.example_var is not None
-        g_avg = (1 - w) * state.g_avg + w * grad.mean
+        g_avg = (1 - w) * state.g_avg + w * grad.minibatch
         s_avg = (1 - w) * state.s_avg + w * grad.example_var
         var = s_avg
         if t <= k:
@@ -71,9 +71,9 @@ def tz(batch_size: int, k: int = 100, lambda_b: float = 16.0, lambda_eta: float 
             b_star = lambda_b * var / (g_avg.square() + eps)
             rate = (lambda_eta * g_avg.square() / (var + eps)).clamp(
                 max=lambda_eta * lambda_b / batch_size)
-        return -rate * grad.mean, TZState(g_avg, s_avg, b_star, rate)
+        return -rate * grad.minibatch, TZState(g_avg, s_avg, b_star, rate)
 
     def fluctuation(grad: GradSample, state: TZState) -> Tensor:
-        return 0.5 * state.rate * grad.mean.square()
+        return 0.5 * state.rate * grad.minibatch.square()
 
     return UpdateRule("tz", init, update, fluctuation, needs_example_var=True)
