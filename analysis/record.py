@@ -8,15 +8,11 @@ gradient pass of the run, which the claims reuse). Text, HTML and JSON are rende
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
-from ..sampler.config import RunSpec
-from ..sampler.models import Model
-from ..sampler.rules import UpdateRule
 from .diagnostics import diagnostics, worst
 from .estimators import integrated_time_se, mean_and_se
 from .gibbs import GibbsResult, gibbs_test
@@ -73,66 +69,17 @@ class Estimates:
 
 
 @dataclass
-class RunAnalysis:
-    """The analysis of one run: the run itself, a status and, if ``ok``, its estimates."""
+class RunAnalysis(RunData):
+    """A run with its analysis: a status and, if ``ok``, its estimates and theory.
 
-    data: RunData
-    status: str  # "ok" or why nothing could be estimated
-    diverged: int  # diverged chains
+    It is the ``RunData`` it was computed from (same archive views, model and rule), so claims
+    read the run and its estimates from one object.
+    """
+
+    status: str = ""  # "ok" or why nothing could be estimated
+    diverged: int = 0  # diverged chains
     estimates: Estimates | None = None
     theory: StationaryTheory | None = None
-
-    # ---- the run (what claims and renderers read)
-    @property
-    def spec(self) -> RunSpec:
-        """The run's resolved settings."""
-        return self.data.spec
-
-    @property
-    def index(self) -> int:
-        """Run index."""
-        return self.data.index
-
-    @property
-    def label(self) -> str:
-        """Sweep-point label."""
-        return self.data.label
-
-    @property
-    def draws(self) -> int:
-        """Committed posterior draws."""
-        return self.data.draws
-
-    @property
-    def model(self) -> Model:
-        """The run's model."""
-        return self.data.model
-
-    @property
-    def rule(self) -> UpdateRule:
-        """The run's update rule."""
-        return self.data.rule
-
-    @property
-    def epoch_steps(self) -> int | None:
-        """Steps per epoch under epoch reshuffling."""
-        return self.data.epoch_steps
-
-    def posterior(self) -> xr.Dataset:
-        """Committed draws."""
-        return self.data.posterior()
-
-    def sample_stats(self) -> xr.Dataset:
-        """Committed sample statistics."""
-        return self.data.sample_stats()
-
-    def diverged_chains(self) -> np.ndarray:
-        """Boolean ``[C]`` of chains that diverged."""
-        return self.data.diverged_chains()
-
-    def final_state(self, name: str) -> np.ndarray:
-        """A checkpointed state array at the last commit."""
-        return self.data.final_state(name)
 
     # ---- the estimates (claims need an ``ok`` run)
     @property
@@ -165,7 +112,7 @@ class RunAnalysis:
         out: dict[str, Any] = {
             "run": self.index, "label": self.label, "rule": self.spec.rule.kind,
             "model": self.spec.model.kind, "chains": self.spec.run.chains, "draws": self.draws,
-            "complete": self.data.complete, "diverged_chains": self.diverged,
+            "complete": self.complete, "diverged_chains": self.diverged,
             "status": self.status}
         e = self.estimates
         if e is None:
@@ -206,12 +153,17 @@ def analyze_run(run: RunData) -> RunAnalysis:
     """Everything ``sgdthermo analyze`` reports for one run, computed once."""
     diverged = int(run.diverged_chains().sum())
     theory = stationary_theory(run.model, run.rule, run.spec.run)
+    base = {f.name: getattr(run, f.name) for f in fields(RunData)}
     if run.draws < MIN_DRAWS or diverged == run.spec.run.chains:
-        return RunAnalysis(run, "not enough committed, non-diverged draws to analyze", diverged,
-                           None, theory)
-    diag = diagnostics(run)
-    samples = virial_samples(run)
-    temps = temperatures(run, samples)
-    comparison = compare(run, theory, samples, temps) if theory is not None else None
-    estimates = Estimates(diag, worst(diag), samples, temps, gibbs_test(samples), comparison)
-    return RunAnalysis(run, "ok", diverged, estimates, theory)
+        out = RunAnalysis(**base, status="not enough committed, non-diverged draws to analyze",
+                          diverged=diverged, theory=theory)
+    else:
+        diag = diagnostics(run)
+        samples = virial_samples(run)
+        temps = temperatures(run, samples)
+        comparison = compare(run, theory, samples, temps) if theory is not None else None
+        estimates = Estimates(diag, worst(diag), samples, temps, gibbs_test(samples), comparison)
+        out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
+                          theory=theory)
+    out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})
+    return out

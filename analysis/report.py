@@ -123,7 +123,7 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
                    f"{'Gibbs' if th['gibbs'] else 'not Gibbs'}.</p>")
     out.append(f"<img src='data:image/png;base64,{temperature_bars(r)}'>")
     out.append(f"<h3>Trace and rank plots</h3><img src='data:image/png;base64,"
-               f"{trace_and_rank(run.data)}'>")
+               f"{trace_and_rank(run)}'>")
     return "".join(out)
 
 

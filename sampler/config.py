@@ -4,16 +4,16 @@ A job config (TOML) is validated here with pydantic. Every field is documented, 
 discriminated unions (an unknown kind lists the allowed ones), and the resolved config is stored in
 the archive so that analysis can rebuild each run's model without the original file.
 
-The unions are the only list of kinds: each model config ``build``s its model and each rule config
-its ``UpdateRule`` through the factory it names (``factory``), so adding a rule is its module in
-``sampler/rules/`` plus its config class here and one line in ``RuleConfig``. The math modules never
-import this one.
+The unions are the only list of kinds: each model config ``build``s its model, and each rule config
+its ``UpdateRule`` through the factory of the same name as its kind (``sampler.rules.<kind>``), so
+adding a rule is its module in ``sampler/rules/`` plus its config class here and one line in
+``RuleConfig``. The math modules never import this one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from . import rules
 from .models import MLP, LinearRegression, LogisticRegression, MeanModel, Model, Quadratic, ScaledModel
-from .models.data import digits, regression_data
+from .models.data import Synthetic, digits, regression_data
 from .rules import UpdateRule
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -84,6 +84,12 @@ class DataConfig(_Strict):
     standardize: bool = Field(False, description="File data: standardise the feature columns.")
     intercept: bool = Field(False, description="Append a constant-1 feature.")
 
+    def load(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` for a model of this kind (``models.data.regression_data``)."""
+        synthetic = Synthetic(self.n, self.d, self.condition, self.noise_std, self.seed)
+        return regression_data(kind, self.dataset, self.file, self.target, self.standardize,
+                               self.intercept, synthetic)
+
 
 class MeanConfig(_Model):
     """The seeds' ``ℓ_i(β) = ½(β − y_i)²``: explicit values, or N draws of ``N(loc, scale²)``."""
@@ -113,7 +119,7 @@ class LinearRegressionConfig(_Model):
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
         """``LinearRegression`` on the configured data."""
-        x, y = regression_data(self.data, self.kind)
+        x, y = self.data.load(self.kind)
         return LinearRegression(_tensor(x, dtype, device), _tensor(y, dtype, device), l2=self.l2)
 
 
@@ -127,7 +133,7 @@ class LogisticRegressionConfig(_Model):
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
         """``LogisticRegression`` on the configured data (targets 0/1)."""
-        x, y = regression_data(self.data, self.kind)
+        x, y = self.data.load(self.kind)
         return LogisticRegression(_tensor(x, dtype, device), _tensor(y, dtype, device),
                                   l2=self.l2)
 
@@ -165,11 +171,11 @@ class ScheduleConfig(_Strict):
 
 
 class _Rule(_Strict):
+    kind: str  # each rule narrows it to its Literal; the factory is ``sampler.rules.<kind>``
     schedule: ScheduleConfig = Field(ScheduleConfig(), description="Learning-rate schedule.")
-    factory: ClassVar[Callable[..., UpdateRule]]  # the rule module's factory
 
     def hyperparameters(self, batch_size: int) -> dict[str, Any]:
-        """Keyword arguments of ``factory``: every field but ``kind`` and ``schedule``."""
+        """Keyword arguments of the rule's factory: every field but ``kind`` and ``schedule``."""
         return self.model_dump(exclude={"kind", "schedule"})
 
     def param(self, name: str) -> float:
@@ -189,7 +195,8 @@ class _Rule(_Strict):
 
     def build(self, batch_size: int = 1) -> UpdateRule:
         """The rule (wrapped in its schedule unless constant)."""
-        rule = type(self).factory(**self.hyperparameters(batch_size))
+        factory: Callable[..., UpdateRule] = getattr(rules, self.kind)
+        rule = factory(**self.hyperparameters(batch_size))
         if self.schedule.kind != "constant":
             rule = rules.scheduled(rule, self.schedule.kind, self.schedule.t0,
                                    self.schedule.power)
@@ -200,7 +207,6 @@ class SGDConfig(_Rule):
     """Plain SGD ``θ ← θ − η g``."""
 
     kind: Literal["sgd"] = "sgd"
-    factory = staticmethod(rules.sgd)
     lr: PositiveFloat
 
 
@@ -208,7 +214,6 @@ class MomentumConfig(_Rule):
     """PyTorch heavy ball ``b ← μb + (1−d)g; θ ← θ − ηb``."""
 
     kind: Literal["momentum"] = "momentum"
-    factory = staticmethod(rules.momentum)
     lr: PositiveFloat
     mu: float = Field(0.9, ge=0, lt=1)
     dampening: float = Field(0.0, ge=0, lt=1)
@@ -218,7 +223,6 @@ class MomentumNgConfig(_Rule):
     """The seeds' ``v ← (1 − 1/N_g)v + ηg; θ ← θ − v``."""
 
     kind: Literal["momentum_ng"] = "momentum_ng"
-    factory = staticmethod(rules.momentum_ng)
     lr: PositiveFloat
     n_g: float = Field(10.0, ge=1)
 
@@ -227,7 +231,6 @@ class RMSPropConfig(_Rule):
     """PyTorch RMSprop ``s ← αs + (1−α)g²; θ ← θ − ηg/(√s + ε)``."""
 
     kind: Literal["rmsprop"] = "rmsprop"
-    factory = staticmethod(rules.rmsprop)
     lr: PositiveFloat
     alpha: float = Field(0.99, ge=0, lt=1)
     eps: float = Field(1e-8, ge=0)
@@ -238,7 +241,6 @@ class AdamConfig(_Rule):
     """PyTorch Adam with bias correction."""
 
     kind: Literal["adam"] = "adam"
-    factory = staticmethod(rules.adam)
     lr: PositiveFloat
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
@@ -249,7 +251,6 @@ class PreconditionedConfig(_Rule):
     """Diagonal preconditioning ``η_i = η'/σ_i^p`` from a running per-example variance estimate."""
 
     kind: Literal["preconditioned"] = "preconditioned"
-    factory = staticmethod(rules.preconditioned)
     lr: PositiveFloat
     power: Literal[1, 2] = 2
     decay: float = Field(0.99, ge=0, lt=1)
@@ -260,7 +261,6 @@ class AdamMinTConfig(_Rule):
     """The seeds' simplified Adam with min(t, N) bias correction."""
 
     kind: Literal["adam_min_t"] = "adam_min_t"
-    factory = staticmethod(rules.adam_min_t)
     lr: PositiveFloat
     n_g: float = Field(10.0, ge=1)
     n_s: float = Field(100.0, ge=1)
@@ -271,7 +271,6 @@ class RMSPropPerExampleConfig(_Rule):
     """RMSProp averaging per-example squared gradients (keeps its rates when B changes)."""
 
     kind: Literal["rmsprop_per_example"] = "rmsprop_per_example"
-    factory = staticmethod(rules.rmsprop_per_example)
     lr: PositiveFloat
     alpha: float = Field(0.99, ge=0, lt=1)
     eps: float = Field(1e-8, ge=0)
@@ -282,7 +281,6 @@ class NormalizedConfig(_Rule):
     """θ ← θ − η ĝ/√(‖ĝ‖²/d + ε)."""
 
     kind: Literal["normalized"] = "normalized"
-    factory = staticmethod(rules.normalized)
     lr: PositiveFloat
     eps: PositiveFloat = 1e-8
 
@@ -291,7 +289,6 @@ class MultiplicativeConfig(_Rule):
     """θ_i ← θ_i − η max(ε, |θ_i|) ĝ_i."""
 
     kind: Literal["multiplicative"] = "multiplicative"
-    factory = staticmethod(rules.multiplicative)
     lr: PositiveFloat
     eps: PositiveFloat = 1e-2
 
@@ -300,7 +297,6 @@ class LossProportionalConfig(_Rule):
     """θ ← θ − η L(θ, batch) ĝ."""
 
     kind: Literal["loss_proportional"] = "loss_proportional"
-    factory = staticmethod(rules.loss_proportional)
     lr: PositiveFloat
 
 
@@ -308,7 +304,6 @@ class TZConfig(_Rule):
     """The seeds' TZ algorithm: per-coordinate B* and η from running g̃, s̃ (no lr)."""
 
     kind: Literal["tz"] = "tz"
-    factory = staticmethod(rules.tz)
     k: int = Field(100, ge=1, description="Warm-up steps K.")
     lambda_b: PositiveFloat = 16.0
     lambda_eta: PositiveFloat = 0.01

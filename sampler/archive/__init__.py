@@ -10,16 +10,10 @@ from __future__ import annotations
 from .layout import create_archive
 from .schema import (
     DTYPES,
-    RNG_BYTES,
     ROOT_KEY,
-    RUN_KEY,
     SCHEMA_VERSION,
     ArchiveError,
-    Block,
     archived_job,
-    block_schedule,
-    committed_draws,
-    n_posterior_blocks,
     open_store,
     package_version,
     read_root,
@@ -28,7 +22,6 @@ from .schema import (
 )
 from .store import BlockData, Checkpoint, RunStore
 
-__all__ = ["DTYPES", "RNG_BYTES", "ROOT_KEY", "RUN_KEY", "SCHEMA_VERSION", "ArchiveError", "Block",
-           "BlockData", "Checkpoint", "RunStore", "archived_job", "block_schedule",
-           "committed_draws", "create_archive", "n_posterior_blocks", "open_store",
-           "package_version", "read_root", "run_group_name", "shard_bounds"]
+__all__ = ["DTYPES", "ROOT_KEY", "SCHEMA_VERSION", "ArchiveError", "BlockData", "Checkpoint",
+           "RunStore", "archived_job", "create_archive", "open_store", "package_version",
+           "read_root", "run_group_name", "shard_bounds"]

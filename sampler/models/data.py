@@ -2,49 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 
-class DataSource(Protocol):
-    """Where regression data comes from (``sampler.config.DataConfig`` documents the fields)."""
+@dataclass(frozen=True)
+class Synthetic:
+    """Synthetic anisotropic data (``sampler.config.DataConfig`` documents the fields)."""
 
-    @property
-    def file(self) -> str | None: ...  # noqa: D102
-    @property
-    def dataset(self) -> str: ...  # noqa: D102
-    @property
-    def target(self) -> str | None: ...  # noqa: D102
-    @property
-    def n(self) -> int: ...  # noqa: D102
-    @property
-    def d(self) -> int: ...  # noqa: D102
-    @property
-    def condition(self) -> float: ...  # noqa: D102
-    @property
-    def noise_std(self) -> float: ...  # noqa: D102
-    @property
-    def seed(self) -> int: ...  # noqa: D102
-    @property
-    def standardize(self) -> bool: ...  # noqa: D102
-    @property
-    def intercept(self) -> bool: ...  # noqa: D102
+    n: int
+    d: int
+    condition: float
+    noise_std: float
+    seed: int
 
 
 class DataError(ValueError):
     """A data file that cannot be used; the message names the file and the problem."""
 
 
-def synthetic_features(cfg: DataSource) -> np.ndarray:
+def synthetic_features(cfg: Synthetic) -> np.ndarray:
     """``X = Z · diag(s)`` with ``Z ~ N(0, 1)`` and scales ``s`` geometric from 1 to 1/condition."""
     rng = np.random.default_rng(cfg.seed)
     scales = np.geomspace(1.0, 1.0 / cfg.condition, cfg.d)
     return rng.standard_normal((cfg.n, cfg.d)) * scales
 
 
-def synthetic_linear(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_linear(cfg: Synthetic) -> tuple[np.ndarray, np.ndarray]:
     """``y = Xθ_true + noise_std·ε`` with ``θ_true ~ N(0, I)`` (from the data seed)."""
     x = synthetic_features(cfg)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -52,7 +38,7 @@ def synthetic_linear(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
     return x, x @ theta + cfg.noise_std * rng.standard_normal(cfg.n)
 
 
-def synthetic_logistic(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_logistic(cfg: Synthetic) -> tuple[np.ndarray, np.ndarray]:
     """``y ~ Bernoulli(sigmoid(Xθ_true))`` with ``θ_true ~ N(0, I)``."""
     x = synthetic_features(cfg)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -61,10 +47,10 @@ def synthetic_logistic(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
     return x, (rng.random(cfg.n) < p).astype(np.float64)
 
 
-def load_file(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
+def load_file(file: str, target: str | None,
+              standardize: bool) -> tuple[np.ndarray, np.ndarray]:
     """Load ``X, y`` from ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` (target column or the last)."""
-    assert cfg.file is not None
-    path = Path(cfg.file).expanduser()
+    path = Path(file).expanduser()
     if not path.is_file():
         raise DataError(f"model.data.file: no such file {str(path)!r}")
     if path.suffix == ".npz":
@@ -75,7 +61,7 @@ def load_file(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
                                 f"missing {sorted(missing)} (has {sorted(f.files)})")
             x, y = np.asarray(f["X"], float), np.asarray(f["y"], float)
     elif path.suffix == ".csv":
-        x, y = _load_csv(path, cfg.target)
+        x, y = _load_csv(path, target)
     else:
         raise DataError(f"model.data.file: allowed suffixes .npz, .csv, got {path.suffix!r}")
     if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
@@ -83,7 +69,7 @@ def load_file(cfg: DataSource) -> tuple[np.ndarray, np.ndarray]:
                         f"got X {list(x.shape)} and y {list(y.shape)}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise DataError(f"model.data.file {str(path)!r}: contains non-finite values")
-    if cfg.standardize:
+    if standardize:
         x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
     return x, y
 
@@ -110,22 +96,29 @@ def _not_number(text: str) -> bool:
     return False
 
 
-def regression_data(cfg: DataSource, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Data for ``linear_regression`` or ``logistic_regression``, with the optional intercept."""
-    if cfg.dataset == "diabetes":
+def regression_data(kind: str, dataset: str, file: str | None, target: str | None,
+                    standardize: bool, intercept: bool,
+                    synthetic: Synthetic) -> tuple[np.ndarray, np.ndarray]:
+    """Data for ``linear_regression`` or ``logistic_regression``, with the optional intercept.
+
+    ``dataset = "diabetes"`` is scikit-learn's (standardised); else a ``file`` if given; else
+    ``synthetic`` data.
+    """
+    if dataset == "diabetes":
         from sklearn.datasets import load_diabetes
 
         x, y = load_diabetes(return_X_y=True)
         x = (x - x.mean(0)) / x.std(0)
         y = (y - y.mean()) / y.std()
-    elif cfg.file:
-        x, y = load_file(cfg)
+    elif file:
+        x, y = load_file(file, target, standardize)
         if kind == "logistic_regression" and not np.isin(y, (0.0, 1.0)).all():
-            raise DataError(f"model.data.file {cfg.file!r}: logistic targets must be 0 or 1, "
+            raise DataError(f"model.data.file {file!r}: logistic targets must be 0 or 1, "
                             f"got values {np.unique(y)[:5].tolist()}")
     else:
-        x, y = (synthetic_linear if kind == "linear_regression" else synthetic_logistic)(cfg)
-    if cfg.intercept:
+        x, y = (synthetic_linear if kind == "linear_regression" else synthetic_logistic)(
+            synthetic)
+    if intercept:
         x = np.hstack([x, np.ones((x.shape[0], 1))])
     return x, y
 
