@@ -1,0 +1,145 @@
+"""Model tables: each ``build``s its model (``sampler.models``), scaled by ``loss_scale``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from ..models import MLP, LinearRegression, LogisticRegression, MeanModel, Model, Quadratic, ScaledModel
+from ..models.data import Synthetic, digits, regression_data
+from .base import PositiveFloat, _Strict, kinds
+
+
+class _Model(_Strict):
+    loss_scale: PositiveFloat = Field(
+        1.0, description="Multiply the loss by this (1/ln 2: nats to bits).")
+
+    def build(self, batch_size: int, dtype: torch.dtype = torch.float64,
+              device: str | torch.device = "cpu") -> Model:
+        """The model on a dtype and device, scaled by ``loss_scale``."""
+        model = self.build_loss(batch_size, dtype, device)
+        return model if self.loss_scale == 1.0 else ScaledModel(model, self.loss_scale)
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """The unscaled model."""
+        raise NotImplementedError
+
+
+def _tensor(a: np.ndarray, dtype: torch.dtype, device: str | torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+
+
+class QuadraticConfig(_Model):
+    """``L = ½θᵀHθ`` with per-example gradient noise ``N(0, Σ)`` (minibatch: ``Σ/B``)."""
+
+    kind: Literal["quadratic"] = "quadratic"
+    hessian: list[float] | list[list[float]] = Field(
+        description="H: a list (the diagonal) or a list of rows (full symmetric matrix).")
+    noise_cov: list[float] | list[list[float]] = Field(
+        description="Σ, per-example gradient noise covariance: diagonal list or rows.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``Quadratic`` (validates H and Σ)."""
+        return Quadratic.from_lists(self.hessian, self.noise_cov, batch_size, dtype, device)
+
+
+class DataConfig(_Strict):
+    """Where a regression model's data comes from: synthetic (default) or a file."""
+
+    file: str | None = Field(None, description="Path to a .npz (arrays X, y) or .csv file.")
+    dataset: Literal["synthetic", "diabetes"] = Field(
+        "synthetic", description="diabetes: scikit-learn's bundled data (442 × 10), features "
+        "and target standardised.")
+    target: str | None = Field(None, description="CSV column of the target (default: last).")
+    n: int = Field(1024, gt=0, description="Synthetic: number of examples N.")
+    d: int = Field(8, gt=0, description="Synthetic: number of features.")
+    condition: float = Field(10.0, ge=1, description="Synthetic: ratio of largest to smallest "
+                             "feature scale (anisotropy).")
+    noise_std: float = Field(1.0, ge=0, description="Synthetic linear: label noise std.")
+    seed: int = Field(0, description="Seed of the synthetic data (independent of the job seed).")
+    standardize: bool = Field(False, description="File data: standardise the feature columns.")
+    intercept: bool = Field(False, description="Append a constant-1 feature.")
+
+    def load(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` for a model of this kind (``models.data.regression_data``)."""
+        synthetic = Synthetic(self.n, self.d, self.condition, self.noise_std, self.seed)
+        return regression_data(kind, self.dataset, self.file, self.target, self.standardize,
+                               self.intercept, synthetic)
+
+
+class MeanConfig(_Model):
+    """The seeds' ``ℓ_i(β) = ½(β − y_i)²``: explicit values, or N draws of ``N(loc, scale²)``."""
+
+    kind: Literal["mean"] = "mean"
+    values: list[float] | None = Field(None, description="The dataset y; overrides n/loc/scale.")
+    n: int = Field(100, gt=1, description="Synthetic dataset size.")
+    loc: float = 0.0
+    scale: PositiveFloat = 1.0
+    seed: int = 0
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``MeanModel`` on the values or on N seeded draws."""
+        y = (np.asarray(self.values, float) if self.values is not None else
+             np.random.default_rng(self.seed).normal(self.loc, self.scale, self.n))
+        return MeanModel(_tensor(y, dtype, device))
+
+
+class LinearRegressionConfig(_Model):
+    """Least squares ``½(xᵀθ − y)²`` on synthetic anisotropic data or a user's file."""
+
+    kind: Literal["linear_regression"] = "linear_regression"
+    data: DataConfig = DataConfig()
+    l2: float = Field(0.0, ge=0, description="Ridge term (l2/2)‖θ‖² on every example.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``LinearRegression`` on the configured data."""
+        x, y = self.data.load(self.kind)
+        return LinearRegression(_tensor(x, dtype, device), _tensor(y, dtype, device), l2=self.l2)
+
+
+class LogisticRegressionConfig(_Model):
+    """Binary logistic regression on synthetic anisotropic data or a user's file (y in {0,1})."""
+
+    kind: Literal["logistic_regression"] = "logistic_regression"
+    data: DataConfig = DataConfig()
+    l2: float = Field(1e-3, ge=0, description="Ridge term; keeps the minimum finite.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``LogisticRegression`` on the configured data (targets 0/1)."""
+        x, y = self.data.load(self.kind)
+        return LogisticRegression(_tensor(x, dtype, device), _tensor(y, dtype, device),
+                                  l2=self.l2)
+
+
+class MLPConfig(_Model):
+    """MLP classifier on scikit-learn's digits (ships with scikit-learn, nothing downloaded)."""
+
+    kind: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(gt=0)]] = [16]
+    activation: Literal["tanh", "relu"] = "tanh"
+    l2: float = Field(1e-4, ge=0)
+    n: int | None = Field(None, gt=0, description="Use only the first n examples.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``MLP`` on the digits (10 classes)."""
+        x, y = digits(self.n)
+        return MLP(_tensor(x, dtype, device), _tensor(y, dtype, device), n_classes=10,
+                   hidden=list(self.hidden), activation=self.activation, l2=self.l2)
+
+
+ModelConfig = Annotated[
+    QuadraticConfig | MeanConfig | LinearRegressionConfig | LogisticRegressionConfig | MLPConfig,
+    Field(discriminator="kind"),
+]
+
+
+MODEL_KINDS: list[str] = kinds(ModelConfig)

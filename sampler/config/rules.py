@@ -1,0 +1,175 @@
+"""Rule tables: each ``build``s its ``UpdateRule`` through ``sampler.rules.<kind>``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from .. import rules
+from ..rules import UpdateRule
+from .base import PositiveFloat, _Strict, kinds
+
+
+class ScheduleConfig(_Strict):
+    """Step multiplier s(t): constant, 1/(1 + t/t0), or (1 + t/t0)^(−power)."""
+
+    kind: Literal["constant", "inverse", "power"] = "constant"
+    t0: PositiveFloat = 100.0
+    power: float = Field(1.0, gt=0, le=1)
+
+
+class _Rule(_Strict):
+    kind: str  # each rule narrows it to its Literal; the factory is ``sampler.rules.<kind>``
+    schedule: ScheduleConfig = Field(ScheduleConfig(), description="Learning-rate schedule.")
+
+    def hyperparameters(self, batch_size: int) -> dict[str, Any]:
+        """Keyword arguments of the rule's factory: every field but ``kind`` and ``schedule``."""
+        return self.model_dump(exclude={"kind", "schedule"})
+
+    def param(self, name: str) -> float:
+        """A numeric hyperparameter by name; a clear error if this rule has none of that name."""
+        value = getattr(self, name, None)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            kind = getattr(self, "kind", type(self).__name__)
+            raise ValueError(f"rule.{name}: rule {kind!r} has no numeric {name!r}")
+        return float(value)
+
+    def with_lr_factor(self, factor: float) -> _Rule:
+        """A copy with ``lr`` multiplied by ``factor`` (rules without an ``lr`` refuse)."""
+        lr = getattr(self, "lr", None)
+        if lr is None:
+            raise ValueError(f"rule.kind: {type(self).__name__} has no lr to scale")
+        return self.model_copy(update={"lr": lr * factor})
+
+    def build(self, batch_size: int = 1) -> UpdateRule:
+        """The rule (wrapped in its schedule unless constant)."""
+        factory: Callable[..., UpdateRule] = getattr(rules, self.kind)
+        rule = factory(**self.hyperparameters(batch_size))
+        if self.schedule.kind != "constant":
+            rule = rules.scheduled(rule, self.schedule.kind, self.schedule.t0,
+                                   self.schedule.power)
+        return rule
+
+
+class SGDConfig(_Rule):
+    """Plain SGD ``θ ← θ − η g``."""
+
+    kind: Literal["sgd"] = "sgd"
+    lr: PositiveFloat
+
+
+class MomentumConfig(_Rule):
+    """PyTorch heavy ball ``b ← μb + (1−d)g; θ ← θ − ηb``."""
+
+    kind: Literal["momentum"] = "momentum"
+    lr: PositiveFloat
+    mu: float = Field(0.9, ge=0, lt=1)
+    dampening: float = Field(0.0, ge=0, lt=1)
+
+
+class MomentumNgConfig(_Rule):
+    """The seeds' ``v ← (1 − 1/N_g)v + ηg; θ ← θ − v``."""
+
+    kind: Literal["momentum_ng"] = "momentum_ng"
+    lr: PositiveFloat
+    n_g: float = Field(10.0, ge=1)
+
+
+class RMSPropConfig(_Rule):
+    """PyTorch RMSprop ``s ← αs + (1−α)g²; θ ← θ − ηg/(√s + ε)``."""
+
+    kind: Literal["rmsprop"] = "rmsprop"
+    lr: PositiveFloat
+    alpha: float = Field(0.99, ge=0, lt=1)
+    eps: float = Field(1e-8, ge=0)
+    eps_inside_sqrt: bool = Field(False, description="Seeds' form η g/√(s + ε).")
+
+
+class AdamConfig(_Rule):
+    """PyTorch Adam with bias correction."""
+
+    kind: Literal["adam"] = "adam"
+    lr: PositiveFloat
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, ge=0)
+
+
+class PreconditionedConfig(_Rule):
+    """Diagonal preconditioning ``η_i = η'/σ_i^p`` from a running per-example variance estimate."""
+
+    kind: Literal["preconditioned"] = "preconditioned"
+    lr: PositiveFloat
+    power: Literal[1, 2] = 2
+    decay: float = Field(0.99, ge=0, lt=1)
+    eps: float = Field(1e-12, ge=0)
+
+
+class AdamMinTConfig(_Rule):
+    """The seeds' simplified Adam with min(t, N) bias correction."""
+
+    kind: Literal["adam_min_t"] = "adam_min_t"
+    lr: PositiveFloat
+    n_g: float = Field(10.0, ge=1)
+    n_s: float = Field(100.0, ge=1)
+    eps: float = Field(1e-8, ge=0)
+
+
+class RMSPropPerExampleConfig(_Rule):
+    """RMSProp averaging per-example squared gradients (keeps its rates when B changes)."""
+
+    kind: Literal["rmsprop_per_example"] = "rmsprop_per_example"
+    lr: PositiveFloat
+    alpha: float = Field(0.99, ge=0, lt=1)
+    eps: float = Field(1e-8, ge=0)
+    eps_inside_sqrt: bool = True
+
+
+class NormalizedConfig(_Rule):
+    """θ ← θ − η ĝ/√(‖ĝ‖²/d + ε)."""
+
+    kind: Literal["normalized"] = "normalized"
+    lr: PositiveFloat
+    eps: PositiveFloat = 1e-8
+
+
+class MultiplicativeConfig(_Rule):
+    """θ_i ← θ_i − η max(ε, |θ_i|) ĝ_i."""
+
+    kind: Literal["multiplicative"] = "multiplicative"
+    lr: PositiveFloat
+    eps: PositiveFloat = 1e-2
+
+
+class LossProportionalConfig(_Rule):
+    """θ ← θ − η L(θ, batch) ĝ."""
+
+    kind: Literal["loss_proportional"] = "loss_proportional"
+    lr: PositiveFloat
+
+
+class TZConfig(_Rule):
+    """The seeds' TZ algorithm: per-coordinate B* and η from running g̃, s̃ (no lr)."""
+
+    kind: Literal["tz"] = "tz"
+    k: int = Field(100, ge=1, description="Warm-up steps K.")
+    lambda_b: PositiveFloat = 16.0
+    lambda_eta: PositiveFloat = 0.01
+    eps: PositiveFloat = 1e-12
+
+    def hyperparameters(self, batch_size: int) -> dict[str, Any]:
+        """TZ's weights depend on the run's batch size too."""
+        return {**super().hyperparameters(batch_size), "batch_size": batch_size}
+
+
+RuleConfig = Annotated[
+    SGDConfig | MomentumConfig | MomentumNgConfig | RMSPropConfig | AdamConfig
+    | PreconditionedConfig | AdamMinTConfig | RMSPropPerExampleConfig | NormalizedConfig
+    | MultiplicativeConfig | LossProportionalConfig | TZConfig,
+    Field(discriminator="kind"),
+]
+
+
+RULE_KINDS: list[str] = kinds(RuleConfig)
