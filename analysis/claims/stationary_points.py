@@ -20,26 +20,25 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from ...sampler.rules import GradSample
 from ..estimators import mean_and_se
 from ..record import RunAnalysis
 from .common import FAILS, HOLDS, Z_MAX, ClaimResult, data, fmt
 
 
 def drift(run: RunAnalysis, theta: float) -> float:
-    """``F(θ) = E_i[u_i(θ)]`` over the dataset, for the run's rule (B = 1 form)."""
-    model, rule = run.model, run.spec.rule
-    t = torch.tensor([[theta]], dtype=torch.float64)
+    """``F(θ) = E_i[u_i(θ)]`` over the dataset, from the run's own rule at B = 1.
+
+    The rule is applied once to every example's gradient at θ (one chain per example), so
+    ``u_i = −δ_i/η`` is the rule's math, not a copy of it; the rules of this claim are stateless.
+    """
+    model, rule = run.model, run.rule
+    t = torch.tensor([[theta]], dtype=model.dtype)
     losses, grads = model.example_grads(t, model.all_examples(1))
-    g, loss = grads[0, :, 0].double(), losses[0].double()
-    if rule.kind == "multiplicative":
-        u = max(rule.param("eps"), abs(theta)) * g
-    elif rule.kind == "normalized":
-        u = g / (g.square() + rule.param("eps")).sqrt()
-    elif rule.kind == "loss_proportional":
-        u = loss * g
-    else:
-        u = g
-    return float(u.mean())
+    g, loss = grads[0], losses[0]  # [N, D], [N]
+    params = t.expand_as(g)
+    delta, _ = rule.update(GradSample(g, loss=loss, params=params), rule.init(params), params, 0)
+    return float(-delta.double().mean() / run.spec.rule.param("lr"))
 
 
 def predicted_mean(run: RunAnalysis, var: float, h: float = 1e-4) -> tuple[float, float, float]:
