@@ -152,3 +152,28 @@ def test_fsspec_url_archive(tmp_path):
     ShardRunner(url, 0, 0).run_until(99)
     run = open_run(url, 0)
     assert run.complete and np.isfinite(run.posterior()["theta"].values).all()
+
+
+def test_text_html_and_json_render_one_record(tmp_path):
+    """The three outputs show the same numbers: each is a renderer of the same ``RunAnalysis``."""
+    import io
+    import json
+
+    from rich.console import Console
+    from sgdthermo.analysis.report import render_html
+    from sgdthermo.analysis.text import print_summary
+
+    path = run_local(tmp_path, two_d({"kind": "sgd", "lr": 0.1}, draws=300, burn_in=100))
+    analysis = analyze_archive(path)
+    buf = io.StringIO()
+    print_summary(analysis, Console(file=buf, width=200))
+    text, html = buf.getvalue(), render_html(analysis)
+    record = json.loads(json.dumps(analysis.to_json()))["runs"][0]
+    r_hat = f"{record['worst']['max_r_hat']:.3f}"
+    t0 = f"{record['temperature']['virial'][0]:.4g}"
+    verdict = record["gibbs"]["verdict"]
+    for out in (text, html):
+        assert r_hat in out and t0 in out and verdict in out
+    # The control: a number the record does not hold is in neither.
+    wrong = f"{record['temperature']['virial'][0] * 1.37:.4g}"
+    assert wrong not in text and wrong not in html
