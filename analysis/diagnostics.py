@@ -1,54 +1,77 @@
-"""Convergence diagnostics through ArviZ: rank-normalised split R-hat, bulk/tail ESS, MCSE.
+"""Convergence diagnostics of a run: R-hat, bulk/tail ESS and MCSE for every recorded quantity.
 
-Small models are diagnosed on every coordinate of θ; large ones on summaries (the loss and eight
-random projections of θ), since ArviZ loops over elements.
+Every coordinate of θ is diagnosed at any D, streamed in blocks of coordinates read lazily from
+the archive, so memory is bounded by one block (``convergence.block_size``), not by the run; the
+loss, the full loss and, above 16 coordinates, eight random projections of θ are diagnosed too.
+The numbers are ArviZ's (``convergence``, checked against ``arviz.rhat``/``ess``/``mcse``).
 """
 
 from __future__ import annotations
 
-import warnings
+from typing import Any
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
+from .convergence import block_size, diagnose_block
 from .reader import RunData
 
-PER_COORD_MAX_DIM = 16
+PROJECTIONS_ABOVE_DIM = 16  # random projections of θ are added above this many coordinates
+N_PROJECTIONS = 8
 
 
-def diagnostic_dataset(run: RunData, seed: int = 0) -> xr.Dataset:
-    """The quantities to diagnose, as ``(chain, draw[, coord])`` variables."""
-    theta = run.posterior()["theta"]
-    out = {"loss": run.sample_stats()["loss"]}
-    if "full_loss" in run.sample_stats():
-        out["full_loss"] = run.sample_stats()["full_loss"]
-    if theta.sizes["coord"] <= PER_COORD_MAX_DIM:
-        out["theta"] = theta
-    else:
-        d = theta.sizes["coord"]
-        u = np.random.default_rng(seed).standard_normal((d, 8)) / np.sqrt(d)
-        out["projection"] = xr.DataArray(np.asarray(theta.values) @ u,
-                                         dims=("chain", "draw", "projection"))
-    return xr.Dataset(out).load()
+def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**28) -> dict[str, Any]:
+    """Diagnostics of a ``(chain, draw[, coord])`` array, reading coordinate blocks lazily.
+
+    Returns:
+        ``{quantity: list per coordinate}`` for vector variables, floats for scalar ones.
+    """
+    if values.ndim == 2:
+        out = diagnose_block(np.asarray(values.values, dtype=float)[..., None])
+        return {q: float(v[0]) for q, v in out.items()}
+    c, n, d = values.shape
+    width = block_size(c, n, budget_bytes)
+    read = _read_width(values, width)
+    parts = []
+    for lo in range(0, d, read):  # one read per column of stored chunks, then blocks in memory
+        column = np.asarray(values.isel(coord=slice(lo, lo + read)).values, dtype=float)
+        parts += [diagnose_block(column[..., j:j + width])
+                  for j in range(0, column.shape[-1], width)]
+    return {q: np.concatenate([p[q] for p in parts]).tolist() for q in parts[0]}
 
 
-def diagnostics(run: RunData) -> dict[str, dict[str, list[float] | float]]:
-    """R-hat, bulk/tail ESS and MCSE of the mean per variable (lists for vector variables)."""
-    ds = diagnostic_dataset(run)
-    if ds.sizes["draw"] < 4:
+def _read_width(values: xr.DataArray, width: int) -> int:
+    """Coordinates per read: a whole number of stored ``coord`` chunks, at least ``width``."""
+    chunks = values.encoding.get("chunks")
+    if not chunks:
+        return width
+    stored = int(chunks[-1])
+    return stored * max(1, -(-width // stored))
+
+
+def projections(theta: xr.DataArray, seed: int = 0, k: int = N_PROJECTIONS) -> xr.DataArray:
+    """``θ·U`` for k random unit directions ``U [D, k]``, accumulated over coordinate blocks."""
+    c, n, d = theta.shape
+    u = np.random.default_rng(seed).standard_normal((d, k)) / np.sqrt(d)
+    out = np.zeros((c, n, k))
+    width = block_size(c, n)
+    for lo in range(0, d, width):
+        out += np.asarray(theta.isel(coord=slice(lo, lo + width)).values, dtype=float) @ u[
+            lo:lo + width]
+    return xr.DataArray(out, dims=("chain", "draw", "projection"))
+
+
+def diagnostics(run: RunData) -> dict[str, dict[str, Any]]:
+    """R-hat, bulk/tail ESS, MCSE of the mean, mean and sd per variable and coordinate."""
+    stats, theta = run.sample_stats(), run.posterior()["theta"]
+    if theta.sizes["draw"] < 4:
         return {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parts = {"r_hat": az.rhat(ds, method="rank"), "ess_bulk": az.ess(ds, method="bulk"),
-                 "ess_tail": az.ess(ds, method="tail"), "mcse_mean": az.mcse(ds, method="mean"),
-                 "mean": ds.mean(dim=("chain", "draw")), "sd": ds.std(dim=("chain", "draw"))}
-    out: dict[str, dict] = {}
-    for var in ds.data_vars:
-        out[str(var)] = {}
-        for name, res in parts.items():
-            value = np.asarray(res[var].values, dtype=float)
-            out[str(var)][name] = value.tolist() if value.ndim else float(value)
+    out = {"loss": diagnose_array(stats["loss"])}
+    if "full_loss" in stats:
+        out["full_loss"] = diagnose_array(stats["full_loss"])
+    out["theta"] = diagnose_array(theta)
+    if theta.sizes["coord"] > PROJECTIONS_ABOVE_DIM:
+        out["projection"] = diagnose_array(projections(theta))
     return out
 
 
@@ -59,7 +82,7 @@ def worst(diag: dict) -> dict[str, float]:
         rh += np.atleast_1d(stats["r_hat"]).tolist()
         eb += np.atleast_1d(stats["ess_bulk"]).tolist()
         et += np.atleast_1d(stats["ess_tail"]).tolist()
-    if not rh:
+    if not rh or np.isnan(rh).all():
         return {"max_r_hat": float("nan"), "min_ess_bulk": float("nan"),
                 "min_ess_tail": float("nan")}
     return {"max_r_hat": float(np.nanmax(rh)), "min_ess_bulk": float(np.nanmin(eb)),

@@ -21,6 +21,7 @@ from .schema import (
     SCHEMA_VERSION,
     WARMUP_PREFIX,
     block_schedule,
+    coord_chunk,
     open_store,
     package_version,
     run_group_name,
@@ -39,7 +40,8 @@ def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard
     post = group.create_group(f"{prefix}posterior")
     stats = group.create_group(f"{prefix}sample_stats")
     c = (shard, chunk)
-    _array(post, "theta", (n_chains, n_draws, dim), (*c, dim), dtype,
+    coords = coord_chunk(dim, shard, chunk, np.dtype(dtype).itemsize)
+    _array(post, "theta", (n_chains, n_draws, dim), (*c, coords), dtype,
            ("chain", "draw", "coord"), np.nan)
     for name in ("loss", "grad_norm") + (("full_loss",) if full_loss else ()):
         _array(stats, name, (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)

@@ -19,8 +19,9 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
         checkpoint/commit           (shard, field)         [blocks_done, slot]
         checkpoint/slot{0,1}/...    state to resume from after blocks_done blocks
 
-Every array is chunked by shard along ``chain`` and by ``chunk_draws`` along ``draw``, so each Ray
-actor writes only whole chunks of its own chains. A block is committed by writing its data, then
+Every array is chunked by shard along ``chain`` and by ``chunk_draws`` along ``draw`` (``theta``
+also along ``coord`` once a chunk would pass 16 MiB: ``coord_chunk``), so each Ray actor writes
+only whole chunks of its own chains. A block is committed by writing its data, then
 the checkpoint into the slot not referenced by the current commit, then the commit record: a reader
 or a resumed shard that trusts only ``blocks_done`` never sees a half-written block. Chunk writes of
 Zarr's local store are atomic (temporary file and rename).
@@ -91,6 +92,23 @@ def block_schedule(spec: RunSpec, chunk_draws: int) -> list[Block]:
 def shard_bounds(n_chains: int, shard_chains: int) -> list[tuple[int, int]]:
     """``[lo, hi)`` chain ranges of the shards of a run."""
     return [(lo, min(lo + shard_chains, n_chains)) for lo in range(0, n_chains, shard_chains)]
+
+
+CHUNK_BYTES = 2**24  # target size of one chunk of draws: 16 MiB uncompressed
+MIN_COORD_CHUNK = 64
+
+
+def coord_chunk(dim: int, shard_chains: int, chunk_draws: int, itemsize: int) -> int:
+    """Coordinates per chunk of ``posterior/theta``.
+
+    All of them while a chunk of one shard's ``chunk_draws`` draws stays under 16 MiB, else as
+    many as fit (at least 64).
+
+    Chunks along ``coord`` let the analysis read a block of coordinates over all draws without
+    decompressing the rest; a shard's block write still covers whole chunks only.
+    """
+    per_coord = max(shard_chains * chunk_draws * itemsize, 1)
+    return int(min(dim, max(MIN_COORD_CHUNK, CHUNK_BYTES // per_coord)))
 
 
 def run_group_name(index: int) -> str:

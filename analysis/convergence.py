@@ -1,0 +1,118 @@
+"""Rank-normalised split R-hat, bulk and tail ESS and MCSE, vectorised over coordinates.
+
+The definitions are ArviZ 0.23's (Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021), computed
+for a block of K coordinates at once from draws ``x [C, n, K]``, so that a run with 10⁴ coordinates
+is diagnosed in a few batched FFTs and sorts instead of 10⁴ Python calls. The tests compare every
+quantity with ArviZ to 1e-6.
+
+* Split chains: the first and last ``⌊n/2⌋`` draws of each chain, ``m = 2C`` chains.
+* Rank normalisation: ``z = Φ⁻¹((r − 3/8)/(S + 1/4))`` with average ranks r over all S draws.
+* ``R̂ = max(R̂(z(x)), R̂(z(|x − median x|)))``, ``R̂(y) = √((B/W + n − 1)/n)`` with W the mean
+  within-chain variance and ``B = n·Var(chain means)``.
+* ESS by Geyer's initial monotone sequence on the pooled autocorrelation
+  ``ρ_t = 1 − (W − mean_c γ_c(t))/V̂``: bulk on z(x), tail the smaller for the indicators
+  ``x ≤ q₀.₀₅`` and ``x ≤ q₀.₉₅``, and the ESS of the mean on x itself, which sizes
+  ``MCSE = sd(x)/√ESS_mean``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+import scipy.stats
+
+QUANTITIES = ("r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mean", "sd")
+
+
+def split_chains(x: np.ndarray) -> np.ndarray:
+    """``[C, n, K] → [2C, ⌊n/2⌋, K]``: first and last halves of every chain."""
+    half = x.shape[1] // 2
+    return np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
+
+
+def z_scale(x: np.ndarray) -> np.ndarray:
+    """Rank-normalise every coordinate over all its draws (average ranks for ties)."""
+    m, n, k = x.shape
+    ranks = scipy.stats.rankdata(x.reshape(m * n, k), method="average", axis=0)
+    return scipy.stats.norm.ppf((ranks - 0.375) / (m * n + 0.25)).reshape(m, n, k)
+
+
+def rhat(y: np.ndarray) -> np.ndarray:
+    """``√((B/W + n − 1)/n)`` per coordinate of ``y [m, n, K]``."""
+    n = y.shape[1]
+    within = y.var(axis=1, ddof=1).mean(axis=0)
+    between = n * y.mean(axis=1).var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # constant coordinate: NaN, as ArviZ
+        return np.sqrt((between / within + n - 1) / n)
+
+
+def autocovariance(y: np.ndarray) -> np.ndarray:
+    """``γ_c(t)`` of every chain and coordinate ``[m, n, K]`` by one batched FFT (biased, /n)."""
+    n = y.shape[1]
+    centred = y - y.mean(axis=1, keepdims=True)
+    size = scipy.fft.next_fast_len(2 * n)
+    f = scipy.fft.rfft(centred, n=size, axis=1)
+    return scipy.fft.irfft(f * np.conjugate(f), n=size, axis=1)[:, :n] / n
+
+
+def ess(y: np.ndarray) -> np.ndarray:
+    """Effective sample size per coordinate of ``y [m, n, K]`` (Geyer's monotone sequence).
+
+    ArviZ's loop, vectorised: with pair sums ``P_k = ρ_2k + ρ_2k+1`` the positive sequence keeps
+    pairs ``1 … k*`` while every earlier ``P_j > 0`` (and ``2k − 1 < n − 3``); the monotone
+    sequence replaces ``P_k`` by the running minimum; ``τ = −1 + 2Σ_{k<k*} P_k' + ρ̃_2k*`` with
+    ``ρ̃_2k* = ρ_2k*`` when ``P_k* ≥ 0`` or ``ρ_2k* > 0`` (else 0), floored at ``1/log₁₀(mn)``.
+    """
+    m, n, k = y.shape
+    acov = autocovariance(y)
+    mean_var = acov[:, 0].mean(axis=0) * n / (n - 1.0)
+    var_plus = mean_var * (n - 1.0) / n
+    if m > 1:
+        var_plus = var_plus + y.mean(axis=1).var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = 1.0 - (mean_var - acov.mean(axis=0)) / var_plus  # [n, K]
+    rho[0] = 1.0
+    n_pairs = n // 2
+    pairs = rho[0: 2 * n_pairs: 2] + rho[1: 2 * n_pairs: 2]  # [n_pairs, K]
+    index = np.arange(n_pairs)
+    allowed = (index >= 1) & (2 * index - 1 < n - 3)
+    before_positive = np.cumprod(np.vstack([np.ones((1, k), bool), pairs[:-1] > 0]), axis=0)
+    processed = allowed[:, None] & before_positive.astype(bool)
+    k_last = processed.sum(axis=0)  # pairs 1 … k_last processed
+    running = np.minimum.accumulate(pairs, axis=0)
+    keep = index[:, None] < k_last[None, :]
+    body = np.where(keep, running, 0.0).sum(axis=0)
+    even = rho[2 * k_last, np.arange(k)]
+    last = pairs[k_last, np.arange(k)]
+    tail = np.where((last >= 0) | (even > 0), even, 0.0)
+    tau = np.maximum(-1.0 + 2.0 * body + tail, 1.0 / np.log10(m * n))
+    out = m * n / tau
+    out[np.isnan(rho).any(axis=0)] = np.nan
+    constant = (y.max(axis=(0, 1)) - y.min(axis=(0, 1))) < np.finfo(float).resolution
+    out[constant] = m * n
+    return out
+
+
+def diagnose_block(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every quantity of ``QUANTITIES`` for the coordinates of ``x [C, n, K]``."""
+    x = np.asarray(x, dtype=float)
+    c, n, k = x.shape
+    nan = np.full(k, np.nan)
+    out = {"mean": x.mean(axis=(0, 1)), "sd": x.reshape(-1, k).std(axis=0, ddof=1)}
+    if n < 4:
+        return {**out, "r_hat": nan, "ess_bulk": nan, "ess_tail": nan, "mcse_mean": nan}
+    split = split_chains(x)
+    folded = np.abs(split - np.median(split.reshape(-1, k), axis=0))
+    out["r_hat"] = (np.maximum(rhat(z_scale(split)), rhat(z_scale(folded))) if c > 1 else nan)
+    out["ess_bulk"] = ess(z_scale(split))
+    q = np.quantile(x.reshape(-1, k), [0.05, 0.95], axis=0)
+    out["ess_tail"] = np.minimum(ess(split_chains((x <= q[0]).astype(float))),
+                                 ess(split_chains((x <= q[1]).astype(float))))
+    out["mcse_mean"] = out["sd"] / np.sqrt(ess(split))
+    return out
+
+
+def block_size(n_chains: int, n_draws: int, budget_bytes: float = 2**28) -> int:
+    """Coordinates per block so that the FFT temporaries of one block stay within the budget."""
+    per_coord = n_chains * (2 * n_draws) * 16 * 4  # complex spectrum + copies, split chains
+    return int(max(1, min(4096, budget_bytes // max(per_coord, 1))))
