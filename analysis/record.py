@@ -19,7 +19,7 @@ from .gibbs import GibbsResult, gibbs_test
 from .measure import temperatures, virial_samples
 from .reader import RunData
 from .temperature import Temperatures, VirialSamples
-from .theory import StationaryTheory, stationary_theory
+from .theory import StationaryTheory, skipped_reason, stationary_theory
 
 MIN_DRAWS = 8  # fewer committed draws than this: nothing is estimated
 
@@ -40,7 +40,7 @@ class TheoryComparison:
     @property
     def variance_z(self) -> np.ndarray:
         """``(Var − Var_theory)/se`` per coordinate."""
-        return (self.variance - np.diag(self.theory.cov)) / self.variance_se
+        return (self.variance - self.theory.variance) / self.variance_se
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (the keys of ``sgdthermo analyze --json``)."""
@@ -48,7 +48,7 @@ class TheoryComparison:
         return {
             "exact": th.exact, "note": th.note, "gibbs": th.gibbs, "mean": th.mean.tolist(),
             "measured_mean": self.measured_mean.tolist(),
-            "variance": np.diag(th.cov).tolist(), "measured_variance": self.variance.tolist(),
+            "variance": th.variance.tolist(), "measured_variance": self.variance.tolist(),
             "variance_se": self.variance_se.tolist(), "variance_z": self.variance_z.tolist(),
             "temperature": th.temperature.tolist(), "virial_z": self.virial_z.tolist(),
             "fluctuation_z": self.fluctuation_z.tolist(), "iat": th.iat.tolist(),
@@ -80,6 +80,7 @@ class RunAnalysis(RunData):
     diverged: int = 0  # diverged chains
     estimates: Estimates | None = None
     theory: StationaryTheory | None = None
+    theory_note: str | None = None  # why there is no theory although the gradient is linear
 
     # ---- the estimates (claims need an ``ok`` run)
     @property
@@ -114,6 +115,8 @@ class RunAnalysis(RunData):
             "model": self.spec.model.kind, "chains": self.spec.run.chains, "draws": self.draws,
             "complete": self.complete, "diverged_chains": self.diverged,
             "status": self.status}
+        if self.theory_note:
+            out["theory_note"] = self.theory_note
         e = self.estimates
         if e is None:
             return out
@@ -153,10 +156,11 @@ def analyze_run(run: RunData) -> RunAnalysis:
     """Everything ``sgdthermo analyze`` reports for one run, computed once."""
     diverged = int(run.diverged_chains().sum())
     theory = stationary_theory(run.model, run.rule, run.spec.run)
+    note = skipped_reason(run.model, run.rule, run.spec.run)
     base = {f.name: getattr(run, f.name) for f in fields(RunData)}
     if run.draws < MIN_DRAWS or diverged == run.spec.run.chains:
         out = RunAnalysis(**base, status="not enough committed, non-diverged draws to analyze",
-                          diverged=diverged, theory=theory)
+                          diverged=diverged, theory=theory, theory_note=note)
     else:
         diag = diagnostics(run)
         samples = virial_samples(run)
@@ -164,6 +168,6 @@ def analyze_run(run: RunData) -> RunAnalysis:
         comparison = compare(run, theory, samples, temps) if theory is not None else None
         estimates = Estimates(diag, worst(diag), samples, temps, gibbs_test(samples), comparison)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
-                          theory=theory)
+                          theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})
     return out

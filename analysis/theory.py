@@ -28,6 +28,7 @@ import scipy.linalg
 from ..sampler.linear_forms import LinearGradient, heavy_ball_matrices
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
+from .theory_diagonal import diagonal_law
 
 
 class RunSettings(Protocol):
@@ -38,13 +39,20 @@ class RunSettings(Protocol):
     thin: int
 
 
+DENSE_MAX_DIM = 512  # dense Lyapunov solves above this take minutes: theory is skipped
+
+
 @dataclass
 class StationaryTheory:
-    """Predicted stationary law of one run."""
+    """Predicted stationary law of one run.
+
+    ``cov`` and ``virial`` are matrices from the dense solver, or their diagonals ``[D]`` for a
+    diagonal model above ``DENSE_MAX_DIM`` (``theory_diagonal``): use ``variance`` for both.
+    """
 
     mean: np.ndarray  # [D] θ*
-    cov: np.ndarray  # [D, D]
-    virial: np.ndarray  # [D, D] ΣH
+    cov: np.ndarray  # [D, D], or [D] when diagonal
+    virial: np.ndarray  # [D, D] ΣH, or [D] when diagonal
     temperature: np.ndarray  # [D]
     iat: np.ndarray  # [D] at the run's thinning
     excess_loss: float
@@ -54,11 +62,17 @@ class StationaryTheory:
     state_cov: np.ndarray | None = None  # [2D, 2D] stationary Σ_z
 
     @property
+    def variance(self) -> np.ndarray:
+        """``Var θ_i`` ``[D]``."""
+        return self.cov if self.cov.ndim == 1 else np.diag(self.cov).copy()
+
+    @property
     def gibbs(self) -> bool:
         """Whether the predicted law satisfies O12 (``ΣH = T·I``)."""
         t = self.temperature.mean()
-        return bool(np.allclose(self.virial, t * np.eye(len(self.temperature)),
-                                rtol=1e-6, atol=1e-9 * abs(t)))
+        target = np.full_like(self.virial, t) if self.virial.ndim == 1 else (
+            t * np.eye(len(self.temperature)))
+        return bool(np.allclose(self.virial, target, rtol=1e-6, atol=1e-9 * abs(t)))
 
 
 def _fixed_point(form: LinearGradient, rule: UpdateRule, max_iter: int,
@@ -98,7 +112,11 @@ def stationary_theory(model: Model, rule: UpdateRule, run: RunSettings, max_iter
     form = model.linear_gradient(run.batch_size, run.sampling)
     if form is None or rule.linear_form is None or not rule.stationary:
         return None
-    found = _fixed_point(form, rule, max_iter, tol)
+    if form.diagonal and form.noise is None and model.dim > DENSE_MAX_DIM:
+        return _diagonal_theory(form, rule, run.thin, max_iter, tol)
+    if model.dim > DENSE_MAX_DIM:
+        return None  # dense and too large: ``skipped_reason`` says so
+    found = _fixed_point(form.dense(), rule, max_iter, tol)
     if found is None:
         return None
     cov, sz, a, exact = found
@@ -106,10 +124,33 @@ def stationary_theory(model: Model, rule: UpdateRule, run: RunSettings, max_iter
     a_t = np.linalg.matrix_power(a, run.thin)
     lag_sum = a_t @ np.linalg.solve(np.eye(2 * d) - a_t, sz)
     iat = 1 + 2 * np.diag(lag_sum)[:d] / np.diag(cov)
-    virial = cov @ form.hessian
-    note = "exact" if exact else "approximate: adaptive rates frozen at stationary E[g²]"
+    h = form.dense().hessian
+    virial = cov @ h
     return StationaryTheory(form.theta_star, cov, virial, np.diag(virial).copy(), iat,
-                            0.5 * float(np.trace(form.hessian @ cov)), exact, note, a, sz)
+                            0.5 * float(np.trace(h @ cov)), exact, _note(exact), a, sz)
+
+
+def _note(exact: bool) -> str:
+    return "exact" if exact else "approximate: adaptive rates frozen at stationary E[g²]"
+
+
+def _diagonal_theory(form: LinearGradient, rule: UpdateRule, thin: int, max_iter: int,
+                     tol: float) -> StationaryTheory | None:
+    found = diagonal_law(form, rule, thin, max_iter, tol)
+    if found is None:
+        return None
+    var, iat, exact = found
+    t = var * form.hessian
+    return StationaryTheory(form.theta_star, var, t, t.copy(), iat,
+                            0.5 * float(t.sum()), exact, _note(exact))
+
+
+def skipped_reason(model: Model, rule: UpdateRule, run: RunSettings) -> str | None:
+    """Why a model with a linear gradient gets no theory because of its size, else ``None``."""
+    form = model.linear_gradient(run.batch_size, run.sampling)
+    if form is None or model.dim <= DENSE_MAX_DIM or (form.diagonal and form.noise is None):
+        return None
+    return f"theory skipped (dense D = {model.dim} > {DENSE_MAX_DIM})"
 
 
 def sgd_1d(lr: float, h: float, sigma2: float) -> dict[str, float]:

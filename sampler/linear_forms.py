@@ -94,10 +94,13 @@ class LinearGradient:
     ``C̄`` is constant (``noise = None``: ``C̄ = const``, known additive noise) or closes in the
     second moment ``Σ = E[(θ − θ*)(θ − θ*)ᵀ]`` (``noise``: least squares).
 
+    A diagonal model gives ``hessian`` and ``const`` as vectors ``[D]`` (``diagonal``): nothing
+    of size D×D is formed unless a caller asks for ``dense()``.
+
     Attributes:
-        hessian: ``H [D, D]``.
+        hessian: ``H [D, D]``, or its diagonal ``[D]``.
         theta_star: ``θ* [D]``.
-        const: ``C̄`` at ``Σ = 0`` ``[D, D]``.
+        const: ``C̄`` at ``Σ = 0``: ``[D, D]``, or its diagonal ``[D]`` (with a diagonal H).
         noise: The Σ-dependent noise model, or ``None``.
         example_var: Per-example gradient variance ``σ_i² = Σ_1,ii`` at θ* ``[D]``.
         example_var_exact: Whether σ² is the same at every θ (known noise), so that rates built
@@ -114,6 +117,28 @@ class LinearGradient:
     def noise_cov(self, cov: np.ndarray) -> np.ndarray:
         """``C̄(Σ)``."""
         return self.const if self.noise is None else self.noise(cov)
+
+    @property
+    def diagonal(self) -> bool:
+        """Whether H and C̄ are diagonal and stored as vectors."""
+        return self.hessian.ndim == 1
+
+    @property
+    def h_diag(self) -> np.ndarray:
+        """The diagonal of H ``[D]``."""
+        return self.hessian if self.diagonal else np.diag(self.hessian).copy()
+
+    @property
+    def c_diag(self) -> np.ndarray:
+        """The diagonal of C̄ at Σ = 0 ``[D]``."""
+        return self.const if self.const.ndim == 1 else np.diag(self.const).copy()
+
+    def dense(self) -> LinearGradient:
+        """The same form with H and C̄ as matrices (for solvers of dense forms)."""
+        if not self.diagonal:
+            return self
+        return LinearGradient(np.diag(self.hessian), self.theta_star, np.diag(self.const),
+                              self.noise, self.example_var, self.example_var_exact)
 
     def scaled(self, s: float) -> LinearGradient:
         """The form of the loss multiplied by s: ``H → sH``, ``C̄ → s²C̄``, ``σ² → s²σ²``."""

@@ -24,7 +24,7 @@ def exact_second_moment(run: RunAnalysis, steps: int) -> np.ndarray:
     """``v_t`` for t = 1 … steps, per coordinate ``[steps, D]``."""
     spec = run.spec
     form = linear_form(run)
-    h, s2 = np.diag(form.hessian).copy(), np.diag(form.const).copy()  # C̄ = Σ/B
+    h, s2 = form.h_diag.copy(), form.c_diag.copy()  # C̄ = Σ/B
     if spec.run.sampling == "full":  # the deterministic gradient-flow limit: no noise
         s2 = np.zeros_like(s2)
     sch = spec.rule.schedule

@@ -40,7 +40,7 @@ def running_averages_claim(runs: list[RunAnalysis]) -> ClaimResult:
         theta = np.asarray(y_run.posterior()["theta"].values)[:, :, 0]
         lr, beta = y_run.spec.rule.param("lr"), y_run.spec.rule.param("mu")
         form = linear_form(y_run)
-        h, s2 = float(form.hessian[0, 0]), float(form.const[0, 0])  # C̄ = σ²/B
+        h, s2 = float(form.h_diag[0]), float(form.c_diag[0])  # C̄ = σ²/B
         y = -np.diff(theta, axis=1) / lr
         xbar = h * theta.mean(axis=1)  # θ drifts slightly: the mean gradient over the run
         slope, se = _slope(xbar, y.mean(axis=1))

@@ -25,7 +25,7 @@ def weighted_average_claim(runs: list[RunAnalysis]) -> ClaimResult:
         alpha2 = (1 - d) ** 2 / (1 - mu**2)
         theta = np.asarray(run.posterior()["theta"].values)
         steps = np.diff(theta, axis=1) / r.param("lr")
-        var_g = np.diag(linear_form(run).const)  # σ²/B
+        var_g = linear_form(run).c_diag  # σ²/B
         var, se = mean_and_se(steps**2)
         ratio, ratio_se = var / var_g, se / var_g
         for i in range(len(ratio)):

@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 
 from ..models import MLP, LinearRegression, LogisticRegression, MeanModel, Model, Quadratic, ScaledModel
-from ..models.data import Synthetic, digits, regression_data
+from ..models.data import DataError, Synthetic, digits, regression_data
 from .base import PositiveFloat, _Strict, kinds
 
 
@@ -33,19 +33,53 @@ def _tensor(a: np.ndarray, dtype: torch.dtype, device: str | torch.device) -> to
     return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
 
 
+class Spectrum(_Strict):
+    """A diagonal of ``d`` values from ``first`` to ``last`` (for thousands of coordinates)."""
+
+    spectrum: Literal["geometric", "linear"] = Field(
+        "geometric", description="geometric: log-spaced values; linear: evenly spaced.")
+    d: int = Field(gt=0, description="Number of coordinates D.")
+    first: PositiveFloat
+    last: PositiveFloat
+
+    def values(self) -> np.ndarray:
+        """The D diagonal values."""
+        space = np.geomspace if self.spectrum == "geometric" else np.linspace
+        return np.asarray(space(self.first, self.last, self.d), dtype=float)
+
+
+Matrix = list[float] | list[list[float]] | Spectrum
+
+
+def _values(value: Matrix, field: str) -> np.ndarray:
+    if isinstance(value, Spectrum):
+        return value.values()
+    try:
+        return np.asarray(value, dtype=float)
+    except ValueError:
+        raise DataError(f"{field}: rows must all have the same length, got lengths "
+                        f"{[len(r) for r in value if isinstance(r, list)]}") from None
+
+
 class QuadraticConfig(_Model):
-    """``L = ½θᵀHθ`` with per-example gradient noise ``N(0, Σ)`` (minibatch: ``Σ/B``)."""
+    """``L = ½θᵀHθ`` with per-example gradient noise ``N(0, Σ)`` (minibatch: ``Σ/B``).
+
+    H and Σ both diagonal (lists or spectra) are kept as vectors: O(D) per step, no D×D matrix.
+    """
 
     kind: Literal["quadratic"] = "quadratic"
-    hessian: list[float] | list[list[float]] = Field(
-        description="H: a list (the diagonal) or a list of rows (full symmetric matrix).")
-    noise_cov: list[float] | list[list[float]] = Field(
-        description="Σ, per-example gradient noise covariance: diagonal list or rows.")
+    hessian: Matrix = Field(
+        description="H: a list (the diagonal), a list of rows (full symmetric matrix) or a "
+        "spectrum table {spectrum, d, first, last} (diagonal).")
+    noise_cov: Matrix = Field(
+        description="Σ, per-example gradient noise covariance: diagonal list, rows or spectrum.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
         """``Quadratic`` (validates H and Σ)."""
-        return Quadratic.from_lists(self.hessian, self.noise_cov, batch_size, dtype, device)
+        return Quadratic.from_values(_values(self.hessian, "model.hessian"),
+                                     _values(self.noise_cov, "model.noise_cov"), batch_size,
+                                     dtype, device)
 
 
 class DataConfig(_Strict):
