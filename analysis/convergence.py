@@ -19,95 +19,115 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+import scipy.special
 import scipy.stats
 
 QUANTITIES = ("r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mean", "sd")
 
 
 def split_chains(x: np.ndarray) -> np.ndarray:
-    """``[C, n, K] → [2C, ⌊n/2⌋, K]``: first and last halves of every chain."""
-    half = x.shape[1] // 2
-    return np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
+    """``[K, C, n] → [K, 2C, ⌊n/2⌋]``: first and last halves of every chain."""
+    half = x.shape[2] // 2
+    return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half:]], axis=1)
+
+
+def average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks 1…S along the last axis of ``a [K, S]``, ties given their average rank.
+
+    One argsort per row, then runs of equal sorted values found in one flat pass: a run starting
+    at sorted position ``p`` (0-based) with ``m`` equal values gets rank ``p + (m + 1)/2``.
+    """
+    k, s = a.shape
+    order = np.argsort(a, axis=1)
+    ordered = np.take_along_axis(a, order, axis=1)
+    new = np.ones((k, s), bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new)  # flat positions where a run begins (every row starts one)
+    counts = np.diff(np.append(starts, k * s))
+    run_rank = (starts % s) + (counts + 1) / 2.0
+    ranks = np.empty((k, s))
+    np.put_along_axis(ranks, order, np.repeat(run_rank, counts).reshape(k, s), axis=1)
+    return ranks
 
 
 def z_scale(x: np.ndarray) -> np.ndarray:
-    """Rank-normalise every coordinate over all its draws (average ranks for ties)."""
-    m, n, k = x.shape
-    ranks = scipy.stats.rankdata(x.reshape(m * n, k), method="average", axis=0)
-    return scipy.stats.norm.ppf((ranks - 0.375) / (m * n + 0.25)).reshape(m, n, k)
+    """Rank-normalise every coordinate of ``x [K, m, n]`` over all its draws (average ranks)."""
+    k, m, n = x.shape
+    ranks = average_ranks(x.reshape(k, m * n))
+    return scipy.special.ndtri((ranks - 0.375) / (m * n + 0.25)).reshape(k, m, n)
 
 
 def rhat(y: np.ndarray) -> np.ndarray:
-    """``√((B/W + n − 1)/n)`` per coordinate of ``y [m, n, K]``."""
-    n = y.shape[1]
-    within = y.var(axis=1, ddof=1).mean(axis=0)
-    between = n * y.mean(axis=1).var(axis=0, ddof=1)
+    """``√((B/W + n − 1)/n)`` per coordinate of ``y [K, m, n]``."""
+    n = y.shape[2]
+    within = y.var(axis=2, ddof=1).mean(axis=1)
+    between = n * y.mean(axis=2).var(axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):  # constant coordinate: NaN, as ArviZ
         return np.sqrt((between / within + n - 1) / n)
 
 
 def autocovariance(y: np.ndarray) -> np.ndarray:
-    """``γ_c(t)`` of every chain and coordinate ``[m, n, K]`` by one batched FFT (biased, /n)."""
-    n = y.shape[1]
-    centred = y - y.mean(axis=1, keepdims=True)
+    """``γ_c(t)`` of every coordinate and chain ``[K, m, n]`` by one batched FFT (biased, /n)."""
+    n = y.shape[2]
+    centred = y - y.mean(axis=2, keepdims=True)
     size = scipy.fft.next_fast_len(2 * n)
-    f = scipy.fft.rfft(centred, n=size, axis=1)
-    return scipy.fft.irfft(f * np.conjugate(f), n=size, axis=1)[:, :n] / n
+    f = scipy.fft.rfft(centred, n=size, axis=2)
+    return scipy.fft.irfft(f * np.conjugate(f), n=size, axis=2)[:, :, :n] / n
 
 
 def ess(y: np.ndarray) -> np.ndarray:
-    """Effective sample size per coordinate of ``y [m, n, K]`` (Geyer's monotone sequence).
+    """Effective sample size per coordinate of ``y [K, m, n]`` (Geyer's monotone sequence).
 
     ArviZ's loop, vectorised: with pair sums ``P_k = ρ_2k + ρ_2k+1`` the positive sequence keeps
     pairs ``1 … k*`` while every earlier ``P_j > 0`` (and ``2k − 1 < n − 3``); the monotone
     sequence replaces ``P_k`` by the running minimum; ``τ = −1 + 2Σ_{k<k*} P_k' + ρ̃_2k*`` with
     ``ρ̃_2k* = ρ_2k*`` when ``P_k* ≥ 0`` or ``ρ_2k* > 0`` (else 0), floored at ``1/log₁₀(mn)``.
     """
-    m, n, k = y.shape
+    k, m, n = y.shape
     acov = autocovariance(y)
-    mean_var = acov[:, 0].mean(axis=0) * n / (n - 1.0)
+    mean_var = acov[:, :, 0].mean(axis=1) * n / (n - 1.0)
     var_plus = mean_var * (n - 1.0) / n
     if m > 1:
-        var_plus = var_plus + y.mean(axis=1).var(axis=0, ddof=1)
+        var_plus = var_plus + y.mean(axis=2).var(axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = 1.0 - (mean_var - acov.mean(axis=0)) / var_plus  # [n, K]
-    rho[0] = 1.0
+        rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]  # [K, n]
+    rho[:, 0] = 1.0
     n_pairs = n // 2
-    pairs = rho[0: 2 * n_pairs: 2] + rho[1: 2 * n_pairs: 2]  # [n_pairs, K]
+    pairs = rho[:, 0: 2 * n_pairs: 2] + rho[:, 1: 2 * n_pairs: 2]  # [K, n_pairs]
     index = np.arange(n_pairs)
     allowed = (index >= 1) & (2 * index - 1 < n - 3)
-    before_positive = np.cumprod(np.vstack([np.ones((1, k), bool), pairs[:-1] > 0]), axis=0)
-    processed = allowed[:, None] & before_positive.astype(bool)
-    k_last = processed.sum(axis=0)  # pairs 1 … k_last processed
-    running = np.minimum.accumulate(pairs, axis=0)
-    keep = index[:, None] < k_last[None, :]
-    body = np.where(keep, running, 0.0).sum(axis=0)
-    even = rho[2 * k_last, np.arange(k)]
-    last = pairs[k_last, np.arange(k)]
+    before = np.concatenate([np.ones((k, 1), bool), pairs[:, :-1] > 0], axis=1)
+    k_last = (allowed[None, :] & np.logical_and.accumulate(before, axis=1)).sum(axis=1)
+    running = np.minimum.accumulate(pairs, axis=1)
+    body = np.where(index[None, :] < k_last[:, None], running, 0.0).sum(axis=1)
+    rows = np.arange(k)
+    even, last = rho[rows, 2 * k_last], pairs[rows, k_last]
     tail = np.where((last >= 0) | (even > 0), even, 0.0)
     tau = np.maximum(-1.0 + 2.0 * body + tail, 1.0 / np.log10(m * n))
     out = m * n / tau
-    out[np.isnan(rho).any(axis=0)] = np.nan
-    constant = (y.max(axis=(0, 1)) - y.min(axis=(0, 1))) < np.finfo(float).resolution
+    out[np.isnan(rho).any(axis=1)] = np.nan
+    constant = (y.max(axis=(1, 2)) - y.min(axis=(1, 2))) < np.finfo(float).resolution
     out[constant] = m * n
     return out
 
 
 def diagnose_block(x: np.ndarray) -> dict[str, np.ndarray]:
     """Every quantity of ``QUANTITIES`` for the coordinates of ``x [C, n, K]``."""
-    x = np.asarray(x, dtype=float)
-    c, n, k = x.shape
+    x = np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype=float), -1, 0))  # [K, C, n]
+    k, c, n = x.shape
+    flat = x.reshape(k, -1)
     nan = np.full(k, np.nan)
-    out = {"mean": x.mean(axis=(0, 1)), "sd": x.reshape(-1, k).std(axis=0, ddof=1)}
+    out = {"mean": flat.mean(axis=1), "sd": flat.std(axis=1, ddof=1)}
     if n < 4:
         return {**out, "r_hat": nan, "ess_bulk": nan, "ess_tail": nan, "mcse_mean": nan}
     split = split_chains(x)
-    folded = np.abs(split - np.median(split.reshape(-1, k), axis=0))
-    out["r_hat"] = (np.maximum(rhat(z_scale(split)), rhat(z_scale(folded))) if c > 1 else nan)
-    out["ess_bulk"] = ess(z_scale(split))
-    q = np.quantile(x.reshape(-1, k), [0.05, 0.95], axis=0)
-    out["ess_tail"] = np.minimum(ess(split_chains((x <= q[0]).astype(float))),
-                                 ess(split_chains((x <= q[1]).astype(float))))
+    z = z_scale(split)
+    folded = np.abs(split - np.median(split.reshape(k, -1), axis=1)[:, None, None])
+    out["r_hat"] = np.maximum(rhat(z), rhat(z_scale(folded))) if c > 1 else nan
+    out["ess_bulk"] = ess(z)
+    q = np.quantile(flat, [0.05, 0.95], axis=1)  # [2, K]
+    out["ess_tail"] = np.minimum(ess(split_chains((x <= q[0][:, None, None]).astype(float))),
+                                 ess(split_chains((x <= q[1][:, None, None]).astype(float))))
     out["mcse_mean"] = out["sd"] / np.sqrt(ess(split))
     return out
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .blocks import WORKERS, columns, map_blocks
 from .convergence import block_size, diagnose_block
 from .reader import RunData
 
@@ -20,7 +21,8 @@ PROJECTIONS_ABOVE_DIM = 16  # random projections of θ are added above this many
 N_PROJECTIONS = 8
 
 
-def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**28) -> dict[str, Any]:
+def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**28,
+                   workers: int = WORKERS) -> dict[str, Any]:
     """Diagnostics of a ``(chain, draw[, coord])`` array, reading coordinate blocks lazily.
 
     Returns:
@@ -29,39 +31,24 @@ def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**28) -> dict[st
     if values.ndim == 2:
         out = diagnose_block(np.asarray(values.values, dtype=float)[..., None])
         return {q: float(v[0]) for q, v in out.items()}
-    c, n, d = values.shape
-    width = block_size(c, n, budget_bytes)
-    read = _read_width(values, width)
-    parts = []
-    for lo in range(0, d, read):  # one read per column of stored chunks, then blocks in memory
-        column = np.asarray(values.isel(coord=slice(lo, lo + read)).values, dtype=float)
-        parts += [diagnose_block(column[..., j:j + width])
-                  for j in range(0, column.shape[-1], width)]
+    c, n, _ = values.shape
+    parts = map_blocks(values, diagnose_block, block_size(c, n, budget_bytes / workers),
+                       workers=workers)
     return {q: np.concatenate([p[q] for p in parts]).tolist() for q in parts[0]}
 
 
-def _read_width(values: xr.DataArray, width: int) -> int:
-    """Coordinates per read: a whole number of stored ``coord`` chunks, at least ``width``."""
-    chunks = values.encoding.get("chunks")
-    if not chunks:
-        return width
-    stored = int(chunks[-1])
-    return stored * max(1, -(-width // stored))
-
-
 def projections(theta: xr.DataArray, seed: int = 0, k: int = N_PROJECTIONS) -> xr.DataArray:
-    """``θ·U`` for k random unit directions ``U [D, k]``, accumulated over coordinate blocks."""
+    """``θ·U`` for k random directions ``U [D, k]`` (entries ``N(0, 1/D)``), read by columns."""
     c, n, d = theta.shape
     u = np.random.default_rng(seed).standard_normal((d, k)) / np.sqrt(d)
     out = np.zeros((c, n, k))
-    width = block_size(c, n)
-    for lo in range(0, d, width):
-        out += np.asarray(theta.isel(coord=slice(lo, lo + width)).values, dtype=float) @ u[
-            lo:lo + width]
+    for lo, column in columns(theta, block_size(c, n)):
+        out += column @ u[lo:lo + column.shape[-1]]
     return xr.DataArray(out, dims=("chain", "draw", "projection"))
 
 
-def diagnostics(run: RunData) -> dict[str, dict[str, Any]]:
+def diagnostics(run: RunData, budget_bytes: float = 2**28,
+                workers: int = WORKERS) -> dict[str, dict[str, Any]]:
     """R-hat, bulk/tail ESS, MCSE of the mean, mean and sd per variable and coordinate."""
     stats, theta = run.sample_stats(), run.posterior()["theta"]
     if theta.sizes["draw"] < 4:
@@ -69,9 +56,9 @@ def diagnostics(run: RunData) -> dict[str, dict[str, Any]]:
     out = {"loss": diagnose_array(stats["loss"])}
     if "full_loss" in stats:
         out["full_loss"] = diagnose_array(stats["full_loss"])
-    out["theta"] = diagnose_array(theta)
+    out["theta"] = diagnose_array(theta, budget_bytes, workers)
     if theta.sizes["coord"] > PROJECTIONS_ABOVE_DIM:
-        out["projection"] = diagnose_array(projections(theta))
+        out["projection"] = diagnose_array(projections(theta), budget_bytes, workers)
     return out
 
 

@@ -11,6 +11,7 @@ the caller names), and ``integrated_time`` is the one IAT estimator.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 ENVELOPE_LEVEL = float(np.exp(-1.0))
 
@@ -24,9 +25,9 @@ def autocovariance(x: np.ndarray) -> np.ndarray:
     """
     n = x.shape[1]
     y = x - x.mean(axis=(0, 1), keepdims=True) if x.shape[0] > 1 else x - x.mean(1, keepdims=True)
-    size = 1 << (2 * n - 1).bit_length()
-    f = np.fft.rfft(y, n=size, axis=1)
-    return np.fft.irfft(f * np.conj(f), n=size, axis=1)[:, :n] / n
+    size = scipy.fft.next_fast_len(2 * n - 1)  # ≥ 2n − 1: no circular wrap-around
+    f = scipy.fft.rfft(y, n=size, axis=1)
+    return scipy.fft.irfft(f * np.conj(f), n=size, axis=1)[:, :n] / n
 
 
 def autocorrelation(x: np.ndarray) -> np.ndarray:

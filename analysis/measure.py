@@ -24,19 +24,22 @@ from .temperature import temperatures as temperatures_of
 
 
 def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
-                   work_budget: float = 2e9) -> VirialSamples:
+                   work_budget: float = 2e9, memory_budget: float = 2**30) -> VirialSamples:
     """Full-batch gradients at (an evenly thinned subset of) the committed draws.
 
-    At most ``max_rows`` draws, and at most ``work_budget / (N·D)`` for dataset models (a full
-    gradient costs about N·D), but never fewer than 2000 (every draw if there are fewer).
+    At most ``max_rows`` draws; at most ``work_budget / (N·D)`` for dataset models (a full
+    gradient costs about N·D), but never fewer than 2000; and at most ``memory_budget / (32·D)``
+    (θ, ∇L and two products of that size in float64), but never fewer than 256: memory is
+    bounded at any D. Only the kept draws are read from the archive.
     """
     keep = ~run.diverged_chains()
-    theta = np.asarray(run.posterior()["theta"].values)[keep]
-    c, n, d = theta.shape
+    posterior = run.posterior()["theta"]
+    c, n, d = int(keep.sum()), posterior.sizes["draw"], posterior.sizes["coord"]
     if run.model.n_examples is not None:
         max_rows = min(max_rows, max(2000, int(work_budget / (run.model.n_examples * d))))
+    max_rows = min(max_rows, max(256, int(memory_budget / (32 * d))))
     stride = thinning_stride(c, n, max_rows, run.epoch_steps, run.spec.run.thin)
-    theta = theta[:, ::stride]
+    theta = np.asarray(posterior.isel(draw=slice(None, None, stride)).values)[keep]
     flat = torch.as_tensor(theta.reshape(-1, d), dtype=run.model.dtype)
     grads = torch.cat([run.model.full_loss_grad(flat[i:i + chunk])[1]
                        for i in range(0, flat.shape[0], chunk)]) if flat.numel() else flat

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .blocks import concat, map_blocks
+from .convergence import block_size
 from .diagnostics import diagnostics, worst
 from .estimators import integrated_time_se, mean_and_se
 from .gibbs import GibbsResult, gibbs_test
@@ -144,8 +146,10 @@ def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples,
             temps: Temperatures) -> TheoryComparison:
     """Theory beside the measured variance, τ and temperatures of a run."""
     var, var_se = mean_and_se(samples.centred**2, samples.batches)
-    theta = np.asarray(run.posterior()["theta"].values)[~run.diverged_chains()]
-    tau, tau_se = integrated_time_se(theta)
+    theta = run.posterior()["theta"]
+    keep = ~run.diverged_chains()
+    width = block_size(int(keep.sum()), theta.sizes["draw"])
+    tau, tau_se = concat(map_blocks(theta, integrated_time_se, width, rows=keep))
     return TheoryComparison(
         theory, samples.center, var, var_se, tau, tau_se,
         (temps.virial - theory.temperature) / temps.virial_se,

@@ -62,7 +62,7 @@ def test_the_comparison_sees_a_wrong_ess():
     x = CASES["chains apart"]
     from sgdthermo.analysis.convergence import z_scale
 
-    wrong = ess(z_scale(x))
+    wrong = ess(z_scale(np.moveaxis(x, -1, 0).copy()))
     assert np.abs(wrong / arviz(x)["ess_bulk"] - 1).max() > 1e-3
 
 
@@ -79,3 +79,15 @@ def test_streaming_blocks_give_the_same_numbers():
     # to 1e-12, far inside the 1e-6 agreement with ArviZ.
     for q in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
         np.testing.assert_allclose(streamed[q], whole[q], rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_average_ranks_equal_scipy_with_ties(seed):
+    import scipy.stats
+    from sgdthermo.analysis.convergence import average_ranks
+
+    rng = np.random.default_rng(seed)
+    a = np.concatenate([rng.integers(0, 4, (3, 200)).astype(float),  # many ties
+                        rng.standard_normal((2, 200)).astype(np.float32).astype(float),
+                        np.abs(rng.standard_normal((2, 200)).round(1))], axis=0)
+    np.testing.assert_array_equal(average_ranks(a), scipy.stats.rankdata(a, axis=1))
