@@ -27,30 +27,35 @@ def read_width(values: xr.DataArray, width: int) -> int:
     return stored * max(1, -(-width // stored))
 
 
-def columns(values: xr.DataArray, width: int,
-            rows: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """``(first coordinate, float64 column [C', n, W])`` over the last dimension.
+def columns(values: xr.DataArray, width: int, rows: np.ndarray | None = None,
+            stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first coordinate, column [C', n, W])`` over the last dimension, in the stored dtype.
 
     Args:
         values: ``(chain, draw, coord)`` array (lazy).
         width: Smallest read (rounded up to whole stored chunks).
         rows: Boolean mask of chains to keep (all if ``None``).
+        stride: Keep every ``stride``-th draw.
     """
     dim, d = values.dims[-1], values.shape[-1]
     read = read_width(values, width)
     for lo in range(0, d, read):
-        column = np.asarray(values.isel({dim: slice(lo, lo + read)}).values, dtype=float)
+        column = np.asarray(values.isel({dim: slice(lo, lo + read)}).values)[:, ::stride]
         yield lo, (column if rows is None else column[rows])
 
 
 def map_blocks(values: xr.DataArray, fn: Callable[[np.ndarray], Any], width: int,
                rows: np.ndarray | None = None, workers: int = WORKERS) -> list[Any]:
-    """``fn`` of every block ``[C', n, ≤width]`` of coordinates, in coordinate order."""
+    """``fn`` of every float64 block ``[C', n, ≤width]`` of coordinates, in coordinate order.
+
+    Columns stay in the stored dtype (float32 halves their memory); each block is converted to
+    float64 only when its turn comes.
+    """
     out: list[Any] = []
     with ThreadPoolExecutor(max(workers, 1)) as pool:
         for _, column in columns(values, width, rows):
             blocks = [column[..., j:j + width] for j in range(0, column.shape[-1], width)]
-            out += list(pool.map(fn, blocks))
+            out += list(pool.map(lambda b: fn(np.asarray(b, dtype=float)), blocks))
     return out
 
 

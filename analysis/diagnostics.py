@@ -43,7 +43,7 @@ def projections(theta: xr.DataArray, seed: int = 0, k: int = N_PROJECTIONS) -> x
     u = np.random.default_rng(seed).standard_normal((d, k)) / np.sqrt(d)
     out = np.zeros((c, n, k))
     for lo, column in columns(theta, block_size(c, n)):
-        out += column @ u[lo:lo + column.shape[-1]]
+        out += np.asarray(column, dtype=float) @ u[lo:lo + column.shape[-1]]
     return xr.DataArray(out, dims=("chain", "draw", "projection"))
 
 

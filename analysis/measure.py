@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .blocks import columns
 from .reader import RunData
 from .temperature import (
     FluctuationSums,
@@ -24,7 +25,7 @@ from .temperature import temperatures as temperatures_of
 
 
 def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
-                   work_budget: float = 2e9, memory_budget: float = 2**30) -> VirialSamples:
+                   work_budget: float = 2e9, memory_budget: float = 2**29) -> VirialSamples:
     """Full-batch gradients at (an evenly thinned subset of) the committed draws.
 
     At most ``max_rows`` draws; at most ``work_budget / (N·D)`` for dataset models (a full
@@ -39,7 +40,7 @@ def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
         max_rows = min(max_rows, max(2000, int(work_budget / (run.model.n_examples * d))))
     max_rows = min(max_rows, max(256, int(memory_budget / (32 * d))))
     stride = thinning_stride(c, n, max_rows, run.epoch_steps, run.spec.run.thin)
-    theta = np.asarray(posterior.isel(draw=slice(None, None, stride)).values)[keep]
+    theta = np.concatenate([col for _, col in columns(posterior, 1, keep, stride)], axis=-1)
     flat = torch.as_tensor(theta.reshape(-1, d), dtype=run.model.dtype)
     grads = torch.cat([run.model.full_loss_grad(flat[i:i + chunk])[1]
                        for i in range(0, flat.shape[0], chunk)]) if flat.numel() else flat

@@ -20,7 +20,7 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
         checkpoint/slot{0,1}/...    state to resume from after blocks_done blocks
 
 Every array is chunked by shard along ``chain`` and by ``chunk_draws`` along ``draw`` (``theta``
-also along ``coord`` once a chunk would pass 16 MiB: ``coord_chunk``), so each Ray actor writes
+also along ``coord`` once a chunk would pass 4 MiB: ``coord_chunk``), so each Ray actor writes
 only whole chunks of its own chains. A block is committed by writing its data, then
 the checkpoint into the slot not referenced by the current commit, then the commit record: a reader
 or a resumed shard that trusts only ``blocks_done`` never sees a half-written block. Chunk writes of
@@ -94,14 +94,14 @@ def shard_bounds(n_chains: int, shard_chains: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + shard_chains, n_chains)) for lo in range(0, n_chains, shard_chains)]
 
 
-CHUNK_BYTES = 2**24  # target size of one chunk of draws: 16 MiB uncompressed
+CHUNK_BYTES = 2**22  # target size of one chunk of draws: 4 MiB uncompressed
 MIN_COORD_CHUNK = 64
 
 
 def coord_chunk(dim: int, shard_chains: int, chunk_draws: int, itemsize: int) -> int:
     """Coordinates per chunk of ``posterior/theta``.
 
-    All of them while a chunk of one shard's ``chunk_draws`` draws stays under 16 MiB, else as
+    All of them while a chunk of one shard's ``chunk_draws`` draws stays under 4 MiB, else as
     many as fit (at least 64).
 
     Chunks along ``coord`` let the analysis read a block of coordinates over all draws without
