@@ -132,7 +132,7 @@ def diagnose_block(x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def block_size(n_chains: int, n_draws: int, budget_bytes: float = 2**28) -> int:
+def block_size(n_chains: int, n_draws: int, budget_bytes: float = 2**25) -> int:
     """Coordinates per block so that the FFT temporaries of one block stay within the budget."""
     per_coord = n_chains * (2 * n_draws) * 16 * 4  # complex spectrum + copies, split chains
     return int(max(1, min(4096, budget_bytes // max(per_coord, 1))))

@@ -21,7 +21,7 @@ PROJECTIONS_ABOVE_DIM = 16  # random projections of θ are added above this many
 N_PROJECTIONS = 8
 
 
-def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**28,
+def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**25,
                    workers: int = WORKERS) -> dict[str, Any]:
     """Diagnostics of a ``(chain, draw[, coord])`` array, reading coordinate blocks lazily.
 
@@ -47,7 +47,7 @@ def projections(theta: xr.DataArray, seed: int = 0, k: int = N_PROJECTIONS) -> x
     return xr.DataArray(out, dims=("chain", "draw", "projection"))
 
 
-def diagnostics(run: RunData, budget_bytes: float = 2**28,
+def diagnostics(run: RunData, budget_bytes: float = 2**25,
                 workers: int = WORKERS) -> dict[str, dict[str, Any]]:
     """R-hat, bulk/tail ESS, MCSE of the mean, mean and sd per variable and coordinate."""
     stats, theta = run.sample_stats(), run.posterior()["theta"]
