@@ -72,7 +72,8 @@ def test_analysis_reads_the_archive_only_through_the_reader():
 MATH = ["sampler/models", "sampler/rules", "sampler/linear_forms.py", "sampler/engine.py",
         "sampler/stability.py", "sampler/minibatch.py"]
 ARRAY_FUNCTIONS = ["analysis/estimators.py", "analysis/contrast_tests.py", "analysis/gibbs.py",
-                   "analysis/temperature.py", "analysis/theory.py"]
+                   "analysis/temperature.py", "analysis/theory.py", "analysis/theory_diagonal.py",
+                   "analysis/convergence.py"]
 
 
 def _files(parts: list[str]) -> list[Path]:
