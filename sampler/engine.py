@@ -102,33 +102,39 @@ class Engine:
         idx, perm = self.indexer.draw(generator, state.perm, state.step)
         return IndexBatch(idx), perm
 
-    def gradient(self, params: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        """Loss ``[C]`` and gradient ``[C, D]`` for the step's randomness.
+    def gradient(self, params: Tensor, batch: Batch,
+                 with_loss: bool = True) -> tuple[Tensor | None, Tensor]:
+        """Loss ``[C]`` (``None`` unless ``with_loss``) and gradient ``[C, D]`` for the step.
 
         Index or noise batches give the minibatch gradient; an empty batch the full-batch
         gradient (``full``); a ``weights`` batch the full gradient plus the Gaussian surrogate
-        noise ``N(0, Σ_1(θ)/B)`` (``gaussian``).
+        noise ``N(0, Σ_1(θ)/B)`` (``gaussian``). Skipping the minibatch loss on steps that are
+        not recorded leaves the gradient bit for bit the same (``Model.minibatch_gradient``).
         """
         if isinstance(batch, IndexBatch | NoiseBatch):
+            if not with_loss:
+                return None, self.model.minibatch_gradient(params, batch)
             return self.model.minibatch_grad(params, batch)
         loss, g = self.model.full_loss_grad(params)
         if isinstance(batch, SurrogateBatch):
             g = g + self.model.surrogate_noise(params, batch.weights, self.batch_size)
         return loss, g
 
-    def apply(self, state: ChainState, batch: Batch,
-              perm: Tensor) -> tuple[ChainState, Tensor, Tensor, Tensor, Tensor]:
+    def apply(self, state: ChainState, batch: Batch, perm: Tensor,
+              record: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
         """One deterministic step given its randomness.
 
+        The minibatch loss is evaluated only when the step is recorded or the rule needs it.
+
         Returns:
-            The new state, the minibatch loss ``[C]``, the gradient ``[C, D]``, the rule's
+            The new state, the minibatch loss ``[C]`` (or ``None``), the gradient ``[C, D]``, the rule's
             fluctuation term ``[C, D]`` and ``p_t⊙g_t = −δ_t`` ``[C, D]`` (float64): with the step
             written ``θ_{t+1} = θ_t − p_t⊙g_t`` for any per-coordinate rate ``p_t``,
             stationarity of ``E[(θ_i − c_i)²]`` gives exactly ``E[(θ_i − c_i)p_ig_i] =
             ½E[p_i²g_i²]`` (THEORY.md, "Any per-coordinate rate"); ``run_block`` accumulates
             both sides. Fluctuation and ``p⊙g`` are zero for diverged chains.
         """
-        loss, g = self.gradient(state.params, batch)
+        loss, g = self.gradient(state.params, batch, record or self.rule.needs_loss)
         stats_batch = batch
         if not isinstance(batch, IndexBatch) and self.model.n_examples is not None:
             stats_batch = self.model.all_examples(self.c)
@@ -149,11 +155,11 @@ class Engine:
         pg = torch.where(keep, 0.0, -delta).double()
         return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct, pg
 
-    def step(self, generator: torch.Generator,
-             state: ChainState) -> tuple[ChainState, Tensor, Tensor, Tensor, Tensor]:
+    def step(self, generator: torch.Generator, state: ChainState,
+             record: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
         """``draw`` then ``apply``."""
         batch, perm = self.draw(generator, state)
-        return self.apply(state, batch, perm)
+        return self.apply(state, batch, perm, record)
 
     def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                   thin: int) -> tuple[ChainState, BlockRecord]:
@@ -166,12 +172,14 @@ class Engine:
                                 device=state.params.device)
         for i in range(n_steps):
             theta = state.params
-            state, loss, g, fluct, pg = self.step(generator, state)
+            recorded = (i + 1) % thin == 0
+            state, loss, g, fluct, pg = self.step(generator, state, recorded)
             fluct_sum += fluct
             ident_sum[:, 0].addcmul_(theta.double(), pg)  # θ_t⊙p⊙g (θ before the step)
             ident_sum[:, 1].add_(pg)
             ident_sum[:, 2].addcmul_(pg, pg, value=0.5)
-            if (i + 1) % thin == 0:
+            if recorded:
+                assert loss is not None
                 thetas.append(state.params)
                 losses.append(loss)
                 norms.append(g.norm(dim=-1))

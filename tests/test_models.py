@@ -120,3 +120,24 @@ def test_a_model_refuses_the_wrong_kind_of_batch():
     _, g = quad.minibatch_grad(torch.zeros(3, 1, dtype=F64), NoiseBatch(torch.ones(3, 1,
                                                                                   dtype=F64)))
     assert torch.equal(g, torch.ones(3, 1, dtype=F64))  # the control: the right kind works
+
+
+@pytest.mark.parametrize("cfg", [
+    {"kind": "linear_regression", "l2": 0.1},
+    {"kind": "logistic_regression"},
+    {"kind": "quadratic", "hessian": [1.0, 2.0, 3.0], "noise_cov": [1.0, 1.0, 2.0]},
+    {"kind": "quadratic", "hessian": [[2.0, 0.5], [0.5, 1.0]], "noise_cov": [1.0, 2.0],
+     "loss_scale": 1.4427},
+])
+def test_gradient_without_the_loss_is_bitwise_the_gradient_with_it(cfg):
+    """Unrecorded steps skip the loss; the chain must not change by a single bit."""
+    from pydantic import TypeAdapter
+    from sgdthermo.sampler.config import ModelConfig
+
+    model = TypeAdapter(ModelConfig).validate_python(cfg).build(4, torch.float32)
+    gen = torch.Generator().manual_seed(3)
+    theta = torch.randn(5, model.dim, generator=gen)
+    batch = (model.draw(gen, 5) if model.n_examples is None else
+             IndexBatch(torch.randint(model.n_examples, (5, 4), generator=gen)))
+    assert torch.equal(model.minibatch_gradient(theta, batch),
+                       model.minibatch_grad(theta, batch)[1])

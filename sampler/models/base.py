@@ -149,6 +149,13 @@ class Model:
         """Minibatch loss ``[C]`` and gradient ``[C, D]``."""
         raise NotImplementedError
 
+    def minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
+        """The minibatch gradient alone (models override it to skip the loss's arithmetic).
+
+        Must equal ``minibatch_grad(theta, batch)[1]`` bit for bit.
+        """
+        return self.minibatch_grad(theta, batch)[1]
+
     def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
         """Unbiased estimate of the per-example gradient variance ``Σ_1,ii(θ)``, ``[C, D]``."""
         raise NotImplementedError

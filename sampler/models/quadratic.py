@@ -137,6 +137,10 @@ class Quadratic(Model):
         loss = 0.5 * (theta * h_theta).sum(-1) + (noise * theta).sum(-1)
         return loss, h_theta + noise
 
+    def minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``g_B = Hθ + ξ`` without the loss."""
+        return self._h_theta(theta) + _noise(batch)
+
     def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
         """The known per-example noise variance ``Σ_ii``, broadcast to ``[C, D]``."""
         return self._noise_var.expand_as(theta)

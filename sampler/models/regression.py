@@ -29,6 +29,10 @@ class GLM(DatasetModel):
         """Per-example ``(φ(z, y), ∂φ/∂z)``, elementwise."""
         raise NotImplementedError
 
+    def residual(self, z: Tensor, y: Tensor) -> Tensor:
+        """``∂φ/∂z`` alone (the same tensor ``link`` returns second)."""
+        raise NotImplementedError
+
     def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """``φ(xᵀθ, y)``."""
         return self.link(x @ theta, y)[0]
@@ -52,6 +56,16 @@ class GLM(DatasetModel):
         xb, losses, r = self._batch_parts(theta, batch)
         g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
         return losses.mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1), g
+
+    def minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``g_B`` without the loss: the residual alone, then the same batched matmul."""
+        return over_chain_chunks(self._minibatch_gradient, theta, batch, self._width(batch))
+
+    def _minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
+        idx = indices_of(batch)
+        xb, yb = gather_rows(self.x, idx), gather_rows(self.y, idx)
+        r = self.residual((xb * theta.unsqueeze(1)).sum(-1), yb)
+        return torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
 
     def example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Batch mean and mean square of ``∇ℓ_b = x_b r_b + l2·θ``, per chunk of chains."""
@@ -80,8 +94,12 @@ class LinearRegression(GLM):
 
     def link(self, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """``(½(z − y)², z − y)``."""
-        r = z - y
+        r = self.residual(z, y)
         return 0.5 * (r * r), r
+
+    def residual(self, z: Tensor, y: Tensor) -> Tensor:
+        """``z − y``."""
+        return z - y
 
     def exact_hessian(self) -> np.ndarray:
         """``XᵀX/N + l2·I``."""
@@ -123,4 +141,8 @@ class LogisticRegression(GLM):
 
     def link(self, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """``(softplus(z) − y·z, sigmoid(z) − y)``."""
-        return F.softplus(z) - y * z, torch.sigmoid(z) - y
+        return F.softplus(z) - y * z, self.residual(z, y)
+
+    def residual(self, z: Tensor, y: Tensor) -> Tensor:
+        """``sigmoid(z) − y``."""
+        return torch.sigmoid(z) - y

@@ -49,6 +49,10 @@ class ScaledModel(Model):
         loss, g = self.inner.minibatch_grad(theta, batch)
         return self.scale * loss, self.scale * g
 
+    def minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
+        """``s·g_B``."""
+        return self.scale * self.inner.minibatch_gradient(theta, batch)
+
     def example_var(self, theta: Tensor, batch: Batch) -> Tensor:
         """``s²`` times the inner estimate."""
         return self.scale**2 * self.inner.example_var(theta, batch)

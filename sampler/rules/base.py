@@ -43,7 +43,7 @@ class GradSample(NamedTuple):
     minibatch: Tensor  # [C, D] the minibatch gradient g_B
     example_var: Tensor | None = None  # [C, D] per-example gradient variance (if rule needs it)
     example_sq: Tensor | None = None  # [C, D] batch mean of squared per-example gradients
-    loss: Tensor | None = None  # [C] minibatch loss at the current parameters
+    loss: Tensor | None = None  # [C] minibatch loss (only on recorded steps or if needs_loss)
     params: Tensor | None = None  # [C, D] θ_t, where the gradient was taken
     step: int = 0  # t, counted from 0 (the same for every chain)
 
@@ -94,6 +94,7 @@ class UpdateRule(NamedTuple):
     fluctuation: Callable[[GradSample, Any], Tensor]
     needs_example_var: bool = False
     needs_example_sq: bool = False
+    needs_loss: bool = False  # the update uses the minibatch loss (else it is skipped when unrecorded)
     rates: str = "adaptive"  # "constant", "noise" or "adaptive" (module docstring)
     lr: float | None = None  # the base rate of the config (None: the rule has none)
     linear_form: LinearForm | None = None  # None: no heavy-ball form

@@ -168,4 +168,4 @@ def loss_proportional(lr: float) -> UpdateRule:
         assert grad.loss is not None
         return 0.5 * lr * grad.loss.unsqueeze(-1) * grad.minibatch.square()
 
-    return UpdateRule("loss_proportional", init, update, fluctuation, lr=lr)
+    return UpdateRule("loss_proportional", init, update, fluctuation, lr=lr, needs_loss=True)
