@@ -31,30 +31,78 @@ def split_chains(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half:]], axis=1)
 
 
-def average_ranks(a: np.ndarray) -> np.ndarray:
-    """Ranks 1…S along the last axis of ``a [K, S]``, ties given their average rank.
+def _run_ranks(ordered: np.ndarray) -> np.ndarray:
+    """Average ranks of rows already sorted ``[K, S]``, in sorted order.
 
-    One argsort per row, then runs of equal sorted values found in one flat pass: a run starting
-    at sorted position ``p`` (0-based) with ``m`` equal values gets rank ``p + (m + 1)/2``.
+    Position p (0-based) has rank ``p + 1`` unless it sits in a run of equal values; a run over
+    positions ``a … b`` gets ``(a + b)/2 + 1``. Ties are rare in continuous draws, so only the
+    tied positions are visited (as flat indices), not every element.
     """
-    k, s = a.shape
-    order = np.argsort(a, axis=1)
-    ordered = np.take_along_axis(a, order, axis=1)
-    new = np.ones((k, s), bool)
-    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    starts = np.flatnonzero(new)  # flat positions where a run begins (every row starts one)
-    counts = np.diff(np.append(starts, k * s))
-    run_rank = (starts % s) + (counts + 1) / 2.0
-    ranks = np.empty((k, s))
-    np.put_along_axis(ranks, order, np.repeat(run_rank, counts).reshape(k, s), axis=1)
+    k, s = ordered.shape
+    ranks = np.tile(np.arange(1.0, s + 1.0), (k, 1))
+    tie = np.flatnonzero(ordered[:, 1:] == ordered[:, :-1])  # p where ordered[p + 1] == [p]
+    if tie.size == 0:
+        return ranks
+    row, p = np.divmod(tie, s - 1)
+    flat = row * s + p  # flat index of the first element of each tied pair
+    first = np.ones(tie.size, bool)
+    first[1:] = flat[1:] != flat[:-1] + 1  # a new run unless it continues the previous pair
+    run_id = np.cumsum(first) - 1
+    start = flat[first]
+    end = np.zeros(start.size, np.int64)
+    np.maximum.at(end, run_id, flat + 1)  # flat index of the last element of each run
+    lengths = end - start + 1
+    members = np.repeat(start, lengths) + (
+        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    ranks.reshape(-1)[members] = np.repeat((start + end) / 2.0 - (start // s) * s + 1.0,
+                                           lengths)
     return ranks
+
+
+def _scatter(order: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``out[i, order[i, p]] = values[i, p]``: back from sorted positions to the original ones."""
+    out = np.empty(values.shape)
+    np.put_along_axis(out, order, values, axis=1)
+    return out
+
+
+def average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks 1…S along the last axis of ``a [K, S]``, ties given their average rank."""
+    order = np.argsort(a, axis=1)
+    return _scatter(order, _run_ranks(np.take_along_axis(a, order, axis=1)))
+
+
+def _normal_scores(ranks: np.ndarray, size: int) -> np.ndarray:
+    """``Φ⁻¹((r − 3/8)/(S + 1/4))``, looked up: average ranks are multiples of ½ in [1, S]."""
+    table = scipy.special.ndtri((np.arange(2 * size + 1) / 2.0 - 0.375) / (size + 0.25))
+    return table[(2 * ranks).astype(np.int64)]
 
 
 def z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise every coordinate of ``x [K, m, n]`` over all its draws (average ranks)."""
     k, m, n = x.shape
-    ranks = average_ranks(x.reshape(k, m * n))
-    return scipy.special.ndtri((ranks - 0.375) / (m * n + 0.25)).reshape(k, m, n)
+    return _normal_scores(average_ranks(x.reshape(k, m * n)), m * n).reshape(k, m, n)
+
+
+def z_scale_split_and_folded(split: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``z(split)`` and ``z(|split − median|)`` from one full sort of each coordinate.
+
+    In sorted order the folded values fall, then rise (two monotone runs either side of the
+    median), so their order comes from a stable (Timsort) pass in O(S) instead of a second full
+    sort; average ranks are the same whatever order ties take.
+    """
+    k, m, n = split.shape
+    size = m * n  # even: 2C split chains
+    flat = split.reshape(k, size)
+    order = np.argsort(flat, axis=1)
+    ordered = np.take_along_axis(flat, order, axis=1)
+    median = (ordered[:, size // 2 - 1] + ordered[:, size // 2]) / 2  # as np.median
+    folded = np.abs(ordered - median[:, None])  # in sorted-split order
+    order_f = np.argsort(folded, axis=1, kind="stable")
+    folded_ranks = _scatter(order_f, _run_ranks(np.take_along_axis(folded, order_f, axis=1)))
+    z = _normal_scores(_scatter(order, _run_ranks(ordered)), size)
+    z_folded = _normal_scores(_scatter(order, folded_ranks), size)
+    return z.reshape(k, m, n), z_folded.reshape(k, m, n)
 
 
 def rhat(y: np.ndarray) -> np.ndarray:
@@ -121,9 +169,8 @@ def diagnose_block(x: np.ndarray) -> dict[str, np.ndarray]:
     if n < 4:
         return {**out, "r_hat": nan, "ess_bulk": nan, "ess_tail": nan, "mcse_mean": nan}
     split = split_chains(x)
-    z = z_scale(split)
-    folded = np.abs(split - np.median(split.reshape(k, -1), axis=1)[:, None, None])
-    out["r_hat"] = np.maximum(rhat(z), rhat(z_scale(folded))) if c > 1 else nan
+    z, z_folded = z_scale_split_and_folded(split)
+    out["r_hat"] = np.maximum(rhat(z), rhat(z_folded)) if c > 1 else nan
     out["ess_bulk"] = ess(z)
     q = np.quantile(flat, [0.05, 0.95], axis=1)  # [2, K]
     out["ess_tail"] = np.minimum(ess(split_chains((x <= q[0][:, None, None]).astype(float))),
