@@ -176,6 +176,9 @@ def diagnose_block(x: np.ndarray) -> dict[str, np.ndarray]:
     out["ess_tail"] = np.minimum(ess(split_chains((x <= q[0][:, None, None]).astype(float))),
                                  ess(split_chains((x <= q[1][:, None, None]).astype(float))))
     out["mcse_mean"] = out["sd"] / np.sqrt(ess(split))
+    invalid = np.isnan(flat).any(axis=1)  # as ArviZ: a coordinate with a NaN draw has none
+    for q in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
+        out[q] = np.where(invalid, np.nan, out[q])
     return out
 
 

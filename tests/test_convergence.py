@@ -35,6 +35,9 @@ CASES = {
     "chains apart": ar1(4, 300, 3, 0.95) + np.arange(4)[:, None, None],
     "skewed": np.exp(ar1(4, 400, 3, 0.7)),
     "constant": np.concatenate([np.ones((3, 50, 1)), RNG.standard_normal((3, 50, 1))], -1),
+    "a nan draw": np.where(np.arange(3)[None, None, :] == 1,
+                           np.pad(np.full((2, 1, 1), np.nan), ((0, 0), (0, 39), (0, 0)),
+                                  constant_values=0.5), RNG.standard_normal((2, 40, 3))),
 }
 
 
