@@ -160,7 +160,7 @@ def analyze_run(run: RunData) -> RunAnalysis:
     """Everything ``sgdthermo analyze`` reports for one run, computed once."""
     diverged = int(run.diverged_chains().sum())
     theory = stationary_theory(run.model, run.rule, run.spec.run)
-    note = skipped_reason(run.model, run.rule, run.spec.run)
+    note = None if theory is not None else skipped_reason(run.model, run.rule, run.spec.run)
     base = {f.name: getattr(run, f.name) for f in fields(RunData)}
     if run.draws < MIN_DRAWS or diverged == run.spec.run.chains:
         out = RunAnalysis(**base, status="not enough committed, non-diverged draws to analyze",

@@ -18,16 +18,39 @@ class ConfigError(ValueError):
     """A config that cannot be run; the message names the field, what is allowed and what was given."""
 
 
+def _union_tag(part: object) -> bool:
+    """A location part pydantic adds for a member of an untagged union (``list[float]``)."""
+    return isinstance(part, str) and (part in _KINDS or part in _TYPE_TAGS or "[" in part
+                                      or part[:1].isupper())
+
+
+_TYPE_TAGS = {"list", "float", "int", "str", "bool", "dict"}
+_MISMATCH = ("list_type", "dict_type", "model_type", "float_type", "int_type", "string_type",
+             "float_parsing", "int_parsing", "model_attributes_type")
+
+
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``field: message (got value)``."""
+    """One line per problem: ``field: message (got value)``.
+
+    For a field typed as a union (a list or a spectrum table), pydantic reports every member it
+    tried; the members whose type does not even match the input are dropped when another member
+    says what is actually wrong.
+    """
+    errors = err.errors()
+    fields = [tuple(p for p in e["loc"] if not _union_tag(p)) for e in errors]
+    real = {f for f, e in zip(fields, errors, strict=True) if e["type"] not in _MISMATCH}
     lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in _KINDS))
+    for field, e in zip(fields, errors, strict=True):
+        if e["type"] in _MISMATCH and any(r[:len(field)] == field for r in real):
+            continue
+        loc = ".".join(str(p) for p in field)
         loc = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
         msg = e["msg"].removeprefix("Value error, ")
         given = e.get("input")
         got = "" if isinstance(given, dict) or e["type"] == "missing" else f" (got {given!r})"
-        lines.append(f"{loc}: {msg}{got}")
+        line = f"{loc}: {msg}{got}"
+        if line not in lines:
+            lines.append(line)
     return "\n".join(lines)
 
 

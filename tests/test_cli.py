@@ -216,3 +216,13 @@ def test_relative_data_file_resolves_against_the_config_folder(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     job = load_job(write(tmp_path / "cfg", cfg))
     assert job.model.data.file == str((tmp_path / "cfg" / "d.npz").resolve())
+
+
+def test_a_bad_spectrum_is_one_line(tmp_path, capsys):
+    """A union field (list or spectrum table) reports the member that applies, in one line."""
+    cfg = GOOD.replace("hessian = [1.0, 2.0]", "hessian = { d = 2, first = 1.0, last = -1.0 }")
+    assert cfg != GOOD
+    code, text = run_cli(capsys, "run", write(tmp_path, cfg), "--out", str(tmp_path / "o.zarr"))
+    assert code == 2 and text.strip().count("\n") == 0, text
+    assert "model.hessian.last" in text and "greater than 0" in text and "-1.0" in text
+    assert not (tmp_path / "o.zarr").exists()
