@@ -15,7 +15,7 @@ def _overview(result: dict[str, Any]) -> Table:
     """One line per run: draws, worst R-hat and ESS, stationarity and the Gibbs verdict."""
     t = Table(title=f"sgdthermo analysis: {result['archive']}")
     for col in ("run", "label", "rule", "draws×chains", "R-hat", "ESS", "stationary", "Gibbs"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for r in result["runs"]:
         if r.get("status") != "ok":
             t.add_row(str(r["run"]), r["label"], r["rule"], str(r["draws"]), "-", "-", "-",
@@ -42,7 +42,7 @@ def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
     cols = ["i", "T virial", "β = 1/T", fl] + (["T theory", "z vir", "Var", "Var theory", "τ",
                                             "τ theory"] if th else [])
     for c in cols:
-        t.add_column(c, justify="right")
+        t.add_column(c, justify="right", overflow="fold")
     for i in range(min(len(tp["virial"]), max_rows)):
         row = [str(i), f"{tp['virial'][i]:.4g}±{tp['virial_se'][i]:.2g}",
                _beta(tp["virial"][i], tp["virial_se"][i]),
@@ -83,7 +83,7 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
         t = Table(title=f"Seed claim: {claim['title']} (seed {claim['seed']})",
                   title_justify="left")
         for col in claim["columns"]:
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for row in claim["rows"]:
             t.add_row(*row)
         console.print(t)

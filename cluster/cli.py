@@ -117,7 +117,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         return
     t = Table(title=f"{args.archive} ({meta['config']['name']}, created {meta['created']})")
     for col in ("run", "label", "shards done", "progress", "state"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for r in rows:
         pct = 100 * r["chain_steps"] / max(r["total_chain_steps"], 1)
         t.add_row(str(r["run"]), r["label"], f"{r['shards_done']}/{r['shards']}", f"{pct:.1f}%",
