@@ -9,8 +9,9 @@ Columns: a hand-written vectorised eager-torch loop (what a torch user writes: g
 update, store θ); JAX ``jit(vmap(scan))`` of the same step; BlackJAX's ``sgld`` at temperature
 0 (plain SGD through its gradient estimator); and sgdthermo's ``Engine.run_block`` (which also
 records the loss, ‖g‖, the divergence flag and the per-coordinate stationarity sums). Each cell
-is the median of three timed runs after one compile/warm-up run; the last column is the
-engine's ratio to the best peer. JAX and BlackJAX come from the ``bench`` extra
+is the median of three timed runs after one compile/warm-up run, each cell in its own fresh
+process (a JAX runtime left in the process slowed the torch cells measured after it by 2×); the
+last column is the engine's ratio to the best peer. JAX and BlackJAX come from the ``bench`` extra
 (``pip install -e '.[bench]'``); without them their columns read "n/a".
 
 Usage: ``taskset -c 0 python benchmarks/bench_peers.py [--quick]``.
@@ -22,6 +23,8 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -179,30 +182,46 @@ def blackjax_sgld(workload: str, chains: int, steps: int) -> float:
     return chains * steps / timed(lambda: run(keys).block_until_ready())
 
 
-def cell(fn: Callable[[str, int, int], float], *args: object) -> float | None:
-    try:
-        return fn(*args)  # type: ignore[arg-type]
-    except ImportError:
-        return None
+PEERS: dict[str, Callable[[str, int, int], float]] = {
+    "eager torch": eager_torch, "JAX scan": jax_scan, "BlackJAX sgld": blackjax_sgld,
+    "sgdthermo": engine}
+
+
+def cell(name: str, workload: str, chains: int, steps: int) -> float | None:
+    """One measurement in a fresh process (``None`` if the peer is not installed)."""
+    out = subprocess.run([sys.executable, __file__, "--cell", name, workload, str(chains),
+                          str(steps)], capture_output=True, text=True, check=True).stdout
+    value = out.strip().splitlines()[-1]
+    return None if value == "n/a" else float(value)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (smoke test)")
+    parser.add_argument("--cell", nargs=4, metavar=("PEER", "WORKLOAD", "C", "STEPS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.cell:
+        name, workload, chains, steps = args.cell
+        try:
+            print(PEERS[name](workload, int(chains), int(steps)))
+        except ImportError:
+            print("n/a")
+        return
     scale = 10 if args.quick else 1
     cases = [("linreg", 256, 2000), ("linreg", 4096, 200), ("quad2d", 256, 20000),
              ("quad2d", 4096, 5000)]
-    peers = {"eager torch": eager_torch, "JAX scan": jax_scan, "BlackJAX sgld": blackjax_sgld}
+    peers = [p for p in PEERS if p != "sgdthermo"]
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"one thread; chain-steps/s, every step recorded")
     print(f"| workload | C | {' | '.join(peers)} | sgdthermo | ratio to best |")
     print("|---|---:|" + "---:|" * (len(peers) + 2))
     for workload, chains, steps in cases:
         steps = max(steps // scale, 10)
-        rates = [cell(fn, workload, chains, steps) for fn in peers.values()]
-        ours = engine(workload, chains, steps)
+        rates = [cell(p, workload, chains, steps) for p in peers]
+        ours = cell("sgdthermo", workload, chains, steps)
+        assert ours is not None
         best = max(r for r in rates if r is not None)
         shown = " | ".join("n/a" if r is None else f"{r:,.0f}" for r in rates)
         print(f"| {workload} | {chains} | {shown} | {ours:,.0f} | {ours / best:.2f}x |",

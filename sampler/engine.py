@@ -10,37 +10,14 @@ are stacked once at its end.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 import torch
 from torch import Tensor
 
+from .chain_state import BlockRecord, ChainState
+from .linear_kernel import DiagonalLinearKernel
 from .minibatch import IndexSampler
 from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
 from .rules import GradSample, UpdateRule
-
-
-class ChainState(NamedTuple):
-    """Everything needed to continue the chains bitwise identically (with the generator state)."""
-
-    params: Tensor  # [C, D]
-    rule_state: Any  # NamedTuple of [C, ...] tensors
-    diverged: Tensor  # [C] bool
-    perm: Tensor  # [C, N] epoch permutation ([C, 0] unless sampling = "epoch")
-    step: int  # steps done, identical for all chains
-
-
-class BlockRecord(NamedTuple):
-    """What one block records: draws after every thin-th step, and the fluctuation sums."""
-
-    theta: Tensor  # [C, n, D] parameters after the recorded steps
-    loss: Tensor  # [C, n] minibatch loss of the recorded step (evaluated before its update)
-    grad_norm: Tensor  # [C, n] ‖g_B‖ of the recorded step
-    full_loss: Tensor | None  # [C, n] full-batch L at the recorded draw (cheap models only)
-    diverged: Tensor  # [C, n] bool
-    fluct_sum: Tensor  # [C, D] Σ over the block's steps of the rule's fluctuation term
-    ident_sum: Tensor  # [C, 3, D] float64 Σ of θ_t⊙(p⊙g)_t, (p⊙g)_t and ½(p⊙g)_t² (see apply)
-    n_steps: int
 
 
 class Engine:
@@ -53,10 +30,13 @@ class Engine:
         sampling: Minibatch scheme (dataset models); synthetic-noise models need ``"iid"``.
         n_chains: C.
         record_full_loss: Evaluate ``L`` at every draw; ``None`` asks the model if it is cheap.
+        kernel: ``"fused"`` runs blocks through ``DiagonalLinearKernel`` where it applies
+            (``kernel_name`` then says ``"fused"``), ``"step"`` always takes the general step.
     """
 
     def __init__(self, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
-                 n_chains: int, record_full_loss: bool | None = None) -> None:
+                 n_chains: int, record_full_loss: bool | None = None,
+                 kernel: str = "fused") -> None:
         self.model, self.rule, self.c = model, rule, n_chains
         self.record_full_loss = (model.full_grad_cheap() if record_full_loss is None
                                  else record_full_loss)
@@ -69,6 +49,11 @@ class Engine:
         elif sampling not in ("full", "gaussian"):
             self.indexer = IndexSampler(sampling, model.n_examples, batch_size, n_chains,
                                         model.device)
+        if kernel not in ("fused", "step"):
+            raise ValueError(f"kernel must be one of ['fused', 'step'], got {kernel!r}")
+        self.fused = (DiagonalLinearKernel.build(model, rule, sampling, self.record_full_loss)
+                      if kernel == "fused" else None)
+        self.kernel_name = "step" if self.fused is None else "fused"
 
     def init(self, generator: torch.Generator, init_scale: float,
              start: Tensor | None = None) -> ChainState:
@@ -120,11 +105,14 @@ class Engine:
             g = g + self.model.surrogate_noise(params, batch.weights, self.batch_size)
         return loss, g
 
-    def apply(self, state: ChainState, batch: Batch, perm: Tensor,
-              record: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
+    def apply(self, state: ChainState, batch: Batch, perm: Tensor, record: bool = True,
+              guard: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
         """One deterministic step given its randomness.
 
         The minibatch loss is evaluated only when the step is recorded or the rule needs it.
+        With ``guard`` a chain whose parameters turn non-finite is frozen and flagged; without it
+        (``run_block``'s optimistic pass, no chain diverged yet) nothing is checked, and every
+        chain that stays finite gets bit for bit what the guarded step gives it.
 
         Returns:
             The new state, the minibatch loss ``[C]`` (or ``None``), the gradient ``[C, D]``, the rule's
@@ -145,6 +133,9 @@ class Engine:
         grad = GradSample(g, ev, sq, loss, state.params, state.step)
         delta, rule_state = self.rule.update(grad, state.rule_state, state.params, state.step)
         new = state.params + delta
+        if not guard:
+            return (ChainState(new, rule_state, state.diverged, perm, state.step + 1), loss, g,
+                    self.rule.fluctuation(grad, rule_state), (-delta).double())
         bad = state.diverged | ~torch.isfinite(new).all(dim=-1)
         keep = bad.unsqueeze(-1)
         params = torch.where(keep, state.params, new)
@@ -155,17 +146,35 @@ class Engine:
         pg = torch.where(keep, 0.0, -delta).double()
         return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct, pg
 
-    def step(self, generator: torch.Generator, state: ChainState,
-             record: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
+    def step(self, generator: torch.Generator, state: ChainState, record: bool = True,
+             guard: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
         """``draw`` then ``apply``."""
         batch, perm = self.draw(generator, state)
-        return self.apply(state, batch, perm, record)
+        return self.apply(state, batch, perm, record, guard)
 
     def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                   thin: int) -> tuple[ChainState, BlockRecord]:
-        """Run ``n_steps`` (a multiple of ``thin``), recording after every ``thin``-th step."""
+        """Run ``n_steps`` (a multiple of ``thin``), recording after every ``thin``-th step.
+
+        Divergence is checked once per block, not per step: while no chain has diverged the
+        block runs unguarded, and only if some chain ends it non-finite (a non-finite θ never
+        returns to finite: ``±∞ + x`` is ``±∞`` or NaN) is the generator rewound and the block
+        re-run with the per-step guard. Either way the result is bit for bit the guarded one.
+        """
         if n_steps % thin:
             raise ValueError(f"n_steps must be a multiple of thin ({thin}), got {n_steps}")
+        if self.fused is not None:
+            return self.fused.run_block(generator, state, n_steps, thin)
+        if not bool(state.diverged.any()):
+            rewind = generator.get_state()
+            new, record = self._run_block(generator, state, n_steps, thin, guard=False)
+            if bool(torch.isfinite(new.params).all()):
+                return new, record
+            generator.set_state(rewind)
+        return self._run_block(generator, state, n_steps, thin, guard=True)
+
+    def _run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
+                   thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:
         thetas, losses, norms, divs, full = [], [], [], [], []
         fluct_sum = torch.zeros_like(state.params)
         ident_sum = torch.zeros(self.c, 3, state.params.shape[1], dtype=torch.float64,
@@ -173,7 +182,7 @@ class Engine:
         for i in range(n_steps):
             theta = state.params
             recorded = (i + 1) % thin == 0
-            state, loss, g, fluct, pg = self.step(generator, state, recorded)
+            state, loss, g, fluct, pg = self.step(generator, state, recorded, guard)
             fluct_sum += fluct
             ident_sum[:, 0].addcmul_(theta.double(), pg)  # θ_t⊙p⊙g (θ before the step)
             ident_sum[:, 1].add_(pg)

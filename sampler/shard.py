@@ -19,13 +19,18 @@ from .optimum import optimum
 from .stability import check_second_moment, check_stability
 
 
-def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu") -> Engine:
-    """Model + rule + engine of one run, after the stability check."""
+def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu",
+                 kernel: str = "fused") -> Engine:
+    """Model + rule + engine of one run, after the stability check.
+
+    ``kernel`` as in ``Engine``: an archive names the path that wrote it and is continued with
+    it (archives from before the fused path read as ``"step"``).
+    """
     model = spec.model.build(spec.run.batch_size, DTYPES[spec.run.dtype], device)
     rule = spec.rule.build(spec.run.batch_size)
     check_stability(model, rule)
     check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)
-    return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains)
+    return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains, kernel=kernel)
 
 
 def shard_seed(job_seed: int, run_index: int, shard_index: int) -> int:
@@ -49,6 +54,7 @@ def state_facts(spec: RunSpec) -> dict[str, Any]:
     shapes = {k: (tuple(v.shape[1:]), str(v.dtype).removeprefix("torch."))
               for k, v in flatten_state(state).items()}
     return {"dim": engine.model.dim, "full_loss": engine.record_full_loss,
+            "kernel": engine.kernel_name,
             "model": engine.model.describe(), "state": shapes}
 
 
@@ -69,7 +75,7 @@ class ShardRunner:
         self.path, self.run_index, self.shard = path, run_index, shard_index
         self.lo, self.hi = self.store.shards[shard_index]
         self.device = torch.device(device or self.store.meta["device"])
-        self.engine = build_engine(self.spec, self.hi - self.lo, self.device)
+        self.engine = build_engine(self.spec, self.hi - self.lo, self.device, self.store.kernel)
         self.generator = torch.Generator(self.device)
         stream = self.spec.run.stream if self.spec.run.stream is not None else run_index
         self.generator.manual_seed(shard_seed(self.store.job.seed, stream, shard_index))

@@ -70,7 +70,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         job: The validated job config, stored resolved in the root attributes.
         runs: Expanded sweep points.
         device: ``"cpu"`` or ``"cuda"``, fixed for the job so that resume is bitwise identical.
-        run_facts: Per run: ``dim``, ``full_loss`` (bool), ``model`` (description) and
+        run_facts: Per run: ``dim``, ``full_loss`` (bool), ``kernel`` (the engine path),
+            ``model`` (description) and
             ``state`` (name → (shape without chain, dtype)) of the engine's checkpoint state.
     """
     root = zarr.open_group(store=open_store(path), mode="w-", zarr_format=3)
@@ -89,6 +90,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         g.attrs[RUN_KEY] = {
             "index": spec.index, "label": spec.label, "spec": json.loads(spec.model_dump_json()),
             "model": facts["model"], "shard_chains": k, "chunk_draws": chunk,
+            "kernel": facts.get("kernel", "step"),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
         sh = min(k, spec.run.chains)
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])

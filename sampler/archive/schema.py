@@ -4,7 +4,8 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
 ``store`` reads and writes them. The layout of one archive (one job)::
 
     /                       attrs["sgdthermo"]: schema_version, config, runs, device, version, created
-    /run_000/               attrs["sgdthermo_run"]: index, label, resolved run spec, model facts
+    /run_000/               attrs["sgdthermo_run"]: index, label, resolved run spec, model facts,
+                            kernel (the engine path that writes it: "fused" or "step")
         posterior/theta             (chain, draw, coord)   NaN until committed
         sample_stats/loss           (chain, draw)          minibatch loss of the recorded step
         sample_stats/grad_norm      (chain, draw)          ‖g_B‖ of the recorded step

@@ -129,6 +129,17 @@ class Model:
         """Synthetic minibatch noise ``[C, D]`` (models without a dataset only)."""
         raise NotImplementedError(f"model {self.name!r} has a dataset: the engine draws indices")
 
+    def draw_steps(self, generator: torch.Generator, n_steps: int, n_chains: int) -> Tensor:
+        """The noise of ``n_steps`` steps at once, ``[C, S, D]`` (synthetic-noise models)."""
+        return torch.stack([self.draw(generator, n_chains).noise for _ in range(n_steps)], 1)
+
+    def diagonal_hessian(self) -> Tensor | None:
+        """``h [D]`` if ``L(θ) = ½Σ_i h_iθ_i²`` and ``g_B = h⊙θ + ξ``, else ``None``.
+
+        ``ξ`` is additive noise drawn by ``draw_steps``; the minibatch loss is ``L + ξᵀθ``.
+        """
+        return None
+
     def all_examples(self, n_chains: int) -> IndexBatch:
         """A batch holding every example once, for every chain (dataset models only)."""
         raise NotImplementedError(f"model {self.name!r} has no dataset")

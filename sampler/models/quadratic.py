@@ -130,6 +130,21 @@ class Quadratic(Model):
             return NoiseBatch((z[:, perm] * scale) / math.sqrt(self.batch_size))
         return NoiseBatch((z @ self._noise_root.T) / math.sqrt(self.batch_size))
 
+    def draw_steps(self, generator: torch.Generator, n_steps: int, n_chains: int) -> Tensor:
+        """Noise of ``n_steps`` steps, ``[C, S, D]``, from one ``randn`` (diagonal models)."""
+        z = torch.randn(n_chains, n_steps, self.dim, generator=generator, dtype=self.dtype,
+                        device=self.device)
+        if self._map is None:
+            return (z @ self._noise_root.T) / math.sqrt(self.batch_size)
+        perm, scale = self._map
+        if not bool((perm == torch.arange(self.dim, device=perm.device)).all()):
+            z = z[..., perm]
+        return z.mul_(scale / math.sqrt(self.batch_size))
+
+    def diagonal_hessian(self) -> Tensor | None:
+        """``h`` when the model is diagonal (noise additive and state-independent)."""
+        return self.hessian if self.diagonal else None
+
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """``g_B = Hθ + ξ`` and loss ``½θᵀHθ + ξᵀθ``."""
         noise = _noise(batch)

@@ -15,6 +15,15 @@ from ..linear_forms import LinearGradient, regression_form
 from .base import Batch, DatasetModel, gather_rows, indices_of, over_chain_chunks
 
 
+def _rows_dot(xb: Tensor, theta: Tensor) -> Tensor:
+    """``z_cb = x_cbᵀθ_c`` for ``xb [C, B, D]``, ``theta [C, D]``.
+
+    As ``θᵀ X_Bᵀ`` (a row times a transposed view): on one CPU thread 2–6× faster than
+    ``bmm(X_B, θ)`` or ``(X_B⊙θ).sum(−1)`` at B = D = 32 (``benchmarks/bench_peers.py``).
+    """
+    return torch.bmm(theta.unsqueeze(1), xb.transpose(1, 2)).squeeze(1)
+
+
 class GLM(DatasetModel):
     """A generalised linear model: ``ℓ_i(θ) = φ(x_iᵀθ, y_i) + (l2/2)‖θ‖²``.
 
@@ -44,8 +53,7 @@ class GLM(DatasetModel):
         idx = indices_of(batch)
         xb = gather_rows(self.x, idx)  # [C, B, D]
         yb = gather_rows(self.y, idx)  # [C, B]
-        z = (xb * theta.unsqueeze(1)).sum(-1)  # [C, B]; faster than bmm for matvecs
-        losses, r = self.link(z, yb)
+        losses, r = self.link(_rows_dot(xb, theta), yb)
         return xb, losses, r
 
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -54,8 +62,15 @@ class GLM(DatasetModel):
 
     def _minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         xb, losses, r = self._batch_parts(theta, batch)
-        g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
-        return losses.mean(-1) + 0.5 * self.l2 * (theta * theta).sum(-1), g
+        loss = losses.mean(-1)
+        if self.l2:
+            loss = loss + 0.5 * self.l2 * (theta * theta).sum(-1)
+        return loss, self._mean_rows(r, xb, theta)
+
+    def _mean_rows(self, r: Tensor, xb: Tensor, theta: Tensor) -> Tensor:
+        """``(1/B) X_Bᵀ r + l2·θ`` (the ridge term only when ``l2 ≠ 0``)."""
+        g = torch.bmm(r.unsqueeze(1), xb).squeeze(1).mul_(1.0 / r.shape[1])
+        return g.add_(theta, alpha=self.l2) if self.l2 else g
 
     def minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
         """``g_B`` without the loss: the residual alone, then the same batched matmul."""
@@ -64,8 +79,7 @@ class GLM(DatasetModel):
     def _minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
         idx = indices_of(batch)
         xb, yb = gather_rows(self.x, idx), gather_rows(self.y, idx)
-        r = self.residual((xb * theta.unsqueeze(1)).sum(-1), yb)
-        return torch.bmm(r.unsqueeze(1), xb).squeeze(1) / r.shape[1] + self.l2 * theta
+        return self._mean_rows(self.residual(_rows_dot(xb, theta), yb), xb, theta)
 
     def example_moments(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Batch mean and mean square of ``∇ℓ_b = x_b r_b + l2·θ``, per chunk of chains."""

@@ -1,0 +1,154 @@
+"""The fused diagonal-quadratic path and the per-block divergence check of the general step.
+
+The fused path (``sampler/linear_kernel.py``) must record what the general step records, given the
+same noise: the same draws, losses, gradient norms, full losses, fluctuation and stationarity sums,
+and the same divergence semantics (frozen at the last finite θ, flagged, contributing nothing).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sgdthermo.sampler import linear_kernel
+from sgdthermo.sampler.engine import Engine
+from sgdthermo.sampler.jobspec import expand, validate
+from sgdthermo.sampler.models import NoiseBatch
+from sgdthermo.sampler.models.quadratic import Quadratic
+from sgdthermo.sampler.rules import sgd
+from sgdthermo.sampler.shard import build_engine
+
+
+def _quadratic(d: int = 3, dtype=torch.float64) -> Quadratic:
+    h = torch.linspace(0.5, 2.0, d, dtype=dtype)
+    return Quadratic(h, torch.linspace(1.0, 4.0, d, dtype=dtype), batch_size=2)
+
+
+class _Replay:
+    """Feeds the same pre-drawn noise to both paths: ``draw_steps`` for the fused one and
+    ``draw`` (one step at a time) for the general one."""
+
+    def __init__(self, model: Quadratic, noise: torch.Tensor) -> None:
+        self.model, self.noise, self.at = model, noise, 0
+
+    def draw_steps(self, generator, n_steps, n_chains):
+        out = self.noise[self.at:self.at + n_steps].transpose(0, 1)
+        self.at += n_steps
+        return out
+
+    def draw(self, generator, n_chains):
+        out = NoiseBatch(self.noise[self.at])
+        self.at += 1
+        return out
+
+
+def _run(kernel: str, lr: float, theta0: torch.Tensor, noise: torch.Tensor, steps: int,
+         thin: int, monkeypatch) -> tuple:
+    model = _quadratic(theta0.shape[1], theta0.dtype)
+    engine = Engine(model, sgd(lr), 2, "iid", theta0.shape[0], kernel=kernel)
+    replay = _Replay(model, noise)
+    monkeypatch.setattr(model, "draw_steps", replay.draw_steps)
+    monkeypatch.setattr(model, "draw", replay.draw)
+    state = engine.init(torch.Generator().manual_seed(0), 1.0)._replace(params=theta0.clone())
+    if kernel == "step":  # the guarded step itself (a rewind would not rewind the replay)
+        return engine, engine._run_block(torch.Generator(), state, steps, thin, guard=True)
+    return engine, engine.run_block(torch.Generator(), state, steps, thin)
+
+
+@pytest.mark.parametrize("thin", [1, 3])
+def test_fused_path_records_what_the_step_records(thin, monkeypatch):
+    monkeypatch.setattr(linear_kernel, "MAX_ELEMENTS", 5 * 4 * 3)  # sub-blocks of 5 steps
+    gen = torch.Generator().manual_seed(1)
+    theta0 = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    noise = torch.randn(24, 4, 3, generator=gen, dtype=torch.float64)
+    fused_engine, (fs, fr) = _run("fused", 0.3, theta0, noise, 24, thin, monkeypatch)
+    step_engine, (ss, sr) = _run("step", 0.3, theta0, noise, 24, thin, monkeypatch)
+    assert fused_engine.kernel_name == "fused" and step_engine.kernel_name == "step"
+    for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum"):
+        torch.testing.assert_close(getattr(fr, name), getattr(sr, name).to(getattr(fr, name)),
+                                   rtol=1e-12, atol=1e-12, msg=name)
+    assert fr.theta.shape == (4, 24 // thin, 3) and not fr.diverged.any()
+    torch.testing.assert_close(fs.params, ss.params, rtol=1e-12, atol=1e-12)
+    assert fs.step == ss.step == 24
+
+
+def test_fused_path_freezes_diverging_chains_like_the_step(monkeypatch):
+    """lr·h > 2 diverges (factor 6.8 per step); chains started at 1, 1e30, 1e200 overflow at
+    different steps (about 370, 330 and 130).
+
+    The two paths factor the step differently (``a⊙θ + b`` against ``θ − Λ⊙(h⊙θ + ξ)``, whose
+    intermediate ``Λ⊙h⊙θ`` can overflow one step earlier), so a chain may be frozen one step
+    apart; before that the records agree, and after it each path holds its chain at a finite θ.
+    """
+    monkeypatch.setattr(linear_kernel, "MAX_ELEMENTS", 7 * 3 * 3)  # sub-blocks of 7 steps
+    theta0 = torch.tensor([1.0, 1e30, 1e200], dtype=torch.float64).unsqueeze(1).expand(3, 3)
+    noise = torch.randn(400, 3, 3, generator=torch.Generator().manual_seed(2),
+                        dtype=torch.float64)
+    _, (fs, fr) = _run("fused", 3.9, theta0, noise, 400, 1, monkeypatch)
+    _, (ss, sr) = _run("step", 3.9, theta0, noise, 400, 1, monkeypatch)
+    assert fs.diverged.tolist() == ss.diverged.tolist() == [True, True, True]
+    first_f = fr.diverged.int().argmax(1)
+    first_s = sr.diverged.int().argmax(1)
+    assert (first_f - first_s).abs().max() <= 1
+    assert first_f[2] < first_f[1] < first_f[0]
+    for c in range(3):
+        k = int(min(first_f[c], first_s[c]))
+        torch.testing.assert_close(fr.theta[c, :k], sr.theta[c, :k], rtol=1e-12, atol=0)
+        assert fr.diverged[c, first_f[c]:].all() and not fr.diverged[c, :first_f[c]].any()
+        frozen = fr.theta[c, first_f[c]:]
+        assert torch.isfinite(frozen).all() and (frozen == frozen[0]).all()
+        assert (frozen[0] == fr.theta[c, first_f[c] - 1]).all()  # the last θ it reached
+    assert torch.isfinite(fs.params).all()
+    assert torch.equal(fs.params, fr.theta[:, -1])
+
+
+def test_fused_path_only_for_stateless_constant_rate_rules_on_diagonal_models():
+    def kernel(model, rule, sampling="iid"):
+        job = validate({"model": model, "rule": rule, "run": {"sampling": sampling}})
+        return build_engine(expand(job)[0], 2).kernel_name
+
+    diag = {"kind": "quadratic", "hessian": [1.0, 2.0], "noise_cov": [1.0, 9.0]}
+    dense = {"kind": "quadratic", "hessian": [[1.0, 0.2], [0.2, 2.0]], "noise_cov": [1.0, 9.0]}
+    assert kernel(diag, {"kind": "sgd", "lr": 0.1}) == "fused"
+    assert kernel(dense, {"kind": "sgd", "lr": 0.1}) == "step"
+    assert kernel(diag, {"kind": "momentum", "lr": 0.1}) == "step"
+    assert kernel(diag, {"kind": "rmsprop", "lr": 0.01}) == "step"
+    assert kernel(diag, {"kind": "sgd", "lr": 0.1}, "full") == "step"
+    assert kernel({"kind": "linear_regression", "data": {"n": 32, "d": 2}},
+                  {"kind": "sgd", "lr": 0.1}) == "step"
+
+
+def test_unguarded_block_with_rollback_equals_the_guarded_block():
+    """A chain diverging mid-block: the optimistic pass is rewound and re-run guarded; the result
+    is bit for bit the guarded block (and the generator ends in the same state)."""
+    job = validate({"model": {"kind": "linear_regression", "data": {"n": 64, "d": 3}},
+                    "rule": {"kind": "sgd", "lr": 0.05}, "run": {"batch_size": 4}})
+    engine = build_engine(expand(job)[0], 3)
+    ga, gb = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    state = engine.init(ga, 1.0)
+    engine.init(gb, 1.0)
+    params = state.params.clone()
+    params[1] = 1.7e308  # x·θ overflows at the first step
+    state = state._replace(params=params)
+    sa, ra = engine.run_block(ga, state, 30, 5)
+    sb, rb = engine._run_block(gb, state, 30, 5, guard=True)
+    assert sa.diverged.tolist() == [False, True, False]
+    for name in ("theta", "loss", "grad_norm", "diverged", "fluct_sum", "ident_sum"):
+        torch.testing.assert_close(getattr(ra, name), getattr(rb, name), rtol=0, atol=0,
+                                   equal_nan=True, msg=name)
+    assert torch.equal(sa.params, sb.params)
+    assert torch.equal(ga.get_state(), gb.get_state())
+
+
+def test_unguarded_block_equals_guarded_block_when_nothing_diverges():
+    job = validate({"model": {"kind": "logistic_regression", "data": {"n": 64, "d": 3}},
+                    "rule": {"kind": "adam", "lr": 0.01}, "run": {"batch_size": 4}})
+    engine = build_engine(expand(job)[0], 4)
+    ga, gb = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    state = engine.init(ga, 1.0)
+    engine.init(gb, 1.0)
+    sa, ra = engine.run_block(ga, state, 20, 2)
+    sb, rb = engine._run_block(gb, state, 20, 2, guard=True)
+    for name in ("theta", "loss", "grad_norm", "fluct_sum", "ident_sum"):
+        torch.testing.assert_close(getattr(ra, name), getattr(rb, name), rtol=0, atol=0,
+                                   equal_nan=True, msg=name)
+    assert torch.equal(sa.rule_state.exp_avg_sq, sb.rule_state.exp_avg_sq)
