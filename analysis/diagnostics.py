@@ -49,14 +49,21 @@ def projections(theta: xr.DataArray, seed: int = 0, k: int = N_PROJECTIONS) -> x
 
 def diagnostics(run: RunData, budget_bytes: float = 2**25,
                 workers: int = WORKERS) -> dict[str, dict[str, Any]]:
-    """R-hat, bulk/tail ESS, MCSE of the mean, mean and sd per variable and coordinate."""
+    """R-hat, bulk/tail ESS, MCSE of the mean, mean and sd per variable and coordinate.
+
+    θ's coordinates are reported per named variable (``theta`` for most models; ``w1``, ``b1``,
+    … with their shapes for networks), plus the loss, the full loss and random projections.
+    """
     stats, theta = run.sample_stats(), run.posterior()["theta"]
     if theta.sizes["draw"] < 4:
         return {}
     out = {"loss": diagnose_array(stats["loss"])}
     if "full_loss" in stats:
         out["full_loss"] = diagnose_array(stats["full_loss"])
-    out["theta"] = diagnose_array(theta, budget_bytes, workers)
+    per_coord = diagnose_array(theta, budget_bytes, workers)
+    for name, shape, _, coords in run.variables():  # w1, b1, … for networks; else theta
+        out[name] = {q: np.reshape(np.asarray(v)[coords], shape).tolist()
+                     for q, v in per_coord.items()}
     if theta.sizes["coord"] > PROJECTIONS_ABOVE_DIM:
         out["projection"] = diagnose_array(projections(theta), budget_bytes, workers)
     return out
@@ -66,9 +73,9 @@ def worst(diag: dict) -> dict[str, float]:
     """Largest R-hat and smallest bulk/tail ESS over all diagnosed quantities."""
     rh, eb, et = [], [], []
     for stats in diag.values():
-        rh += np.atleast_1d(stats["r_hat"]).tolist()
-        eb += np.atleast_1d(stats["ess_bulk"]).tolist()
-        et += np.atleast_1d(stats["ess_tail"]).tolist()
+        rh += np.ravel(np.asarray(stats["r_hat"], dtype=float)).tolist()
+        eb += np.ravel(np.asarray(stats["ess_bulk"], dtype=float)).tolist()
+        et += np.ravel(np.asarray(stats["ess_tail"], dtype=float)).tolist()
     if not rh or np.isnan(rh).all():
         return {"max_r_hat": float("nan"), "min_ess_bulk": float("nan"),
                 "min_ess_tail": float("nan")}

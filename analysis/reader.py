@@ -78,12 +78,43 @@ class RunData:
         ds = self.tree[name].to_dataset().isel(draw=slice(0, n))
         return ds.assign_coords(chain=np.arange(ds.sizes["chain"]), draw=np.arange(n))
 
+    def variables(self) -> list[tuple[str, tuple[int, ...], tuple[str, ...], slice]]:
+        """θ's named blocks ``(name, shape, dims, coordinates)``; one ``theta`` if none."""
+        if not self.store.variables:
+            dim = int(self.tree["posterior"]["theta"].shape[-1])
+            return [("theta", (dim,), ("coord",), slice(0, dim))]
+        out, lo = [], 0
+        for name, shape, dims in self.store.variables:
+            n = int(np.prod(shape))
+            out.append((str(name), tuple(int(s) for s in shape), tuple(dims), slice(lo, lo + n)))
+            lo += n
+        return out
+
+    def named(self, group: xr.Dataset) -> xr.Dataset:
+        """``theta (chain, draw, coord)`` split into the model's named variables.
+
+        ``w1 (chain, draw, w1_out, w1_in)`` and so on for networks; unchanged for models with one
+        ``theta``. Loads the draws (a view per variable of one array read).
+        """
+        if not self.store.variables:
+            return group
+        theta = group["theta"]
+        values = np.asarray(theta.values)
+        lead = values.shape[:2]
+        data = {name: (("chain", "draw", *dims), values[..., coords].reshape(*lead, *shape))
+                for name, shape, dims, coords in self.variables()}
+        return xr.Dataset(data, coords={"chain": theta["chain"], "draw": theta["draw"]})
+
     def inference_data(self) -> az.InferenceData:
-        """Committed draws as ArviZ ``InferenceData`` (posterior, sample_stats, warmup groups)."""
-        groups: dict[str, Any] = {"posterior": self.posterior(),
+        """Committed draws as ArviZ ``InferenceData`` (posterior, sample_stats, warmup groups).
+
+        Network parameters appear per layer with named dims (``RunData.named``).
+        """
+        groups: dict[str, Any] = {"posterior": self.named(self.posterior()),
                                   "sample_stats": self.sample_stats()}
         if "warmup_posterior" in self.tree.children:
-            groups["warmup_posterior"] = self._group("warmup_posterior", self.warmup_draws)
+            groups["warmup_posterior"] = self.named(
+                self._group("warmup_posterior", self.warmup_draws))
             groups["warmup_sample_stats"] = self._group("warmup_sample_stats",
                                                         self.warmup_draws)
         with warnings.catch_warnings():

@@ -88,10 +88,12 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
                f"tested off-diagonal virial term {_num(r['gibbs']['max_offdiag'])}·T.</p>")
     rows = []
     for var, stats in r["diagnostics"].items():
-        cols = {k: np.atleast_1d(np.asarray(stats[k], dtype=float)) for k in
+        shape = np.shape(stats["r_hat"])
+        cols = {k: np.ravel(np.asarray(stats[k], dtype=float)) for k in
                 ("mean", "sd", "mcse_mean", "r_hat", "ess_bulk", "ess_tail")}
         for i in range(min(len(cols["r_hat"]), 8)):
-            rows.append([f"{var}[{i}]" if np.ndim(stats["r_hat"]) else var,
+            at = ",".join(str(j) for j in np.unravel_index(i, shape)) if shape else ""
+            rows.append([f"{var}[{at}]" if shape else var,
                          _num(float(cols["mean"][i])), _num(float(cols["sd"][i])),
                          _num(float(cols["mcse_mean"][i])), f"{cols['r_hat'][i]:.3f}",
                          f"{cols['ess_bulk'][i]:.0f}", f"{cols['ess_tail'][i]:.0f}"])

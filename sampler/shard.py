@@ -55,6 +55,7 @@ def state_facts(spec: RunSpec) -> dict[str, Any]:
               for k, v in flatten_state(state).items()}
     return {"dim": engine.model.dim, "full_loss": engine.record_full_loss,
             "kernel": engine.kernel_name,
+            "variables": [[v.name, list(v.shape), list(v.dims)] for v in engine.model.variables()],
             "model": engine.model.describe(), "state": shapes}
 
 

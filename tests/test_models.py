@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sgdthermo.sampler.config import DataConfig, LinearRegressionConfig, MLPConfig
+from sgdthermo.sampler.config import CNNConfig, DataConfig, LinearRegressionConfig, MLPConfig
 from sgdthermo.sampler.models import (
     DataError,
     DatasetModel,
@@ -50,19 +50,79 @@ def test_closed_forms_equal_torch_func(model):
     torch.testing.assert_close(full_grad, ref_full_grad)
 
 
+def _torch_mlp(model, row):
+    """The same network as ``nn.Sequential`` with one chain's weights (the reference)."""
+    layers = model.layers(row.unsqueeze(0))
+    mods = []
+    for i in range(1, len(model.hidden) + 2):
+        w, b = layers[f"w{i}"][0], layers[f"b{i}"][0]
+        lin = torch.nn.Linear(w.shape[1], w.shape[0]).to(w.dtype)
+        lin.weight.data.copy_(w)
+        lin.bias.data.copy_(b)
+        mods += [lin, torch.nn.Tanh()]
+    return torch.nn.Sequential(*mods[:-1])
+
+
 def test_mlp_gradient_equals_module_autograd():
-    model = MLPConfig(hidden=[5], n=40).build(batch_size=4)
+    """The batched forward + one reverse pass for all chains equals nn.Sequential per chain."""
+    model = MLPConfig(hidden=[5, 3], n=40).build(batch_size=4, dtype=F64)
     theta = model.init_params(torch.Generator().manual_seed(0), 2, 1.0)
     idx = torch.tensor([[0, 3, 5, 7], [1, 1, 2, 9]])
-    _, grad = model.minibatch_grad(theta, IndexBatch(idx))
+    loss, grad = model.minibatch_grad(theta, IndexBatch(idx))
     for c in range(2):
-        params = {k: v.clone().requires_grad_(True) for k, v in model.unflatten(theta[c]).items()}
-        logits = torch.func.functional_call(model.net, params, (model.x[idx[c]],))
-        loss = torch.nn.functional.cross_entropy(logits, model.y[idx[c]].long())
-        loss = loss + 0.5 * model.l2 * sum((p * p).sum() for p in params.values())
-        loss.backward()
-        ref = torch.cat([p.grad.reshape(-1) for p in params.values()])
-        torch.testing.assert_close(grad[c], ref)
+        net = _torch_mlp(model, theta[c])
+        ref = torch.nn.functional.cross_entropy(net(model.x[idx[c]]), model.y[idx[c]].long())
+        ref = ref + 0.5 * model.l2 * sum((p * p).sum() for p in net.parameters())
+        ref.backward()
+        ref_grad = torch.cat([torch.cat([m.weight.grad.reshape(-1), m.bias.grad])
+                              for m in net if isinstance(m, torch.nn.Linear)])
+        torch.testing.assert_close(grad[c], ref_grad, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(loss[c], ref.detach(), rtol=1e-10, atol=1e-12)
+    # the functional per-example reference (torch.func) agrees too, and so does the full batch
+    ref_loss, ref_grad = DatasetModel.minibatch_grad(model, theta, IndexBatch(idx))
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=1e-12)
+    full, full_grad = model.full_loss_grad(theta)
+    ref_full, ref_full_grad = DatasetModel.full_loss_grad(model, theta, chunk=16)
+    torch.testing.assert_close(full_grad, ref_full_grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(full, ref_full, rtol=1e-10, atol=1e-12)
+
+
+def test_cnn_gradient_equals_per_chain_conv_autograd():
+    """Grouped convolutions over chains equal each chain's own conv2d network."""
+    model = CNNConfig(channels=[2, 3], hidden=[4], n=30).build(batch_size=3, dtype=F64)
+    theta = model.init_params(torch.Generator().manual_seed(1), 3, 1.0)
+    idx = torch.tensor([[0, 4, 8], [1, 2, 2], [5, 6, 29]])
+    loss, grad = model.minibatch_grad(theta, IndexBatch(idx))
+    for c in range(3):
+        row = theta[c].clone().requires_grad_(True)
+        p = model.layers(row.unsqueeze(0))
+        a = model.x[idx[c]].view(3, 1, 8, 8)
+        for i in (1, 2):
+            a = torch.relu(torch.nn.functional.conv2d(a, p[f"conv{i}_w"][0], p[f"conv{i}_b"][0],
+                                                      padding=1))
+        a = torch.relu(a.flatten(1) @ p["w1"][0].T + p["b1"][0])
+        logits = a @ p["w2"][0].T + p["b2"][0]
+        ref = torch.nn.functional.cross_entropy(logits, model.y[idx[c]].long())
+        ref = ref + 0.5 * model.l2 * (row * row).sum()
+        ref.backward()
+        torch.testing.assert_close(grad[c], row.grad, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(loss[c], ref.detach(), rtol=1e-10, atol=1e-12)
+    full, full_grad = model.full_loss_grad(theta)
+    ref_full, ref_full_grad = DatasetModel.full_loss_grad(model, theta, chunk=16)
+    torch.testing.assert_close(full_grad, ref_full_grad, rtol=1e-10, atol=1e-12)
+    assert model.dim == sum(v.size for v in model.variables())
+    assert [v.name for v in model.variables()] == ["conv1_w", "conv1_b", "conv2_w", "conv2_b",
+                                                   "w1", "b1", "w2", "b2"]
+
+
+def test_network_sizes_reach_1e5_parameters():
+    mlp = MLPConfig(hidden=[384, 256]).build(batch_size=32)
+    cnn = CNNConfig(channels=[16, 32], hidden=[64]).build(batch_size=32)
+    assert mlp.dim == 64 * 384 + 384 + 384 * 256 + 256 + 256 * 10 + 10 == 126_090
+    assert cnn.dim == (16 * 9 + 16) + (32 * 16 * 9 + 32) + (2048 * 64 + 64) + (64 * 10 + 10)
+    assert cnn.dim > 10**5
+    w1 = mlp.variables()[0]
+    assert (w1.name, w1.shape, w1.dims) == ("w1", (384, 64), ("w1_out", "w1_in"))
 
 
 def test_mean_model_minimum_and_noise():

@@ -15,11 +15,13 @@ import zarr
 
 from ..config import JobConfig, RunSpec
 from .schema import (
+    DTYPES,
     RNG_BYTES,
     ROOT_KEY,
     RUN_KEY,
     SCHEMA_VERSION,
     WARMUP_PREFIX,
+    block_draws,
     block_schedule,
     coord_chunk,
     open_store,
@@ -71,6 +73,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         runs: Expanded sweep points.
         device: ``"cpu"`` or ``"cuda"``, fixed for the job so that resume is bitwise identical.
         run_facts: Per run: ``dim``, ``full_loss`` (bool), ``kernel`` (the engine path),
+            ``variables`` (θ's named blocks ``[name, shape, dims]``; ``[]``: one ``theta``),
             ``model`` (description) and
             ``state`` (name → (shape without chain, dtype)) of the engine's checkpoint state.
     """
@@ -81,16 +84,18 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         "config": json.loads(job.model_dump_json()), "device": device,
         "runs": [{"index": r.index, "label": r.label, "group": run_group_name(r.index)}
                  for r in runs]}
-    k, chunk = job.cluster.shard_chains, job.cluster.chunk_draws
+    k = job.cluster.shard_chains
     for spec, facts in zip(runs, run_facts, strict=True):
         g = root.create_group(run_group_name(spec.index))
+        chunk = block_draws(job.cluster.chunk_draws, min(k, spec.run.chains), facts["dim"],
+                            DTYPES[spec.run.dtype].itemsize)
         blocks = block_schedule(spec, chunk)
         n_shards = len(shard_bounds(spec.run.chains, k))
         posterior_blocks = [b for b in blocks if b.group == "posterior"]
         g.attrs[RUN_KEY] = {
             "index": spec.index, "label": spec.label, "spec": json.loads(spec.model_dump_json()),
             "model": facts["model"], "shard_chains": k, "chunk_draws": chunk,
-            "kernel": facts.get("kernel", "step"),
+            "kernel": facts.get("kernel", "step"), "variables": facts.get("variables", []),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
         sh = min(k, spec.run.chains)
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])

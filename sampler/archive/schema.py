@@ -112,6 +112,18 @@ def coord_chunk(dim: int, shard_chains: int, chunk_draws: int, itemsize: int) ->
     return int(min(dim, max(MIN_COORD_CHUNK, CHUNK_BYTES // per_coord)))
 
 
+BLOCK_BYTES = 2**28  # a shard's block of θ draws is held in memory: at most 256 MiB
+
+
+def block_draws(chunk_draws: int, shard_chains: int, dim: int, itemsize: int) -> int:
+    """Draws per block (and chunk) of a run.
+
+    ``cluster.chunk_draws``, or fewer where a shard's block of θ would pass ``BLOCK_BYTES`` (a
+    network with 1.26·10⁵ float32 parameters and 64 chains: 8 draws). Stored per run.
+    """
+    return max(1, min(chunk_draws, BLOCK_BYTES // max(shard_chains * dim * itemsize, 1)))
+
+
 def run_group_name(index: int) -> str:
     """Name of a run's group."""
     return f"run_{index:03d}"

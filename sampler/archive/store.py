@@ -82,6 +82,8 @@ class RunStore:
         self.chunk_draws = int(attrs.get("chunk_draws", self.job.cluster.chunk_draws))
         self.shard_chains = int(attrs.get("shard_chains", self.job.cluster.shard_chains))
         self.kernel = str(attrs.get("kernel", "step"))  # the engine path that writes this run
+        # θ's named blocks [name, shape, dims] in coordinate order; [] for one ``theta``
+        self.variables: list[Any] = list(attrs.get("variables", []))
         self.blocks = block_schedule(self.spec, self.chunk_draws)
         self.shards = shard_bounds(self.spec.run.chains, self.shard_chains)
         self.n_warmup = len(self.blocks) - n_posterior_blocks(self.blocks)

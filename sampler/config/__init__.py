@@ -16,6 +16,7 @@ from __future__ import annotations
 from .job import ClusterConfig, JobConfig, RunConfig, RunSpec, SweepConfig
 from .models import (
     MODEL_KINDS,
+    CNNConfig,
     DataConfig,
     LinearRegressionConfig,
     LogisticRegressionConfig,
@@ -44,7 +45,8 @@ from .rules import (
 
 __all__ = ["MODEL_KINDS", "RULE_KINDS", "AdamConfig", "AdamMinTConfig", "ClusterConfig",
            "DataConfig", "JobConfig", "LinearRegressionConfig", "LogisticRegressionConfig",
-           "LossProportionalConfig", "MLPConfig", "MeanConfig", "ModelConfig", "MomentumConfig",
+           "LossProportionalConfig", "CNNConfig", "MLPConfig", "MeanConfig", "ModelConfig",
+           "MomentumConfig",
            "MomentumNgConfig", "MultiplicativeConfig", "NormalizedConfig",
            "PreconditionedConfig", "QuadraticConfig", "RMSPropConfig", "RMSPropPerExampleConfig",
            "RuleConfig", "RunConfig", "RunSpec", "SGDConfig", "ScheduleConfig", "SweepConfig",

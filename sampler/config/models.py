@@ -8,7 +8,16 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from ..models import MLP, LinearRegression, LogisticRegression, MeanModel, Model, Quadratic, ScaledModel
+from ..models import (
+    CNN,
+    MLP,
+    LinearRegression,
+    LogisticRegression,
+    MeanModel,
+    Model,
+    Quadratic,
+    ScaledModel,
+)
 from ..models.data import DataError, Synthetic, digits, regression_data
 from .base import PositiveFloat, _Strict, kinds
 
@@ -170,8 +179,28 @@ class MLPConfig(_Model):
                    hidden=list(self.hidden), activation=self.activation, l2=self.l2)
 
 
+class CNNConfig(_Model):
+    """Convolutional classifier on scikit-learn's 8 × 8 digits (3×3 convolutions, then dense)."""
+
+    kind: Literal["cnn"] = "cnn"
+    channels: list[Annotated[int, Field(gt=0)]] = Field([8, 16], min_length=1)
+    hidden: list[Annotated[int, Field(gt=0)]] = [32]
+    activation: Literal["tanh", "relu"] = "relu"
+    l2: float = Field(1e-4, ge=0)
+    n: int | None = Field(None, gt=0, description="Use only the first n examples.")
+
+    def build_loss(self, batch_size: int, dtype: torch.dtype,
+                   device: str | torch.device) -> Model:
+        """``CNN`` on the digits (10 classes)."""
+        x, y = digits(self.n)
+        return CNN(_tensor(x, dtype, device), _tensor(y, dtype, device), n_classes=10,
+                   channels=list(self.channels), hidden=list(self.hidden),
+                   activation=self.activation, l2=self.l2)
+
+
 ModelConfig = Annotated[
-    QuadraticConfig | MeanConfig | LinearRegressionConfig | LogisticRegressionConfig | MLPConfig,
+    QuadraticConfig | MeanConfig | LinearRegressionConfig | LogisticRegressionConfig | MLPConfig
+    | CNNConfig,
     Field(discriminator="kind"),
 ]
 

@@ -191,6 +191,10 @@ class Model:
         """The exact linear-gradient form of minibatch gradients, or ``None`` (module docstring)."""
         return None
 
+    def variables(self) -> list[Any]:
+        """θ's coordinates as named variables (``network.Variable``); ``[]``: one ``theta``."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable facts the analysis layer needs (dimension, dataset size)."""
         return {"name": self.name, "dim": self.dim, "n_examples": self.n_examples}
