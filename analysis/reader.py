@@ -121,13 +121,17 @@ class RunData:
             warnings.simplefilter("ignore")
             return az.InferenceData(**groups)
 
-    def fluctuation(self) -> tuple[np.ndarray, np.ndarray]:
-        """Committed fluctuation sums ``[C, blocks, D]`` and the steps of each block ``[blocks]``."""
+    def fluctuation(self, coords: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Committed fluctuation sums ``[C, blocks, D]`` and the steps of each block ``[blocks]``.
+
+        ``coords`` reads only a block of coordinates (the analysis streams over them).
+        """
         k = self.posterior_blocks_done
         fl: Any = self.tree["fluctuation"]
-        return np.asarray(fl["sum"][:, :k].values), np.asarray(fl["steps"][:k].values)
+        return (np.asarray(fl["sum"][:, :k, coords].values),
+                np.asarray(fl["steps"][:k].values))
 
-    def identity_sums(self) -> np.ndarray | None:
+    def identity_sums(self, coords: slice = slice(None)) -> np.ndarray | None:
         """Committed sums ``[C, blocks, 3, D]`` of ``θ⊙pg``, ``pg`` and ``½(pg)²`` per block.
 
         The terms of the rate-weighted stationarity identity (``sampler.engine.Engine.apply``);
@@ -136,7 +140,7 @@ class RunData:
         fl: Any = self.tree["fluctuation"]
         if "identity" not in fl:
             return None
-        return np.asarray(fl["identity"][:, : self.posterior_blocks_done].values)
+        return np.asarray(fl["identity"][:, : self.posterior_blocks_done, :, coords].values)
 
     def final_state(self, name: str) -> np.ndarray:
         """A checkpointed state tensor after the last commit of each shard, ``[C, ...]``.

@@ -44,11 +44,20 @@ class VirialSamples:
         """Batches per chain, each spanning at least 10 τ draws."""
         return batches_for(self.tau, self.centred.shape[1])
 
+    def columns(self, coords: slice) -> VirialSamples:
+        """The same samples restricted to a block of coordinates (views, same τ)."""
+        return VirialSamples(self.centred[..., coords], self.grads[..., coords],
+                             self.center[coords], self.tau, self.thin)
+
 
 def samples_from_arrays(theta: np.ndarray, grads: np.ndarray, thin: int = 1) -> VirialSamples:
     """``VirialSamples`` from draws ``theta [C, n, D]`` and their gradients ``∇L(θ) [C, n, D]``."""
     center = theta.mean(axis=(0, 1))
-    tau = float(np.max(integrated_time(theta))) if theta.shape[1] > 3 else 1.0
+    tau = 1.0
+    if theta.shape[1] > 3:  # in blocks of coordinates: the FFT temporaries are 16× the block
+        width = max(1, 2**24 // (theta.shape[0] * theta.shape[1]))
+        tau = max(float(np.max(integrated_time(theta[..., lo:lo + width])))
+                  for lo in range(0, theta.shape[-1], width))
     return VirialSamples(theta - center, grads, center, tau, thin)
 
 
@@ -171,6 +180,22 @@ def identity_check(sums: np.ndarray, steps: np.ndarray,
         t = diff.mean(axis=0) / se
     z = scipy.stats.norm.isf(scipy.stats.t.sf(np.abs(t), c - 1)) * np.sign(t)
     return lhs.mean(0), total[:, 2].mean(0), z
+
+
+def join(parts: list[Temperatures]) -> Temperatures:
+    """Temperatures of consecutive blocks of coordinates as one (the p-value over all of them)."""
+    first = parts[0]
+
+    def cat(name: str) -> np.ndarray | None:
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else np.concatenate(values)
+
+    z = np.concatenate([p.z for p in parts])
+    p = _chi2_p(z) if first.check != "not recorded" else float("nan")
+    return Temperatures(np.concatenate([q.virial for q in parts]), np.concatenate(
+        [q.virial_se for q in parts]), np.concatenate([q.fluctuation for q in parts]),
+        np.concatenate([q.fluctuation_se for q in parts]), first.fluctuation_exact, first.check,
+        z, p, cat("identity_lhs"), cat("identity_rhs"))
 
 
 def _chi2_p(z: np.ndarray) -> float:

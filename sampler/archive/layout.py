@@ -105,10 +105,12 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
                          *args[2:], prefix=WARMUP_PREFIX)
         fl: Any = g.create_group("fluctuation")
         nb = max(len(posterior_blocks), 1)
-        _array(fl, "sum", (spec.run.chains, nb, facts["dim"]), (sh, 1, facts["dim"]),
-               "float64", ("chain", "block", "coord"), 0.0)
-        _array(fl, "identity", (spec.run.chains, nb, 3, facts["dim"]), (sh, 1, 3, facts["dim"]),
-               "float64", ("chain", "block", "term", "coord"), 0.0)
+        d = facts["dim"]
+        fc = coord_chunk(d, sh, 4, 8)  # 4 MiB chunks: a block of coordinates reads only its own
+        _array(fl, "sum", (spec.run.chains, nb, d), (sh, 1, fc), "float64",
+               ("chain", "block", "coord"), 0.0)
+        _array(fl, "identity", (spec.run.chains, nb, 3, d), (sh, 1, 3, fc), "float64",
+               ("chain", "block", "term", "coord"), 0.0)
         _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)
         fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
         _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, facts["state"])
