@@ -22,6 +22,8 @@ import scipy.fft
 import scipy.special
 import scipy.stats
 
+from .estimators import fft_autocovariance
+
 QUANTITIES = ("r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mean", "sd")
 
 
@@ -116,11 +118,7 @@ def rhat(y: np.ndarray) -> np.ndarray:
 
 def autocovariance(y: np.ndarray) -> np.ndarray:
     """``γ_c(t)`` of every coordinate and chain ``[K, m, n]`` by one batched FFT (biased, /n)."""
-    n = y.shape[2]
-    centred = y - y.mean(axis=2, keepdims=True)
-    size = scipy.fft.next_fast_len(2 * n)
-    f = scipy.fft.rfft(centred, n=size, axis=2)
-    return scipy.fft.irfft(f * np.conjugate(f), n=size, axis=2)[:, :, :n] / n
+    return fft_autocovariance(y - y.mean(axis=2, keepdims=True), axis=2)
 
 
 def ess(y: np.ndarray) -> np.ndarray:

@@ -15,25 +15,42 @@ import xarray as xr
 
 from .blocks import WORKERS, columns, map_blocks
 from .convergence import block_size, diagnose_block
+from .estimators import integrated_time_se
 from .reader import RunData
 
 PROJECTIONS_ABOVE_DIM = 16  # random projections of θ are added above this many coordinates
 N_PROJECTIONS = 8
 
 
+def diagnose_with_iat(x: np.ndarray) -> dict[str, np.ndarray]:
+    """``diagnose_block`` plus the integrated autocorrelation time ``iat`` and its ``iat_se``.
+
+    The windowed estimate of ``estimators.integrated_time_se`` (pooled over chains, jackknife SE;
+    in draws), which the theory comparison reads: computed in the same pass over the draws.
+    """
+    tau, tau_se = integrated_time_se(x)
+    return {**diagnose_block(x), "iat": tau, "iat_se": tau_se}
+
+
 def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**25,
-                   workers: int = WORKERS) -> dict[str, Any]:
+                   workers: int = WORKERS, iat: bool = False) -> dict[str, Any]:
     """Diagnostics of a ``(chain, draw[, coord])`` array, reading coordinate blocks lazily.
+
+    Args:
+        values: The draws (lazy).
+        budget_bytes: Memory of the FFT temporaries of all workers together.
+        workers: Threads.
+        iat: Add ``iat`` and ``iat_se`` per coordinate (``diagnose_with_iat``).
 
     Returns:
         ``{quantity: list per coordinate}`` for vector variables, floats for scalar ones.
     """
+    fn = diagnose_with_iat if iat else diagnose_block
     if values.ndim == 2:
-        out = diagnose_block(np.asarray(values.values, dtype=float)[..., None])
+        out = fn(np.asarray(values.values, dtype=float)[..., None])
         return {q: float(v[0]) for q, v in out.items()}
     c, n, _ = values.shape
-    parts = map_blocks(values, diagnose_block, block_size(c, n, budget_bytes / workers),
-                       workers=workers)
+    parts = map_blocks(values, fn, block_size(c, n, budget_bytes / workers), workers=workers)
     return {q: np.concatenate([p[q] for p in parts]).tolist() for q in parts[0]}
 
 
@@ -52,7 +69,8 @@ def diagnostics(run: RunData, budget_bytes: float = 2**25,
     """R-hat, bulk/tail ESS, MCSE of the mean, mean and sd per variable and coordinate.
 
     θ's coordinates are reported per named variable (``theta`` for most models; ``w1``, ``b1``,
-    … with their shapes for networks), plus the loss, the full loss and random projections.
+    … with their shapes for networks), with their integrated autocorrelation times (``iat``,
+    ``iat_se``, in draws), plus the loss, the full loss and random projections.
     """
     stats, theta = run.sample_stats(), run.posterior()["theta"]
     if theta.sizes["draw"] < 4:
@@ -60,7 +78,7 @@ def diagnostics(run: RunData, budget_bytes: float = 2**25,
     out = {"loss": diagnose_array(stats["loss"])}
     if "full_loss" in stats:
         out["full_loss"] = diagnose_array(stats["full_loss"])
-    per_coord = diagnose_array(theta, budget_bytes, workers)
+    per_coord = diagnose_array(theta, budget_bytes, workers, iat=True)
     for name, shape, _, coords in run.variables():  # w1, b1, … for networks; else theta
         out[name] = {q: np.reshape(np.asarray(v)[coords], shape).tolist()
                      for q, v in per_coord.items()}

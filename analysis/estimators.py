@@ -23,11 +23,29 @@ def autocovariance(x: np.ndarray) -> np.ndarray:
     draws (the biased, positive-definite ``1/n`` form). Centring each chain on its own mean would
     bias every lag by ``O(τ/n)`` (it forces the autocorrelations to sum to −½).
     """
-    n = x.shape[1]
     y = x - x.mean(axis=(0, 1), keepdims=True) if x.shape[0] > 1 else x - x.mean(1, keepdims=True)
-    size = scipy.fft.next_fast_len(2 * n - 1)  # ≥ 2n − 1: no circular wrap-around
-    f = scipy.fft.rfft(y, n=size, axis=1)
-    return scipy.fft.irfft(f * np.conj(f), n=size, axis=1)[:, :n] / n
+    return fft_autocovariance(y, axis=1)
+
+
+def fft_autocovariance(centred: np.ndarray, axis: int) -> np.ndarray:
+    """``γ(t) = (1/n) Σ_s y_s y_{s+t}``, ``t = 0 … n−1``, along ``axis`` of already centred ``y``.
+
+    With ``F = rfft(y)`` zero-padded to an even length ``N ≥ 2n`` (no circular wrap-around) and
+    the power ``P_k = |F_k|²`` (real and even), ``N·n·γ(t) = P_0 + (−1)^t P_{N/2} +
+    2Σ_{0<k<N/2} P_k cos(2πkt/N)``: exactly the type-I DCT of ``P``, a third of the time of
+    ``irfft(F·F̄)`` and equal to it to 1e-15.
+    """
+    n = centred.shape[axis]
+    size = 2 * scipy.fft.next_fast_len(n)
+    f = scipy.fft.rfft(centred, n=size, axis=axis)
+    power = np.square(f.real)
+    power += np.square(f.imag)
+    acov = scipy.fft.dct(power, type=1, axis=axis, overwrite_x=True)
+    lags = [slice(None)] * acov.ndim
+    lags[axis] = slice(0, n)
+    out = acov[tuple(lags)]  # a view: scaled in place, no copy
+    out *= 1.0 / (size * n)
+    return out
 
 
 def autocorrelation(x: np.ndarray) -> np.ndarray:

@@ -143,13 +143,21 @@ def temperature_record(temps: Temperatures) -> dict[str, Any]:
 
 
 def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples,
-            temps: Temperatures) -> TheoryComparison:
-    """Theory beside the measured variance, τ and temperatures of a run."""
+            temps: Temperatures, diag: dict[str, Any] | None = None) -> TheoryComparison:
+    """Theory beside the measured variance, τ and temperatures of a run.
+
+    τ comes from the diagnostics pass (``diag["theta"]["iat"]``) when no chain diverged, else
+    from a pass over the non-diverged chains.
+    """
     var, var_se = mean_and_se(samples.centred**2, samples.batches)
-    theta = run.posterior()["theta"]
     keep = ~run.diverged_chains()
-    width = block_size(int(keep.sum()), theta.sizes["draw"])
-    tau, tau_se = concat(map_blocks(theta, integrated_time_se, width, rows=keep))
+    if diag is not None and keep.all() and "iat" in diag.get("theta", {}):
+        tau = np.asarray(diag["theta"]["iat"], dtype=float)
+        tau_se = np.asarray(diag["theta"]["iat_se"], dtype=float)
+    else:
+        theta = run.posterior()["theta"]
+        width = block_size(int(keep.sum()), theta.sizes["draw"])
+        tau, tau_se = concat(map_blocks(theta, integrated_time_se, width, rows=keep))
     return TheoryComparison(
         theory, samples.center, var, var_se, tau, tau_se,
         (temps.virial - theory.temperature) / temps.virial_se,
@@ -169,7 +177,8 @@ def analyze_run(run: RunData) -> RunAnalysis:
         diag = diagnostics(run)
         samples = virial_samples(run)
         temps = temperatures(run, samples)
-        comparison = compare(run, theory, samples, temps) if theory is not None else None
+        comparison = (compare(run, theory, samples, temps, diag) if theory is not None
+                      else None)
         estimates = Estimates(diag, worst(diag), samples, temps, gibbs_test(samples), comparison)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)

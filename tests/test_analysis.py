@@ -81,6 +81,23 @@ def test_temperatures_streamed_over_coordinate_blocks_equal_one_block(tmp_path, 
         one.agreement_p, rel=1e-12)
 
 
+def test_theory_comparison_reads_tau_from_the_diagnostics_pass(tmp_path):
+    """τ per coordinate from the diagnostics pass equals a separate pass over the draws."""
+    from sgdthermo.analysis.diagnostics import diagnostics
+    from sgdthermo.analysis.record import compare
+    run = simulate(tmp_path, quadratic_config([1.0, 2.0], [1.0, 4.0], {"kind": "sgd", "lr": 0.1},
+                                              chains=4, draws=600))
+    samples = virial_samples(run)
+    temps = temperatures(run, samples)
+    theory = stationary_theory(run.model, run.rule, run.spec.run)
+    diag = diagnostics(run)
+    fused, separate = compare(run, theory, samples, temps, diag), compare(run, theory, samples,
+                                                                         temps)
+    np.testing.assert_allclose(fused.measured_iat, separate.measured_iat, rtol=1e-12)
+    np.testing.assert_allclose(fused.iat_se, separate.iat_se, rtol=1e-12)
+    assert np.shape(diag["theta"]["iat"]) == (2,) and np.all(np.asarray(diag["theta"]["iat"]) > 0)
+
+
 def test_estimators_disagree_out_of_stationarity(tmp_path):
     """Negative control: without burn-in from far away, the virial side sees the transient."""
     cfg = two_d({"kind": "sgd", "lr": 0.02}, burn_in=0, draws=300, init_scale=3.0)
