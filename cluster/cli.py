@@ -7,8 +7,10 @@ clear message naming the field, the allowed values and what was given, and exits
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+import threading
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -77,14 +79,18 @@ def _execute(path: str, mode: str, progress: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     """``sgdthermo run``."""
     job = load_job(args.config, args.overrides)
-    from ..analysis.claims import check_claim_name
+    if job.claim is not None:  # the claims (and the analysis they import) load only if named
+        from ..analysis.claims import check_claim_name
 
-    try:
-        check_claim_name(job.claim)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+        try:
+            check_claim_name(job.claim)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     facts = validate_runs(job)  # every user error is reported before Ray starts
     check_output(args.out, args.overwrite)
+    if not args.no_analyze:  # import the analysis while Ray starts (its processes, not our GIL)
+        threading.Thread(target=importlib.import_module, daemon=True,
+                         args=("sgdthermo.analysis.analyze",)).start()
     mode = init_ray(args.address)
     device = resolve_device(job.cluster.device)
     prepare_archive(job, args.out, args.overwrite, device, facts)
