@@ -56,7 +56,7 @@ def state_facts(spec: RunSpec) -> dict[str, Any]:
     return {"dim": engine.model.dim, "full_loss": engine.record_full_loss,
             "kernel": engine.kernel_name,
             "variables": [[v.name, list(v.shape), list(v.dims)] for v in engine.model.variables()],
-            "model": engine.model.describe(), "state": shapes}
+            "model": engine.model.describe(), "arrays": engine.model.arrays(), "state": shapes}
 
 
 class ShardRunner:

@@ -84,3 +84,23 @@ def test_stability_is_checked_in_o_of_d():
     check_stability(model, SGDConfig(lr=0.49).build())
     with pytest.raises(UnstableError, match="allowed: 0 < lr < 0.5"):
         check_stability(model, SGDConfig(lr=0.51).build())
+
+
+def test_model_arrays_are_stored_as_arrays_not_json(tmp_path):
+    """H and Σ of a 10⁴-coordinate model live in ``run_000/model/`` as float64 arrays; the run's
+    attributes stay small (they held both as JSON lists before)."""
+    import json
+
+    import zarr
+    from conftest import make_archive
+    spectrum = {"spectrum": "geometric", "d": 10_000, "first": 1.0, "last": 0.05}
+    noise = {"spectrum": "linear", "d": 10_000, "first": 1.0, "last": 4.0}
+    job = {"model": {"kind": "quadratic", "hessian": spectrum, "noise_cov": noise},
+           "rule": {"kind": "sgd", "lr": 0.5}, "run": {"chains": 2, "draws": 4}}
+    path = make_archive(tmp_path, job)
+    group = zarr.open_group(path, mode="r")["run_000"]
+    model = QuadraticConfig(hessian=spectrum, noise_cov=noise).build(batch_size=1)
+    np.testing.assert_array_equal(group["model"]["hessian"][:], model.hessian.numpy())
+    np.testing.assert_array_equal(group["model"]["noise_cov"][:], model.noise_cov.numpy())
+    assert len(json.dumps(dict(group.attrs))) < 20_000
+    assert group.attrs["sgdthermo_run"]["model"]["structure"] == "diagonal"

@@ -15,6 +15,7 @@ import zarr
 
 from ..config import JobConfig, RunSpec
 from .schema import (
+    CHUNK_BYTES,
     DTYPES,
     RNG_BYTES,
     ROOT_KEY,
@@ -63,6 +64,19 @@ def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int,
     _array(ckpt, "commit", (n_shards, 2), (1, 2), "int64", ("shard", "field"), 0)
 
 
+def _model_arrays(group: zarr.Group, arrays: dict[str, np.ndarray]) -> None:
+    """The model's defining arrays under ``model/``, in rows of at most 4 MiB."""
+    if not arrays:
+        return
+    model: Any = group.create_group("model")
+    for name, values in arrays.items():
+        rows = max(1, CHUNK_BYTES // max(values[0:1].nbytes, 1)) if values.ndim > 1 else None
+        chunks = (min(rows, values.shape[0]), *values.shape[1:]) if rows else values.shape
+        dims = tuple(f"{name}_{i}" for i in range(values.ndim))
+        _array(model, name, values.shape, chunks, values.dtype, dims, 0.0)
+        model[name][...] = values
+
+
 def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
                    run_facts: list[dict[str, Any]]) -> None:
     """Pre-allocate every array of a job's archive (the driver calls this once).
@@ -73,6 +87,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         runs: Expanded sweep points.
         device: ``"cpu"`` or ``"cuda"``, fixed for the job so that resume is bitwise identical.
         run_facts: Per run: ``dim``, ``full_loss`` (bool), ``kernel`` (the engine path),
+            ``arrays`` (the model's defining arrays, written under ``model/``),
             ``variables`` (θ's named blocks ``[name, shape, dims]``; ``[]``: one ``theta``),
             ``model`` (description) and
             ``state`` (name → (shape without chain, dtype)) of the engine's checkpoint state.
@@ -114,6 +129,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)
         fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
         _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, facts["state"])
+        _model_arrays(g, facts.get("arrays", {}))
     with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(open_store(path))

@@ -17,6 +17,7 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
         fluctuation/identity        (chain, block, term, coord)  Σ of θ⊙pg, pg, ½(pg)² per block
                                     (the rate-weighted stationarity identity; absent in
                                     archives written before it, which read as "not recorded")
+        model/<name>                the model's defining arrays (a quadratic's H and Σ)
         checkpoint/commit           (shard, field)         [blocks_done, slot]
         checkpoint/slot{0,1}/...    state to resume from after blocks_done blocks
 

@@ -195,6 +195,10 @@ class Model:
         """θ's coordinates as named variables (``network.Variable``); ``[]``: one ``theta``."""
         return []
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model's defining arrays, stored as arrays in the archive (``run/model/``)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable facts the analysis layer needs (dimension, dataset size)."""
         return {"name": self.name, "dim": self.dim, "n_examples": self.n_examples}

@@ -190,10 +190,15 @@ class Quadratic(Model):
         var = sigma.copy() if self.diagonal else np.diag(sigma).copy()
         return LinearGradient(h, np.zeros(self.dim), sigma / batch_size, None, var, True)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``H`` and ``Σ`` (``[D]`` when diagonal, else ``[D, D]``), float64."""
+        return {"hessian": self.hessian.double().cpu().numpy(),
+                "noise_cov": self.noise_cov.double().cpu().numpy()}
+
     def describe(self) -> dict[str, Any]:
-        """Dimension plus ``H`` and ``Σ`` (vectors when diagonal, else nested lists)."""
-        return {**super().describe(), "hessian": self.hessian.tolist(),
-                "noise_cov": self.noise_cov.tolist()}
+        """Dimension and structure (H and Σ themselves are arrays: ``arrays``)."""
+        return {**super().describe(), "structure": "diagonal" if self.diagonal else "dense",
+                "arrays": ["hessian", "noise_cov"]}
 
 
 def _dense(hessian: np.ndarray, noise_cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

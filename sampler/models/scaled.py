@@ -89,6 +89,10 @@ class ScaledModel(Model):
         inner = self.inner.linear_gradient(batch_size, sampling)
         return None if inner is None else inner.scaled(self.scale)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The inner model's arrays (the scale is in ``describe``)."""
+        return self.inner.arrays()
+
     def describe(self) -> dict[str, Any]:
         """The inner description plus the scale."""
         return {**self.inner.describe(), "loss_scale": self.scale}
