@@ -32,7 +32,7 @@ def diagnose_with_iat(x: np.ndarray) -> dict[str, np.ndarray]:
     return {**diagnose_block(x), "iat": tau, "iat_se": tau_se}
 
 
-def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**25,
+def diagnose_array(values: xr.DataArray, budget_bytes: float = 2**28,
                    workers: int = WORKERS, iat: bool = False) -> dict[str, Any]:
     """Diagnostics of a ``(chain, draw[, coord])`` array, reading coordinate blocks lazily.
 
@@ -64,7 +64,7 @@ def projections(theta: xr.DataArray, seed: int = 0, k: int = N_PROJECTIONS) -> x
     return xr.DataArray(out, dims=("chain", "draw", "projection"))
 
 
-def diagnostics(run: RunData, budget_bytes: float = 2**25,
+def diagnostics(run: RunData, budget_bytes: float = 2**28,
                 workers: int = WORKERS) -> dict[str, dict[str, Any]]:
     """R-hat, bulk/tail ESS, MCSE of the mean, mean and sd per variable and coordinate.
 

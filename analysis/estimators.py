@@ -115,15 +115,15 @@ def integrated_time_se(x: np.ndarray, window: float = 10.0) -> tuple[np.ndarray,
     total = acov.mean(axis=0)
     rho = _normalise(total)
     m = _window(rho, window)
-    tau = _windowed_tau(rho, m)
+    top = int(m.max()) + 1 if m.size else 1  # lags past the largest window never enter
+    tau = _windowed_tau(rho[:top], m)
     c = x.shape[0]
     if c < 2:
         return tau, np.full_like(tau, np.nan)
-    loo = []
-    for i in range(c):
-        loo.append(_windowed_tau(_normalise((total * c - acov[i]) / (c - 1)), m))
-    loo_arr = np.stack(loo)
-    se = np.sqrt((c - 1) / c * ((loo_arr - loo_arr.mean(axis=0)) ** 2).sum(axis=0))
+    loo = (total[:top] * c - acov[:, :top]) / (c - 1)  # [C, lags, ...] leaving chain c out
+    loo_rho = np.moveaxis(loo / np.where(loo[:, :1] > 0, loo[:, :1], 1.0), 0, 1)
+    loo_tau = _windowed_tau(loo_rho, np.broadcast_to(m, loo_rho.shape[1:]))  # [C, ...]
+    se = np.sqrt((c - 1) / c * ((loo_tau - loo_tau.mean(axis=0)) ** 2).sum(axis=0))
     return tau, se
 
 
