@@ -3,11 +3,14 @@
 The statistical building blocks of the Gibbs test (``analysis.gibbs``): lugsail batch-means
 variances, a sum-of-squares test with a moment-matched reference for up to
 ``MAX_SUM_CONTRASTS`` contrasts, a max-|z| test beyond, and Hotelling's T² on the covariance rank.
-All take per-draw arrays ``[C, n, K]`` (or batch means ``[n, K]`` for Hotelling) and never form a
+All take per-draw arrays ``[C, n, K]`` or their per-coordinate summary ``Means`` (built block by
+block of coordinates), Hotelling batch means ``[n, K]``; none forms a
 K×K matrix for large K.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.stats
@@ -17,8 +20,34 @@ from .estimators import batch_means
 MAX_SUM_CONTRASTS = 64  # sum-of-squares test up to this many contrasts, max test beyond
 
 
-def lugsail_variance(x: np.ndarray, n_batches: int) -> tuple[np.ndarray, np.ndarray]:
-    """Variance of the grand mean of ``x [C, n, K]`` by lugsail batch means, and the batch means.
+@dataclass
+class Means:
+    """All the contrast tests need of draws ``x [C, n, K]``, per coordinate.
+
+    The grand mean and batch means at two lengths (``b`` and ``2b`` batches per chain), so that
+    a test over many coordinates is fed block by block (``means_of`` on each block of
+    coordinates, then ``join``) with memory bounded by the batch means, not by the draws.
+    """
+
+    mean: np.ndarray  # [K] grand mean
+    m1: np.ndarray  # [C·b, K] batch means of length L
+    m2: np.ndarray  # [C·2b, K] batch means of length L/2
+
+    @classmethod
+    def of(cls, x: np.ndarray, n_batches: int) -> Means:
+        """The summary of ``x [C, n, K]`` with ``n_batches`` batches per chain."""
+        return cls(x.mean(axis=(0, 1)), batch_means(x, n_batches),
+                   batch_means(x, 2 * n_batches))
+
+    @classmethod
+    def join(cls, parts: list[Means]) -> Means:
+        """Summaries of consecutive blocks of coordinates as one."""
+        return cls(*(np.concatenate([getattr(p, f) for p in parts], axis=-1)
+                     for f in ("mean", "m1", "m2")))
+
+
+def lugsail_variance(means: Means) -> np.ndarray:
+    """Variance of the grand mean of each coordinate by lugsail batch means.
 
     Batch means of length ``L`` underestimate ``Var(x̄)`` by ``O(τ/L)`` (about 5 % at ``L = 10τ``
     for an AR(1)), which a sum of D squared z-scores turns into a shift of ``0.05·D``: fatal at
@@ -27,16 +56,15 @@ def lugsail_variance(x: np.ndarray, n_batches: int) -> tuple[np.ndarray, np.ndar
     ``0.4·(#batches − 1)`` degrees of freedom. Floored at half the plain estimate.
 
     Returns:
-        ``([K] variances of the grand mean, [C·b, K] batch means of length L)``.
+        ``[K]`` variances of the grand mean.
     """
-    m1, m2 = batch_means(x, n_batches), batch_means(x, 2 * n_batches)
+    m1, m2 = means.m1, means.m2
     v1 = m1.var(axis=0, ddof=1) / m1.shape[0]
     v2 = m2.var(axis=0, ddof=1) / m2.shape[0]
-    return np.maximum(2 * v1 - v2, 0.5 * v1), m1
+    return np.maximum(2 * v1 - v2, 0.5 * v1)
 
 
-def quadratic_form_test(x: np.ndarray, n_batches: int,
-                        contrast_mean: bool) -> tuple[float, float, float]:
+def quadratic_form_test(means: Means, contrast_mean: bool) -> tuple[float, float, float]:
     """Test that the means of ``x [C, n, K]`` are all zero (or all equal), K of any size.
 
     ``Q = Σ_k z_k²`` with ``z_k`` the k-th mean (minus the inverse-variance weighted mean when
@@ -51,9 +79,9 @@ def quadratic_form_test(x: np.ndarray, n_batches: int,
     Returns:
         ``(Q, ν, p)``.
     """
-    var, m = lugsail_variance(x, n_batches)
+    var, m = lugsail_variance(means), means.m1
     n = m.shape[0]
-    mean = x.mean(axis=(0, 1))
+    mean = means.mean
     rows = m - m.mean(axis=0)
     ok = (var > 0) & (rows.var(axis=0) > 0)
     rows, mean, var = rows[:, ok], mean[ok], var[ok]
@@ -85,7 +113,7 @@ def quadratic_form_test(x: np.ndarray, n_batches: int,
     return q, nu, float(scipy.stats.chi2.sf(q / scale, nu))
 
 
-def max_test(x: np.ndarray, n_batches: int, contrast_mean: bool) -> tuple[float, float, float]:
+def max_test(means: Means, contrast_mean: bool) -> tuple[float, float, float]:
     """Max-type version of ``quadratic_form_test`` for many contrasts: ``max_k |z_k|``.
 
     A sum of K squared z-scores has a null mean of about K and a spread of ``√(2K)``, so a
@@ -98,8 +126,8 @@ def max_test(x: np.ndarray, n_batches: int, contrast_mean: bool) -> tuple[float,
     Returns:
         ``(max |z|, ν_s, p)``.
     """
-    var, m = lugsail_variance(x, n_batches)
-    mean = x.mean(axis=(0, 1))
+    var, m = lugsail_variance(means), means.m1
+    mean = means.mean
     ok = var > 0
     mean, var = mean[ok], var[ok]
     if contrast_mean:
@@ -111,16 +139,22 @@ def max_test(x: np.ndarray, n_batches: int, contrast_mean: bool) -> tuple[float,
     return z, nu_s, float(min(1.0, 2 * len(mean) * scipy.stats.t.sf(z, nu_s)))
 
 
-def contrast_test(x: np.ndarray, n_batches: int,
+def contrast_test(x: np.ndarray | Means, n_batches: int,
                   contrast_mean: bool) -> tuple[str, float, float, float]:
     """The sum test up to ``MAX_SUM_CONTRASTS`` contrasts, the max test beyond.
+
+    Args:
+        x: Draws ``[C, n, K]``, or their ``Means`` (then ``n_batches`` is theirs already).
+        n_batches: Batches per chain.
+        contrast_mean: Test equal means instead of zero means.
 
     Returns:
         ``(statistic name, statistic, ν, p)``.
     """
-    if x.shape[-1] - int(contrast_mean) <= MAX_SUM_CONTRASTS:
-        return ("Q", *quadratic_form_test(x, n_batches, contrast_mean))
-    return ("max|z|", *max_test(x, n_batches, contrast_mean))
+    means = x if isinstance(x, Means) else Means.of(x, n_batches)
+    if means.mean.shape[-1] - int(contrast_mean) <= MAX_SUM_CONTRASTS:
+        return ("Q", *quadratic_form_test(means, contrast_mean))
+    return ("max|z|", *max_test(means, contrast_mean))
 
 
 def hotelling(h: np.ndarray, rel_tol: float = 1e-9) -> tuple[float, int, int, float]:

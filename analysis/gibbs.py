@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .contrast_tests import contrast_test, hotelling
+from .contrast_tests import Means, contrast_test, hotelling
 from .estimators import batch_means, batches_for, integrated_time
 
 ALPHA = 0.01
@@ -136,11 +136,11 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
     # E[∇L] = 0 (O1) and Σ(θ − θ̄) = 0, so centring the gradients leaves every mean below
     # unchanged; it removes terms linear in θ whose sample mean is exactly zero (they would
     # count as informative contrasts and cost degrees of freedom).
-    grads = grads - grads.mean(axis=(0, 1))
+    g_mean = grads.mean(axis=(0, 1))
     nb = batches_for(tau, n)
     n_total = c * nb
-    virial = centred * grads
-    temps = virial.mean(axis=(0, 1))
+    virial, shape = _summaries(centred, grads, g_mean, nb)
+    temps = virial.mean
     comps: list[Component] = []
     few = (f"too few effective draws: τ = {tau:.3g} draws against {n} per chain gives "
            f"{n_total} batch means of ≥ 10τ (need {MIN_BATCHES})")
@@ -156,7 +156,8 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
         comps.append(Component("no coupling", "not applicable", reason="one coordinate"))
     else:
         u = directions(centred, seed)
-        a, b = (centred, grads) if u is None else (centred @ u.T, grads @ u.T)
+        a, b = ((centred, grads - g_mean) if u is None else
+                (centred @ u.T, grads @ u.T - g_mean @ u.T))
         off = _offdiag(a, b, nb)
         max_off = float(np.abs(off.mean(axis=0)).max() / abs(temps.mean()))
         t2, r, dof2, p = hotelling(off)
@@ -169,9 +170,29 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
     if n_total < MIN_BATCHES:
         comps.append(Component("shape", "undecided", reason=few))
     else:
-        kind, q, nu, p = contrast_test(shape_terms(centred, grads), nb, contrast_mean=False)
+        kind, q, nu, p = contrast_test(shape, nb, contrast_mean=False)
         comps.append(Component("shape", "ok", q, [nu], p, statistic_kind=kind))
     return _verdict(comps, alpha, temps, max_off, n_total)
+
+
+def _summaries(centred: np.ndarray, grads: np.ndarray, g_mean: np.ndarray, nb: int,
+               budget_bytes: float = 2**26) -> tuple[Means, Means]:
+    """``Means`` of the virial terms ``u⊙g`` and of the Stein terms, block by block of coordinates.
+
+    The per-draw terms of one block (about ten ``[C, n, W]`` float64 temporaries) stay within
+    ``budget_bytes``; only their grand and batch means are kept, so memory beyond the samples is
+    O(#batches · D), not O(C · n · D). The shape component's contrasts come in block order
+    (even and odd terms of each block); its statistics are invariant to that order.
+    """
+    c, n, d = centred.shape
+    width = int(max(1, budget_bytes // (10 * 8 * c * n)))
+    virial, shape = [], []
+    for lo in range(0, d, width):
+        u = centred[..., lo:lo + width]
+        g = grads[..., lo:lo + width] - g_mean[lo:lo + width]
+        virial.append(Means.of(u * g, nb))
+        shape.append(Means.of(shape_terms(u, g), nb))
+    return Means.join(virial), Means.join(shape)
 
 
 def _verdict(comps: list[Component], alpha: float, temps: np.ndarray, max_off: float,

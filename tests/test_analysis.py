@@ -209,3 +209,22 @@ def test_text_html_and_json_render_one_record(tmp_path):
     # The control: a number the record does not hold is in neither.
     wrong = f"{record['temperature']['virial'][0] * 1.37:.4g}"
     assert wrong not in text and wrong not in html
+
+
+def test_gibbs_test_streamed_over_coordinate_blocks_equals_one_block(monkeypatch):
+    """The Gibbs test keeps only per-coordinate means of its per-draw terms, block by block of
+    coordinates; a block of one coordinate gives the one-block p-values (to rounding)."""
+    from sgdthermo.analysis import gibbs
+
+    rng = np.random.default_rng(5)
+    theta = rng.standard_normal((6, 300, 70))
+    grads = theta * np.linspace(1.0, 1.5, 70) + 0.2 * rng.standard_normal(theta.shape)
+    theta -= theta.mean(axis=(0, 1))
+    one = gibbs_test_arrays(theta, grads, 1.0)
+    summaries = gibbs._summaries
+    monkeypatch.setattr(gibbs, "_summaries",
+                        lambda *a: summaries(*a, budget_bytes=1))  # one coordinate per block
+    streamed = gibbs_test_arrays(theta, grads, 1.0)
+    assert streamed.verdict == one.verdict
+    for a, b in zip(streamed.components, one.components, strict=True):
+        assert a.p_value == pytest.approx(b.p_value, rel=1e-9, abs=1e-300), a.name

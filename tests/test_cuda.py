@@ -23,6 +23,10 @@ CONFIGS = {
                   "rule": {"kind": "momentum", "lr": 0.1, "mu": 0.5}},
     "linreg": {"model": {"kind": "linear_regression", "data": {"n": 256, "d": 4}},
                "rule": {"kind": "adam", "lr": 0.01}, "run": {"batch_size": 8}},
+    "fused-quadratic": {"model": {"kind": "quadratic", "hessian": [1.0, 2.0],
+                                  "noise_cov": [1.0, 4.0]}, "rule": {"kind": "sgd", "lr": 0.1}},
+    "cnn": {"model": {"kind": "cnn", "channels": [2], "hidden": [4], "n": 100},
+            "rule": {"kind": "sgd", "lr": 0.05}, "run": {"batch_size": 8}},
 }
 
 
