@@ -140,7 +140,11 @@ def jax_scan(workload: str, chains: int, steps: int) -> float:
     def step(theta, key):  # type: ignore[no-untyped-def]
         theta = theta - lr * grad(theta, minibatch(key))
         return theta, theta
+    return _scan_rate(jax, jnp, step, dim, chains, steps)
 
+
+def _scan_rate(jax, jnp, step, dim: int, chains: int, steps: int) -> float:  # type: ignore[no-untyped-def]
+    """Chain-steps/s of ``jit(vmap(scan(step)))`` from θ = 0, every θ kept."""
     def chain(key):  # type: ignore[no-untyped-def]
         return jax.lax.scan(step, jnp.zeros(dim), jax.random.split(key, steps))[1]
     run = jax.jit(jax.vmap(chain))
@@ -174,12 +178,7 @@ def blackjax_sgld(workload: str, chains: int, steps: int) -> float:
         k_batch, k_step = jax.random.split(key)
         theta = sgld.step(k_step, theta, batch_of(k_batch), step_size, 0.0)
         return theta, theta
-
-    def chain(key):  # type: ignore[no-untyped-def]
-        return jax.lax.scan(step, jnp.zeros(dim), jax.random.split(key, steps))[1]
-    run = jax.jit(jax.vmap(chain))
-    keys = jax.random.split(jax.random.key(0), chains)
-    return chains * steps / timed(lambda: run(keys).block_until_ready())
+    return _scan_rate(jax, jnp, step, dim, chains, steps)
 
 
 PEERS: dict[str, Callable[[str, int, int], float]] = {

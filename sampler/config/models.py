@@ -162,40 +162,45 @@ class LogisticRegressionConfig(_Model):
                                   l2=self.l2)
 
 
-class MLPConfig(_Model):
-    """MLP classifier on scikit-learn's digits (ships with scikit-learn, nothing downloaded)."""
+class _DigitsNetwork(_Model):
+    """A classifier on scikit-learn's digits (ships with scikit-learn, nothing downloaded)."""
+
+    l2: float = Field(1e-4, ge=0)
+    n: int | None = Field(None, gt=0, description="Use only the first n examples.")
+
+    def _digits(self, dtype: torch.dtype,
+                device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = digits(self.n)
+        return _tensor(x, dtype, device), _tensor(y, dtype, device)
+
+
+class MLPConfig(_DigitsNetwork):
+    """MLP classifier on the digits (``hidden`` widths, 10 classes)."""
 
     kind: Literal["mlp"] = "mlp"
     hidden: list[Annotated[int, Field(gt=0)]] = [16]
     activation: Literal["tanh", "relu"] = "tanh"
-    l2: float = Field(1e-4, ge=0)
-    n: int | None = Field(None, gt=0, description="Use only the first n examples.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
         """``MLP`` on the digits (10 classes)."""
-        x, y = digits(self.n)
-        return MLP(_tensor(x, dtype, device), _tensor(y, dtype, device), n_classes=10,
-                   hidden=list(self.hidden), activation=self.activation, l2=self.l2)
+        return MLP(*self._digits(dtype, device), n_classes=10, hidden=list(self.hidden),
+                   activation=self.activation, l2=self.l2)
 
 
-class CNNConfig(_Model):
-    """Convolutional classifier on scikit-learn's 8 × 8 digits (3×3 convolutions, then dense)."""
+class CNNConfig(_DigitsNetwork):
+    """Convolutional classifier on the 8 × 8 digits (3×3 convolutions, then dense layers)."""
 
     kind: Literal["cnn"] = "cnn"
     channels: list[Annotated[int, Field(gt=0)]] = Field([8, 16], min_length=1)
     hidden: list[Annotated[int, Field(gt=0)]] = [32]
     activation: Literal["tanh", "relu"] = "relu"
-    l2: float = Field(1e-4, ge=0)
-    n: int | None = Field(None, gt=0, description="Use only the first n examples.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
         """``CNN`` on the digits (10 classes)."""
-        x, y = digits(self.n)
-        return CNN(_tensor(x, dtype, device), _tensor(y, dtype, device), n_classes=10,
-                   channels=list(self.channels), hidden=list(self.hidden),
-                   activation=self.activation, l2=self.l2)
+        return CNN(*self._digits(dtype, device), n_classes=10, channels=list(self.channels),
+                   hidden=list(self.hidden), activation=self.activation, l2=self.l2)
 
 
 ModelConfig = Annotated[

@@ -13,7 +13,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-from .network import ACTIVATIONS, Network, Variable, apply_dense, dense
+from .network import ACTIVATIONS, Network, Variable, dense, dense_stack
 
 
 def conv(name: str, c_in: int, c_out: int, k: int) -> list[Variable]:
@@ -71,12 +71,7 @@ class CNN(Network):
             a = F.conv2d(a, w.reshape(-1, *w.shape[2:]), b.reshape(-1), padding=1, groups=rows)
             a = self._act(a)
         a = a.view(n, rows, -1).transpose(0, 1)  # [R, B, C_last·side²]
-        k = len(self.hidden) + 1
-        for i in range(1, k + 1):
-            a = apply_dense(layers, str(i), a)
-            if i < k:
-                a = self._act(a)
-        return a
+        return dense_stack(layers, a, len(self.hidden) + 1, self._act)
 
     def describe(self) -> dict[str, Any]:
         """Dimension, dataset size, layer shapes and sizes."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .network import ACTIVATIONS, Network, Variable, apply_dense, dense
+from .network import ACTIVATIONS, Network, Variable, dense, dense_stack
 
 
 class MLP(Network):
@@ -39,13 +39,7 @@ class MLP(Network):
 
     def logits(self, layers: dict[str, Tensor], x: Tensor) -> Tensor:
         """Dense layers with the activation between them."""
-        a = x
-        n = len(self.hidden) + 1
-        for i in range(1, n + 1):
-            a = apply_dense(layers, str(i), a)
-            if i < n:
-                a = self._act(a)
-        return a
+        return dense_stack(layers, x, len(self.hidden) + 1, self._act)
 
     def describe(self) -> dict[str, Any]:
         """Dimension, dataset size, layer shapes and widths."""

@@ -154,3 +154,12 @@ def apply_dense(layers: dict[str, Tensor], name: str, a: Tensor) -> Tensor:
 
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+def dense_stack(layers: dict[str, Tensor], a: Tensor, n_layers: int, act: Any) -> Tensor:
+    """Dense layers ``1 … n_layers`` with ``act`` between them (none after the last)."""
+    for i in range(1, n_layers + 1):
+        a = apply_dense(layers, str(i), a)
+        if i < n_layers:
+            a = act(a)
+    return a
