@@ -109,3 +109,18 @@ def test_posterior_blocks_fill_their_draws_and_fluctuation_rows(path):
                                   np.repeat([[2.0, 3.0, 4.0]], 5, axis=0))
     np.testing.assert_array_equal(np.asarray(store.group["warmup_posterior"]["theta"][:]), 1.0)
     assert RunStore(path, 0).committed_draws() == {"warmup": 2, "posterior": 6}
+
+
+def test_draws_use_the_measured_compressor_and_round_trip(path):
+    """``posterior/theta`` is written with blosc lz4 + shuffle (benchmarks/bench_compression.py)
+    and reads back exactly."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    store = RunStore(path, 0, writable=True)
+    theta = store.group["posterior"]["theta"]
+    assert isinstance(theta.compressors[0], BloscCodec)
+    values = np.random.default_rng(0).standard_normal(theta.shape).astype(theta.dtype)
+    theta[...] = values
+    np.testing.assert_array_equal(zarr.open_group(path, mode="r")["run_000/posterior/theta"][...],
+                                  values)
