@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.func import grad, vmap
 
 from ..linear_forms import LinearGradient
+from .batching import gather_rows
 
 
 class IndexBatch(NamedTuple):
@@ -79,34 +80,6 @@ def indices_of(batch: Batch) -> Tensor:
         raise TypeError(f"a dataset model's minibatch needs example indices, got "
                         f"{type(batch).__name__}")
     return batch.indices
-
-
-def gather_rows(data: Tensor, indices: Tensor) -> Tensor:
-    """``data[indices]`` for ``indices [C, B]``: ``[N, ...] → [C, B, ...]``.
-
-    Uses ``index_select``, several times faster on CPU than advanced indexing.
-    """
-    flat = torch.index_select(data, 0, indices.reshape(-1))
-    return flat.view(*indices.shape, *data.shape[1:])
-
-
-def over_chain_chunks(fn: Any, theta: Tensor, batch: Batch, width: int,
-                      max_elements: int = 2**18) -> Any:
-    """Apply ``fn(theta, batch)`` to chunks of chains whose temporaries stay cache-sized.
-
-    A gathered minibatch is ``[C, B, D]``; past a few MB per temporary, every step allocates fresh
-    pages (glibc mmaps large blocks) and streams them from DRAM, which made C = 4096 chains ten
-    times slower per chain than C = 256. Chunks of ``max_elements // width`` chains avoid that.
-    Outputs (tensors or tuples of tensors, chain-leading) are concatenated.
-    """
-    step = max(1, max_elements // max(width, 1))
-    if theta.shape[0] <= step:
-        return fn(theta, batch)
-    parts = [fn(theta[i:i + step], batch.select(slice(i, i + step)))
-             for i in range(0, theta.shape[0], step)]
-    if isinstance(parts[0], tuple):
-        return tuple(torch.cat(p) for p in zip(*parts, strict=True))
-    return torch.cat(parts)
 
 
 class Model:

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Batch, DatasetModel, gather_rows, indices_of, over_chain_chunks
+from .base import Batch, DatasetModel, indices_of
+from .batching import gather_rows, over_chain_chunks
 
 MAX_ACTIVATIONS = 2**23  # elements of the widest activation per chunk of chains (32 MB float32)
 

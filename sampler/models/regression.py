@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..linear_forms import LinearGradient, regression_form
-from .base import Batch, DatasetModel, gather_rows, indices_of, over_chain_chunks
+from .base import Batch, DatasetModel, indices_of
+from .batching import gather_rows, over_chain_chunks
 
 
 def _rows_dot(xb: Tensor, theta: Tensor) -> Tensor:
