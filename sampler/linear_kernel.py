@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .chain_state import BlockRecord, ChainState
-from .rules import GradSample, UpdateRule
+from .rules import GradSample, HeavyBall, UpdateRule
 
 if TYPE_CHECKING:
     from .models import Model
@@ -44,27 +44,33 @@ class DiagonalLinearKernel:
         record_full_loss: Whether draws record ``L(θ)``.
     """
 
-    def __init__(self, model: Model, rule: UpdateRule, rates: Tensor, h: Tensor,
+    def __init__(self, model: Model, rule: UpdateRule, form: HeavyBall, h: Tensor,
                  record_full_loss: bool) -> None:
-        self.model, self.rule, self.rates, self.h = model, rule, rates, h
-        self.a = 1.0 - rates * h
+        self.model, self.rule, self.h = model, rule, h
+        self.rates = torch.as_tensor(form.rates, dtype=model.dtype, device=model.device)
+        self.mu, self.damp = form.mu, form.dampening
+        self.a = 1.0 - self.rates * h
         self.record_full_loss = record_full_loss
 
     @classmethod
     def build(cls, model: Model, rule: UpdateRule, sampling: str,
               record_full_loss: bool) -> DiagonalLinearKernel | None:
-        """The kernel, or ``None`` if the pair is not a constant-rate stateless linear step."""
+        """The kernel, or ``None`` unless the rule is an exact constant-rate linear step.
+
+        Plain SGD (stateless, no momentum) or a heavy-ball rule that says how its state holds
+        the buffer (``UpdateRule.buffer_map``: PyTorch momentum, the seeds' ``N_g`` form).
+        """
         h = model.diagonal_hessian()
         if (h is None or sampling != "iid" or rule.rates != "constant" or not rule.stationary
                 or rule.linear_form is None or rule.needs_loss or rule.needs_example_var
-                or rule.needs_example_sq or len(rule.init(h.unsqueeze(0))) != 0):
+                or rule.needs_example_sq):
             return None
-        d = model.dim
-        form = rule.linear_form(np.zeros(d), np.zeros(d), True)
-        if form.mu != 0.0 or form.dampening != 0.0 or not form.exact:
+        form = rule.linear_form(np.zeros(model.dim), np.zeros(model.dim), True)
+        stateless = len(rule.init(h.unsqueeze(0))) == 0
+        plain = form.mu == 0.0 and form.dampening == 0.0 and stateless
+        if not form.exact or not (plain or rule.buffer_map is not None):
             return None
-        rates = torch.as_tensor(form.rates, dtype=model.dtype, device=model.device)
-        return cls(model, rule, rates, h, record_full_loss)
+        return cls(model, rule, form, h, record_full_loss)
 
     def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                   thin: int) -> tuple[ChainState, BlockRecord]:
@@ -83,31 +89,51 @@ class DiagonalLinearKernel:
             out["full_loss"] = like.new_empty(c, n_rec)
         fluct_sum = torch.zeros_like(like)
         ident_sum = torch.zeros(c, 3, d, dtype=torch.float64, device=like.device)
+        hb = self.rule.buffer_map
+        buf = hb.buffer(state.rule_state) if hb is not None else None
         params, diverged, done, r0 = like, state.diverged, 0, 0
         while done < n_steps:
             s = min(sub, n_steps - done)
-            params, diverged, part = self._sub_block(generator, params, diverged, s, done, thin,
-                                                     fluct_sum, ident_sum, state.step + done)
+            params, buf, diverged, part = self._sub_block(
+                generator, params, buf, diverged, s, done, thin, fluct_sum, ident_sum,
+                state.step + done)
             r1 = r0 + part["loss"].shape[1]
             for name, value in part.items():
                 out[name][:, r0:r1] = value
             done, r0 = done + s, r1
-        new = ChainState(params, state.rule_state, diverged, state.perm, state.step + n_steps)
+        rule_state = hb.state(buf) if hb is not None and buf is not None else state.rule_state
+        new = ChainState(params, rule_state, diverged, state.perm, state.step + n_steps)
         return new, BlockRecord(out["theta"], out["loss"], out["grad_norm"],
                                 out.get("full_loss"), out["diverged"], fluct_sum, ident_sum,
                                 n_steps)
 
-    def _sub_block(self, generator: torch.Generator, theta0: Tensor, diverged: Tensor, s: int,
-                   offset: int, thin: int, fluct_sum: Tensor, ident_sum: Tensor,
-                   step: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def _sub_block(self, generator: torch.Generator, theta0: Tensor, buf0: Tensor | None,
+                   diverged: Tensor, s: int, offset: int, thin: int, fluct_sum: Tensor,
+                   ident_sum: Tensor, step: int
+                   ) -> tuple[Tensor, Tensor | None, Tensor, dict[str, Tensor]]:
         c = theta0.shape[0]
         xi = self.model.draw_steps(generator, s, c)  # [C, S, D]
-        b = xi * -self.rates
         traj = theta0.new_empty(c, s + 1, theta0.shape[1])
         traj[:, 0] = theta0
-        steps, rows = b.unbind(1), traj.unbind(1)  # every step's views made at once
-        for t in range(s):
-            torch.addcmul(steps[t], rows[t], self.a, out=rows[t + 1])
+        rows = traj.unbind(1)  # every step's views made at once
+        bufs = None
+        if buf0 is None:  # SGD: θ' = a⊙θ + b_t
+            steps = (xi * -self.rates).unbind(1)
+            for t in range(s):
+                torch.addcmul(steps[t], rows[t], self.a, out=rows[t + 1])
+        else:  # heavy ball: b' = μb + (1−d)(h⊙θ + ξ), θ' = θ − Λ⊙b'
+            bufs = theta0.new_empty(c, s + 1, theta0.shape[1])
+            bufs[:, 0] = buf0
+            brows, noise = bufs.unbind(1), (xi * (1.0 - self.damp)).unbind(1)
+            hd, neg_rates = self.h * (1.0 - self.damp), -self.rates
+            assert self.rule.buffer_map is not None
+            for t in range(s):
+                if step + t == 0 and self.rule.buffer_map.first_undamped:  # b₁ = g₁ (PyTorch)
+                    torch.addcmul(xi[:, 0], rows[0], self.h, out=brows[1])
+                else:
+                    torch.addcmul(noise[t], rows[t], hd, out=brows[t + 1])
+                    brows[t + 1].add_(brows[t], alpha=self.mu)
+                torch.addcmul(rows[t], brows[t + 1], neg_rates, out=rows[t + 1])
         # A non-finite θ never returns to finite, so the last step tells whether any chain left.
         all_live = bool(torch.isfinite(traj[:, -1]).all()) and not bool(diverged.any())
         ok = torch.ones(traj.shape[:2], dtype=torch.bool, device=traj.device)
@@ -116,13 +142,16 @@ class DiagonalLinearKernel:
             ok[:, 1:] &= ~diverged.unsqueeze(1)
             ok = ok.cummin(1).values
             last = ok.sum(1) - 1
-            frozen = traj[torch.arange(c, device=traj.device), last]
-            traj = torch.where(ok.unsqueeze(-1), traj, frozen.unsqueeze(1))
+            chains = torch.arange(c, device=traj.device)
+            traj = torch.where(ok.unsqueeze(-1), traj, traj[chains, last].unsqueeze(1))
+            if bufs is not None:  # the rule state is frozen with θ
+                bufs = torch.where(ok.unsqueeze(-1), bufs, bufs[chains, last].unsqueeze(1))
         before = traj[:, :-1]
         g = torch.addcmul(xi, before, self.h)  # g_t = h⊙θ_t + ξ_t
         live = ok[:, 1:].unsqueeze(-1)  # the step t → t+1 was taken
-        g_live = g if all_live else torch.where(live, g, 0.0)
-        self._accumulate(g_live, before, live, all_live, step, fluct_sum, ident_sum)
+        src = g if bufs is None else bufs[:, 1:]  # the step is −Λ⊙src
+        src_live = src if all_live else torch.where(live, src, 0.0)
+        self._accumulate(g, src_live, before, live, all_live, step, fluct_sum, ident_sum)
         first = (thin - 1 - offset) % thin  # recorded steps: first, first + thin, ... < s
         at, after = before[:, first::thin], traj[:, first + 1::thin]
         # Sums over coordinates as products with a vector (a reduction over a short last axis
@@ -134,18 +163,24 @@ class DiagonalLinearKernel:
                 "diverged": ~ok[:, first + 1::thin]}
         if self.record_full_loss:
             part["full_loss"] = (after.square() @ self.h).mul_(0.5)
-        return traj[:, -1], ~ok[:, -1], part
+        return traj[:, -1], None if bufs is None else bufs[:, -1], ~ok[:, -1], part
 
-    def _accumulate(self, g: Tensor, before: Tensor, live: Tensor, all_live: bool, step: int,
-                    fluct_sum: Tensor, ident_sum: Tensor) -> None:
-        """Add the sub-block's fluctuation terms and ``Σθ⊙pg, Σpg, ½Σpg²`` (``pg = Λ⊙g``)."""
-        # The rule's fluctuation term is elementwise (stateless constant-rate rules only, see
-        # ``build``), so it takes the [C, S, D] steps of the sub-block as they are.
-        fl = self.rule.fluctuation(GradSample(g, None, None, None, before, step), ())
+    def _accumulate(self, g: Tensor, src: Tensor, before: Tensor, live: Tensor, all_live: bool,
+                    step: int, fluct_sum: Tensor, ident_sum: Tensor) -> None:
+        """Add the fluctuation terms and ``Σθ⊙pg, Σpg, ½Σpg²`` with ``pg = Λ⊙src``.
+
+        ``src`` is ``g`` for SGD and the new buffer ``b'`` for heavy ball (zero where a step was
+        not taken). The rule's fluctuation term is elementwise (constant-rate rules only, see
+        ``build``), so it takes the ``[C, S, D]`` steps of the sub-block as they are, with the
+        state after each step.
+        """
+        hb = self.rule.buffer_map
+        state = hb.state(src) if hb is not None else ()
+        fl = self.rule.fluctuation(GradSample(g, None, None, None, before, step), state)
         fluct_sum += (fl if all_live else torch.where(live, fl, 0.0)).sum(1)
-        # Sums over at most a sub-block in θ's dtype (≤ 2^21 / (C·D) terms), across sub-blocks
+        # Sums over at most a sub-block in θ's dtype (≤ 2^20 / (C·D) terms), across sub-blocks
         # in float64, as the general step's float64 running sums.
         rates64 = self.rates.double()
-        ident_sum[:, 0] += rates64 * torch.linalg.vecdot(before, g, dim=1).double()
-        ident_sum[:, 1] += rates64 * g.sum(1).double()
-        ident_sum[:, 2] += 0.5 * rates64.square() * torch.linalg.vecdot(g, g, dim=1).double()
+        ident_sum[:, 0] += rates64 * torch.linalg.vecdot(before, src, dim=1).double()
+        ident_sum[:, 1] += rates64 * src.sum(1).double()
+        ident_sum[:, 2] += 0.5 * rates64.square() * torch.linalg.vecdot(src, src, dim=1).double()

@@ -14,7 +14,7 @@ from sgdthermo.sampler.engine import Engine
 from sgdthermo.sampler.jobspec import expand, validate
 from sgdthermo.sampler.models import NoiseBatch
 from sgdthermo.sampler.models.quadratic import Quadratic
-from sgdthermo.sampler.rules import sgd
+from sgdthermo.sampler.rules import momentum, momentum_ng, sgd
 from sgdthermo.sampler.shard import build_engine
 
 
@@ -42,13 +42,17 @@ class _Replay:
 
 
 def _run(kernel: str, lr: float, theta0: torch.Tensor, noise: torch.Tensor, steps: int,
-         thin: int, monkeypatch) -> tuple:
+         thin: int, monkeypatch, rule=None, start: int = 0) -> tuple:
     model = _quadratic(theta0.shape[1], theta0.dtype)
-    engine = Engine(model, sgd(lr), 2, "iid", theta0.shape[0], kernel=kernel)
+    engine = Engine(model, rule or sgd(lr), 2, "iid", theta0.shape[0], kernel=kernel)
     replay = _Replay(model, noise)
     monkeypatch.setattr(model, "draw_steps", replay.draw_steps)
     monkeypatch.setattr(model, "draw", replay.draw)
-    state = engine.init(torch.Generator().manual_seed(0), 1.0)._replace(params=theta0.clone())
+    state = engine.init(torch.Generator().manual_seed(0), 1.0)._replace(params=theta0.clone(),
+                                                                       step=start)
+    if start:  # a run already under way: a non-zero momentum buffer
+        buf = torch.linspace(-1.0, 1.0, theta0.numel(), dtype=theta0.dtype).view_as(theta0)
+        state = state._replace(rule_state=type(state.rule_state)(buf))
     if kernel == "step":  # the guarded step itself (a rewind would not rewind the replay)
         return engine, engine._run_block(torch.Generator(), state, steps, thin, guard=True)
     return engine, engine.run_block(torch.Generator(), state, steps, thin)
@@ -69,6 +73,28 @@ def test_fused_path_records_what_the_step_records(thin, monkeypatch):
     assert fr.theta.shape == (4, 24 // thin, 3) and not fr.diverged.any()
     torch.testing.assert_close(fs.params, ss.params, rtol=1e-12, atol=1e-12)
     assert fs.step == ss.step == 24
+
+
+@pytest.mark.parametrize("rule,start,thin", [
+    (momentum(0.2, mu=0.7), 0, 1), (momentum(0.2, mu=0.7, dampening=0.3), 0, 3),
+    (momentum(0.2, mu=0.7, dampening=0.3), 5, 2), (momentum_ng(0.05, n_g=4.0), 0, 1),
+    (momentum_ng(0.05, n_g=4.0), 7, 3)])
+def test_fused_heavy_ball_records_what_the_step_records(rule, start, thin, monkeypatch):
+    """PyTorch momentum (first step b = g undamped) and the seeds' N_g form, from the first step
+    or mid-run with a non-zero buffer: the same draws, sums and final rule state."""
+    monkeypatch.setattr(linear_kernel, "MAX_ELEMENTS", 5 * 4 * 3)  # sub-blocks of 5 steps
+    gen = torch.Generator().manual_seed(6)
+    theta0 = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    noise = torch.randn(24, 4, 3, generator=gen, dtype=torch.float64)
+    fe, (fs, fr) = _run("fused", 0.0, theta0, noise, 24, thin, monkeypatch, rule, start)
+    se, (ss, sr) = _run("step", 0.0, theta0, noise, 24, thin, monkeypatch, rule, start)
+    assert fe.kernel_name == "fused" and se.kernel_name == "step"
+    for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum"):
+        torch.testing.assert_close(getattr(fr, name), getattr(sr, name).to(getattr(fr, name)),
+                                   rtol=1e-10, atol=1e-12, msg=name)
+    torch.testing.assert_close(fs.params, ss.params, rtol=1e-10, atol=1e-12)
+    for a, b in zip(fs.rule_state, ss.rule_state, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_fused_path_freezes_diverging_chains_like_the_step(monkeypatch):
@@ -110,7 +136,9 @@ def test_fused_path_only_for_stateless_constant_rate_rules_on_diagonal_models():
     dense = {"kind": "quadratic", "hessian": [[1.0, 0.2], [0.2, 2.0]], "noise_cov": [1.0, 9.0]}
     assert kernel(diag, {"kind": "sgd", "lr": 0.1}) == "fused"
     assert kernel(dense, {"kind": "sgd", "lr": 0.1}) == "step"
-    assert kernel(diag, {"kind": "momentum", "lr": 0.1}) == "step"
+    assert kernel(diag, {"kind": "momentum", "lr": 0.1}) == "fused"
+    assert kernel(diag, {"kind": "momentum_ng", "lr": 0.01}) == "fused"
+    assert kernel(diag, {"kind": "preconditioned", "lr": 0.1}) == "step"
     assert kernel(diag, {"kind": "rmsprop", "lr": 0.01}) == "step"
     assert kernel(diag, {"kind": "sgd", "lr": 0.1}, "full") == "step"
     assert kernel({"kind": "linear_regression", "data": {"n": 32, "d": 2}},

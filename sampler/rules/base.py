@@ -85,6 +85,18 @@ def constant_form(lr: float, mu: float = 0.0, dampening: float = 0.0) -> LinearF
     return form
 
 
+class BufferMap(NamedTuple):
+    """How a momentum rule's state holds the heavy-ball buffer ``b`` of its linear form.
+
+    ``buffer(state) → b``, ``state(b) → state`` (elementwise, any leading shape), and whether the
+    first step (global step 0) sets ``b = g`` undamped (PyTorch) instead of ``μ·0 + (1−d)g``.
+    """
+
+    buffer: Callable[[Any], Tensor]
+    state: Callable[[Tensor], Any]
+    first_undamped: bool
+
+
 class UpdateRule(NamedTuple):
     """A named update rule and the math it owns (module docstring)."""
 
@@ -99,6 +111,7 @@ class UpdateRule(NamedTuple):
     lr: float | None = None  # the base rate of the config (None: the rule has none)
     linear_form: LinearForm | None = None  # None: no heavy-ball form
     stationary: bool = True  # False: decaying rates, no stationary law
+    buffer_map: BufferMap | None = None  # heavy-ball rules: their state as the buffer b
 
 
 class EmptyState(NamedTuple):

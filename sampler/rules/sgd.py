@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .base import EmptyState, GradSample, UpdateRule, check_range, constant_form
+from .base import BufferMap, EmptyState, GradSample, UpdateRule, check_range, constant_form
 
 
 def sgd(lr: float) -> UpdateRule:
@@ -78,7 +78,8 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
         return 0.5 * lr * kappa * state.buffer.square()
 
     return UpdateRule("momentum", init, update, fluctuation, rates="constant", lr=lr,
-                      linear_form=constant_form(lr, mu, dampening))
+                      linear_form=constant_form(lr, mu, dampening),
+                      buffer_map=BufferMap(lambda s: s.buffer, MomentumState, True))
 
 
 class VelocityState(NamedTuple):
@@ -114,4 +115,6 @@ def momentum_ng(lr: float, n_g: float = 10.0) -> UpdateRule:
 
     # Heavy-ball form with buffer b = v/η: rates η, μ = 1 − 1/N_g, no dampening.
     return UpdateRule("momentum_ng", init, update, fluctuation, rates="constant", lr=lr,
-                      linear_form=constant_form(lr, mu))
+                      linear_form=constant_form(lr, mu),
+                      buffer_map=BufferMap(lambda s: s.velocity / lr,
+                                           lambda b: VelocityState(lr * b), False))
