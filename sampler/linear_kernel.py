@@ -1,11 +1,13 @@
-"""A block of constant-rate SGD on a diagonal quadratic in one fused operation per step.
+"""A block of constant-rate SGD or heavy-ball momentum on a diagonal quadratic, fused.
 
 With ``g_t = h⊙θ_t + ξ_t`` (``h`` the Hessian's diagonal, ``ξ_t`` the model's Gaussian noise) and a
 stateless rule whose linear form is ``θ_{t+1} = θ_t − Λ⊙g_t`` exactly (plain SGD), one step is
 
     θ_{t+1} = a⊙θ_t + b_t,   a = 1 − Λ⊙h,   b_t = −Λ⊙ξ_t,
 
-a single ``addcmul`` written straight into the trajectory buffer. The noise of ``S`` steps is drawn
+a single ``addcmul`` written straight into the trajectory buffer. Heavy ball (a rule with a
+``buffer_map``) takes three: ``b' = μb + (1−d)(h⊙θ + ξ)``, ``θ' = θ − Λ⊙b'`` (PyTorch's first
+step sets ``b = g`` undamped), and then ``pg_t = Λ⊙b_{t+1}``. The noise of ``S`` steps is drawn
 at once; everything else the general step computes — the minibatch loss ``½θ_tᵀHθ_t + ξ_tᵀθ_t``
 and ``‖g_t‖`` of recorded steps, the full loss at the draws, the rule's fluctuation term and the
 stationarity sums ``Σθ⊙pg``, ``Σpg``, ``½Σpg²`` with ``pg_t = Λ⊙g_t`` — is computed afterwards
@@ -39,8 +41,9 @@ class DiagonalLinearKernel:
 
     Args:
         model: A model with a diagonal Hessian and additive noise (``Model.diagonal_hessian``).
-        rule: A stateless rule whose heavy-ball form has no momentum.
-        rates: ``Λ`` ``[D]`` from the rule's linear form.
+        rule: Plain SGD, or a heavy-ball rule with a ``buffer_map``.
+        form: The rule's exact linear form (rates ``Λ``, ``μ``, dampening ``d``).
+        h: The Hessian's diagonal.
         record_full_loss: Whether draws record ``L(θ)``.
     """
 

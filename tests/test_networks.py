@@ -67,3 +67,10 @@ def test_block_draws_cap_the_memory_of_a_block():
     assert block_draws(256, 64, 126_090, 4) == 8  # 64 chains × 1.26·10⁵ float32: 8 draws
     assert 64 * 126_090 * 4 * block_draws(256, 64, 126_090, 4) <= BLOCK_BYTES
     assert block_draws(256, 64, 10**8, 8) == 1  # never zero
+
+
+def test_a_loss_scaled_network_keeps_its_layers():
+    from sgdthermo.sampler.config import MLPConfig
+    plain = MLPConfig(hidden=[4]).build(batch_size=2)
+    scaled = MLPConfig(hidden=[4], loss_scale=2.0).build(batch_size=2)
+    assert scaled.variables() == plain.variables() and len(plain.variables()) == 4

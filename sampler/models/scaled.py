@@ -89,6 +89,10 @@ class ScaledModel(Model):
         inner = self.inner.linear_gradient(batch_size, sampling)
         return None if inner is None else inner.scaled(self.scale)
 
+    def variables(self) -> list[Any]:
+        """The inner model's named variables (scaling changes no coordinate)."""
+        return self.inner.variables()
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The inner model's arrays (the scale is in ``describe``)."""
         return self.inner.arrays()
