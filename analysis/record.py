@@ -38,6 +38,8 @@ class TheoryComparison:
     iat_se: np.ndarray
     virial_z: np.ndarray  # [D] (T_vir − T_theory)/se
     fluctuation_z: np.ndarray
+    directions_variance: np.ndarray | None = None  # [m] measured Var ûᵀθ (low-rank models)
+    directions_variance_se: np.ndarray | None = None
 
     @property
     def variance_z(self) -> np.ndarray:
@@ -53,9 +55,19 @@ class TheoryComparison:
             "variance": th.variance.tolist(), "measured_variance": self.variance.tolist(),
             "variance_se": self.variance_se.tolist(), "variance_z": self.variance_z.tolist(),
             "temperature": th.temperature.tolist(), "virial_z": self.virial_z.tolist(),
-            "fluctuation_z": self.fluctuation_z.tolist(), "iat": th.iat.tolist(),
+            "fluctuation_z": self.fluctuation_z.tolist(),
+            "iat": None if th.iat is None else th.iat.tolist(),
             "measured_iat": self.measured_iat.tolist(), "iat_se": self.iat_se.tolist(),
-            "excess_loss": th.excess_loss}
+            "excess_loss": th.excess_loss, **self._directions()}
+
+    def _directions(self) -> dict[str, Any]:
+        th, var, se = self.theory, self.directions_variance, self.directions_variance_se
+        if th.directions_variance is None or var is None or se is None:
+            return {}
+        return {"spike_directions": {
+            "variance": th.directions_variance.tolist(), "measured_variance": var.tolist(),
+            "variance_se": se.tolist(),
+            "variance_z": ((var - th.directions_variance) / se).tolist()}}
 
 
 @dataclass
@@ -158,10 +170,14 @@ def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples,
         theta = run.posterior()["theta"]
         width = block_size(int(keep.sum()), theta.sizes["draw"])
         tau, tau_se = concat(map_blocks(theta, integrated_time_se, width, rows=keep))
+    along = along_se = None
+    if theory.directions is not None:  # Var ûᵀθ along the spikes (low-rank models)
+        along, along_se = mean_and_se((samples.centred @ theory.directions) ** 2,
+                                      samples.batches)
     return TheoryComparison(
         theory, samples.center, var, var_se, tau, tau_se,
         (temps.virial - theory.temperature) / temps.virial_se,
-        (temps.fluctuation - theory.temperature) / temps.fluctuation_se)
+        (temps.fluctuation - theory.temperature) / temps.fluctuation_se, along, along_se)
 
 
 def analyze_run(run: RunData) -> RunAnalysis:

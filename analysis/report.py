@@ -116,13 +116,19 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
             row += [_num(th["temperature"][i]), f"{th['virial_z'][i]:+.2f}",
                     _num(th["measured_variance"][i], th["variance_se"][i]),
                     _num(th["variance"][i]), _num(th["measured_iat"][i], th["iat_se"][i]),
-                    _num(th["iat"][i])]
+                    "–" if th["iat"] is None else _num(th["iat"][i])]
         rows.append(row)
     out.append(_table(head, rows))
     if th:
         out.append(f"<p>Theory: {_e(th['note'])}; predicted excess loss E[L] − L* = "
                    f"{th['excess_loss']:.4g}; theory says the law is "
                    f"{'Gibbs' if th['gibbs'] else 'not Gibbs'}.</p>")
+        if th.get("spike_directions"):
+            sd = th["spike_directions"]
+            out.append(_table(["spike", "Var ûᵀθ measured", "Var ûᵀθ theory", "z"], [
+                [str(j), _num(m, se), _num(t), f"{z:+.2f}"] for j, (m, se, t, z) in enumerate(
+                    zip(sd["measured_variance"], sd["variance_se"], sd["variance"],
+                        sd["variance_z"], strict=True))]))
     out.append(f"<img src='data:image/png;base64,{temperature_bars(r)}'>")
     out.append(f"<h3>Trace and rank plots</h3><img src='data:image/png;base64,"
                f"{trace_and_rank(run)}'>")

@@ -51,7 +51,8 @@ def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
             row += [f"{th['temperature'][i]:.4g}", f"{th['virial_z'][i]:+.1f}",
                     f"{th['measured_variance'][i]:.4g}±{th['variance_se'][i]:.2g}",
                     f"{th['variance'][i]:.4g}",
-                    f"{th['measured_iat'][i]:.3g}±{th['iat_se'][i]:.2g}", f"{th['iat'][i]:.3g}"]
+                    f"{th['measured_iat'][i]:.3g}±{th['iat_se'][i]:.2g}",
+                    "–" if th["iat"] is None else f"{th['iat'][i]:.3g}"]
         t.add_row(*row)
     return t
 
@@ -70,6 +71,14 @@ def _gibbs_line(r: dict[str, Any]) -> str:
             + ".")
 
 
+def _spike_line(along: dict[str, Any]) -> str:
+    """Var ûᵀθ along each spike of a low-rank model: measured ± SE against exact theory."""
+    parts = [f"{m:.4g}±{se:.2g} (theory {t:.4g}, z {z:+.1f})" for m, se, t, z in zip(
+        along["measured_variance"], along["variance_se"], along["variance"],
+        along["variance_z"], strict=True)]
+    return "Var ûᵀθ along the spikes: " + "; ".join(parts) + "."
+
+
 def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
     """An overview table, then one per-coordinate table per run, then the claim."""
     result = analysis.as_dict()
@@ -78,6 +87,9 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
         if r.get("status") == "ok":
             console.print(_coordinates(r))
             console.print(_gibbs_line(r))
+            along = (r.get("theory") or {}).get("spike_directions")
+            if along:
+                console.print(_spike_line(along))
     claim = result.get("claim")
     if claim:
         t = Table(title=f"Seed claim: {claim['title']} (seed {claim['seed']})",

@@ -29,6 +29,7 @@ from ..sampler.linear_forms import LinearGradient, heavy_ball_matrices
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .theory_diagonal import diagonal_law
+from .theory_low_rank import low_rank_law, why_not
 
 
 class RunSettings(Protocol):
@@ -46,20 +47,24 @@ DENSE_MAX_DIM = 512  # dense Lyapunov solves above this take minutes: theory is 
 class StationaryTheory:
     """Predicted stationary law of one run.
 
-    ``cov`` and ``virial`` are matrices from the dense solver, or their diagonals ``[D]`` for a
-    diagonal model above ``DENSE_MAX_DIM`` (``theory_diagonal``): use ``variance`` for both.
+    ``cov`` and ``virial`` are matrices from the dense solver, or their diagonals ``[D]`` above
+    ``DENSE_MAX_DIM`` for a diagonal model (``theory_diagonal``) or a diagonal-plus-low-rank one
+    (``theory_low_rank``, which also gives the virial's off-diagonal norm): use ``variance``.
     """
 
     mean: np.ndarray  # [D] θ*
     cov: np.ndarray  # [D, D], or [D] when diagonal
     virial: np.ndarray  # [D, D] ΣH, or [D] when diagonal
     temperature: np.ndarray  # [D]
-    iat: np.ndarray  # [D] at the run's thinning
+    iat: np.ndarray | None  # [D] at the run's thinning (None: not computed, low-rank models)
     excess_loss: float
     exact: bool
     note: str
     transition: np.ndarray | None = None  # [2D, 2D] A of the joint (δ, buffer) recursion
     state_cov: np.ndarray | None = None  # [2D, 2D] stationary Σ_z
+    virial_offdiagonal: float = 0.0  # Frobenius norm off the diagonal when virial is [D]
+    directions: np.ndarray | None = None  # [D, m] unit directions with a predicted variance
+    directions_variance: np.ndarray | None = None  # [m] Var ûᵀθ along them
 
     @property
     def variance(self) -> np.ndarray:
@@ -72,7 +77,8 @@ class StationaryTheory:
         t = self.temperature.mean()
         target = np.full_like(self.virial, t) if self.virial.ndim == 1 else (
             t * np.eye(len(self.temperature)))
-        return bool(np.allclose(self.virial, target, rtol=1e-6, atol=1e-9 * abs(t)))
+        off = self.virial_offdiagonal <= 1e-6 * abs(t) * np.sqrt(len(self.temperature))
+        return off and bool(np.allclose(self.virial, target, rtol=1e-6, atol=1e-9 * abs(t)))
 
 
 def _fixed_point(form: LinearGradient, rule: UpdateRule, max_iter: int,
@@ -114,6 +120,8 @@ def stationary_theory(model: Model, rule: UpdateRule, run: RunSettings, max_iter
         return None
     if form.diagonal and form.noise is None and model.dim > DENSE_MAX_DIM:
         return _diagonal_theory(form, rule, run.thin, max_iter, tol)
+    if form.low_rank and model.dim > DENSE_MAX_DIM:
+        return _low_rank_theory(form, rule)
     if model.dim > DENSE_MAX_DIM:
         return None  # dense and too large: ``skipped_reason`` says so
     found = _fixed_point(form.dense(), rule, max_iter, tol)
@@ -145,11 +153,31 @@ def _diagonal_theory(form: LinearGradient, rule: UpdateRule, thin: int, max_iter
                             0.5 * float(t.sum()), exact, _note(exact))
 
 
+def _low_rank_theory(form: LinearGradient, rule: UpdateRule) -> StationaryTheory | None:
+    if why_not(form, rule) is not None:
+        return None  # ``skipped_reason`` says why
+    law = low_rank_law(form, rule)
+    if law is None:
+        return None
+    return StationaryTheory(form.theta_star, law.variance, law.temperature, law.temperature,
+                            None, 0.5 * float(law.temperature.sum()), True,
+                            "exact (diagonal plus low rank, O(Dk²); τ not computed)",
+                            virial_offdiagonal=law.virial_offdiagonal,
+                            directions=law.directions,
+                            directions_variance=np.diag(law.directions_cov).copy())
+
+
 def skipped_reason(model: Model, rule: UpdateRule, run: RunSettings) -> str | None:
     """Why a model with a linear gradient gets no theory because of its size, else ``None``."""
     form = model.linear_gradient(run.batch_size, run.sampling)
     if form is None or model.dim <= DENSE_MAX_DIM or (form.diagonal and form.noise is None):
         return None
+    if form.low_rank and rule.linear_form is not None:
+        reason = why_not(form, rule)
+        if reason is None:
+            return None
+        return (f"theory skipped (diagonal plus low rank, D = {model.dim} > {DENSE_MAX_DIM}: "
+                f"{reason}; O(Dk²) theory needs equal rates and noise αI + βH)")
     return f"theory skipped (dense D = {model.dim} > {DENSE_MAX_DIM})"
 
 

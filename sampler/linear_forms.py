@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from .low_rank import DiagPlusLowRank
+
 
 def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
                         damp: float) -> tuple[np.ndarray, np.ndarray]:
@@ -94,57 +96,81 @@ class LinearGradient:
     ``C̄`` is constant (``noise = None``: ``C̄ = const``, known additive noise) or closes in the
     second moment ``Σ = E[(θ − θ*)(θ − θ*)ᵀ]`` (``noise``: least squares).
 
-    A diagonal model gives ``hessian`` and ``const`` as vectors ``[D]`` (``diagonal``): nothing
-    of size D×D is formed unless a caller asks for ``dense()``.
+    A diagonal model gives ``hessian`` and ``const`` as vectors ``[D]`` (``diagonal``), a
+    diagonal-plus-low-rank one as ``DiagPlusLowRank`` (``low_rank``): nothing of size D×D is
+    formed unless a caller asks for ``dense()``.
 
     Attributes:
-        hessian: ``H [D, D]``, or its diagonal ``[D]``.
+        hessian: ``H [D, D]``, its diagonal ``[D]``, or ``diag + UsUᵀ``.
         theta_star: ``θ* [D]``.
-        const: ``C̄`` at ``Σ = 0``: ``[D, D]``, or its diagonal ``[D]`` (with a diagonal H).
+        const: ``C̄`` at ``Σ = 0``: ``[D, D]``, its diagonal ``[D]`` (with a diagonal H), or
+            ``diag + UsUᵀ`` (with a low-rank H).
         noise: The Σ-dependent noise model, or ``None``.
         example_var: Per-example gradient variance ``σ_i² = Σ_1,ii`` at θ* ``[D]``.
         example_var_exact: Whether σ² is the same at every θ (known noise), so that rates built
             from it are exact; else it is frozen at θ* (an approximation).
     """
 
-    hessian: np.ndarray
+    hessian: np.ndarray | DiagPlusLowRank
     theta_star: np.ndarray
-    const: np.ndarray
+    const: np.ndarray | DiagPlusLowRank
     noise: RegressionNoise | None
     example_var: np.ndarray
     example_var_exact: bool
 
     def noise_cov(self, cov: np.ndarray) -> np.ndarray:
-        """``C̄(Σ)``."""
+        """``C̄(Σ)`` (a dense or diagonal form)."""
+        assert not isinstance(self.const, DiagPlusLowRank), "low-rank forms: use dense()"
         return self.const if self.noise is None else self.noise(cov)
+
+    @property
+    def low_rank(self) -> bool:
+        """Whether H (and C̄) are ``DiagPlusLowRank``."""
+        return isinstance(self.hessian, DiagPlusLowRank)
 
     @property
     def diagonal(self) -> bool:
         """Whether H and C̄ are diagonal and stored as vectors."""
-        return self.hessian.ndim == 1
+        return not isinstance(self.hessian, DiagPlusLowRank) and self.hessian.ndim == 1
 
     @property
     def h_diag(self) -> np.ndarray:
         """The diagonal of H ``[D]``."""
-        return self.hessian if self.diagonal else np.diag(self.hessian).copy()
+        return _diagonal_of(self.hessian)
 
     @property
     def c_diag(self) -> np.ndarray:
         """The diagonal of C̄ at Σ = 0 ``[D]``."""
-        return self.const if self.const.ndim == 1 else np.diag(self.const).copy()
+        return _diagonal_of(self.const)
 
     def dense(self) -> LinearGradient:
         """The same form with H and C̄ as matrices (for solvers of dense forms)."""
-        if not self.diagonal:
+        if not self.diagonal and not self.low_rank:
             return self
-        return LinearGradient(np.diag(self.hessian), self.theta_star, np.diag(self.const),
+        return LinearGradient(_dense_of(self.hessian), self.theta_star, _dense_of(self.const),
                               self.noise, self.example_var, self.example_var_exact)
 
     def scaled(self, s: float) -> LinearGradient:
         """The form of the loss multiplied by s: ``H → sH``, ``C̄ → s²C̄``, ``σ² → s²σ²``."""
-        return LinearGradient(s * self.hessian, self.theta_star, s * s * self.const,
+        hessian = (self.hessian.scaled(s) if isinstance(self.hessian, DiagPlusLowRank)
+                   else s * self.hessian)
+        const = (self.const.scaled(s * s) if isinstance(self.const, DiagPlusLowRank)
+                 else s * s * self.const)
+        return LinearGradient(hessian, self.theta_star, const,
                               None if self.noise is None else self.noise.scaled(s * s),
                               s * s * self.example_var, self.example_var_exact)
+
+
+def _diagonal_of(m: np.ndarray | DiagPlusLowRank) -> np.ndarray:
+    if isinstance(m, DiagPlusLowRank):
+        return m.diagonal()
+    return m if m.ndim == 1 else np.diag(m).copy()
+
+
+def _dense_of(m: np.ndarray | DiagPlusLowRank) -> np.ndarray:
+    if isinstance(m, DiagPlusLowRank):
+        return m.dense()
+    return np.diag(m) if m.ndim == 1 else m
 
 
 def regression_form(x: np.ndarray, y: np.ndarray, l2: float, batch_size: int,

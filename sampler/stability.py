@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .linear_forms import heavy_ball_matrices, second_moment_radius
+from .low_rank import DiagPlusLowRank
 from .models import Model
 from .rules import UpdateRule
 
@@ -31,7 +32,8 @@ class UnstableError(ValueError):
 def check_stability(model: Model, rule: UpdateRule) -> None:
     """Raise ``UnstableError`` naming ``rule.lr`` when the run would diverge deterministically.
 
-    O(D) for a diagonal model (``λ_max = max_i rate_i·h_i``), an eigenvalue problem otherwise.
+    O(D) for a diagonal model (``λ_max = max_i rate_i·h_i``), Lanczos with O(Dk) products for a
+    diagonal-plus-low-rank one, an eigenvalue problem otherwise.
     """
     form = model.linear_gradient(1, "iid")
     if form is None or rule.linear_form is None or rule.lr is None:
@@ -39,7 +41,9 @@ def check_stability(model: Model, rule: UpdateRule) -> None:
     hb = rule.linear_form(np.zeros(model.dim), form.example_var, form.example_var_exact)
     if not hb.exact:
         return
-    if form.diagonal:
+    if isinstance(form.hessian, DiagPlusLowRank):
+        lam, h_max = form.hessian.max_eigenvalue(hb.rates), form.hessian.max_eigenvalue()
+    elif form.diagonal:
         lam, h_max = float((hb.rates * form.hessian).max()), float(form.hessian.max())
     else:
         root = np.sqrt(hb.rates)
@@ -67,9 +71,11 @@ def check_second_moment(model: Model, rule: UpdateRule, batch_size: int, samplin
     lr = rule.lr
     hb = rule.linear_form(np.zeros(model.dim), form.example_var, form.example_var_exact)
     noise = form.noise
+    hessian = form.dense().hessian
+    assert isinstance(hessian, np.ndarray)
 
     def radius(rate: float) -> float:
-        a, b = heavy_ball_matrices(form.hessian, hb.rates * (rate / lr), hb.mu, hb.dampening)
+        a, b = heavy_ball_matrices(hessian, hb.rates * (rate / lr), hb.mu, hb.dampening)
         if np.abs(np.linalg.eigvals(a)).max() >= 1:
             return float("inf")
         return second_moment_radius(a, b, noise)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from ..low_rank import DiagPlusLowRank
 from ..models import (
     CNN,
     MLP,
@@ -18,8 +19,10 @@ from ..models import (
     Quadratic,
     ScaledModel,
 )
-from ..models.data import DataError, Synthetic, digits, regression_data
+from ..models.data import Synthetic, digits, regression_data
+from ..models.low_rank_quadratic import LowRankQuadratic
 from .base import PositiveFloat, _Strict, kinds
+from .matrices import HessianTable, LowRank, NoiseOfHessian, NoiseTable, factored, values
 
 
 class _Model(_Strict):
@@ -42,53 +45,39 @@ def _tensor(a: np.ndarray, dtype: torch.dtype, device: str | torch.device) -> to
     return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
 
 
-class Spectrum(_Strict):
-    """A diagonal of ``d`` values from ``first`` to ``last`` (for thousands of coordinates)."""
-
-    spectrum: Literal["geometric", "linear"] = Field(
-        "geometric", description="geometric: log-spaced values; linear: evenly spaced.")
-    d: int = Field(gt=0, description="Number of coordinates D.")
-    first: PositiveFloat
-    last: PositiveFloat
-
-    def values(self) -> np.ndarray:
-        """The D diagonal values."""
-        space = np.geomspace if self.spectrum == "geometric" else np.linspace
-        return np.asarray(space(self.first, self.last, self.d), dtype=float)
-
-
-Matrix = list[float] | list[list[float]] | Spectrum
-
-
-def _values(value: Matrix, field: str) -> np.ndarray:
-    if isinstance(value, Spectrum):
-        return value.values()
-    try:
-        return np.asarray(value, dtype=float)
-    except ValueError:
-        raise DataError(f"{field}: rows must all have the same length, got lengths "
-                        f"{[len(r) for r in value if isinstance(r, list)]}") from None
-
-
 class QuadraticConfig(_Model):
     """``L = ½θᵀHθ`` with per-example gradient noise ``N(0, Σ)`` (minibatch: ``Σ/B``).
 
-    H and Σ both diagonal (lists or spectra) are kept as vectors: O(D) per step, no D×D matrix.
+    H and Σ both diagonal (lists or spectra) are kept as vectors: O(D) per step, no D×D matrix;
+    either diagonal plus low rank (``LowRank``) keeps both factored: O(Dk) per step.
     """
 
     kind: Literal["quadratic"] = "quadratic"
-    hessian: Matrix = Field(
-        description="H: a list (the diagonal), a list of rows (full symmetric matrix) or a "
-        "spectrum table {spectrum, d, first, last} (diagonal).")
-    noise_cov: Matrix = Field(
-        description="Σ, per-example gradient noise covariance: diagonal list, rows or spectrum.")
+    hessian: HessianTable = Field(
+        description="H: a list (the diagonal), a list of rows (full symmetric matrix), a "
+        "spectrum table {spectrum, d, first, last} (diagonal) or a low-rank table "
+        "{diagonal, spikes, directions, seed}.")
+    noise_cov: NoiseTable = Field(
+        description="Σ, per-example gradient noise covariance: diagonal list, rows, spectrum, "
+        "low-rank table, or {isotropic = α, hessian = β} for Σ = αI + βH.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
-        """``Quadratic`` (validates H and Σ)."""
-        return Quadratic.from_values(_values(self.hessian, "model.hessian"),
-                                     _values(self.noise_cov, "model.noise_cov"), batch_size,
-                                     dtype, device)
+        """``Quadratic`` or ``LowRankQuadratic`` (validates H and Σ)."""
+        h, s = self.hessian, self.noise_cov
+        if isinstance(h, LowRank) or isinstance(s, LowRank):
+            hf = factored(h, "model.hessian")
+            sf = (DiagPlusLowRank(s.isotropic + s.hessian * hf.diag, hf.factors,
+                                  s.hessian * hf.weights) if isinstance(s, NoiseOfHessian)
+                  else factored(s, "model.noise_cov"))
+            return LowRankQuadratic(hf, sf, batch_size, dtype, device)
+        hv = values(h, "model.hessian")
+        if isinstance(s, NoiseOfHessian):
+            eye = np.ones(hv.shape[0]) if hv.ndim == 1 else np.eye(hv.shape[0])
+            sv = s.isotropic * eye + s.hessian * hv
+        else:
+            sv = values(s, "model.noise_cov")
+        return Quadratic.from_values(hv, sv, batch_size, dtype, device)
 
 
 class DataConfig(_Strict):
