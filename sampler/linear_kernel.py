@@ -36,6 +36,23 @@ if TYPE_CHECKING:
 MAX_ELEMENTS = 2**20  # sub-block: S·C·D of at most ~4 MB per float32 buffer (measured best)
 
 
+_UNITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def swap_leading(x: Tensor) -> Tensor:
+    """``[A, B, D] → [B, A, D]``, contiguous, bit for bit.
+
+    When a row of D elements is 1, 2, 4 or 8 bytes (D = 2 in float32) it moves as one integer,
+    so the copy is a tiled 2-D transpose (measured 3.7× faster than a strided copy of 2-element
+    rows).
+    """
+    a, b, d = x.shape
+    unit = _UNITS.get(d * x.element_size())
+    if unit is None or not x.is_contiguous():
+        return x.transpose(0, 1).contiguous()
+    return x.view(unit).view(a, b).t().contiguous().view(x.dtype).view(b, a, d)
+
+
 class DiagonalLinearKernel:
     """The fused path for one (model, rule); ``build`` says whether it applies.
 
@@ -54,6 +71,7 @@ class DiagonalLinearKernel:
         self.mu, self.damp = form.mu, form.dampening
         self.a = 1.0 - self.rates * h
         self.record_full_loss = record_full_loss
+        self._tiles: tuple[int, Tensor, Tensor] = (0, h, self.rates)
 
     @classmethod
     def build(cls, model: Model, rule: UpdateRule, sampling: str,
@@ -116,19 +134,25 @@ class DiagonalLinearKernel:
                    ) -> tuple[Tensor, Tensor | None, Tensor, dict[str, Tensor]]:
         c = theta0.shape[0]
         xi = self.model.draw_steps(generator, s, c)  # [C, S, D]
-        traj = theta0.new_empty(c, s + 1, theta0.shape[1])
-        traj[:, 0] = theta0
-        rows = traj.unbind(1)  # every step's views made at once
+        h, rates = self._tiled(s)
+        c, d = theta0.shape
+        steps = theta0.new_empty(s + 1, c, d)  # step-major: each step one contiguous row
+        steps[0] = theta0
+        rows = steps.unbind(0)  # every step's views made at once
+
+        def full(v: Tensor) -> Tensor:  # a [D] vector as a contiguous [C, D]
+            return v.expand(c, d).contiguous()
+
         bufs = None
         if buf0 is None:  # SGD: θ' = a⊙θ + b_t
-            steps = (xi * -self.rates).unbind(1)
+            a, b = full(self.a), swap_leading((xi * rates).neg_()).unbind(0)
             for t in range(s):
-                torch.addcmul(steps[t], rows[t], self.a, out=rows[t + 1])
+                torch.addcmul(b[t], rows[t], a, out=rows[t + 1])
         else:  # heavy ball: b' = μb + (1−d)(h⊙θ + ξ), θ' = θ − Λ⊙b'
-            bufs = theta0.new_empty(c, s + 1, theta0.shape[1])
-            bufs[:, 0] = buf0
-            brows, noise = bufs.unbind(1), (xi * (1.0 - self.damp)).unbind(1)
-            hd, neg_rates = self.h * (1.0 - self.damp), -self.rates
+            buf_steps = theta0.new_empty(s + 1, c, d)
+            buf_steps[0] = buf0
+            brows, noise = buf_steps.unbind(0), swap_leading(xi * (1.0 - self.damp)).unbind(0)
+            hd, neg_rates = full(self.h * (1.0 - self.damp)), full(-self.rates)
             assert self.rule.buffer_map is not None
             for t in range(s):
                 if step + t == 0 and self.rule.buffer_map.first_undamped:  # b₁ = g₁ (PyTorch)
@@ -137,6 +161,8 @@ class DiagonalLinearKernel:
                     torch.addcmul(noise[t], rows[t], hd, out=brows[t + 1])
                     brows[t + 1].add_(brows[t], alpha=self.mu)
                 torch.addcmul(rows[t], brows[t + 1], neg_rates, out=rows[t + 1])
+            bufs = swap_leading(buf_steps)  # [C, S + 1, D]
+        traj = swap_leading(steps)
         # A non-finite θ never returns to finite, so the last step tells whether any chain left.
         all_live = bool(torch.isfinite(traj[:, -1]).all()) and not bool(diverged.any())
         ok = torch.ones(traj.shape[:2], dtype=torch.bool, device=traj.device)
@@ -150,7 +176,7 @@ class DiagonalLinearKernel:
             if bufs is not None:  # the rule state is frozen with θ
                 bufs = torch.where(ok.unsqueeze(-1), bufs, bufs[chains, last].unsqueeze(1))
         before = traj[:, :-1]
-        g = torch.addcmul(xi, before, self.h)  # g_t = h⊙θ_t + ξ_t
+        g = torch.addcmul(xi, before, h)  # g_t = h⊙θ_t + ξ_t
         live = ok[:, 1:].unsqueeze(-1)  # the step t → t+1 was taken
         src = g if bufs is None else bufs[:, 1:]  # the step is −Λ⊙src
         src_live = src if all_live else torch.where(live, src, 0.0)
@@ -160,13 +186,24 @@ class DiagonalLinearKernel:
         # Sums over coordinates as products with a vector (a reduction over a short last axis
         # is several times slower): ℓ = θ·(ξ + ½h⊙θ), ‖g‖ = √(g²·1), L = ½(θ²)·h.
         ones = torch.ones_like(self.h)
-        loss = (torch.addcmul(xi[:, first::thin], at, self.h, value=0.5).mul_(at)) @ ones
+        h_at = h if thin == 1 else self.h
+        loss = (torch.addcmul(xi[:, first::thin], at, h_at, value=0.5).mul_(at)) @ ones
         part = {"theta": after, "loss": loss,
                 "grad_norm": (g[:, first::thin].square() @ ones).sqrt_(),
                 "diverged": ~ok[:, first + 1::thin]}
         if self.record_full_loss:
             part["full_loss"] = (after.square() @ self.h).mul_(0.5)
         return traj[:, -1], None if bufs is None else bufs[:, -1], ~ok[:, -1], part
+
+    def _tiled(self, n: int) -> tuple[Tensor, Tensor]:
+        """``h`` and ``Λ`` repeated as contiguous ``[n, D]`` tiles (kept for the last n).
+
+        ``[C, n, D] ⊙ [n, D]`` runs over one contiguous ``n·D`` axis; broadcasting a ``[D]``
+        vector instead runs D-element inner loops (at D = 2, several times slower).
+        """
+        if self._tiles[0] != n:
+            self._tiles = (n, self.h.repeat(n).view(n, -1), self.rates.repeat(n).view(n, -1))
+        return self._tiles[1], self._tiles[2]
 
     def _accumulate(self, g: Tensor, src: Tensor, before: Tensor, live: Tensor, all_live: bool,
                     step: int, fluct_sum: Tensor, ident_sum: Tensor) -> None:

@@ -180,3 +180,20 @@ def test_unguarded_block_equals_guarded_block_when_nothing_diverges():
         torch.testing.assert_close(getattr(ra, name), getattr(rb, name), rtol=0, atol=0,
                                    equal_nan=True, msg=name)
     assert torch.equal(sa.rule_state.exp_avg_sq, sb.rule_state.exp_avg_sq)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("d", [1, 2, 3, 8])
+def test_swap_leading_is_a_bitwise_transpose(d, dtype):
+    """Rows of 1–8 bytes move as one integer (a tiled transpose); NaN payloads, signed zeros and
+    infinities survive bit for bit; other widths take the plain strided copy."""
+    from sgdthermo.sampler.linear_kernel import swap_leading
+    x = torch.randn(37, 129, d, generator=torch.Generator().manual_seed(d), dtype=dtype)
+    flat = x.view(-1)
+    flat[:4] = torch.tensor([float("nan"), -0.0, float("inf"), -float("inf")], dtype=dtype)
+    bits = torch.int32 if dtype == torch.float32 else torch.int64
+    flat.view(bits)[4] = 0x7F800001 if dtype == torch.float32 else 0x7FF0000000000001  # sNaN
+    out = swap_leading(x)
+    assert out.is_contiguous() and out.shape == (129, 37, d)
+    want = x.transpose(0, 1).contiguous()
+    assert torch.equal(out.view(bits), want.view(bits))
