@@ -79,3 +79,36 @@ def _innovations(case: Case, rng: np.random.Generator, chains: int) -> np.ndarra
         r = case.delta
         z[:, 1:pairs:2] = r * z[:, 0:pairs:2] + np.sqrt(1 - r * r) * other
     return z
+
+
+def o3_sums_pvalues(reps: int, seed: int, mis_scale: float = 1.0, dim: int = 4, chains: int = 8,
+                    blocks: int = 8, block_steps: int = 250, lr: float = 0.2) -> np.ndarray:
+    """P-values of the O3 check from the engine's sums (``temperature.o3_from_sums``).
+
+    Plain SGD on ``L = ½ Σ h_i θ_i²`` with ``ηh_i`` from 0.1 to 0.3 and unit noise, started from
+    its exact stationary law ``N(0, η/(h(2 − ηh)))``; per block the sums of ``θ, θg, g`` and the
+    fluctuation term ``(η/2)g²`` (multiplied by ``mis_scale``: 1 is the exact null, anything else
+    a rule whose fluctuation term is wrong by that factor).
+    """
+    from .temperature import _chi2_p, o3_from_sums
+
+    rng = np.random.default_rng(seed)
+    h = np.linspace(0.1, 0.3, dim) / lr
+    theta = rng.standard_normal((reps, chains, dim)) * np.sqrt(lr / (h * (2 - lr * h)))
+    virial = np.zeros((reps, chains, blocks, 3, dim))
+    fluct = np.zeros((reps, chains, blocks, dim))
+    for b in range(blocks):
+        for _ in range(block_steps):
+            g = h * theta + rng.standard_normal(theta.shape)
+            virial[:, :, b, 0] += theta
+            virial[:, :, b, 1] += theta * g
+            virial[:, :, b, 2] += g
+            fluct[:, :, b] += 0.5 * lr * mis_scale * g * g
+            theta = theta - lr * g
+    steps = np.full(blocks, block_steps)
+    total = chains * blocks * block_steps
+    out = np.empty(reps)
+    for r in range(reps):
+        center = virial[r, :, :, 0].sum(axis=(0, 1)) / total
+        out[r] = _chi2_p(o3_from_sums(virial[r], fluct[r], steps, center))
+    return out

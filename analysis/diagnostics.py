@@ -70,19 +70,25 @@ def diagnostics(run: RunData, budget_bytes: float = 2**28,
 
     θ's coordinates are reported per named variable (``theta`` for most models; ``w1``, ``b1``,
     … with their shapes for networks), with their integrated autocorrelation times (``iat``,
-    ``iat_se``, in draws), plus the loss, the full loss and random projections.
+    ``iat_se``, in draws), plus the loss, the full loss and projections: the run's recorded
+    ones (``run.record.projections``, with ``iat``) or eight random ones of the recorded θ.
     """
-    stats, theta = run.sample_stats(), run.posterior()["theta"]
+    stats, post = run.sample_stats(), run.posterior()
+    theta = post["theta"]
     if theta.sizes["draw"] < 4:
         return {}
     out = {"loss": diagnose_array(stats["loss"])}
     if "full_loss" in stats:
         out["full_loss"] = diagnose_array(stats["full_loss"])
     per_coord = diagnose_array(theta, budget_bytes, workers, iat=True)
+    if run.partial:  # θ recorded partly: label the recorded coordinates
+        per_coord["coord"] = np.asarray(run.recorded_coords).tolist()
     for name, shape, _, coords in run.variables():  # w1, b1, … for networks; else theta
         out[name] = {q: np.reshape(np.asarray(v)[coords], shape).tolist()
                      for q, v in per_coord.items()}
-    if theta.sizes["coord"] > PROJECTIONS_ABOVE_DIM:
+    if "projection" in post:  # recorded by the run (``run.record.projections``): of all of θ
+        out["projection"] = diagnose_array(post["projection"], budget_bytes, workers, iat=True)
+    elif theta.sizes["coord"] > PROJECTIONS_ABOVE_DIM:
         out["projection"] = diagnose_array(projections(theta), budget_bytes, workers)
     return out
 

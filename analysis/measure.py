@@ -17,10 +17,13 @@ from .temperature import (
     FluctuationSums,
     Temperatures,
     VirialSamples,
+    combine,
     fluctuation_is_exact,
     join,
+    o3_from_sums,
     samples_from_arrays,
     thinning_stride,
+    virial_from_sums,
 )
 from .temperature import temperatures as temperatures_of
 
@@ -50,13 +53,17 @@ def virial_samples(run: RunData, max_rows: int = 200_000, chunk: int = 4096,
 
 
 def temperatures(run: RunData, samples: VirialSamples | None = None,
-                 budget_bytes: float = 2**27) -> Temperatures:
+                 budget_bytes: float = 2**27, tau: float | None = None) -> Temperatures:
     """Virial and fluctuation temperatures of a run with its exact stationarity check.
 
     Streamed over blocks of coordinates: the accumulated sums (``[C, blocks, 4, D]`` float64,
     1.5 GB for a 10⁵-parameter network with 64 chains) are read one block of coordinates at a
-    time, at most ``budget_bytes`` of them.
+    time, at most ``budget_bytes`` of them. A run that records θ only partly takes its virial
+    temperatures from the engine's sums, grouped by ``tau`` (the largest integrated time of what
+    it recorded, in draws).
     """
+    if run.partial:
+        return _from_sums(run, budget_bytes, tau if tau is not None else 1.0)
     samples = samples if samples is not None else virial_samples(run)
     exact = fluctuation_is_exact(run.rule, run.model)
     keep = ~run.diverged_chains()
@@ -70,4 +77,25 @@ def temperatures(run: RunData, samples: VirialSamples | None = None,
         identity = run.identity_sums(coords)
         fl = FluctuationSums(sums[keep], steps, None if identity is None else identity[keep])
         parts.append(temperatures_of(samples.columns(coords), fl, exact))
+    return join(parts)
+
+
+def _from_sums(run: RunData, budget_bytes: float, tau: float) -> Temperatures:
+    exact = fluctuation_is_exact(run.rule, run.model)
+    keep = ~run.diverged_chains()
+    tau_steps = tau * run.spec.run.thin
+    d = run.model.dim
+    per_coord = len(keep) * max(run.posterior_blocks_done, 1) * 7 * 8
+    width = int(max(1, budget_bytes // per_coord))
+    parts = []
+    for lo in range(0, d, width):
+        coords = slice(lo, min(lo + width, d))
+        sums, steps = run.fluctuation(coords)
+        virial = run.virial_sums(coords)
+        assert virial is not None, "a partly recorded run keeps the virial sums"
+        identity = run.identity_sums(coords)
+        center, t_v, se_v = virial_from_sums(virial[keep], steps, tau_steps)
+        fl = FluctuationSums(sums[keep], steps, None if identity is None else identity[keep])
+        z = o3_from_sums(virial[keep], sums[keep], steps, center) if exact else None
+        parts.append(combine(t_v, se_v, center, tau_steps, fl, exact, z))
     return join(parts)

@@ -78,9 +78,22 @@ class RunData:
         ds = self.tree[name].to_dataset().isel(draw=slice(0, n))
         return ds.assign_coords(chain=np.arange(ds.sizes["chain"]), draw=np.arange(n))
 
+    @cached_property
+    def recorded_coords(self) -> np.ndarray | None:
+        """The coordinates of θ its draws record (``run.record``); ``None``: all of them."""
+        return self.store.recording().coords
+
+    @property
+    def partial(self) -> bool:
+        """Whether θ's draws record only a subset of its coordinates."""
+        return self.recorded_coords is not None
+
     def variables(self) -> list[tuple[str, tuple[int, ...], tuple[str, ...], slice]]:
-        """θ's named blocks ``(name, shape, dims, coordinates)``; one ``theta`` if none."""
-        if not self.store.variables:
+        """θ's named blocks ``(name, shape, dims, coordinates)``; one ``theta`` if none.
+
+        A subset of a network's coordinates (``run.record``) is one ``theta`` too.
+        """
+        if not self.store.variables or self.partial:
             dim = int(self.tree["posterior"]["theta"].shape[-1])
             return [("theta", (dim,), ("coord",), slice(0, dim))]
         out, lo = [], 0
@@ -96,7 +109,7 @@ class RunData:
         ``w1 (chain, draw, w1_out, w1_in)`` and so on for networks; unchanged for models with one
         ``theta``. Loads the draws (a view per variable of one array read).
         """
-        if not self.store.variables:
+        if not self.store.variables or self.partial:
             return group
         theta = group["theta"]
         values = np.asarray(theta.values)
@@ -141,6 +154,17 @@ class RunData:
         if "identity" not in fl:
             return None
         return np.asarray(fl["identity"][:, : self.posterior_blocks_done, :, coords].values)
+
+    def virial_sums(self, coords: slice = slice(None)) -> np.ndarray | None:
+        """Committed sums ``[C, blocks, 3, D]`` of ``θ``, ``θ⊙g_B`` and ``g_B`` per block.
+
+        Kept by the engine only when θ is recorded partly (``sampler.engine.VirialWindow``);
+        ``None`` otherwise.
+        """
+        fl: Any = self.tree["fluctuation"]
+        if "virial" not in fl:
+            return None
+        return np.asarray(fl["virial"][:, : self.posterior_blocks_done, :, coords].values)
 
     def final_state(self, name: str) -> np.ndarray:
         """A checkpointed state tensor after the last commit of each shard, ``[C, ...]``.

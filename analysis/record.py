@@ -19,6 +19,7 @@ from .diagnostics import diagnostics, worst
 from .estimators import integrated_time_se, mean_and_se
 from .gibbs import GibbsResult, gibbs_test
 from .measure import temperatures, virial_samples
+from .partial import GIBBS_REASON, gibbs_unavailable, recorded_variance, slowest_recorded_time
 from .reader import RunData
 from .temperature import Temperatures, VirialSamples
 from .theory import StationaryTheory, skipped_reason, stationary_theory
@@ -40,11 +41,18 @@ class TheoryComparison:
     fluctuation_z: np.ndarray
     directions_variance: np.ndarray | None = None  # [m] measured Var ûᵀθ (low-rank models)
     directions_variance_se: np.ndarray | None = None
+    coords: np.ndarray | None = None  # the recorded coordinates when θ is recorded partly
+
+    @property
+    def theory_variance(self) -> np.ndarray:
+        """The predicted ``Var θ_i`` of the measured coordinates."""
+        v = self.theory.variance
+        return v if self.coords is None else v[self.coords]
 
     @property
     def variance_z(self) -> np.ndarray:
-        """``(Var − Var_theory)/se`` per coordinate."""
-        return (self.variance - self.theory.variance) / self.variance_se
+        """``(Var − Var_theory)/se`` per measured coordinate."""
+        return (self.variance - self.theory_variance) / self.variance_se
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (the keys of ``sgdthermo analyze --json``)."""
@@ -58,7 +66,8 @@ class TheoryComparison:
             "fluctuation_z": self.fluctuation_z.tolist(),
             "iat": None if th.iat is None else th.iat.tolist(),
             "measured_iat": self.measured_iat.tolist(), "iat_se": self.iat_se.tolist(),
-            "excess_loss": th.excess_loss, **self._directions()}
+            "excess_loss": th.excess_loss, **self._directions(),
+            **({} if self.coords is None else {"coords": self.coords.tolist()})}
 
     def _directions(self) -> dict[str, Any]:
         th, var, se = self.theory, self.directions_variance, self.directions_variance_se
@@ -76,7 +85,7 @@ class Estimates:
 
     diagnostics: dict[str, dict[str, Any]]
     worst: dict[str, float]
-    samples: VirialSamples
+    samples: VirialSamples | None  # None: θ recorded partly (``analysis.partial``)
     temperatures: Temperatures
     gibbs: GibbsResult
     comparison: TheoryComparison | None
@@ -109,8 +118,15 @@ class RunAnalysis(RunData):
 
     @property
     def samples(self) -> VirialSamples:
-        """Centred draws and full-batch gradients (the run's one gradient pass)."""
-        return self._need().samples
+        """Centred draws and full-batch gradients (the run's one gradient pass).
+
+        Raises:
+            ValueError: θ is recorded only partly, so there are none.
+        """
+        samples = self._need().samples
+        if samples is None:
+            raise ValueError(f"run {self.index} ({self.label}): {GIBBS_REASON}")
+        return samples
 
     @property
     def temperatures(self) -> Temperatures:
@@ -141,6 +157,19 @@ class RunAnalysis(RunData):
         return out
 
 
+def measured_position(theory: dict[str, Any], i: int) -> int | None:
+    """Where coordinate ``i``'s measured variance and τ sit in a ``theory`` JSON record.
+
+    ``i`` itself, unless θ was recorded partly (``theory["coords"]``): then its position among
+    the recorded coordinates, or ``None`` if it was not recorded.
+    """
+    coords = theory.get("coords")
+    if coords is None:
+        return i
+    pos = int(np.searchsorted(coords, i))
+    return pos if pos < len(coords) and coords[pos] == i else None
+
+
 def temperature_record(temps: Temperatures) -> dict[str, Any]:
     """JSON form of ``Temperatures``: both estimates and the run's exact stationarity check."""
     out = {"virial": temps.virial.tolist(), "virial_se": temps.virial_se.tolist(),
@@ -154,14 +183,19 @@ def temperature_record(temps: Temperatures) -> dict[str, Any]:
     return out
 
 
-def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples,
+def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples | None,
             temps: Temperatures, diag: dict[str, Any] | None = None) -> TheoryComparison:
     """Theory beside the measured variance, τ and temperatures of a run.
 
     τ comes from the diagnostics pass (``diag["theta"]["iat"]``) when no chain diverged, else
-    from a pass over the non-diverged chains.
+    from a pass over the non-diverged chains. Without ``samples`` (θ recorded partly) the
+    variances are those of the recorded coordinates.
     """
-    var, var_se = mean_and_se(samples.centred**2, samples.batches)
+    if samples is None:
+        center, var, var_se = recorded_variance(run, slowest_recorded_time(diag or {}))
+    else:
+        center = samples.center
+        var, var_se = mean_and_se(samples.centred**2, samples.batches)
     keep = ~run.diverged_chains()
     if diag is not None and keep.all() and "iat" in diag.get("theta", {}):
         tau = np.asarray(diag["theta"]["iat"], dtype=float)
@@ -171,13 +205,14 @@ def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples,
         width = block_size(int(keep.sum()), theta.sizes["draw"])
         tau, tau_se = concat(map_blocks(theta, integrated_time_se, width, rows=keep))
     along = along_se = None
-    if theory.directions is not None:  # Var ûᵀθ along the spikes (low-rank models)
+    if theory.directions is not None and samples is not None:  # Var ûᵀθ along the spikes
         along, along_se = mean_and_se((samples.centred @ theory.directions) ** 2,
                                       samples.batches)
     return TheoryComparison(
-        theory, samples.center, var, var_se, tau, tau_se,
+        theory, center, var, var_se, tau, tau_se,
         (temps.virial - theory.temperature) / temps.virial_se,
-        (temps.fluctuation - theory.temperature) / temps.fluctuation_se, along, along_se)
+        (temps.fluctuation - theory.temperature) / temps.fluctuation_se, along, along_se,
+        run.recorded_coords)
 
 
 def analyze_run(run: RunData) -> RunAnalysis:
@@ -191,11 +226,12 @@ def analyze_run(run: RunData) -> RunAnalysis:
                           diverged=diverged, theory=theory, theory_note=note)
     else:
         diag = diagnostics(run)
-        samples = virial_samples(run)
-        temps = temperatures(run, samples)
+        samples = None if run.partial else virial_samples(run)
+        temps = temperatures(run, samples, tau=slowest_recorded_time(diag))
         comparison = (compare(run, theory, samples, temps, diag) if theory is not None
                       else None)
-        estimates = Estimates(diag, worst(diag), samples, temps, gibbs_test(samples), comparison)
+        gibbs = gibbs_test(samples) if samples is not None else gibbs_unavailable()
+        estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

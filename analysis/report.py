@@ -15,7 +15,7 @@ import numpy as np
 from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
 from .plots import temperature_bars, trace_and_rank
-from .record import RunAnalysis
+from .record import RunAnalysis, measured_position
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.8em 0;font-size:13px}
@@ -113,9 +113,11 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
         row = [str(i), _num(t, se), beta, _num(tp["fluctuation"][i], tp["fluctuation_se"][i]),
                f"{tp['z'][i]:+.2f}"]
         if th:
+            j = measured_position(th, i)  # None: coordinate not recorded (run.record)
             row += [_num(th["temperature"][i]), f"{th['virial_z'][i]:+.2f}",
-                    _num(th["measured_variance"][i], th["variance_se"][i]),
-                    _num(th["variance"][i]), _num(th["measured_iat"][i], th["iat_se"][i]),
+                    "–" if j is None else _num(th["measured_variance"][j], th["variance_se"][j]),
+                    _num(th["variance"][i]),
+                    "–" if j is None else _num(th["measured_iat"][j], th["iat_se"][j]),
                     "–" if th["iat"] is None else _num(th["iat"][i])]
         rows.append(row)
     out.append(_table(head, rows))

@@ -2,7 +2,8 @@
 
 * Virial: ``T_i = E[(θ_i − c_i) ∂_iL(θ)]`` with ``c = θ̄`` (any constant works since
   ``E[∇L] = 0``, O1), from the recorded draws and full-batch gradients evaluated in batches. This
-  is the definition of the per-coordinate temperature, for every rule.
+  is the definition of the per-coordinate temperature, for every rule. When θ is recorded only
+  partly, from the engine's sums of ``θ, θ⊙g_B, g_B`` over every step (``virial_from_sums``).
 * Fluctuation: ``T_i = (η_i/2) κ E[u_i²]`` accumulated during the run by the rule (see
   ``sampler.rules.base``). Exact for constant rates (SGD, both momentum forms, preconditioning by
   a known σ²); for rates that depend on the state or the step's own minibatch (RMSProp, Adam,
@@ -182,6 +183,24 @@ def identity_check(sums: np.ndarray, steps: np.ndarray,
     return lhs.mean(0), total[:, 2].mean(0), z
 
 
+def o3_from_sums(virial: np.ndarray, fluct: np.ndarray, steps: np.ndarray,
+                 center: np.ndarray) -> np.ndarray:
+    """O3 z-scores when both temperatures come from the engine's sums (partial records).
+
+    ``E[(θ − c)g_B] = E[fluctuation term]`` holds exactly for constant rates and its per-step
+    difference telescopes (for SGD, ``2η(θ − c)g − η²g² = (θ − c)² − (θ' − c)²``), so, as in
+    ``identity_check``, the SE is the spread of per-chain totals, not of block means.
+
+    Args:
+        virial: ``[C, blocks, 3, D]`` sums of θ, θ⊙g_B, g_B.
+        fluct: ``[C, blocks, D]`` sums of the fluctuation term.
+        steps: ``[blocks]``.
+        center: ``c [D]``.
+    """
+    stacked = np.stack([virial[:, :, 1], virial[:, :, 2], fluct], axis=2)
+    return identity_check(stacked, steps, center)[2]
+
+
 def join(parts: list[Temperatures]) -> Temperatures:
     """Temperatures of consecutive blocks of coordinates as one (the p-value over all of them)."""
     first = parts[0]
@@ -203,6 +222,28 @@ def _chi2_p(z: np.ndarray) -> float:
         float("nan"))
 
 
+def virial_from_sums(sums: np.ndarray, steps: np.ndarray,
+                     tau_steps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(θ̄, T, SE)`` from the engine's per-block sums of ``θ, θ⊙g_B, g_B`` (partial records).
+
+    ``T_i = E[θ_ig_i] − E[θ_i]E[g_i]`` (``sampler.engine.VirialWindow``: with batches drawn
+    independently of θ this is ``E[(θ_i − c_i)∂_iL]``). The SE is the spread over chains × groups
+    of ≥ 10τ steps of the estimator's linearisation ``u = (θg)_k − ḡθ_k − θ̄g_k``.
+
+    Args:
+        sums: ``[C, blocks, 3, D]``.
+        steps: ``[blocks]``.
+        tau_steps: Integrated autocorrelation time in steps.
+    """
+    theta, cross, grad = sums.sum(axis=(0, 1)) / (sums.shape[0] * max(steps.sum(), 1))
+    t = cross - theta * grad
+    means = grouped_block_means(sums, steps, 10 * tau_steps)  # [groups, 3, D]
+    infl = means[:, 1] - grad * means[:, 0] - theta * means[:, 2]
+    se = infl.std(axis=0, ddof=1) / np.sqrt(len(infl)) if len(infl) > 1 else (
+        np.full_like(t, np.nan))
+    return theta, t, se
+
+
 def temperatures(samples: VirialSamples, fl: FluctuationSums, exact: bool) -> Temperatures:
     """Virial and fluctuation temperatures with the exact stationarity check, from arrays.
 
@@ -214,13 +255,24 @@ def temperatures(samples: VirialSamples, fl: FluctuationSums, exact: bool) -> Te
     """
     s = samples
     t_v, se_v = mean_and_se(s.centred * s.grads, s.batches)
-    t_f, se_f = fluctuation_temperature(fl, s.tau * s.thin)
+    return combine(t_v, se_v, s.center, s.tau * s.thin, fl, exact)
+
+
+def combine(t_v: np.ndarray, se_v: np.ndarray, center: np.ndarray, tau_steps: float,
+            fl: FluctuationSums, exact: bool, z_o3: np.ndarray | None = None) -> Temperatures:
+    """The virial temperature ``t_v ± se_v`` beside the fluctuation one, and the check.
+
+    ``z_o3``: the O3 z-scores when the two temperatures come from the same steps' sums
+    (``o3_from_sums``); by default they are independent estimates (draws and sums), so
+    ``z = (t_v − t_f)/√(se_v² + se_f²)``.
+    """
+    t_f, se_f = fluctuation_temperature(fl, tau_steps)
     if exact:
-        z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2)
+        z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2) if z_o3 is None else z_o3
         return Temperatures(t_v, se_v, t_f, se_f, True, "O3", z, _chi2_p(z))
     if fl.identity is None:
         nan = np.full_like(t_v, np.nan)
         return Temperatures(t_v, se_v, t_f, se_f, False, "not recorded", nan, float("nan"))
-    lhs, rhs, z = identity_check(fl.identity, fl.steps, s.center)
+    lhs, rhs, z = identity_check(fl.identity, fl.steps, center)
     return Temperatures(t_v, se_v, t_f, se_f, False, "rate-weighted identity", z, _chi2_p(z),
                         lhs, rhs)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .analyze import ArchiveAnalysis
+from .record import measured_position
 
 
 def _overview(result: dict[str, Any]) -> Table:
@@ -48,10 +49,12 @@ def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
                _beta(tp["virial"][i], tp["virial_se"][i]),
                f"{tp['fluctuation'][i]:.4g}±{tp['fluctuation_se'][i]:.2g}"]
         if th:
+            j = measured_position(th, i)  # None: coordinate not recorded (run.record)
             row += [f"{th['temperature'][i]:.4g}", f"{th['virial_z'][i]:+.1f}",
-                    f"{th['measured_variance'][i]:.4g}±{th['variance_se'][i]:.2g}",
+                    "–" if j is None else
+                    f"{th['measured_variance'][j]:.4g}±{th['variance_se'][j]:.2g}",
                     f"{th['variance'][i]:.4g}",
-                    f"{th['measured_iat'][i]:.3g}±{th['iat_se'][i]:.2g}",
+                    "–" if j is None else f"{th['measured_iat'][j]:.3g}±{th['iat_se'][j]:.2g}",
                     "–" if th["iat"] is None else f"{th['iat'][i]:.3g}"]
         t.add_row(*row)
     return t
@@ -65,7 +68,7 @@ def _gibbs_line(r: dict[str, Any]) -> str:
         p = c["p_value"]
         parts.append(f"{c['name']} " + (f"p={p:.2g}" if c["status"] == "ok" and np.isfinite(p)
                                          else c["status"]))
-    return (f"Gibbs test: {g['verdict']} ({g['reason']}); " + "; ".join(parts)
+    return (f"Gibbs test: {g['verdict']} ({g['reason']})" + "".join(f"; {p}" for p in parts)
             + f". Stationarity check: {tp['check']}"
             + ("" if tp["fluctuation_exact"] else " (T fluct is approximate for this rule)")
             + ".")

@@ -7,7 +7,8 @@ digits, 64 chains in one shard (one actor, one core, one torch thread), ``--draw
 whole-process wall time and peak memory of ``sgdthermo run`` (driver; the actor is a separate
 process) and ``sgdthermo analyze --json``, and what the analysis reports per layer.
 
-Usage: ``python benchmarks/bench_network.py [--model mlp|cnn] [--draws 64] [--thin 10]``.
+Usage: ``python benchmarks/bench_network.py [--model mlp|cnn] [--draws 64] [--thin 10]
+[--every K --projections k]`` (the last two record θ partly: ``run.record``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,21 @@ MODELS = {"mlp": {"kind": "mlp", "hidden": [384, 256]},
           "cnn": {"kind": "cnn", "channels": [16, 32], "hidden": [64]}}
 
 
-def job(model: str, draws: int, thin: int, burn_in: int) -> dict:
-    """The benchmark's config."""
+def job(model: str, draws: int, thin: int, burn_in: int, every: int = 0,
+        projections: int = 0) -> dict:
+    """The benchmark's config (``every``/``projections``: ``run.record``)."""
+    run = {"chains": 64, "draws": draws, "thin": thin, "burn_in": burn_in, "batch_size": 32,
+           "dtype": "float32"}
+    if every:
+        run["record"] = {"every": every, "projections": projections}
     return {"name": f"bench-network-{model}", "seed": 0, "model": MODELS[model],
-            "rule": {"kind": "sgd", "lr": 0.05},
-            "run": {"chains": 64, "draws": draws, "thin": thin, "burn_in": burn_in,
-                    "batch_size": 32, "dtype": "float32"},
-            "cluster": {"shard_chains": 64}}
+            "rule": {"kind": "sgd", "lr": 0.05}, "run": run, "cluster": {"shard_chains": 64}}
+
+
+def _value(v: object) -> str:
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_value(x)}" for k, x in v.items()) + " }"
+    return json.dumps(v)
 
 
 def toml(cfg: dict) -> str:
@@ -44,7 +53,7 @@ def toml(cfg: dict) -> str:
     lines = [f'name = "{cfg["name"]}"', f"seed = {cfg['seed']}"]
     for table in ("model", "rule", "run", "cluster"):
         lines.append(f"[{table}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in cfg[table].items()]
+        lines += [f"{k} = {_value(v)}" for k, v in cfg[table].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -65,8 +74,12 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=64)
     parser.add_argument("--thin", type=int, default=10)
     parser.add_argument("--burn-in", type=int, default=200)
+    parser.add_argument("--every", type=int, default=0,
+                        help="record every k-th coordinate only (run.record.every)")
+    parser.add_argument("--projections", type=int, default=0,
+                        help="with --every: also record this many random projections")
     args = parser.parse_args()
-    cfg = job(args.model, args.draws, args.thin, args.burn_in)
+    cfg = job(args.model, args.draws, args.thin, args.burn_in, args.every, args.projections)
     dim, step = step_time(cfg)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}; "
           f"{args.model}: {dim:,} parameters, 64 chains on one actor")
@@ -77,6 +90,7 @@ def main() -> None:
         conf.write_text(toml(cfg))
         exe = [sys.executable, "-m", "sgdthermo.cluster.cli"]
         run_s, run_gb = timed([*exe, "run", str(conf), "--out", str(out), "--no-progress"])
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 2**20
         report = Path(tmp) / "analysis.json"
         an_s, an_gb = timed([*exe, "analyze", str(out), "--json"], report)
         r = json.loads(report.read_text())["runs"][0]
@@ -84,6 +98,7 @@ def main() -> None:
     print("| step | wall s | peak GB |\n|---|---:|---:|")
     print(f"| sgdthermo run ({steps} steps) | {run_s:.1f} | {run_gb:.2f} |")
     print(f"| sgdthermo analyze --json | {an_s:.1f} | {an_gb:.2f} |")
+    print(f"archive {size:,.0f} MiB; record {cfg['run'].get('record', 'all of θ')}")
     print(f"status {r['status']}; worst {r['worst']}")
     for name, stats in r["diagnostics"].items():
         rh = np.asarray(stats["r_hat"], dtype=float)

@@ -28,3 +28,4 @@ class BlockRecord(NamedTuple):
     fluct_sum: Tensor  # [C, D] Σ over the block's steps of the rule's fluctuation term
     ident_sum: Tensor  # [C, 3, D] float64 Σ of θ_t⊙(p⊙g)_t, (p⊙g)_t and ½(p⊙g)_t² (see apply)
     n_steps: int
+    virial_sum: Tensor | None = None  # [C, 3, D] float64 Σθ_t, Σθ_t⊙g_t, Σg_t (partial records)

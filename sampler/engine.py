@@ -32,12 +32,13 @@ class Engine:
         record_full_loss: Evaluate ``L`` at every draw; ``None`` asks the model if it is cheap.
         kernel: ``"fused"`` runs blocks through ``DiagonalLinearKernel`` where it applies
             (``kernel_name`` then says ``"fused"``), ``"step"`` always takes the general step.
+        virial: Accumulate ``Σθ, Σθ⊙g_B, Σg_B`` per block (``VirialWindow``).
     """
 
     def __init__(self, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
                  n_chains: int, record_full_loss: bool | None = None,
-                 kernel: str = "fused") -> None:
-        self.model, self.rule, self.c = model, rule, n_chains
+                 kernel: str = "fused", virial: bool = False) -> None:
+        self.model, self.rule, self.c, self.virial = model, rule, n_chains, virial
         self.record_full_loss = (model.full_grad_cheap() if record_full_loss is None
                                  else record_full_loss)
         self.indexer: IndexSampler | None = None
@@ -51,8 +52,8 @@ class Engine:
                                         model.device)
         if kernel not in ("fused", "step"):
             raise ValueError(f"kernel must be one of ['fused', 'step'], got {kernel!r}")
-        self.fused = (DiagonalLinearKernel.build(model, rule, sampling, self.record_full_loss)
-                      if kernel == "fused" else None)
+        self.fused = (DiagonalLinearKernel.build(model, rule, sampling, self.record_full_loss,
+                                                 virial) if kernel == "fused" else None)
         self.kernel_name = "step" if self.fused is None else "fused"
 
     def init(self, generator: torch.Generator, init_scale: float,
@@ -180,12 +181,18 @@ class Engine:
         ident_sum = torch.zeros(self.c, 3, state.params.shape[1], dtype=torch.float64,
                                 device=state.params.device)
         window = IdentityWindow(ident_sum, state.params)
+        virial_sum = torch.zeros_like(ident_sum) if self.virial else None
+        virial = VirialWindow(virial_sum, state.params) if virial_sum is not None else None
         for i in range(n_steps):
             theta = state.params
             recorded = (i + 1) % thin == 0
             state, loss, g, fluct, delta = self.step(generator, state, recorded, guard)
             fluct_sum += fluct
             window.add(theta, delta)
+            if virial is not None:  # a diverged chain adds nothing (as in the fused kernel)
+                live = ~state.diverged.unsqueeze(-1)
+                virial.add(*((theta, g) if not guard else (torch.where(live, theta, 0.0),
+                                                           torch.where(live, g, 0.0))))
             if recorded:
                 assert loss is not None
                 thetas.append(state.params)
@@ -195,22 +202,24 @@ class Engine:
                 if self.record_full_loss:
                     full.append(self.model.full_loss_grad(state.params)[0])
         window.flush()
+        if virial is not None:
+            virial.flush()
         record = BlockRecord(
             theta=torch.stack(thetas, 1), loss=torch.stack(losses, 1),
             grad_norm=torch.stack(norms, 1),
             full_loss=torch.stack(full, 1) if full else None,
             diverged=torch.stack(divs, 1), fluct_sum=fluct_sum, ident_sum=ident_sum,
-            n_steps=n_steps)
+            n_steps=n_steps, virial_sum=virial_sum)
         return state, record
 
 
-class IdentityWindow:
-    """Running sums of ``θ_t⊙p⊙g``, ``p⊙g`` and ``½(p⊙g)²`` (``p⊙g = −δ``), into ``out`` [C, 3, D].
+class SumWindow:
+    """Running per-coordinate sums into ``out`` [C, k, D] float64, summed in θ's dtype first.
 
-    Summed in θ's dtype over windows of ``WINDOW`` steps, then added to the float64 ``out``: three
-    passes over ``[C, D]`` per step in θ's dtype, with no per-step conversion to float64 (which
-    dominated a step at 10⁵ coordinates), and a float32 window's rounding (≤ ``WINDOW``·2⁻²⁴
-    relative) far below any Monte Carlo error of the identity.
+    Summed in θ's dtype over windows of ``WINDOW`` steps, then added to the float64 ``out``: a
+    few passes over ``[C, D]`` per step in θ's dtype, with no per-step conversion to float64
+    (which dominated a step at 10⁵ coordinates), and a float32 window's rounding (≤ ``WINDOW``·2⁻²⁴
+    relative) far below any Monte Carlo error of what the sums estimate.
     """
 
     WINDOW = 64
@@ -218,11 +227,7 @@ class IdentityWindow:
     def __init__(self, out: Tensor, like: Tensor) -> None:
         self.out, self.acc, self.n = out, torch.zeros_like(out, dtype=like.dtype), 0
 
-    def add(self, theta: Tensor, delta: Tensor) -> None:
-        """One step: ``θ_t`` (before the step) and ``δ_t``."""
-        self.acc[:, 0].addcmul_(theta, delta, value=-1.0)
-        self.acc[:, 1].sub_(delta)
-        self.acc[:, 2].addcmul_(delta, delta, value=0.5)
+    def _tick(self) -> None:
         self.n += 1
         if self.n == self.WINDOW:
             self.flush()
@@ -233,3 +238,30 @@ class IdentityWindow:
             self.out += self.acc
             self.acc.zero_()
             self.n = 0
+
+
+class IdentityWindow(SumWindow):
+    """``Σθ_t⊙p⊙g``, ``Σp⊙g`` and ``½Σ(p⊙g)²`` (``p⊙g = −δ``): the stationarity identity."""
+
+    def add(self, theta: Tensor, delta: Tensor) -> None:
+        """One step: ``θ_t`` (before the step) and ``δ_t``."""
+        self.acc[:, 0].addcmul_(theta, delta, value=-1.0)
+        self.acc[:, 1].sub_(delta)
+        self.acc[:, 2].addcmul_(delta, delta, value=0.5)
+        self._tick()
+
+
+class VirialWindow(SumWindow):
+    """``Σθ_t``, ``Σθ_t⊙g_t`` and ``Σg_t`` with ``g_t`` the minibatch gradient at ``θ_t``.
+
+    With batches drawn independently of ``θ_t`` (every sampling scheme but epoch reshuffling),
+    ``E[g_t | θ_t] = ∇L(θ_t)``, so ``E[θg] − E[θ]E[g] = E[(θ − c)⊙∇L]``: the per-coordinate
+    virial temperature without recording θ (``run.record`` with a subset).
+    """
+
+    def add(self, theta: Tensor, grad: Tensor) -> None:
+        """One step: ``θ_t`` (before the step) and its minibatch gradient."""
+        self.acc[:, 0].add_(theta)
+        self.acc[:, 1].addcmul_(theta, grad)
+        self.acc[:, 2].add_(grad)
+        self._tick()

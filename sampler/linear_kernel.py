@@ -65,17 +65,17 @@ class DiagonalLinearKernel:
     """
 
     def __init__(self, model: Model, rule: UpdateRule, form: HeavyBall, h: Tensor,
-                 record_full_loss: bool) -> None:
+                 record_full_loss: bool, virial: bool = False) -> None:
         self.model, self.rule, self.h = model, rule, h
         self.rates = torch.as_tensor(form.rates, dtype=model.dtype, device=model.device)
         self.mu, self.damp = form.mu, form.dampening
         self.a = 1.0 - self.rates * h
-        self.record_full_loss = record_full_loss
+        self.record_full_loss, self.virial = record_full_loss, virial
         self._tiles: tuple[int, Tensor, Tensor] = (0, h, self.rates)
 
     @classmethod
-    def build(cls, model: Model, rule: UpdateRule, sampling: str,
-              record_full_loss: bool) -> DiagonalLinearKernel | None:
+    def build(cls, model: Model, rule: UpdateRule, sampling: str, record_full_loss: bool,
+              virial: bool = False) -> DiagonalLinearKernel | None:
         """The kernel, or ``None`` unless the rule is an exact constant-rate linear step.
 
         Plain SGD (stateless, no momentum) or a heavy-ball rule that says how its state holds
@@ -91,7 +91,7 @@ class DiagonalLinearKernel:
         plain = form.mu == 0.0 and form.dampening == 0.0 and stateless
         if not form.exact or not (plain or rule.buffer_map is not None):
             return None
-        return cls(model, rule, form, h, record_full_loss)
+        return cls(model, rule, form, h, record_full_loss, virial)
 
     def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                   thin: int) -> tuple[ChainState, BlockRecord]:
@@ -110,14 +110,15 @@ class DiagonalLinearKernel:
             out["full_loss"] = like.new_empty(c, n_rec)
         fluct_sum = torch.zeros_like(like)
         ident_sum = torch.zeros(c, 3, d, dtype=torch.float64, device=like.device)
+        virial_sum = torch.zeros_like(ident_sum) if self.virial else None
         hb = self.rule.buffer_map
         buf = hb.buffer(state.rule_state) if hb is not None else None
         params, diverged, done, r0 = like, state.diverged, 0, 0
         while done < n_steps:
             s = min(sub, n_steps - done)
             params, buf, diverged, part = self._sub_block(
-                generator, params, buf, diverged, s, done, thin, fluct_sum, ident_sum,
-                state.step + done)
+                generator, params, buf, diverged, s, done, thin, (fluct_sum, ident_sum,
+                                                                  virial_sum), state.step + done)
             r1 = r0 + part["loss"].shape[1]
             for name, value in part.items():
                 out[name][:, r0:r1] = value
@@ -126,11 +127,11 @@ class DiagonalLinearKernel:
         new = ChainState(params, rule_state, diverged, state.perm, state.step + n_steps)
         return new, BlockRecord(out["theta"], out["loss"], out["grad_norm"],
                                 out.get("full_loss"), out["diverged"], fluct_sum, ident_sum,
-                                n_steps)
+                                n_steps, virial_sum)
 
     def _sub_block(self, generator: torch.Generator, theta0: Tensor, buf0: Tensor | None,
-                   diverged: Tensor, s: int, offset: int, thin: int, fluct_sum: Tensor,
-                   ident_sum: Tensor, step: int
+                   diverged: Tensor, s: int, offset: int, thin: int,
+                   sums: tuple[Tensor, Tensor, Tensor | None], step: int
                    ) -> tuple[Tensor, Tensor | None, Tensor, dict[str, Tensor]]:
         c = theta0.shape[0]
         xi = self.model.draw_steps(generator, s, c)  # [C, S, D]
@@ -180,7 +181,7 @@ class DiagonalLinearKernel:
         live = ok[:, 1:].unsqueeze(-1)  # the step t → t+1 was taken
         src = g if bufs is None else bufs[:, 1:]  # the step is −Λ⊙src
         src_live = src if all_live else torch.where(live, src, 0.0)
-        self._accumulate(g, src_live, before, live, all_live, step, fluct_sum, ident_sum)
+        self._accumulate(g, src_live, before, live, all_live, step, sums)
         first = (thin - 1 - offset) % thin  # recorded steps: first, first + thin, ... < s
         at, after = before[:, first::thin], traj[:, first + 1::thin]
         # Sums over coordinates as products with a vector (a reduction over a short last axis
@@ -206,14 +207,18 @@ class DiagonalLinearKernel:
         return self._tiles[1], self._tiles[2]
 
     def _accumulate(self, g: Tensor, src: Tensor, before: Tensor, live: Tensor, all_live: bool,
-                    step: int, fluct_sum: Tensor, ident_sum: Tensor) -> None:
-        """Add the fluctuation terms and ``Σθ⊙pg, Σpg, ½Σpg²`` with ``pg = Λ⊙src``.
+                    step: int, sums: tuple[Tensor, Tensor, Tensor | None]) -> None:
+        """Add the sub-block's fluctuation, stationarity-identity and (kept) virial sums.
+
+        The identity sums are ``Σθ⊙pg, Σpg, ½Σpg²`` with ``pg = Λ⊙src``; the virial sums
+        ``Σθ, Σθ⊙g, Σg`` (``engine.VirialWindow``).
 
         ``src`` is ``g`` for SGD and the new buffer ``b'`` for heavy ball (zero where a step was
         not taken). The rule's fluctuation term is elementwise (constant-rate rules only, see
         ``build``), so it takes the ``[C, S, D]`` steps of the sub-block as they are, with the
         state after each step.
         """
+        fluct_sum, ident_sum, virial_sum = sums
         hb = self.rule.buffer_map
         state = hb.state(src) if hb is not None else ()
         fl = self.rule.fluctuation(GradSample(g, None, None, None, before, step), state)
@@ -224,3 +229,8 @@ class DiagonalLinearKernel:
         ident_sum[:, 0] += rates64 * torch.linalg.vecdot(before, src, dim=1).double()
         ident_sum[:, 1] += rates64 * src.sum(1).double()
         ident_sum[:, 2] += 0.5 * rates64.square() * torch.linalg.vecdot(src, src, dim=1).double()
+        if virial_sum is not None:
+            th = before if all_live else torch.where(live, before, 0.0)
+            virial_sum[:, 0] += th.sum(1).double()
+            virial_sum[:, 1] += torch.linalg.vecdot(th, g, dim=1).double()
+            virial_sum[:, 2] += (g if all_live else torch.where(live, g, 0.0)).sum(1).double()

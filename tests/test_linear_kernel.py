@@ -44,7 +44,8 @@ class _Replay:
 def _run(kernel: str, lr: float, theta0: torch.Tensor, noise: torch.Tensor, steps: int,
          thin: int, monkeypatch, rule=None, start: int = 0) -> tuple:
     model = _quadratic(theta0.shape[1], theta0.dtype)
-    engine = Engine(model, rule or sgd(lr), 2, "iid", theta0.shape[0], kernel=kernel)
+    engine = Engine(model, rule or sgd(lr), 2, "iid", theta0.shape[0], kernel=kernel,
+                    virial=True)
     replay = _Replay(model, noise)
     monkeypatch.setattr(model, "draw_steps", replay.draw_steps)
     monkeypatch.setattr(model, "draw", replay.draw)
@@ -67,7 +68,8 @@ def test_fused_path_records_what_the_step_records(thin, monkeypatch):
     fused_engine, (fs, fr) = _run("fused", 0.3, theta0, noise, 24, thin, monkeypatch)
     step_engine, (ss, sr) = _run("step", 0.3, theta0, noise, 24, thin, monkeypatch)
     assert fused_engine.kernel_name == "fused" and step_engine.kernel_name == "step"
-    for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum"):
+    for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum",
+                 "virial_sum"):
         torch.testing.assert_close(getattr(fr, name), getattr(sr, name).to(getattr(fr, name)),
                                    rtol=1e-12, atol=1e-12, msg=name)
     assert fr.theta.shape == (4, 24 // thin, 3) and not fr.diverged.any()
@@ -89,7 +91,8 @@ def test_fused_heavy_ball_records_what_the_step_records(rule, start, thin, monke
     fe, (fs, fr) = _run("fused", 0.0, theta0, noise, 24, thin, monkeypatch, rule, start)
     se, (ss, sr) = _run("step", 0.0, theta0, noise, 24, thin, monkeypatch, rule, start)
     assert fe.kernel_name == "fused" and se.kernel_name == "step"
-    for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum"):
+    for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum",
+                 "virial_sum"):
         torch.testing.assert_close(getattr(fr, name), getattr(sr, name).to(getattr(fr, name)),
                                    rtol=1e-10, atol=1e-12, msg=name)
     torch.testing.assert_close(fs.params, ss.params, rtol=1e-10, atol=1e-12)
@@ -125,6 +128,7 @@ def test_fused_path_freezes_diverging_chains_like_the_step(monkeypatch):
         assert (frozen[0] == fr.theta[c, first_f[c] - 1]).all()  # the last θ it reached
     assert torch.isfinite(fs.params).all()
     assert torch.equal(fs.params, fr.theta[:, -1])
+
 
 
 def test_fused_path_only_for_stateless_constant_rate_rules_on_diagonal_models():

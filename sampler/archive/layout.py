@@ -15,6 +15,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from ..config import JobConfig, RunSpec
+from ..recording import Recording
 from .schema import (
     CHUNK_BYTES,
     DTYPES,
@@ -44,13 +45,22 @@ def _array(group: zarr.Group, name: str, shape: tuple[int, ...], chunks: tuple[i
 
 
 def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard: int,
-                 chunk: int, dtype: str, full_loss: bool, prefix: str) -> None:
-    post = group.create_group(f"{prefix}posterior")
+                 chunk: int, dtype: str, full_loss: bool, prefix: str,
+                 recording: Recording) -> None:
+    post: Any = group.create_group(f"{prefix}posterior")
     stats = group.create_group(f"{prefix}sample_stats")
     c = (shard, chunk)
-    coords = coord_chunk(dim, shard, chunk, np.dtype(dtype).itemsize)
-    _array(post, "theta", (n_chains, n_draws, dim), (*c, coords), dtype,
+    n_coords = recording.n_coords(dim)
+    coords = coord_chunk(n_coords, shard, chunk, np.dtype(dtype).itemsize)
+    _array(post, "theta", (n_chains, n_draws, n_coords), (*c, coords), dtype,
            ("chain", "draw", "coord"), np.nan, DRAW_COMPRESSOR)
+    if recording.coords is not None:  # the recorded coordinates' labels (an xarray coordinate)
+        _array(post, "coord", (n_coords,), (max(n_coords, 1),), "int64", ("coord",), 0)
+        post["coord"][...] = recording.coords
+    if recording.directions is not None:
+        k = recording.directions.shape[1]
+        _array(post, "projection", (n_chains, n_draws, k), (*c, k), dtype,
+               ("chain", "draw", "direction"), np.nan, DRAW_COMPRESSOR)
     for name in ("loss", "grad_norm") + (("full_loss",) if full_loss else ()):
         _array(stats, name, (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)
     _array(stats, "diverged", (n_chains, n_draws), c, "bool", ("chain", "draw"), False)
@@ -69,11 +79,12 @@ def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int,
     _array(ckpt, "commit", (n_shards, 2), (1, 2), "int64", ("shard", "field"), 0)
 
 
-def _model_arrays(group: zarr.Group, arrays: dict[str, np.ndarray]) -> None:
-    """The model's defining arrays under ``model/``, in rows of at most 4 MiB."""
+def _model_arrays(group: zarr.Group, arrays: dict[str, np.ndarray],
+                  name: str = "model") -> None:
+    """The model's defining arrays under ``model/`` (or ``name/``), in rows of at most 4 MiB."""
     if not arrays:
         return
-    model: Any = group.create_group("model")
+    model: Any = group.create_group(name)
     for name, values in arrays.items():
         rows = max(1, CHUNK_BYTES // max(values[0:1].nbytes, 1)) if values.ndim > 1 else None
         chunks = (min(rows, values.shape[0]), *values.shape[1:]) if rows else values.shape
@@ -94,6 +105,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         run_facts: Per run: ``dim``, ``full_loss`` (bool), ``kernel`` (the engine path),
             ``arrays`` (the model's defining arrays, written under ``model/``),
             ``variables`` (θ's named blocks ``[name, shape, dims]``; ``[]``: one ``theta``),
+            ``recording`` (``sampler.recording.Recording``: recorded coordinates, projection
+            directions; absent: all of θ),
             ``model`` (description) and
             ``state`` (name → (shape without chain, dtype)) of the engine's checkpoint state.
     """
@@ -118,11 +131,13 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             "kernel": facts.get("kernel", "step"), "variables": facts.get("variables", []),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
         sh = min(k, spec.run.chains)
+        recording = facts.get("recording") or Recording(None, None)
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])
-        _draw_arrays(g, spec.run.chains, spec.run.draws, args[1], *args[2:], prefix="")
+        _draw_arrays(g, spec.run.chains, spec.run.draws, args[1], *args[2:], prefix="",
+                     recording=recording)
         if spec.run.keep_warmup and spec.run.burn_in:
             _draw_arrays(g, spec.run.chains, spec.run.burn_in // spec.run.thin, args[1],
-                         *args[2:], prefix=WARMUP_PREFIX)
+                         *args[2:], prefix=WARMUP_PREFIX, recording=recording)
         fl: Any = g.create_group("fluctuation")
         nb = max(len(posterior_blocks), 1)
         d = facts["dim"]
@@ -131,10 +146,15 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
                ("chain", "block", "coord"), 0.0)
         _array(fl, "identity", (spec.run.chains, nb, 3, d), (sh, 1, 3, fc), "float64",
                ("chain", "block", "term", "coord"), 0.0)
+        if recording.partial:  # θ recorded partly: the virial comes from the engine's sums
+            _array(fl, "virial", (spec.run.chains, nb, 3, d), (sh, 1, 3, fc), "float64",
+                   ("chain", "block", "term", "coord"), 0.0)
         _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)
         fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
         _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, facts["state"])
         _model_arrays(g, facts.get("arrays", {}))
+        if recording.directions is not None:
+            _model_arrays(g, {"directions": recording.directions}, "recording")
     with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(open_store(path))

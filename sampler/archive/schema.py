@@ -6,7 +6,9 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
     /                       attrs["sgdthermo"]: schema_version, config, runs, device, version, created
     /run_000/               attrs["sgdthermo_run"]: index, label, resolved run spec, model facts,
                             kernel (the engine path that writes it: "fused" or "step")
-        posterior/theta             (chain, draw, coord)   NaN until committed
+        posterior/theta             (chain, draw, coord)   NaN until committed (run.record:
+                                    a subset of coordinates, labelled by posterior/coord)
+        posterior/projection        (chain, draw, direction)  θU for run.record.projections
         sample_stats/loss           (chain, draw)          minibatch loss of the recorded step
         sample_stats/grad_norm      (chain, draw)          ‖g_B‖ of the recorded step
         sample_stats/full_loss      (chain, draw)          L(θ) at the draw (cheap models only)
@@ -17,7 +19,10 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
         fluctuation/identity        (chain, block, term, coord)  Σ of θ⊙pg, pg, ½(pg)² per block
                                     (the rate-weighted stationarity identity; absent in
                                     archives written before it, which read as "not recorded")
+        fluctuation/virial          (chain, block, term, coord)  Σ of θ, θ⊙g_B, g_B per block
+                                    (only when θ is recorded partly: the virial temperature)
         model/<name>                the model's defining arrays (a quadratic's H and Σ)
+        recording/directions        (D, k)                 the projection directions U
         checkpoint/commit           (shard, field)         [blocks_done, slot]
         checkpoint/slot{0,1}/...    state to resume from after blocks_done blocks
 

@@ -16,6 +16,7 @@ import numpy as np
 import zarr
 
 from ..config import JobConfig, RunSpec
+from ..recording import Recording
 from .schema import (
     DRAW_STATS,
     RNG_BYTES,
@@ -42,12 +43,16 @@ class BlockData:
         stats: ``loss``, ``grad_norm``, ``diverged`` and optionally ``full_loss``, ``[c, n]``.
         fluct_sum: ``[c, D]`` sum of the rule's fluctuation term over the block.
         ident_sum: ``[c, 3, D]`` sums of θ⊙pg, pg and ½(pg)² over the block.
+        projection: ``[c, n, k]`` recorded projections ``θU`` (``run.record.projections``).
+        virial_sum: ``[c, 3, D]`` sums of θ, θ⊙g_B and g_B (kept when θ is recorded partly).
     """
 
     theta: np.ndarray
     stats: dict[str, np.ndarray]
     fluct_sum: np.ndarray
     ident_sum: np.ndarray
+    projection: np.ndarray | None = None
+    virial_sum: np.ndarray | None = None
 
 
 @dataclass
@@ -126,6 +131,14 @@ class RunStore:
             parts.append(values if done > 0 else np.full_like(values, np.nan))
         return np.concatenate(parts)
 
+    def recording(self) -> Recording:
+        """What each draw records: the coordinates of θ and the projection directions."""
+        post = self.group["posterior"]
+        coords = np.asarray(post["coord"][:]) if "coord" in post else None
+        rec = self.group["recording"] if "recording" in self.group else None
+        directions = np.asarray(rec["directions"][:]) if rec is not None else None
+        return Recording(coords, directions)
+
     # ------------------------------------------------------------------ writing
     def write_block(self, shard: int, block: Block, data: BlockData) -> None:
         """Write one block's data (not yet committed: readers ignore it until ``commit``)."""
@@ -135,11 +148,15 @@ class RunStore:
             fl["sum"][chains, b] = data.fluct_sum
             if "identity" in fl:  # archives written before the identity was recorded lack it
                 fl["identity"][chains, b] = data.ident_sum
+            if data.virial_sum is not None:
+                fl["virial"][chains, b] = data.virial_sum
         elif not self.spec.run.keep_warmup:
             return
         prefix = WARMUP_PREFIX if block.group == "warmup" else ""
         draws = slice(block.draw_start, block.draw_start + data.theta.shape[1])
         self.group[f"{prefix}posterior"]["theta"][chains, draws] = data.theta
+        if data.projection is not None:
+            self.group[f"{prefix}posterior"]["projection"][chains, draws] = data.projection
         stats = self.group[f"{prefix}sample_stats"]
         for name in DRAW_STATS:
             if name in data.stats:

@@ -2,13 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from .base import _Strict
 from .models import ModelConfig
 from .rules import RuleConfig
+
+
+class RecordConfig(_Strict):
+    """What each draw records: θ in full (the default), a subset of it, and random projections.
+
+    Recording a subset keeps every per-coordinate accumulator (fluctuation, stationarity
+    identity and, then, the virial sums ``Σθ, Σθ⊙g_B, Σg_B``), so temperatures stay per
+    coordinate for all D; the Gibbs test, which needs every coordinate at each draw, does not.
+    """
+
+    coords: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="Record only these coordinates of θ (0-based, increasing).")
+    every: int | None = Field(
+        None, gt=0, description="Record every k-th coordinate of θ: 0, k, 2k, ….")
+    projections: int = Field(
+        0, ge=0, description="Also record ûᵀθ for this many random unit directions û "
+        "(posterior/projection; the directions are stored in the archive).")
+    seed: int = Field(0, description="Seed of the projection directions.")
+
+    @model_validator(mode="after")
+    def _one_subset(self) -> RecordConfig:
+        if self.coords is not None and self.every is not None:
+            raise ValueError("run.record: give coords or every, not both")
+        if self.coords is not None and any(b <= a for a, b in zip(
+                self.coords, self.coords[1:], strict=False)):
+            raise ValueError(f"run.record.coords: must be strictly increasing, got "
+                             f"{self.coords}")
+        return self
+
+    @property
+    def partial(self) -> bool:
+        """Whether θ is recorded as a subset of its coordinates."""
+        return self.coords is not None or self.every is not None
+
+    def indices(self, dim: int) -> list[int] | None:
+        """The recorded coordinates of a D-coordinate model (``None``: all of them).
+
+        Raises:
+            ValueError: An index is not below D.
+        """
+        if self.every is not None:
+            return list(range(0, dim, self.every))
+        if self.coords is not None and self.coords and self.coords[-1] >= dim:
+            raise ValueError(f"run.record.coords: indices must be in [0, {dim}) for this model "
+                             f"(D = {dim}), got {self.coords[-1]}")
+        return self.coords
 
 
 class RunConfig(_Strict):
@@ -28,6 +74,8 @@ class RunConfig(_Strict):
     init: Literal["random", "optimum"] = Field(
         "random", description="optimum: start every chain at θ* from full-batch L-BFGS.")
     keep_warmup: bool = Field(False, description="Record burn-in draws in warmup_posterior.")
+    record: RecordConfig = Field(
+        default_factory=RecordConfig, description="What each draw records (default: all of θ).")
     stream: int | None = Field(
         None, ge=0, description="Random stream (default: the run index). Runs with the same "
         "stream share their random numbers: common random numbers for paired comparisons.")
@@ -37,6 +85,10 @@ class RunConfig(_Strict):
         if self.burn_in % self.thin:
             raise ValueError(f"run.burn_in must be a multiple of run.thin ({self.thin}), "
                              f"got {self.burn_in}")
+        if self.record.partial and self.sampling == "epoch":
+            raise ValueError("run.record: a subset of θ needs the virial from minibatch "
+                             "gradients, unbiased only for sampling iid, without_replacement, "
+                             "gaussian or full; got epoch")
         return self
 
 

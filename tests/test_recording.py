@@ -1,0 +1,154 @@
+"""Recording choices (``run.record``): a subset of θ, random projections, the virial from sums.
+
+The engine runs and checkpoints every coordinate whatever is recorded, so a partial record must
+be the full record's columns bit for bit; temperatures of every coordinate then come from the
+engine's sums, checked against exact theory and the full-gradient virial, with a negative
+control for the O3 check from sums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import zarr
+from sgdthermo.analysis.reader import open_run
+from sgdthermo.analysis.record import analyze_run, measured_position
+from sgdthermo.sampler.jobspec import ConfigError, expand, validate
+from sgdthermo.sampler.shard import build_engine, state_facts
+
+from tests.conftest import run_local
+
+QUAD = {"kind": "quadratic", "hessian": {"d": 12, "first": 0.5, "last": 2.0},
+        "noise_cov": {"d": 12, "first": 1.0, "last": 3.0}}
+LINREG = {"kind": "linear_regression", "data": {"n": 64, "d": 6, "condition": 3}}
+
+
+def job(model, record=None, seed=3, draws=300, burn_in=100, chains=4, init_scale=1.0,
+        lr=0.2):
+    run = {"chains": chains, "draws": draws, "burn_in": burn_in, "thin": 2, "batch_size": 4,
+           "init_scale": init_scale}
+    if record is not None:
+        run["record"] = record
+    return {"seed": seed, "model": model, "rule": {"kind": "sgd", "lr": lr}, "run": run,
+            "cluster": {"shard_chains": 2, "chunk_draws": 100}}
+
+
+@pytest.mark.parametrize("model,kernel", [(QUAD, "fused"), (LINREG, "step")])
+def test_a_partial_record_is_the_full_record_restricted(tmp_path, model, kernel):
+    """Same seed: the recorded columns, the final state and every per-coordinate sum are the
+    full run's bit for bit (recording does not touch the random stream); projections are θU."""
+    full = run_local(tmp_path, job(model), "full.zarr")
+    part = run_local(tmp_path, job(model, {"coords": [1, 4, 5], "projections": 3}), "p.zarr")
+    a, b = zarr.open_group(full, mode="r")["run_000"], zarr.open_group(part, mode="r")["run_000"]
+    assert a.attrs["sgdthermo_run"]["kernel"] == kernel
+    theta = a["posterior"]["theta"][:]
+    np.testing.assert_array_equal(b["posterior"]["theta"][:], theta[..., [1, 4, 5]])
+    np.testing.assert_array_equal(b["posterior"]["coord"][:], [1, 4, 5])
+    u = b["recording"]["directions"][:]
+    assert u.shape == (theta.shape[-1], 3)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=0), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(b["posterior"]["projection"][:], theta @ u, rtol=1e-12,
+                               atol=1e-12)
+    for group, name in (("checkpoint/slot1", "params"), ("fluctuation", "sum"),
+                        ("fluctuation", "identity")):
+        np.testing.assert_array_equal(b[group][name][:], a[group][name][:], err_msg=name)
+    assert "virial" not in a["fluctuation"] and "virial" in b["fluctuation"]
+
+
+def test_virial_sums_are_the_sums_of_theta_and_its_minibatch_gradient():
+    """The engine's sums against the same steps taken one at a time, and a chain that diverges
+    at its first step adds nothing."""
+    spec = expand(validate(job(LINREG, {"every": 2})))[0]
+    engine = build_engine(spec, 3)
+    assert engine.virial
+    gen, ref = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    state = engine.init(gen, 1.0)
+    engine.init(ref, 1.0)
+    params = state.params.clone()
+    params[1] = 1.7e308  # diverges at the first step
+    state = state._replace(params=params)
+    _, rec = engine.run_block(gen, state, 20, 2)
+    sums = torch.zeros(3, 3, 6, dtype=torch.float64)
+    s = state
+    for _ in range(20):
+        theta = s.params
+        s, _, g, _, _ = engine.step(ref, s, record=True, guard=True)
+        live = ~s.diverged.unsqueeze(-1)
+        sums += torch.stack([torch.where(live, theta, 0.0), torch.where(live, theta * g, 0.0),
+                             torch.where(live, g, 0.0)], 1).double()
+    torch.testing.assert_close(rec.virial_sum, sums, rtol=1e-12, atol=1e-12)
+    assert (rec.virial_sum[1] == 0).all() and (rec.virial_sum[0] != 0).all()
+
+
+def test_partial_run_temperatures_match_theory_and_the_full_gradient_virial(tmp_path):
+    """Every coordinate's virial temperature from the sums (10 of 40 recorded): within its SE of
+    exact theory and of the full run's full-gradient virial; the O3 check from sums passes."""
+    model = {"kind": "quadratic", "hessian": {"d": 40, "first": 0.5, "last": 2.0},
+             "noise_cov": {"d": 40, "first": 1.0, "last": 3.0}}
+    cfg = job(model, draws=3000, burn_in=200, chains=8)
+    full = analyze_run(open_run(run_local(tmp_path, cfg, "full.zarr"), 0))
+    cfg["run"]["record"] = {"every": 4, "projections": 4}
+    part = analyze_run(open_run(run_local(tmp_path, cfg, "part.zarr"), 0))
+    tf, tp = full.temperatures, part.temperatures
+    assert tp.virial.shape == (40,) and part.gibbs.verdict == "undecided"
+    z_theory = part.estimates.comparison.virial_z
+    assert abs(z_theory.mean()) < 0.5 and 0.7 < np.sqrt((z_theory**2).mean()) < 1.3
+    z_full = (tp.virial - tf.virial) / np.hypot(tp.virial_se, tf.virial_se)
+    assert np.sqrt((z_full**2).mean()) < 1.3  # the same chains: if anything, closer than N(0,1)
+    assert tp.check == "O3" and tp.agree, tp.agreement_p
+    comp = part.estimates.comparison.as_dict()
+    assert comp["coords"] == list(range(0, 40, 4)) and len(comp["measured_variance"]) == 10
+    assert measured_position(comp, 8) == 2 and measured_position(comp, 9) is None
+    diag = part.estimates.diagnostics
+    assert diag["theta"]["coord"] == list(range(0, 40, 4)) and len(diag["projection"]["iat"]) == 4
+    with pytest.raises(ValueError, match="run.record"):
+        _ = part.samples
+
+
+def test_o3_check_from_sums_fails_out_of_stationarity(tmp_path):
+    """Negative control: no burn-in from a far start; the telescoped difference is large."""
+    cfg = job(QUAD, {"every": 3}, burn_in=0, draws=50, chains=32, init_scale=5.0, lr=0.05)
+    t = analyze_run(open_run(run_local(tmp_path, cfg), 0)).temperatures
+    assert t.check == "O3" and not t.agree, t.agreement_p
+
+
+def test_record_config_errors_name_the_field():
+    with pytest.raises(ConfigError, match="run.record: give coords or every, not both"):
+        validate(job(QUAD, {"coords": [1], "every": 2}))
+    with pytest.raises(ConfigError, match="run.record.coords: must be strictly increasing"):
+        validate(job(QUAD, {"coords": [3, 1]}))
+    epoch = job(LINREG, {"every": 2})
+    epoch["run"]["sampling"] = "epoch"
+    with pytest.raises(ConfigError, match="unbiased only for sampling"):
+        validate(epoch)
+    with pytest.raises(ValueError, match=r"run.record.coords: indices must be in \[0, 12\)"):
+        state_facts(expand(validate(job(QUAD, {"coords": [2, 12]})))[0])
+
+
+def test_a_partial_run_resumes_bitwise(tmp_path):
+    """Stopped after two blocks per shard and resumed by fresh runners: every array (θ's subset,
+    projections, virial sums, checkpoints) equals an uninterrupted run's."""
+    from sgdthermo.sampler.shard import ShardRunner
+
+    from tests.conftest import archive_arrays, make_archive
+    cfg = job(QUAD, {"every": 5, "projections": 2})
+    whole = run_local(tmp_path, cfg, "whole.zarr")
+    split = make_archive(tmp_path, cfg, "split.zarr")
+    for shard in (0, 1):
+        ShardRunner(split, 0, shard).run_until(2)
+        ShardRunner(split, 0, shard).run_until(10**9)
+    a, b = archive_arrays(whole), archive_arrays(split)
+    assert a.keys() == b.keys() and "run_000/fluctuation/virial" in a
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_o3_check_from_sums_size_and_power():
+    """Size under the exact null (at most α, binomial 3-SE bound; the t over 8 chains of a
+    telescoped difference with exponential tails is conservative: ~0.01 at α = 0.05) and power
+    against a fluctuation term 2 % too large (≥ 0.9), 300 replicates each."""
+    from sgdthermo.analysis.calibration import o3_sums_pvalues
+    null = o3_sums_pvalues(300, seed=10)
+    assert (null < 0.05).mean() <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 300)
+    assert (o3_sums_pvalues(300, seed=11, mis_scale=1.02) < 0.01).mean() >= 0.9
