@@ -20,7 +20,7 @@ class ChainState(NamedTuple):
 class BlockRecord(NamedTuple):
     """What one block records: draws after every thin-th step, and the fluctuation sums."""
 
-    theta: Tensor  # [C, n, D] parameters after the recorded steps
+    theta: Tensor  # [C, n, D] parameters after the recorded steps (run.record: its coordinates)
     loss: Tensor  # [C, n] minibatch loss of the recorded step (evaluated before its update)
     grad_norm: Tensor  # [C, n] ‖g_B‖ of the recorded step
     full_loss: Tensor | None  # [C, n] full-batch L at the recorded draw (cheap models only)
@@ -29,3 +29,4 @@ class BlockRecord(NamedTuple):
     ident_sum: Tensor  # [C, 3, D] float64 Σ of θ_t⊙(p⊙g)_t, (p⊙g)_t and ½(p⊙g)_t² (see apply)
     n_steps: int
     virial_sum: Tensor | None = None  # [C, 3, D] float64 Σθ_t, Σθ_t⊙g_t, Σg_t (partial records)
+    projection: Tensor | None = None  # [C, n, k] θU at the recorded steps (run.record)

@@ -17,6 +17,7 @@ from .chain_state import BlockRecord, ChainState
 from .linear_kernel import DiagonalLinearKernel
 from .minibatch import IndexSampler
 from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
+from .recording import Recording
 from .rules import GradSample, UpdateRule
 
 
@@ -32,13 +33,16 @@ class Engine:
         record_full_loss: Evaluate ``L`` at every draw; ``None`` asks the model if it is cheap.
         kernel: ``"fused"`` runs blocks through ``DiagonalLinearKernel`` where it applies
             (``kernel_name`` then says ``"fused"``), ``"step"`` always takes the general step.
-        virial: Accumulate ``Σθ, Σθ⊙g_B, Σg_B`` per block (``VirialWindow``).
+        recording: What a recorded step keeps of θ (``run.record``; default all of it); with a
+            subset the engine also sums ``θ, θ⊙g_B, g_B`` per block (``VirialWindow``).
     """
 
     def __init__(self, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
                  n_chains: int, record_full_loss: bool | None = None,
-                 kernel: str = "fused", virial: bool = False) -> None:
-        self.model, self.rule, self.c, self.virial = model, rule, n_chains, virial
+                 kernel: str = "fused", recording: Recording | None = None) -> None:
+        self.model, self.rule, self.c = model, rule, n_chains
+        self.recording = recording or Recording(None, None)
+        self.virial = self.recording.partial
         self.record_full_loss = (model.full_grad_cheap() if record_full_loss is None
                                  else record_full_loss)
         self.indexer: IndexSampler | None = None
@@ -53,7 +57,7 @@ class Engine:
         if kernel not in ("fused", "step"):
             raise ValueError(f"kernel must be one of ['fused', 'step'], got {kernel!r}")
         self.fused = (DiagonalLinearKernel.build(model, rule, sampling, self.record_full_loss,
-                                                 virial) if kernel == "fused" else None)
+                                                 self.recording) if kernel == "fused" else None)
         self.kernel_name = "step" if self.fused is None else "fused"
 
     def init(self, generator: torch.Generator, init_scale: float,
@@ -176,7 +180,7 @@ class Engine:
 
     def _run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                    thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:
-        thetas, losses, norms, divs, full = [], [], [], [], []
+        thetas, projs, losses, norms, divs, full = [], [], [], [], [], []
         fluct_sum = torch.zeros_like(state.params)
         ident_sum = torch.zeros(self.c, 3, state.params.shape[1], dtype=torch.float64,
                                 device=state.params.device)
@@ -195,7 +199,10 @@ class Engine:
                                                            torch.where(live, g, 0.0))))
             if recorded:
                 assert loss is not None
-                thetas.append(state.params)
+                picked, proj = self.recording.pick(state.params)
+                thetas.append(picked)
+                if proj is not None:
+                    projs.append(proj)
                 losses.append(loss)
                 norms.append(g.norm(dim=-1))
                 divs.append(state.diverged)
@@ -209,7 +216,8 @@ class Engine:
             grad_norm=torch.stack(norms, 1),
             full_loss=torch.stack(full, 1) if full else None,
             diverged=torch.stack(divs, 1), fluct_sum=fluct_sum, ident_sum=ident_sum,
-            n_steps=n_steps, virial_sum=virial_sum)
+            n_steps=n_steps, virial_sum=virial_sum,
+            projection=torch.stack(projs, 1) if projs else None)
         return state, record
 
 

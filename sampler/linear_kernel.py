@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from .chain_state import BlockRecord, ChainState
+from .recording import Recording
 from .rules import GradSample, HeavyBall, UpdateRule
 
 if TYPE_CHECKING:
@@ -65,17 +66,18 @@ class DiagonalLinearKernel:
     """
 
     def __init__(self, model: Model, rule: UpdateRule, form: HeavyBall, h: Tensor,
-                 record_full_loss: bool, virial: bool = False) -> None:
+                 record_full_loss: bool, recording: Recording | None = None) -> None:
         self.model, self.rule, self.h = model, rule, h
         self.rates = torch.as_tensor(form.rates, dtype=model.dtype, device=model.device)
         self.mu, self.damp = form.mu, form.dampening
         self.a = 1.0 - self.rates * h
-        self.record_full_loss, self.virial = record_full_loss, virial
+        self.record_full_loss = record_full_loss
+        self.recording = recording or Recording(None, None)
         self._tiles: tuple[int, Tensor, Tensor] = (0, h, self.rates)
 
     @classmethod
     def build(cls, model: Model, rule: UpdateRule, sampling: str, record_full_loss: bool,
-              virial: bool = False) -> DiagonalLinearKernel | None:
+              recording: Recording | None = None) -> DiagonalLinearKernel | None:
         """The kernel, or ``None`` unless the rule is an exact constant-rate linear step.
 
         Plain SGD (stateless, no momentum) or a heavy-ball rule that says how its state holds
@@ -91,7 +93,7 @@ class DiagonalLinearKernel:
         plain = form.mu == 0.0 and form.dampening == 0.0 and stateless
         if not form.exact or not (plain or rule.buffer_map is not None):
             return None
-        return cls(model, rule, form, h, record_full_loss, virial)
+        return cls(model, rule, form, h, record_full_loss, recording)
 
     def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                   thin: int) -> tuple[ChainState, BlockRecord]:
@@ -103,14 +105,17 @@ class DiagonalLinearKernel:
         c, d = state.params.shape
         sub = max(1, min(n_steps, MAX_ELEMENTS // max(c * d, 1)))
         n_rec, like = n_steps // thin, state.params
-        out = {"theta": like.new_empty(c, n_rec, d), "loss": like.new_empty(c, n_rec),
+        out = {"theta": like.new_empty(c, n_rec, self.recording.n_coords(d)),
+               "loss": like.new_empty(c, n_rec),
                "grad_norm": like.new_empty(c, n_rec),
                "diverged": torch.empty(c, n_rec, dtype=torch.bool, device=like.device)}
         if self.record_full_loss:
             out["full_loss"] = like.new_empty(c, n_rec)
+        if self.recording.directions is not None:
+            out["projection"] = like.new_empty(c, n_rec, self.recording.directions.shape[1])
         fluct_sum = torch.zeros_like(like)
         ident_sum = torch.zeros(c, 3, d, dtype=torch.float64, device=like.device)
-        virial_sum = torch.zeros_like(ident_sum) if self.virial else None
+        virial_sum = torch.zeros_like(ident_sum) if self.recording.partial else None
         hb = self.rule.buffer_map
         buf = hb.buffer(state.rule_state) if hb is not None else None
         params, diverged, done, r0 = like, state.diverged, 0, 0
@@ -127,7 +132,7 @@ class DiagonalLinearKernel:
         new = ChainState(params, rule_state, diverged, state.perm, state.step + n_steps)
         return new, BlockRecord(out["theta"], out["loss"], out["grad_norm"],
                                 out.get("full_loss"), out["diverged"], fluct_sum, ident_sum,
-                                n_steps, virial_sum)
+                                n_steps, virial_sum, out.get("projection"))
 
     def _sub_block(self, generator: torch.Generator, theta0: Tensor, buf0: Tensor | None,
                    diverged: Tensor, s: int, offset: int, thin: int,
@@ -189,11 +194,14 @@ class DiagonalLinearKernel:
         ones = torch.ones_like(self.h)
         h_at = h if thin == 1 else self.h
         loss = (torch.addcmul(xi[:, first::thin], at, h_at, value=0.5).mul_(at)) @ ones
-        part = {"theta": after, "loss": loss,
+        picked, proj = self.recording.pick(after)
+        part = {"theta": picked, "loss": loss,
                 "grad_norm": (g[:, first::thin].square() @ ones).sqrt_(),
                 "diverged": ~ok[:, first + 1::thin]}
         if self.record_full_loss:
             part["full_loss"] = (after.square() @ self.h).mul_(0.5)
+        if proj is not None:
+            part["projection"] = proj
         return traj[:, -1], None if bufs is None else bufs[:, -1], ~ok[:, -1], part
 
     def _tiled(self, n: int) -> tuple[Tensor, Tensor]:

@@ -56,15 +56,19 @@ class Recording:
         """Recorded coordinates of θ."""
         return dim if self.coords is None else len(self.coords)
 
-    def select(self, theta: Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-        """A block's recorded θ ``[C, n, n_coords]`` and projections ``[C, n, k]`` (numpy).
+    def n_recorded(self, dim: int) -> int:
+        """Numbers per draw and chain: recorded coordinates plus projections."""
+        return self.n_coords(dim) + (0 if self.directions is None else self.directions.shape[1])
 
-        Projections are computed in float64 and stored in θ's dtype.
+    def pick(self, theta: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The recorded part of draws ``theta [..., D]``: θ's coordinates and the projections.
+
+        The engine calls this at every recorded step, so a block holds only what is recorded.
+        Projections are computed in float64 and kept in θ's dtype.
         """
         picked = theta if self.coords is None else theta[..., torch.as_tensor(
             self.coords, device=theta.device)]
-        proj = None
-        if self.directions is not None:
-            u = torch.as_tensor(self.directions, dtype=torch.float64, device=theta.device)
-            proj = (theta.double() @ u).to(theta.dtype).cpu().numpy()
-        return picked.cpu().numpy(), proj
+        if self.directions is None:
+            return picked, None
+        u = torch.as_tensor(self.directions, dtype=torch.float64, device=theta.device)
+        return picked, (theta.double() @ u).to(theta.dtype)

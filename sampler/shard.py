@@ -21,8 +21,11 @@ from .stability import check_second_moment, check_stability
 
 
 def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu",
-                 kernel: str = "fused") -> Engine:
+                 kernel: str = "fused", recording: Recording | None = None) -> Engine:
     """Model + rule + engine of one run, after the stability check.
+
+    ``recording``: what the draws keep (a shard passes the archive's, whose projection
+    directions are stored); default ``run.record`` resolved for the model.
 
     ``kernel`` as in ``Engine``: an archive names the path that wrote it and is continued with
     it (archives from before the fused path read as ``"step"``).
@@ -31,8 +34,9 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     rule = spec.rule.build(spec.run.batch_size)
     check_stability(model, rule)
     check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)
+    recording = recording or Recording.of(spec.run.record, model.dim)
     return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains, kernel=kernel,
-                  virial=spec.run.record.partial)
+                  recording=recording)
 
 
 def shard_seed(job_seed: int, run_index: int, shard_index: int) -> int:
@@ -57,7 +61,7 @@ def state_facts(spec: RunSpec) -> dict[str, Any]:
               for k, v in flatten_state(state).items()}
     return {"dim": engine.model.dim, "full_loss": engine.record_full_loss,
             "kernel": engine.kernel_name,
-            "recording": Recording.of(spec.run.record, engine.model.dim),
+            "recording": engine.recording,
             "variables": [[v.name, list(v.shape), list(v.dims)] for v in engine.model.variables()],
             "model": engine.model.describe(), "arrays": engine.model.arrays(), "state": shapes}
 
@@ -79,8 +83,8 @@ class ShardRunner:
         self.path, self.run_index, self.shard = path, run_index, shard_index
         self.lo, self.hi = self.store.shards[shard_index]
         self.device = torch.device(device or self.store.meta["device"])
-        self.engine = build_engine(self.spec, self.hi - self.lo, self.device, self.store.kernel)
-        self.recording = self.store.recording()
+        self.engine = build_engine(self.spec, self.hi - self.lo, self.device, self.store.kernel,
+                                   self.store.recording())
         self.generator = torch.Generator(self.device)
         stream = self.spec.run.stream if self.spec.run.stream is not None else run_index
         self.generator.manual_seed(shard_seed(self.store.job.seed, stream, shard_index))
@@ -122,19 +126,19 @@ class ShardRunner:
         block = self.blocks[self.blocks_done]
         state, record = self.engine.run_block(self.generator, self.state, block.steps,
                                               self.spec.run.thin)
-        self.store.write_block(self.shard, block, block_data(record, self.recording))
+        self.store.write_block(self.shard, block, block_data(record))
         k = self.blocks_done + 1
         state_arrays = {name: t.cpu().numpy() for name, t in flatten_state(state).items()}
         self.store.commit(self.shard, k, state_arrays, self.generator.get_state().numpy())
         self.blocks_done, self.state = k, state
 
 
-def block_data(rec: BlockRecord, recording: Recording | None = None) -> BlockData:
-    """An engine block record as the numpy arrays the archive stores (``run.record``'s choice)."""
+def block_data(rec: BlockRecord) -> BlockData:
+    """An engine block record as the numpy arrays the archive stores."""
     stats = {name: getattr(rec, name).cpu().numpy()
              for name in ("loss", "grad_norm", "full_loss", "diverged")
              if getattr(rec, name) is not None}
-    theta, projection = (recording or Recording(None, None)).select(rec.theta)
-    return BlockData(theta, stats, rec.fluct_sum.double().cpu().numpy(),
-                     rec.ident_sum.cpu().numpy(), projection,
+    return BlockData(rec.theta.cpu().numpy(), stats, rec.fluct_sum.double().cpu().numpy(),
+                     rec.ident_sum.cpu().numpy(),
+                     None if rec.projection is None else rec.projection.cpu().numpy(),
                      None if rec.virial_sum is None else rec.virial_sum.cpu().numpy())

@@ -7,6 +7,7 @@ and the same divergence semantics (frozen at the last finite θ, flagged, contri
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from sgdthermo.sampler import linear_kernel
@@ -14,6 +15,7 @@ from sgdthermo.sampler.engine import Engine
 from sgdthermo.sampler.jobspec import expand, validate
 from sgdthermo.sampler.models import NoiseBatch
 from sgdthermo.sampler.models.quadratic import Quadratic
+from sgdthermo.sampler.recording import Recording, projection_directions
 from sgdthermo.sampler.rules import momentum, momentum_ng, sgd
 from sgdthermo.sampler.shard import build_engine
 
@@ -44,8 +46,10 @@ class _Replay:
 def _run(kernel: str, lr: float, theta0: torch.Tensor, noise: torch.Tensor, steps: int,
          thin: int, monkeypatch, rule=None, start: int = 0) -> tuple:
     model = _quadratic(theta0.shape[1], theta0.dtype)
+    d = theta0.shape[1]  # record every coordinate as a "subset" (virial sums) and 2 projections
+    recording = Recording(np.arange(d), projection_directions(d, 2, 0))
     engine = Engine(model, rule or sgd(lr), 2, "iid", theta0.shape[0], kernel=kernel,
-                    virial=True)
+                    recording=recording)
     replay = _Replay(model, noise)
     monkeypatch.setattr(model, "draw_steps", replay.draw_steps)
     monkeypatch.setattr(model, "draw", replay.draw)
@@ -69,7 +73,7 @@ def test_fused_path_records_what_the_step_records(thin, monkeypatch):
     step_engine, (ss, sr) = _run("step", 0.3, theta0, noise, 24, thin, monkeypatch)
     assert fused_engine.kernel_name == "fused" and step_engine.kernel_name == "step"
     for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum",
-                 "virial_sum"):
+                 "virial_sum", "projection"):
         torch.testing.assert_close(getattr(fr, name), getattr(sr, name).to(getattr(fr, name)),
                                    rtol=1e-12, atol=1e-12, msg=name)
     assert fr.theta.shape == (4, 24 // thin, 3) and not fr.diverged.any()
@@ -92,7 +96,7 @@ def test_fused_heavy_ball_records_what_the_step_records(rule, start, thin, monke
     se, (ss, sr) = _run("step", 0.0, theta0, noise, 24, thin, monkeypatch, rule, start)
     assert fe.kernel_name == "fused" and se.kernel_name == "step"
     for name in ("theta", "loss", "grad_norm", "full_loss", "fluct_sum", "ident_sum",
-                 "virial_sum"):
+                 "virial_sum", "projection"):
         torch.testing.assert_close(getattr(fr, name), getattr(sr, name).to(getattr(fr, name)),
                                    rtol=1e-10, atol=1e-12, msg=name)
     torch.testing.assert_close(fs.params, ss.params, rtol=1e-10, atol=1e-12)

@@ -152,3 +152,20 @@ def test_o3_check_from_sums_size_and_power():
     null = o3_sums_pvalues(300, seed=10)
     assert (null < 0.05).mean() <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 300)
     assert (o3_sums_pvalues(300, seed=11, mis_scale=1.02) < 0.01).mean() >= 0.9
+
+
+def test_blocks_are_sized_by_what_is_recorded(tmp_path):
+    """A shard holds only the recorded part of a block: 64 chains of 10⁵ float32 coordinates get
+    10 draws per block in full (256 MiB), the default 256 when every 100th is recorded."""
+    from tests.conftest import make_archive
+    model = {"kind": "quadratic", "hessian": {"d": 100_000, "first": 0.5, "last": 2.0},
+             "noise_cov": {"d": 100_000, "first": 1.0, "last": 3.0}}
+    cfg = job(model, chains=64)
+    cfg["run"]["dtype"] = "float32"
+    cfg["cluster"] = {"shard_chains": 64, "chunk_draws": 256}
+    full = zarr.open_group(make_archive(tmp_path, cfg, "full.zarr"), mode="r")
+    cfg["run"]["record"] = {"every": 100, "projections": 8}
+    part = zarr.open_group(make_archive(tmp_path, cfg, "part.zarr"), mode="r")
+    assert full["run_000"].attrs["sgdthermo_run"]["chunk_draws"] == 10
+    assert part["run_000"].attrs["sgdthermo_run"]["chunk_draws"] == 256
+    assert part["run_000"]["posterior"]["theta"].shape == (64, 300, 1000)

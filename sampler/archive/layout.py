@@ -120,8 +120,9 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
     k = job.cluster.shard_chains
     for spec, facts in zip(runs, run_facts, strict=True):
         g = root.create_group(run_group_name(spec.index))
-        chunk = block_draws(job.cluster.chunk_draws, min(k, spec.run.chains), facts["dim"],
-                            DTYPES[spec.run.dtype].itemsize)
+        recording = facts.get("recording") or Recording(None, None)
+        chunk = block_draws(job.cluster.chunk_draws, min(k, spec.run.chains),
+                            recording.n_recorded(facts["dim"]), DTYPES[spec.run.dtype].itemsize)
         blocks = block_schedule(spec, chunk)
         n_shards = len(shard_bounds(spec.run.chains, k))
         posterior_blocks = [b for b in blocks if b.group == "posterior"]
@@ -131,7 +132,6 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             "kernel": facts.get("kernel", "step"), "variables": facts.get("variables", []),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
         sh = min(k, spec.run.chains)
-        recording = facts.get("recording") or Recording(None, None)
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])
         _draw_arrays(g, spec.run.chains, spec.run.draws, args[1], *args[2:], prefix="",
                      recording=recording)

@@ -124,8 +124,9 @@ BLOCK_BYTES = 2**28  # a shard's block of θ draws is held in memory: at most 25
 def block_draws(chunk_draws: int, shard_chains: int, dim: int, itemsize: int) -> int:
     """Draws per block (and chunk) of a run.
 
-    ``cluster.chunk_draws``, or fewer where a shard's block of θ would pass ``BLOCK_BYTES`` (a
-    network with 1.26·10⁵ float32 parameters and 64 chains: 8 draws). Stored per run.
+    ``cluster.chunk_draws``, or fewer where a shard's block of recorded numbers (``dim`` per
+    draw and chain: θ, or what ``run.record`` keeps of it) would pass ``BLOCK_BYTES`` (a network
+    with 1.26·10⁵ float32 parameters recorded in full and 64 chains: 8 draws). Stored per run.
     """
     return max(1, min(chunk_draws, BLOCK_BYTES // max(shard_chains * dim * itemsize, 1)))
 
