@@ -86,6 +86,8 @@ def diagnostics(run: RunData, budget_bytes: float = 2**28,
     for name, shape, _, coords in run.variables():  # w1, b1, … for networks; else theta
         out[name] = {q: np.reshape(np.asarray(v)[coords], shape).tolist()
                      for q, v in per_coord.items()}
+    for name in sorted(str(v) for v in post.data_vars if str(v).endswith("_norm")):
+        out[name] = diagnose_array(post[name])  # per-layer norms (``run.record.layer_norms``)
     if "projection" in post:  # recorded by the run (``run.record.projections``): of all of θ
         out["projection"] = diagnose_array(post["projection"], budget_bytes, workers, iat=True)
     elif theta.sizes["coord"] > PROJECTIONS_ABOVE_DIM:

@@ -59,43 +59,31 @@ def temperatures(run: RunData, samples: VirialSamples | None = None,
     Streamed over blocks of coordinates: the accumulated sums (``[C, blocks, 4, D]`` float64,
     1.5 GB for a 10⁵-parameter network with 64 chains) are read one block of coordinates at a
     time, at most ``budget_bytes`` of them. A run that records θ only partly takes its virial
-    temperatures from the engine's sums, grouped by ``tau`` (the largest integrated time of what
-    it recorded, in draws).
+    temperatures from the engine's sums (3 more per coordinate and block), grouped by ``tau``
+    (the largest integrated time of what it recorded, in draws).
     """
-    if run.partial:
-        return _from_sums(run, budget_bytes, tau if tau is not None else 1.0)
-    samples = samples if samples is not None else virial_samples(run)
+    if not run.partial and samples is None:
+        samples = virial_samples(run)
     exact = fluctuation_is_exact(run.rule, run.model)
     keep = ~run.diverged_chains()
-    d = samples.centred.shape[-1]
-    per_coord = len(keep) * max(run.posterior_blocks_done, 1) * 4 * 8
+    d = run.model.dim if samples is None else samples.centred.shape[-1]
+    terms = 4 if samples is not None else 7  # fluctuation, identity (3) and virial (3) sums
+    per_coord = len(keep) * max(run.posterior_blocks_done, 1) * terms * 8
     width = int(max(1, budget_bytes // per_coord))
-    parts = []
-    for lo in range(0, d, width):
-        coords = slice(lo, min(lo + width, d))
-        sums, steps = run.fluctuation(coords)
-        identity = run.identity_sums(coords)
-        fl = FluctuationSums(sums[keep], steps, None if identity is None else identity[keep])
-        parts.append(temperatures_of(samples.columns(coords), fl, exact))
-    return join(parts)
+    tau_steps = (tau if tau is not None else 1.0) * run.spec.run.thin
+    return join([_block(run, slice(lo, min(lo + width, d)), keep, exact, samples, tau_steps)
+                 for lo in range(0, d, width)])
 
 
-def _from_sums(run: RunData, budget_bytes: float, tau: float) -> Temperatures:
-    exact = fluctuation_is_exact(run.rule, run.model)
-    keep = ~run.diverged_chains()
-    tau_steps = tau * run.spec.run.thin
-    d = run.model.dim
-    per_coord = len(keep) * max(run.posterior_blocks_done, 1) * 7 * 8
-    width = int(max(1, budget_bytes // per_coord))
-    parts = []
-    for lo in range(0, d, width):
-        coords = slice(lo, min(lo + width, d))
-        sums, steps = run.fluctuation(coords)
-        virial = run.virial_sums(coords)
-        assert virial is not None, "a partly recorded run keeps the virial sums"
-        identity = run.identity_sums(coords)
-        center, t_v, se_v = virial_from_sums(virial[keep], steps, tau_steps)
-        fl = FluctuationSums(sums[keep], steps, None if identity is None else identity[keep])
-        z = o3_from_sums(virial[keep], sums[keep], steps, center) if exact else None
-        parts.append(combine(t_v, se_v, center, tau_steps, fl, exact, z))
-    return join(parts)
+def _block(run: RunData, coords: slice, keep: np.ndarray, exact: bool,
+           samples: VirialSamples | None, tau_steps: float) -> Temperatures:
+    sums, steps = run.fluctuation(coords)
+    identity = run.identity_sums(coords)
+    fl = FluctuationSums(sums[keep], steps, None if identity is None else identity[keep])
+    if samples is not None:
+        return temperatures_of(samples.columns(coords), fl, exact)
+    virial = run.virial_sums(coords)
+    assert virial is not None, "a partly recorded run keeps the virial sums"
+    center, t_v, se_v = virial_from_sums(virial[keep], steps, tau_steps)
+    z = o3_from_sums(virial[keep], sums[keep], steps, center) if exact else None
+    return combine(t_v, se_v, center, tau_steps, fl, exact, z)

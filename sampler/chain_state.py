@@ -30,3 +30,4 @@ class BlockRecord(NamedTuple):
     n_steps: int
     virial_sum: Tensor | None = None  # [C, 3, D] float64 Σθ_t, Σθ_t⊙g_t, Σg_t (partial records)
     projection: Tensor | None = None  # [C, n, k] θU at the recorded steps (run.record)
+    layer_norms: Tensor | None = None  # [C, n, L] ‖θ_layer‖ at the recorded steps (run.record)

@@ -180,7 +180,7 @@ class Engine:
 
     def _run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                    thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:
-        thetas, projs, losses, norms, divs, full = [], [], [], [], [], []
+        thetas, projs, layer_norms, losses, norms, divs, full = [], [], [], [], [], [], []
         fluct_sum = torch.zeros_like(state.params)
         ident_sum = torch.zeros(self.c, 3, state.params.shape[1], dtype=torch.float64,
                                 device=state.params.device)
@@ -199,10 +199,12 @@ class Engine:
                                                            torch.where(live, g, 0.0))))
             if recorded:
                 assert loss is not None
-                picked, proj = self.recording.pick(state.params)
+                picked, proj, layer_norm = self.recording.pick(state.params)
                 thetas.append(picked)
                 if proj is not None:
                     projs.append(proj)
+                if layer_norm is not None:
+                    layer_norms.append(layer_norm)
                 losses.append(loss)
                 norms.append(g.norm(dim=-1))
                 divs.append(state.diverged)
@@ -217,7 +219,8 @@ class Engine:
             full_loss=torch.stack(full, 1) if full else None,
             diverged=torch.stack(divs, 1), fluct_sum=fluct_sum, ident_sum=ident_sum,
             n_steps=n_steps, virial_sum=virial_sum,
-            projection=torch.stack(projs, 1) if projs else None)
+            projection=torch.stack(projs, 1) if projs else None,
+            layer_norms=torch.stack(layer_norms, 1) if layer_norms else None)
         return state, record
 
 

@@ -113,6 +113,8 @@ class DiagonalLinearKernel:
             out["full_loss"] = like.new_empty(c, n_rec)
         if self.recording.directions is not None:
             out["projection"] = like.new_empty(c, n_rec, self.recording.directions.shape[1])
+        if self.recording.layers is not None:
+            out["layer_norms"] = like.new_empty(c, n_rec, len(self.recording.layers))
         fluct_sum = torch.zeros_like(like)
         ident_sum = torch.zeros(c, 3, d, dtype=torch.float64, device=like.device)
         virial_sum = torch.zeros_like(ident_sum) if self.recording.partial else None
@@ -132,7 +134,8 @@ class DiagonalLinearKernel:
         new = ChainState(params, rule_state, diverged, state.perm, state.step + n_steps)
         return new, BlockRecord(out["theta"], out["loss"], out["grad_norm"],
                                 out.get("full_loss"), out["diverged"], fluct_sum, ident_sum,
-                                n_steps, virial_sum, out.get("projection"))
+                                n_steps, virial_sum, out.get("projection"),
+                                out.get("layer_norms"))
 
     def _sub_block(self, generator: torch.Generator, theta0: Tensor, buf0: Tensor | None,
                    diverged: Tensor, s: int, offset: int, thin: int,
@@ -194,7 +197,7 @@ class DiagonalLinearKernel:
         ones = torch.ones_like(self.h)
         h_at = h if thin == 1 else self.h
         loss = (torch.addcmul(xi[:, first::thin], at, h_at, value=0.5).mul_(at)) @ ones
-        picked, proj = self.recording.pick(after)
+        picked, proj, layer_norms = self.recording.pick(after)
         part = {"theta": picked, "loss": loss,
                 "grad_norm": (g[:, first::thin].square() @ ones).sqrt_(),
                 "diverged": ~ok[:, first + 1::thin]}
@@ -202,6 +205,8 @@ class DiagonalLinearKernel:
             part["full_loss"] = (after.square() @ self.h).mul_(0.5)
         if proj is not None:
             part["projection"] = proj
+        if layer_norms is not None:
+            part["layer_norms"] = layer_norms
         return traj[:, -1], None if bufs is None else bufs[:, -1], ~ok[:, -1], part
 
     def _tiled(self, n: int) -> tuple[Tensor, Tensor]:

@@ -1,4 +1,4 @@
-"""What a run records per draw (``run.record``): θ in full, a subset of it, random projections.
+"""What a run records per draw (``run.record``): θ in full or a subset, projections, norms.
 
 The engine always advances and checkpoints every coordinate; recording only chooses what of a
 block's draws goes into the archive. A 10⁵-parameter network with 64 chains writes 25 MB of θ
@@ -34,18 +34,30 @@ class Recording:
         coords: The recorded coordinates of θ, increasing (``None``: all of them).
         directions: ``U [D, k]`` unit directions whose projections ``θU`` are recorded, or
             ``None``.
+        layers: ``(name, first, end)`` of each named block of θ whose norm ``‖θ[first:end]‖``
+            is recorded (``posterior/<name>_norm``), or ``None``.
     """
 
     coords: np.ndarray | None
     directions: np.ndarray | None
+    layers: tuple[tuple[str, int, int], ...] | None = None
 
     @classmethod
-    def of(cls, record: RecordConfig, dim: int) -> Recording:
-        """The choice of ``run.record`` for a D-coordinate model (raises on a bad index)."""
+    def of(cls, record: RecordConfig, dim: int,
+           variables: list[tuple[str, int]] | None = None) -> Recording:
+        """The choice of ``run.record`` for a D-coordinate model (raises on a bad index).
+
+        ``variables``: the model's named blocks ``(name, size)`` in order (``[]``: one θ).
+        """
         idx = record.indices(dim)
+        layers = None
+        if record.layer_norms:
+            ends = np.cumsum([size for _, size in variables or [("theta", dim)]])
+            layers = tuple((name, int(end - size), int(end)) for (name, size), end in zip(
+                variables or [("theta", dim)], ends, strict=True))
         return cls(None if idx is None else np.asarray(idx, dtype=np.int64),
                    projection_directions(dim, record.projections, record.seed)
-                   if record.projections else None)
+                   if record.projections else None, layers)
 
     @property
     def partial(self) -> bool:
@@ -57,18 +69,24 @@ class Recording:
         return dim if self.coords is None else len(self.coords)
 
     def n_recorded(self, dim: int) -> int:
-        """Numbers per draw and chain: recorded coordinates plus projections."""
-        return self.n_coords(dim) + (0 if self.directions is None else self.directions.shape[1])
+        """Numbers per draw and chain: recorded coordinates, projections and norms."""
+        return (self.n_coords(dim) + (0 if self.directions is None else self.directions.shape[1])
+                + len(self.layers or ()))
 
-    def pick(self, theta: Tensor) -> tuple[Tensor, Tensor | None]:
-        """The recorded part of draws ``theta [..., D]``: θ's coordinates and the projections.
+    def pick(self, theta: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The recorded part of draws ``theta [..., D]``: coordinates, projections, norms.
 
         The engine calls this at every recorded step, so a block holds only what is recorded.
-        Projections are computed in float64 and kept in θ's dtype.
+        Projections and norms are computed in float64 and kept in θ's dtype; norms are
+        ``[..., L]``, one per layer.
         """
         picked = theta if self.coords is None else theta[..., torch.as_tensor(
             self.coords, device=theta.device)]
-        if self.directions is None:
-            return picked, None
-        u = torch.as_tensor(self.directions, dtype=torch.float64, device=theta.device)
-        return picked, (theta.double() @ u).to(theta.dtype)
+        proj = norms = None
+        if self.directions is not None:
+            u = torch.as_tensor(self.directions, dtype=torch.float64, device=theta.device)
+            proj = (theta.double() @ u).to(theta.dtype)
+        if self.layers is not None:
+            norms = torch.stack([torch.linalg.vector_norm(theta[..., lo:hi].double(), dim=-1)
+                                 for _, lo, hi in self.layers], -1).to(theta.dtype)
+        return picked, proj, norms

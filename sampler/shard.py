@@ -34,7 +34,8 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     rule = spec.rule.build(spec.run.batch_size)
     check_stability(model, rule)
     check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)
-    recording = recording or Recording.of(spec.run.record, model.dim)
+    recording = recording or Recording.of(spec.run.record, model.dim,
+                                          [(v.name, v.size) for v in model.variables()])
     return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains, kernel=kernel,
                   recording=recording)
 
@@ -141,4 +142,5 @@ def block_data(rec: BlockRecord) -> BlockData:
     return BlockData(rec.theta.cpu().numpy(), stats, rec.fluct_sum.double().cpu().numpy(),
                      rec.ident_sum.cpu().numpy(),
                      None if rec.projection is None else rec.projection.cpu().numpy(),
-                     None if rec.virial_sum is None else rec.virial_sum.cpu().numpy())
+                     None if rec.virial_sum is None else rec.virial_sum.cpu().numpy(),
+                     None if rec.layer_norms is None else rec.layer_norms.cpu().numpy())

@@ -169,3 +169,29 @@ def test_blocks_are_sized_by_what_is_recorded(tmp_path):
     assert full["run_000"].attrs["sgdthermo_run"]["chunk_draws"] == 10
     assert part["run_000"].attrs["sgdthermo_run"]["chunk_draws"] == 256
     assert part["run_000"]["posterior"]["theta"].shape == (64, 300, 1000)
+
+
+def test_layer_norms_are_the_norms_of_the_full_runs_layers(tmp_path):
+    """``layer_norms``: ``‖w1‖, ‖b1‖, …`` per draw (one ``theta_norm`` for a quadratic), equal
+    to the norms of the full record's layers, and diagnosed as scalars."""
+    mlp = {"kind": "mlp", "hidden": [8]}
+    cfg = job(mlp, draws=40, burn_in=20, lr=0.05)
+    full = run_local(tmp_path, cfg, "full.zarr")
+    cfg["run"]["record"] = {"every": 50, "layer_norms": True}
+    run = open_run(run_local(tmp_path, cfg, "part.zarr"), 0)
+    theta = zarr.open_group(full, mode="r")["run_000"]["posterior"]["theta"][:]
+    post = run.posterior()
+    lo = 0
+    for name, shape, _, _ in open_run(full, 0).variables():
+        size = int(np.prod(shape))
+        np.testing.assert_allclose(post[f"{name}_norm"].values,
+                                   np.linalg.norm(theta[..., lo:lo + size], axis=-1), rtol=1e-12)
+        lo += size
+    assert lo == theta.shape[-1]
+    diag = analyze_run(run).estimates.diagnostics
+    assert {"w1_norm", "b1_norm", "w2_norm", "b2_norm"} <= diag.keys()
+    assert isinstance(diag["w1_norm"]["r_hat"], float)
+    cfg = job(QUAD, {"layer_norms": True})
+    quad = open_run(run_local(tmp_path, cfg, "quad.zarr"), 0).posterior()
+    np.testing.assert_allclose(quad["theta_norm"].values,
+                               np.linalg.norm(quad["theta"].values, axis=-1), rtol=1e-12)

@@ -57,6 +57,8 @@ def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard
     if recording.coords is not None:  # the recorded coordinates' labels (an xarray coordinate)
         _array(post, "coord", (n_coords,), (max(n_coords, 1),), "int64", ("coord",), 0)
         post["coord"][...] = recording.coords
+    for name, _, _ in recording.layers or ():
+        _array(post, f"{name}_norm", (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)
     if recording.directions is not None:
         k = recording.directions.shape[1]
         _array(post, "projection", (n_chains, n_draws, k), (*c, k), dtype,
@@ -130,6 +132,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             "index": spec.index, "label": spec.label, "spec": json.loads(spec.model_dump_json()),
             "model": facts["model"], "shard_chains": k, "chunk_draws": chunk,
             "kernel": facts.get("kernel", "step"), "variables": facts.get("variables", []),
+            **({} if recording.layers is None else {
+                "layer_norms": [list(layer) for layer in recording.layers]}),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
         sh = min(k, spec.run.chains)
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])

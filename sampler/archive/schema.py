@@ -9,6 +9,7 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
         posterior/theta             (chain, draw, coord)   NaN until committed (run.record:
                                     a subset of coordinates, labelled by posterior/coord)
         posterior/projection        (chain, draw, direction)  θU for run.record.projections
+        posterior/<layer>_norm      (chain, draw)          ‖θ_layer‖ for run.record.layer_norms
         sample_stats/loss           (chain, draw)          minibatch loss of the recorded step
         sample_stats/grad_norm      (chain, draw)          ‖g_B‖ of the recorded step
         sample_stats/full_loss      (chain, draw)          L(θ) at the draw (cheap models only)

@@ -45,6 +45,7 @@ class BlockData:
         ident_sum: ``[c, 3, D]`` sums of θ⊙pg, pg and ½(pg)² over the block.
         projection: ``[c, n, k]`` recorded projections ``θU`` (``run.record.projections``).
         virial_sum: ``[c, 3, D]`` sums of θ, θ⊙g_B and g_B (kept when θ is recorded partly).
+        layer_norms: ``[c, n, L]`` per-layer norms (``run.record.layer_norms``).
     """
 
     theta: np.ndarray
@@ -53,6 +54,7 @@ class BlockData:
     ident_sum: np.ndarray
     projection: np.ndarray | None = None
     virial_sum: np.ndarray | None = None
+    layer_norms: np.ndarray | None = None
 
 
 @dataclass
@@ -137,7 +139,11 @@ class RunStore:
         coords = np.asarray(post["coord"][:]) if "coord" in post else None
         rec = self.group["recording"] if "recording" in self.group else None
         directions = np.asarray(rec["directions"][:]) if rec is not None else None
-        return Recording(coords, directions)
+        return Recording(coords, directions, self._layers())
+
+    def _layers(self) -> tuple[tuple[str, int, int], ...] | None:
+        layers = self.group.attrs.get(RUN_KEY, {}).get("layer_norms")
+        return None if layers is None else tuple((str(n), int(a), int(b)) for n, a, b in layers)
 
     # ------------------------------------------------------------------ writing
     def write_block(self, shard: int, block: Block, data: BlockData) -> None:
@@ -155,8 +161,12 @@ class RunStore:
         prefix = WARMUP_PREFIX if block.group == "warmup" else ""
         draws = slice(block.draw_start, block.draw_start + data.theta.shape[1])
         self.group[f"{prefix}posterior"]["theta"][chains, draws] = data.theta
+        post = self.group[f"{prefix}posterior"]
         if data.projection is not None:
-            self.group[f"{prefix}posterior"]["projection"][chains, draws] = data.projection
+            post["projection"][chains, draws] = data.projection
+        if data.layer_norms is not None:
+            for j, (name, _, _) in enumerate(self._layers() or ()):
+                post[f"{name}_norm"][chains, draws] = data.layer_norms[..., j]
         stats = self.group[f"{prefix}sample_stats"]
         for name in DRAW_STATS:
             if name in data.stats:

@@ -12,7 +12,7 @@ from .rules import RuleConfig
 
 
 class RecordConfig(_Strict):
-    """What each draw records: θ in full (the default), a subset of it, and random projections.
+    """What each draw records: θ in full (default) or a subset, projections, per-layer norms.
 
     Recording a subset keeps every per-coordinate accumulator (fluctuation, stationarity
     identity and, then, the virial sums ``Σθ, Σθ⊙g_B, Σg_B``), so temperatures stay per
@@ -27,6 +27,9 @@ class RecordConfig(_Strict):
         0, ge=0, description="Also record ûᵀθ for this many random unit directions û "
         "(posterior/projection; the directions are stored in the archive).")
     seed: int = Field(0, description="Seed of the projection directions.")
+    layer_norms: bool = Field(
+        False, description="Also record ‖θ_layer‖ per draw for each named variable (w1, b1, … "
+        "of a network; ‖θ‖ for other models) as posterior/<name>_norm.")
 
     @model_validator(mode="after")
     def _one_subset(self) -> RecordConfig:
