@@ -17,9 +17,11 @@ import numpy as np
 import xarray as xr
 
 from ..sampler.archive import DTYPES, RunStore, open_store, read_root, run_group_name
+from ..sampler.archive.schema import LAYOUT_LAYERS
 from ..sampler.config import RunSpec
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
+from .flat_layers import flat_theta
 
 
 def archive_metadata(path: str) -> dict[str, Any]:
@@ -67,8 +69,20 @@ class RunData:
         return self.draws == self.spec.run.draws
 
     def posterior(self) -> xr.Dataset:
-        """Committed posterior draws ``theta (chain, draw, coord)`` with chain/draw coordinates."""
-        return self._group("posterior", self.draws)
+        """Committed posterior draws ``theta (chain, draw, coord)`` with chain/draw coordinates.
+
+        θ is flat here whatever the layout: a network stored per layer (layout ``"layers"``) is
+        read through a lazy flat view (``flat_layers``); ``inference_data`` gives the layers.
+        """
+        return self._flat(self._group("posterior", self.draws))
+
+    def _flat(self, group: xr.Dataset) -> xr.Dataset:
+        if self.store.layout != LAYOUT_LAYERS:
+            return group
+        names = [str(name) for name, _, _ in self.store.variables]
+        theta = flat_theta([group[name].variable for name in names])
+        rest = group.drop_vars(names)
+        return rest.assign(theta=theta.assign_coords(chain=group["chain"], draw=group["draw"]))
 
     def sample_stats(self) -> xr.Dataset:
         """Committed sample statistics (loss, grad_norm, full_loss, diverged)."""
@@ -123,16 +137,23 @@ class RunData:
 
         Network parameters appear per layer with named dims (``RunData.named``).
         """
-        groups: dict[str, Any] = {"posterior": self.named(self.posterior()),
+        groups: dict[str, Any] = {"posterior": self._layers("posterior", self.draws),
                                   "sample_stats": self.sample_stats()}
         if "warmup_posterior" in self.tree.children:
-            groups["warmup_posterior"] = self.named(
-                self._group("warmup_posterior", self.warmup_draws))
+            groups["warmup_posterior"] = self._layers("warmup_posterior", self.warmup_draws)
             groups["warmup_sample_stats"] = self._group("warmup_sample_stats",
                                                         self.warmup_draws)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return az.InferenceData(**groups)
+
+    def _layers(self, name: str, n: int) -> xr.Dataset:
+        """A posterior group with a network's layers as variables (as stored, or split)."""
+        group = self._group(name, n)
+        if self.store.layout != LAYOUT_LAYERS:
+            return self.named(group)
+        names = [str(v) for v, _, _ in self.store.variables]  # in θ's order, not the store's
+        return group[names + [str(v) for v in group.data_vars if str(v) not in names]]
 
     def fluctuation(self, coords: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """Committed fluctuation sums ``[C, blocks, D]`` and the steps of each block ``[blocks]``.

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .archive import DTYPES, BlockData, RunStore
+from .archive.schema import LAYOUT_FLAT, LAYOUT_LAYERS
 from .config import RunSpec
 from .engine import BlockRecord, ChainState, Engine
 from .optimum import optimum
@@ -63,6 +64,8 @@ def state_facts(spec: RunSpec) -> dict[str, Any]:
     return {"dim": engine.model.dim, "full_loss": engine.record_full_loss,
             "kernel": engine.kernel_name,
             "recording": engine.recording,
+            "layout": LAYOUT_LAYERS if engine.model.variables() and not engine.recording.partial
+            else LAYOUT_FLAT,
             "variables": [[v.name, list(v.shape), list(v.dims)] for v in engine.model.variables()],
             "model": engine.model.describe(), "arrays": engine.model.arrays(), "state": shapes}
 

@@ -74,3 +74,72 @@ def test_a_loss_scaled_network_keeps_its_layers():
     plain = MLPConfig(hidden=[4]).build(batch_size=2)
     scaled = MLPConfig(hidden=[4], loss_scale=2.0).build(batch_size=2)
     assert scaled.variables() == plain.variables() and len(plain.variables()) == 4
+
+
+def _same_record(a, b) -> bool:
+    """Equal structure and strings; numbers equal to 1e-12 relative (NaN equal to NaN).
+
+    Plus 1e-10 absolute: a jackknife SE of τ (``iat_se``) is a difference of τ's of size ~20
+    and can be ~1e-7, so rounding differences of τ (batched FFTs of other widths) reach it
+    absolutely, not relatively.
+    """
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(
+            _same_record(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(
+            _same_record(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return bool(np.isclose(a, b, rtol=1e-12, atol=1e-10, equal_nan=True))
+    return a == b
+
+
+def _flat_archive(tmp_path, cfg: dict, name: str) -> str:
+    """The same job written the way archives were before per-layer arrays (one flat θ)."""
+    from sgdthermo.sampler.archive import create_archive, shard_bounds
+    from sgdthermo.sampler.jobspec import expand, validate
+    from sgdthermo.sampler.shard import ShardRunner, state_facts
+    job = validate(cfg)
+    runs = expand(job)
+    path = str(tmp_path / name)
+    create_archive(path, job, runs, "cpu", [{**state_facts(r), "layout": "flat"} for r in runs])
+    for s in range(len(shard_bounds(runs[0].run.chains, job.cluster.shard_chains))):
+        ShardRunner(path, 0, s).run_until(10**9)
+    return path
+
+
+def test_layers_are_arrays_of_their_own_and_analyse_like_flat_theta(tmp_path):
+    """On disk a network is ``w1 (chain, draw, w1_out, w1_in)``, … (plain xarray sees them, no
+    flat θ); the analysis reads a lazy flat view and gives what it gives on the flat layout
+    that archives had before (which still opens and resumes as it was)."""
+    import warnings
+
+    import xarray as xr
+    from sgdthermo.analysis.analyze import analyze_archive
+    from sgdthermo.sampler.shard import ShardRunner
+
+    from tests.conftest import archive_arrays, make_archive
+    cfg = network_job({"kind": "mlp", "hidden": [6, 5]})
+    path = run_local(tmp_path, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = xr.open_datatree(path, engine="zarr")["run_000/posterior"].to_dataset()
+    assert "theta" not in post and post["w1"].dims == ("chain", "draw", "w1_out", "w1_in")
+    flat = _flat_archive(tmp_path, cfg, "flat.zarr")
+    a, b = open_archive(path)[0], open_archive(flat)[0]
+    assert a.store.layout == "layers" and b.store.layout == "flat"
+    theta_a, theta_b = a.posterior()["theta"], b.posterior()["theta"]
+    np.testing.assert_array_equal(theta_a.values, theta_b.values)
+    for key in (np.s_[:, :, 3:70], np.s_[1, :, 200:201], np.s_[:, 5, ::7], np.s_[2, 3, 64],
+                np.s_[:, :, 40:40], np.s_[::2, 1:9, -30:]):
+        np.testing.assert_array_equal(theta_a[key].values, theta_b.values[key], err_msg=str(key))
+    ra, rb = analyze_archive(path).as_dict()["runs"], analyze_archive(flat).as_dict()["runs"]
+    assert _same_record(ra, rb)  # every number of the record (FFT batches differ: ≤ 1e-12)
+    split = make_archive(tmp_path, cfg, "split.zarr")  # the layers layout resumes bitwise
+    for shard in (0, 1):
+        ShardRunner(split, 0, shard).run_until(2)
+        ShardRunner(split, 0, shard).run_until(10**9)
+    whole, again = archive_arrays(path), archive_arrays(split)
+    assert whole.keys() == again.keys()
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], again[key], err_msg=key)

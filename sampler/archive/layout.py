@@ -19,6 +19,8 @@ from ..recording import Recording
 from .schema import (
     CHUNK_BYTES,
     DTYPES,
+    LAYOUT_FLAT,
+    LAYOUT_LAYERS,
     RNG_BYTES,
     ROOT_KEY,
     RUN_KEY,
@@ -44,16 +46,30 @@ def _array(group: zarr.Group, name: str, shape: tuple[int, ...], chunks: tuple[i
                        dimension_names=dims, compressors=compressor)
 
 
+def _layer_arrays(post: Any, n_chains: int, n_draws: int, shard: int, chunk: int, dtype: str,
+                  variables: list[Any]) -> None:
+    """One array per named variable ``name (chain, draw, *dims)``, chunked along its first dim."""
+    itemsize = np.dtype(dtype).itemsize
+    for name, shape, dims in variables:
+        row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        lead = int(min(shape[0], max(1, CHUNK_BYTES // max(shard * chunk * row * itemsize, 1))))
+        _array(post, str(name), (n_chains, n_draws, *shape), (shard, chunk, lead, *shape[1:]),
+               dtype, ("chain", "draw", *dims), np.nan, DRAW_COMPRESSOR)
+
+
 def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard: int,
                  chunk: int, dtype: str, full_loss: bool, prefix: str,
-                 recording: Recording) -> None:
+                 recording: Recording, layers: list[Any] | None) -> None:
     post: Any = group.create_group(f"{prefix}posterior")
     stats = group.create_group(f"{prefix}sample_stats")
     c = (shard, chunk)
     n_coords = recording.n_coords(dim)
     coords = coord_chunk(n_coords, shard, chunk, np.dtype(dtype).itemsize)
-    _array(post, "theta", (n_chains, n_draws, n_coords), (*c, coords), dtype,
-           ("chain", "draw", "coord"), np.nan, DRAW_COMPRESSOR)
+    if layers:  # a network recorded in full: its layers as ArviZ variables (``LAYOUT_LAYERS``)
+        _layer_arrays(post, n_chains, n_draws, shard, chunk, dtype, layers)
+    else:
+        _array(post, "theta", (n_chains, n_draws, n_coords), (*c, coords), dtype,
+               ("chain", "draw", "coord"), np.nan, DRAW_COMPRESSOR)
     if recording.coords is not None:  # the recorded coordinates' labels (an xarray coordinate)
         _array(post, "coord", (n_coords,), (max(n_coords, 1),), "int64", ("coord",), 0)
         post["coord"][...] = recording.coords
@@ -108,7 +124,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             ``arrays`` (the model's defining arrays, written under ``model/``),
             ``variables`` (θ's named blocks ``[name, shape, dims]``; ``[]``: one ``theta``),
             ``recording`` (``sampler.recording.Recording``: recorded coordinates, projection
-            directions; absent: all of θ),
+            directions; absent: all of θ), ``layout`` (``"layers"``: a network's variables as
+            arrays of their own; absent or ``"flat"``: one ``theta``),
             ``model`` (description) and
             ``state`` (name → (shape without chain, dtype)) of the engine's checkpoint state.
     """
@@ -123,6 +140,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
     for spec, facts in zip(runs, run_facts, strict=True):
         g = root.create_group(run_group_name(spec.index))
         recording = facts.get("recording") or Recording(None, None)
+        layout = facts.get("layout", LAYOUT_FLAT)
         chunk = block_draws(job.cluster.chunk_draws, min(k, spec.run.chains),
                             recording.n_recorded(facts["dim"]), DTYPES[spec.run.dtype].itemsize)
         blocks = block_schedule(spec, chunk)
@@ -132,16 +150,18 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             "index": spec.index, "label": spec.label, "spec": json.loads(spec.model_dump_json()),
             "model": facts["model"], "shard_chains": k, "chunk_draws": chunk,
             "kernel": facts.get("kernel", "step"), "variables": facts.get("variables", []),
+            "layout": layout,
             **({} if recording.layers is None else {
                 "layer_norms": [list(layer) for layer in recording.layers]}),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
         sh = min(k, spec.run.chains)
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])
+        layers = facts.get("variables") if layout == LAYOUT_LAYERS else None
         _draw_arrays(g, spec.run.chains, spec.run.draws, args[1], *args[2:], prefix="",
-                     recording=recording)
+                     recording=recording, layers=layers)
         if spec.run.keep_warmup and spec.run.burn_in:
             _draw_arrays(g, spec.run.chains, spec.run.burn_in // spec.run.thin, args[1],
-                         *args[2:], prefix=WARMUP_PREFIX, recording=recording)
+                         *args[2:], prefix=WARMUP_PREFIX, recording=recording, layers=layers)
         fl: Any = g.create_group("fluctuation")
         nb = max(len(posterior_blocks), 1)
         d = facts["dim"]

@@ -8,6 +8,9 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
                             kernel (the engine path that writes it: "fused" or "step")
         posterior/theta             (chain, draw, coord)   NaN until committed (run.record:
                                     a subset of coordinates, labelled by posterior/coord)
+        posterior/<layer>           (chain, draw, *dims)   instead of theta for a network recorded
+                                    in full (layout "layers": w1 (chain, draw, w1_out, w1_in), …;
+                                    archives from before have theta, layout "flat")
         posterior/projection        (chain, draw, direction)  θU for run.record.projections
         posterior/<layer>_norm      (chain, draw)          ‖θ_layer‖ for run.record.layer_norms
         sample_stats/loss           (chain, draw)          minibatch loss of the recorded step
@@ -54,6 +57,7 @@ RNG_BYTES = 8192  # room for any torch generator state (CPU mt19937: 5056 bytes,
 ROOT_KEY, RUN_KEY = "sgdthermo", "sgdthermo_run"
 DRAW_STATS = ("loss", "grad_norm", "full_loss", "diverged")  # sample_stats arrays
 WARMUP_PREFIX = "warmup_"  # warmup_posterior, warmup_sample_stats
+LAYOUT_FLAT, LAYOUT_LAYERS = "flat", "layers"  # θ as one array, or a network's layers as arrays
 
 
 class ArchiveError(ValueError):

@@ -19,6 +19,8 @@ from ..config import JobConfig, RunSpec
 from ..recording import Recording
 from .schema import (
     DRAW_STATS,
+    LAYOUT_FLAT,
+    LAYOUT_LAYERS,
     RNG_BYTES,
     RUN_KEY,
     WARMUP_PREFIX,
@@ -91,6 +93,7 @@ class RunStore:
         self.kernel = str(attrs.get("kernel", "step"))  # the engine path that writes this run
         # θ's named blocks [name, shape, dims] in coordinate order; [] for one ``theta``
         self.variables: list[Any] = list(attrs.get("variables", []))
+        self.layout = str(attrs.get("layout", LAYOUT_FLAT))  # LAYOUT_LAYERS: θ per variable
         self.blocks = block_schedule(self.spec, self.chunk_draws)
         self.shards = shard_bounds(self.spec.run.chains, self.shard_chains)
         self.n_warmup = len(self.blocks) - n_posterior_blocks(self.blocks)
@@ -160,8 +163,15 @@ class RunStore:
             return
         prefix = WARMUP_PREFIX if block.group == "warmup" else ""
         draws = slice(block.draw_start, block.draw_start + data.theta.shape[1])
-        self.group[f"{prefix}posterior"]["theta"][chains, draws] = data.theta
         post = self.group[f"{prefix}posterior"]
+        if self.layout == LAYOUT_LAYERS:  # a network recorded in full: one array per layer
+            c, n, lo = data.theta.shape[0], data.theta.shape[1], 0
+            for name, shape, _ in self.variables:
+                size = int(np.prod(shape))
+                post[name][chains, draws] = data.theta[..., lo:lo + size].reshape(c, n, *shape)
+                lo += size
+        else:
+            post["theta"][chains, draws] = data.theta
         if data.projection is not None:
             post["projection"][chains, draws] = data.projection
         if data.layer_norms is not None:

@@ -1,0 +1,63 @@
+"""A network's per-layer arrays seen as one lazy ``theta (chain, draw, coord)``.
+
+Archives store a network recorded in full as ArviZ variables, ``w1 (chain, draw, w1_out, w1_in)``,
+``b1 (chain, draw, w1_out)``, … (``sampler.archive.schema``, layout ``"layers"``); every
+per-coordinate estimate streams over a flat θ in blocks of coordinates. This backend array gives
+that flat view without copying: indexing a block of coordinates reads, from each layer it
+overlaps, only the rows (leading-dimension slices) that hold them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+
+class FlatLayers(BackendArray):
+    """``[C, n, D]`` over per-layer arrays ``(chain, draw, *shape)`` in coordinate order.
+
+    Args:
+        layers: The lazy per-layer variables, already restricted to the committed draws.
+    """
+
+    def __init__(self, layers: list[xr.Variable]) -> None:
+        self.layers = layers
+        self.sizes = [int(np.prod(a.shape[2:])) for a in layers]
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        c, n = layers[0].shape[:2]
+        self.shape = (int(c), int(n), int(self.starts[-1]))
+        self.dtype = np.dtype(layers[0].dtype)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
+                                                  self._read)
+
+    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        chain, draw, coord = key
+        idx = np.arange(self.shape[2])[coord]
+        flat = np.atleast_1d(idx)
+        lead = [k for k in (chain, draw) if isinstance(k, slice)]
+        pieces = []
+        for layer, lo, size in zip(self.layers, self.starts[:-1], self.sizes, strict=True):
+            mine = flat[(flat >= lo) & (flat < lo + size)] - lo
+            if mine.size == 0:
+                continue
+            row = size // layer.shape[2]
+            r0, r1 = int(mine.min()) // row, int(mine.max()) // row + 1
+            block = np.asarray(layer[chain, draw, r0:r1].values)
+            block = block.reshape(*block.shape[:len(lead)], -1)
+            pieces.append(block[..., mine - r0 * row])
+        if not pieces:  # an empty block of coordinates
+            return np.zeros((*self.shape[:2], 0), self.dtype)[chain, draw]
+        out = np.concatenate(pieces, axis=-1)
+        return out if np.ndim(idx) else out[..., 0]
+
+
+def flat_theta(layers: list[xr.Variable]) -> xr.DataArray:
+    """The lazy ``theta (chain, draw, coord)`` of a network's per-layer arrays."""
+    data = indexing.LazilyIndexedArray(FlatLayers(layers))
+    return xr.DataArray(xr.Variable(("chain", "draw", "coord"), data))
