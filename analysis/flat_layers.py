@@ -50,7 +50,9 @@ class FlatLayers(BackendArray):
             r0, r1 = int(mine.min()) // row, int(mine.max()) // row + 1
             block = np.asarray(layer[chain, draw, r0:r1].values)
             block = block.reshape(*block.shape[:len(lead)], -1)
-            pieces.append(block[..., mine - r0 * row])
+            first, last = int(mine[0]) - r0 * row, int(mine[-1]) - r0 * row
+            contiguous = last - first + 1 == mine.size  # a plain block of coordinates: a view
+            pieces.append(block[..., first:last + 1] if contiguous else block[..., mine - r0 * row])
         if not pieces:  # an empty block of coordinates
             return np.zeros((*self.shape[:2], 0), self.dtype)[chain, draw]
         out = np.concatenate(pieces, axis=-1)
@@ -58,6 +60,17 @@ class FlatLayers(BackendArray):
 
 
 def flat_theta(layers: list[xr.Variable]) -> xr.DataArray:
-    """The lazy ``theta (chain, draw, coord)`` of a network's per-layer arrays."""
+    """The lazy ``theta (chain, draw, coord)`` of a network's per-layer arrays.
+
+    Its ``encoding["chunks"]`` says how many coordinates one stored chunk of the largest layer
+    holds (``blocks.read_width`` reads at least that many at a time: reading one coordinate at
+    a time would decompress each chunk once per coordinate in it).
+    """
     data = indexing.LazilyIndexedArray(FlatLayers(layers))
-    return xr.DataArray(xr.Variable(("chain", "draw", "coord"), data))
+    flat = xr.DataArray(xr.Variable(("chain", "draw", "coord"), data))
+    per_chunk = [int(np.prod(v.encoding["chunks"][2:])) for v in layers
+                 if v.encoding.get("chunks")]
+    if per_chunk:
+        c, n = layers[0].shape[:2]
+        flat.encoding["chunks"] = (int(c), int(n), max(per_chunk))
+    return flat

@@ -5,59 +5,98 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from .analyze import ArchiveAnalysis
 from .record import measured_position
 
+WIDE = 160  # columns of the layout when the output is not a terminal (a file, a pipe, a log)
 
-def _overview(result: dict[str, Any]) -> Table:
-    """One line per run: draws, worst R-hat and ESS, stationarity and the Gibbs verdict."""
-    t = Table(title=f"sgdthermo analysis: {result['archive']}")
-    for col in ("run", "label", "rule", "draws×chains", "R-hat", "ESS", "stationary", "Gibbs"):
-        t.add_column(col, overflow="fold")
+
+def output_console() -> Console:
+    """The terminal's width on a terminal; a fixed wide layout anywhere else."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=WIDE)
+
+
+def fit_tables(title: str, head: list[str], rows: list[list[str]], width: int) -> list[Table]:
+    """``rows`` as tables no wider than ``width`` that never fold or cut a cell.
+
+    Columns keep the width of their widest cell; when they do not fit side by side (as rich
+    measures the table) they go into further tables, each repeating the first (key) column.
+    """
+    def table(cols: list[int], label: str) -> Table:
+        t = Table(title=label, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for j in cols:
+            t.add_column(head[j], justify="left" if j == 0 else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(*(r[j] for j in cols))
+        return t
+
+    ruler = Console(width=10_000)
+    groups: list[list[int]] = [[]]
+    for j in range(1, len(head)):
+        wide = ruler.measure(table([0, *groups[-1], j], "")).maximum > width
+        if groups[-1] and wide:
+            groups.append([])
+        groups[-1].append(j)
+    if len(groups) == 1:
+        return [table([0, *groups[0]], title)]
+    return [table([0, *g], f"{title} ({n + 1}/{len(groups)})") for n, g in enumerate(groups)]
+
+
+def _num(x: float, fmt: str = ".4g") -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:{fmt}}"
+
+
+def _overview(result: dict[str, Any], width: int) -> list[Table]:
+    """One line per run: draws, worst R-hat, bulk and tail ESS, stationarity and Gibbs."""
+    head = ["run", "label", "rule", "draws×chains", "max R-hat", "min ESS bulk",
+            "min ESS tail", "stationary", "Gibbs", "p"]
+    rows = []
     for r in result["runs"]:
         if r.get("status") != "ok":
-            t.add_row(str(r["run"]), r["label"], r["rule"], str(r["draws"]), "-", "-", "-",
-                      r.get("status", ""))
+            rows.append([str(r["run"]), r["label"], r["rule"], str(r["draws"]), "–", "–", "–",
+                         "–", r.get("status", ""), "–"])
             continue
         w, g, agree = r["worst"], r["gibbs"], r["temperature"]["agree"]
-        p = "" if g["p_value"] is None or not np.isfinite(g["p_value"]) else (
-            f" p={g['p_value']:.2g}")
-        t.add_row(str(r["run"]), r["label"], r["rule"], f"{r['draws']}×{r['chains']}",
-                  f"{w['max_r_hat']:.3f}", f"{w['min_ess_bulk']:.0f}",
-                  "-" if agree is None else ("yes" if agree else "NO"), g["verdict"] + p)
-    return t
+        rows.append([str(r["run"]), r["label"], r["rule"], f"{r['draws']}×{r['chains']}",
+                     _num(w["max_r_hat"], ".3f"), _num(w["min_ess_bulk"], ".0f"),
+                     _num(w["min_ess_tail"], ".0f"),
+                     "–" if agree is None else ("yes" if agree else "NO"), g["verdict"],
+                     _num(g["p_value"], ".2g")])
+    return fit_tables(f"sgdthermo analysis: {result['archive']}", head, rows, width)
 
 
-def _beta(t: float, se: float) -> str:
-    """``β = 1/T`` with the delta-method SE ``se/T²``."""
-    return f"{1 / t:.4g}±{se / t**2:.2g}" if t > 0 else "–"
+def _beta(t: float, se: float) -> tuple[str, str]:
+    """``β = 1/T`` and its delta-method SE ``se/T²``."""
+    return (f"{1 / t:.4g}", f"{se / t**2:.2g}") if t > 0 else ("–", "–")
 
 
-def _coordinates(r: dict[str, Any], max_rows: int = 8) -> Table:
+def _coordinates(r: dict[str, Any], width: int, max_rows: int = 8) -> list[Table]:
     tp, th = r["temperature"], r["theory"]
-    t = Table(title=f"run {r['run']} ({r['label']}): per-coordinate temperatures", title_justify="left")
     fl = "T fluct" if tp.get("fluctuation_exact", True) else "T fluct ≈"
-    cols = ["i", "T virial", "β = 1/T", fl] + (["T theory", "z vir", "Var", "Var theory", "τ",
-                                            "τ theory"] if th else [])
-    for c in cols:
-        t.add_column(c, justify="right", overflow="fold")
+    head = ["i", "T virial", "± SE", "β = 1/T", "± SE", fl, "± SE"] + (
+        ["T theory", "z vir", "Var", "± SE", "Var theory", "τ", "± SE", "τ theory"] if th else [])
+    rows = []
     for i in range(min(len(tp["virial"]), max_rows)):
-        row = [str(i), f"{tp['virial'][i]:.4g}±{tp['virial_se'][i]:.2g}",
-               _beta(tp["virial"][i], tp["virial_se"][i]),
-               f"{tp['fluctuation'][i]:.4g}±{tp['fluctuation_se'][i]:.2g}"]
+        row = [str(i), f"{tp['virial'][i]:.4g}", f"{tp['virial_se'][i]:.2g}",
+               *_beta(tp["virial"][i], tp["virial_se"][i]),
+               f"{tp['fluctuation'][i]:.4g}", f"{tp['fluctuation_se'][i]:.2g}"]
         if th:
             j = measured_position(th, i)  # None: coordinate not recorded (run.record)
             row += [f"{th['temperature'][i]:.4g}", f"{th['virial_z'][i]:+.1f}",
-                    "–" if j is None else
-                    f"{th['measured_variance'][j]:.4g}±{th['variance_se'][j]:.2g}",
+                    "–" if j is None else f"{th['measured_variance'][j]:.4g}",
+                    "–" if j is None else f"{th['variance_se'][j]:.2g}",
                     f"{th['variance'][i]:.4g}",
-                    "–" if j is None else f"{th['measured_iat'][j]:.3g}±{th['iat_se'][j]:.2g}",
+                    "–" if j is None else f"{th['measured_iat'][j]:.3g}",
+                    "–" if j is None else f"{th['iat_se'][j]:.2g}",
                     "–" if th["iat"] is None else f"{th['iat'][i]:.3g}"]
-        t.add_row(*row)
-    return t
+        rows.append(row)
+    return fit_tables(f"run {r['run']} ({r['label']}): per-coordinate temperatures", head, rows,
+                      width)
 
 
 def _gibbs_line(r: dict[str, Any]) -> str:
@@ -85,22 +124,21 @@ def _spike_line(along: dict[str, Any]) -> str:
 def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
     """An overview table, then one per-coordinate table per run, then the claim."""
     result = analysis.as_dict()
-    console.print(_overview(result))
+    for table in _overview(result, console.width):
+        console.print(table)
     for r in result["runs"]:
         if r.get("status") == "ok":
-            console.print(_coordinates(r))
+            for table in _coordinates(r, console.width):
+                console.print(table)
             console.print(_gibbs_line(r))
             along = (r.get("theory") or {}).get("spike_directions")
             if along:
                 console.print(_spike_line(along))
     claim = result.get("claim")
     if claim:
-        t = Table(title=f"Seed claim: {claim['title']} (seed {claim['seed']})",
-                  title_justify="left")
-        for col in claim["columns"]:
-            t.add_column(col, overflow="fold")
-        for row in claim["rows"]:
-            t.add_row(*row)
-        console.print(t)
+        for table in fit_tables(f"Seed claim: {claim['title']} (seed {claim['seed']})",
+                                list(claim["columns"]), [list(r) for r in claim["rows"]],
+                                console.width):
+            console.print(table)
         console.print(f"[bold]prediction:[/bold] {claim['prediction']}")
         console.print(f"[bold]verdict: {claim['verdict']}[/bold] — {claim['explanation']}")

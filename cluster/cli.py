@@ -134,13 +134,13 @@ def cmd_status(args: argparse.Namespace) -> None:
 def cmd_analyze(args: argparse.Namespace) -> None:
     """``sgdthermo analyze``."""
     from ..analysis.analyze import analyze_archive
-    from ..analysis.text import print_summary
+    from ..analysis.text import output_console, print_summary
 
     analysis = analyze_archive(args.archive)
     if args.json:
         print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
-        print_summary(analysis, Console())
+        print_summary(analysis, output_console())
 
 
 def cmd_report(args: argparse.Namespace) -> None:

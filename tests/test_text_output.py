@@ -1,0 +1,69 @@
+"""The terminal summary never cuts a number: at 80 columns, narrower, and in a pipe or file."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from sgdthermo.analysis.analyze import analyze_archive
+from sgdthermo.analysis.text import WIDE, fit_tables, output_console, print_summary
+
+from tests.conftest import run_local
+
+JOB = {"seed": 1, "model": {"kind": "quadratic", "hessian": [1.0, 2.0, 0.5],
+                            "noise_cov": [1.0, 9.0, 4.0]},
+       "rule": {"kind": "sgd", "lr": 0.1},
+       "run": {"chains": 4, "draws": 400, "burn_in": 100},
+       "cluster": {"shard_chains": 2, "chunk_draws": 200},
+       "sweep": {"grid": {"rule.lr": [0.05, 0.2]}}}
+
+
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory):
+    return analyze_archive(run_local(tmp_path_factory.mktemp("text"), JOB))
+
+
+@pytest.mark.parametrize("width", [80, 60, WIDE])
+def test_every_number_is_printed_whole_within_the_width(analysis, width):
+    buf = io.StringIO()
+    print_summary(analysis, Console(file=buf, width=width))
+    out = buf.getvalue()
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert "…" not in out
+    tokens = set(out.split())
+    for r in analysis.as_dict()["runs"]:
+        tp, th = r["temperature"], r["theory"]
+        for i in range(3):
+            for number in (f"{tp['virial'][i]:.4g}", f"{tp['virial_se'][i]:.2g}",
+                           f"{tp['fluctuation'][i]:.4g}", f"{th['variance'][i]:.4g}",
+                           f"{th['measured_variance'][i]:.4g}", f"{th['iat'][i]:.3g}"):
+                assert number in tokens, (number, width)
+        assert f"{r['worst']['min_ess_tail']:.0f}" in tokens  # tail ESS is shown too
+
+
+def test_a_table_too_wide_is_split_repeating_its_key_column():
+    head = ["i"] + [f"column {j}" for j in range(12)]
+    rows = [[str(i)] + [f"{1.2345678e-5 * (i + 1) * (j + 1):.6g}" for j in range(12)]
+            for i in range(3)]
+    tables = fit_tables("t", head, rows, 50)
+    assert len(tables) > 1
+    buf = io.StringIO()
+    console = Console(file=buf, width=50)
+    for t in tables:
+        console.print(t)
+    out = buf.getvalue()
+    assert max(len(line) for line in out.splitlines()) <= 50
+    for row in rows:
+        for cell in row[1:]:
+            assert cell in out.split()
+    assert sum(t.columns[0].header == "i" for t in tables) == len(tables)
+    # a negative control: the same cells in one 50-column table are cut (what main printed)
+    one = fit_tables("t", head, rows, 10_000)[0]
+    buf = io.StringIO()
+    Console(file=buf, width=50).print(one)
+    assert any(cell not in buf.getvalue().split() for row in rows for cell in row[1:])
+
+
+def test_a_pipe_or_file_gets_the_wide_layout():
+    assert output_console().width == WIDE  # pytest captures stdout: not a terminal
