@@ -5,46 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from .analyze import ArchiveAnalysis
 from .record import measured_position
-
-WIDE = 160  # columns of the layout when the output is not a terminal (a file, a pipe, a log)
-
-
-def output_console() -> Console:
-    """The terminal's width on a terminal; a fixed wide layout anywhere else."""
-    probe = Console()
-    return probe if probe.is_terminal else Console(width=WIDE)
-
-
-def fit_tables(title: str, head: list[str], rows: list[list[str]], width: int) -> list[Table]:
-    """``rows`` as tables no wider than ``width`` that never fold or cut a cell.
-
-    Columns keep the width of their widest cell; when they do not fit side by side (as rich
-    measures the table) they go into further tables, each repeating the first (key) column.
-    """
-    def table(cols: list[int], label: str) -> Table:
-        t = Table(title=label, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        for j in cols:
-            t.add_column(head[j], justify="left" if j == 0 else "right", no_wrap=True)
-        for r in rows:
-            t.add_row(*(r[j] for j in cols))
-        return t
-
-    ruler = Console(width=10_000)
-    groups: list[list[int]] = [[]]
-    for j in range(1, len(head)):
-        wide = ruler.measure(table([0, *groups[-1], j], "")).maximum > width
-        if groups[-1] and wide:
-            groups.append([])
-        groups[-1].append(j)
-    if len(groups) == 1:
-        return [table([0, *groups[0]], title)]
-    return [table([0, *g], f"{title} ({n + 1}/{len(groups)})") for n, g in enumerate(groups)]
+from .tables import fit_tables
 
 
 def _num(x: float, fmt: str = ".4g") -> str:

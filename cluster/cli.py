@@ -14,7 +14,6 @@ import threading
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.table import Table
 
 from ..sampler.archive import ArchiveError, read_root
 from ..sampler.jobspec import ConfigError, load_job
@@ -121,20 +120,23 @@ def cmd_status(args: argparse.Namespace) -> None:
         print(json.dumps({"archive": args.archive, "created": meta["created"],
                           "device": meta["device"], "runs": rows}, indent=2))
         return
-    t = Table(title=f"{args.archive} ({meta['config']['name']}, created {meta['created']})")
-    for col in ("run", "label", "shards done", "progress", "state"):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        pct = 100 * r["chain_steps"] / max(r["total_chain_steps"], 1)
-        t.add_row(str(r["run"]), r["label"], f"{r['shards_done']}/{r['shards']}", f"{pct:.1f}%",
-                  "complete" if r["complete"] else "incomplete: sgdthermo resume")
-    Console().print(t)
+    from ..analysis.tables import fit_tables, output_console
+
+    console = output_console()
+    cells = [[str(r["run"]), r["label"], f"{r['shards_done']}/{r['shards']}",
+              f"{100 * r['chain_steps'] / max(r['total_chain_steps'], 1):.1f}%",
+              "complete" if r["complete"] else "incomplete: sgdthermo resume"] for r in rows]
+    for t in fit_tables(f"{args.archive} ({meta['config']['name']}, created {meta['created']})",
+                        ["run", "label", "shards done", "progress", "state"], cells,
+                        console.width):
+        console.print(t)
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
     """``sgdthermo analyze``."""
     from ..analysis.analyze import analyze_archive
-    from ..analysis.text import output_console, print_summary
+    from ..analysis.tables import output_console
+    from ..analysis.text import print_summary
 
     analysis = analyze_archive(args.archive)
     if args.json:

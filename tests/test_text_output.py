@@ -7,7 +7,8 @@ import io
 import pytest
 from rich.console import Console
 from sgdthermo.analysis.analyze import analyze_archive
-from sgdthermo.analysis.text import WIDE, fit_tables, output_console, print_summary
+from sgdthermo.analysis.tables import WIDE, fit_tables, output_console
+from sgdthermo.analysis.text import print_summary
 
 from tests.conftest import run_local
 

@@ -1,0 +1,48 @@
+"""Tables people can read: never a cut number, at any width, on a terminal or off it.
+
+Rich folds or crops a cell when a table is wider than the console, so a number can come out as
+"0.02…" or split over two lines. ``fit_tables`` keeps every column as wide as its widest cell and
+splits a table that does not fit into several, each repeating the key column; off a terminal
+(a file, a pipe, a Ray job log) the layout is a fixed ``WIDE`` columns. Only rich is needed, so
+the CLI's light commands can use it.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+WIDE = 160  # columns of the layout when the output is not a terminal (a file, a pipe, a log)
+
+
+def output_console() -> Console:
+    """The terminal's width on a terminal; a fixed wide layout anywhere else."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=WIDE)
+
+
+def fit_tables(title: str, head: list[str], rows: list[list[str]], width: int) -> list[Table]:
+    """``rows`` as tables no wider than ``width`` that never fold or cut a cell.
+
+    Columns keep the width of their widest cell; when they do not fit side by side (as rich
+    measures the table) they go into further tables, each repeating the first (key) column.
+    """
+    def table(cols: list[int], label: str) -> Table:
+        t = Table(title=label, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for j in cols:
+            t.add_column(head[j], justify="left" if j == 0 else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(*(r[j] for j in cols))
+        return t
+
+    ruler = Console(width=10_000)
+    groups: list[list[int]] = [[]]
+    for j in range(1, len(head)):
+        wide = ruler.measure(table([0, *groups[-1], j], "")).maximum > width
+        if groups[-1] and wide:
+            groups.append([])
+        groups[-1].append(j)
+    if len(groups) == 1:
+        return [table([0, *groups[0]], title)]
+    return [table([0, *g], f"{title} ({n + 1}/{len(groups)})") for n, g in enumerate(groups)]
