@@ -9,6 +9,7 @@ overlaps, only the rows (leading-dimension slices) that hold them.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ class FlatLayers(BackendArray):
 
     def __init__(self, layers: list[xr.Variable]) -> None:
         self.layers = layers
+        self._cache: dict[int, tuple[str, int, int, np.ndarray]] = {}  # per layer: last block
+        self._lock = threading.Lock()
         self.sizes = [int(np.prod(a.shape[2:])) for a in layers]
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
         c, n = layers[0].shape[:2]
@@ -42,13 +45,14 @@ class FlatLayers(BackendArray):
         flat = np.atleast_1d(idx)
         lead = [k for k in (chain, draw) if isinstance(k, slice)]
         pieces = []
-        for layer, lo, size in zip(self.layers, self.starts[:-1], self.sizes, strict=True):
+        for n, (layer, lo, size) in enumerate(zip(self.layers, self.starts[:-1], self.sizes,
+                                                  strict=True)):
             mine = flat[(flat >= lo) & (flat < lo + size)] - lo
             if mine.size == 0:
                 continue
             row = size // layer.shape[2]
             r0, r1 = int(mine.min()) // row, int(mine.max()) // row + 1
-            block = np.asarray(layer[chain, draw, r0:r1].values)
+            block = self._rows(n, layer, chain, draw, r0, r1)
             block = block.reshape(*block.shape[:len(lead)], -1)
             first, last = int(mine[0]) - r0 * row, int(mine[-1]) - r0 * row
             contiguous = last - first + 1 == mine.size  # a plain block of coordinates: a view
@@ -57,6 +61,29 @@ class FlatLayers(BackendArray):
             return np.zeros((*self.shape[:2], 0), self.dtype)[chain, draw]
         out = np.concatenate(pieces, axis=-1)
         return out if np.ndim(idx) else out[..., 0]
+
+
+    def _rows(self, n: int, layer: xr.Variable, chain: Any, draw: Any, r0: int,
+              r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of a layer, read as whole stored chunks and kept for the next read.
+
+        Consecutive blocks of coordinates rarely end on a chunk boundary of every layer; reading
+        the aligned rows once and serving the neighbouring block from them avoids decompressing
+        the boundary chunk twice.
+        """
+        chunks = layer.encoding.get("chunks")
+        step = int(chunks[2]) if chunks else max(r1 - r0, 1)
+        a0, a1 = r0 // step * step, min(-(-r1 // step) * step, int(layer.shape[2]))
+        key = f"{chain}|{draw}"
+        with self._lock:
+            hit = self._cache.get(n)
+            if hit is None or hit[0] != key or hit[1] > r0 or hit[2] < r1:
+                hit = (key, a0, a1, np.asarray(layer[chain, draw, a0:a1].values))
+                self._cache[n] = hit
+            rows = hit[3]
+            trailing = layer.ndim - 3  # dims after the rows (a weight's fan-in, …)
+            return np.moveaxis(np.moveaxis(rows, -1 - trailing, -1)[..., r0 - hit[1]:r1 - hit[1]],
+                               -1, -1 - trailing)
 
 
 def flat_theta(layers: list[xr.Variable]) -> xr.DataArray:
