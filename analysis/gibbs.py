@@ -77,6 +77,13 @@ class GibbsResult:
         return asdict(self)
 
 
+def format_p(p: float | None, digits: int = 3) -> str:
+    """A p-value for people: ``< 1e-300`` where it underflowed to 0, never ``0``; ``–`` if none."""
+    if p is None or not np.isfinite(p):
+        return "–"
+    return "< 1e-300" if p < 1e-300 else f"{p:.{digits}g}"
+
+
 def directions(centred: np.ndarray, seed: int = 0, k: int = MAX_DIRECTIONS) -> np.ndarray | None:
     """Orthonormal test directions ``[k, D]`` for D > k: 4 leading principal directions + random.
 
@@ -203,7 +210,7 @@ def _verdict(comps: list[Component], alpha: float, temps: np.ndarray, max_off: f
     undecided = [x for x in comps if x.status == "undecided"]
     if done and p < alpha:
         worst = min(done, key=lambda x: x.p_value)
-        verdict, reason = "not Gibbs", f"{worst.name} rejected (p = {worst.p_value:.3g})"
+        verdict, reason = "not Gibbs", f"{worst.name} rejected (p = {format_p(worst.p_value)})"
     elif undecided:
         verdict, reason = "undecided", f"{undecided[0].name}: {undecided[0].reason}"
     else:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
+from .gibbs import format_p
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
 
@@ -45,13 +46,13 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 def _verdict(g: dict) -> str:
     cls = {"Gibbs": "good", "not Gibbs": "bad"}.get(g["verdict"], "")
-    p = "" if not np.isfinite(g["p_value"]) else f" (family-wise p = {g['p_value']:.3g})"
+    p = "" if not np.isfinite(g["p_value"]) else f" (family-wise p = {format_p(g['p_value'])})"
     return f"<span class={cls}>{_e(g['verdict'])}</span>{_e(p)}"
 
 
 def _gibbs_components(g: dict) -> str:
     rows = [[_e(c["name"]), _e(c["status"]), _e(c["statistic_kind"]), _num(c["statistic"]),
-             _e(", ".join(f"{d:.4g}" for d in c["df"])), _num(c["p_value"]), _e(c["reason"])]
+             _e(", ".join(f"{d:.4g}" for d in c["df"])), format_p(c["p_value"]), _e(c["reason"])]
             for c in g["components"]]
     return (f"<p>Gibbs test: {_verdict(g)} — {_e(g['reason'])}. Bonferroni over the applicable "
             f"components at α = {g['alpha']}; {g['batches']} batch means.</p>"
@@ -72,7 +73,7 @@ def _stationarity(tp: dict) -> str:
     what = ("virial and fluctuation temperatures agree (O3, exact for constant rates)"
             if tp["check"] == "O3" else "E[(θ−c)·p·g] = ½E[(p·g)²] (rate-weighted identity; "
             "this rule's fluctuation temperature is only approximate)")
-    return f"Stationarity check {ok}: {what}, χ² p = {tp['agreement_p']:.3g}."
+    return f"Stationarity check {ok}: {what}, χ² p = {format_p(tp['agreement_p'])}."
 
 
 def _run_section(run: RunAnalysis, r: dict) -> str:

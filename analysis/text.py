@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .analyze import ArchiveAnalysis
+from .gibbs import format_p
 from .record import measured_position
 from .tables import fit_tables
 
@@ -32,7 +33,7 @@ def _overview(result: dict[str, Any], width: int) -> list[Table]:
                      _num(w["max_r_hat"], ".3f"), _num(w["min_ess_bulk"], ".0f"),
                      _num(w["min_ess_tail"], ".0f"),
                      "–" if agree is None else ("yes" if agree else "NO"), g["verdict"],
-                     _num(g["p_value"], ".2g")])
+                     format_p(g["p_value"], 2)])
     return fit_tables(f"sgdthermo analysis: {result['archive']}", head, rows, width)
 
 
@@ -71,8 +72,8 @@ def _gibbs_line(r: dict[str, Any]) -> str:
     parts = []
     for c in g["components"]:
         p = c["p_value"]
-        parts.append(f"{c['name']} " + (f"p={p:.2g}" if c["status"] == "ok" and np.isfinite(p)
-                                         else c["status"]))
+        parts.append(f"{c['name']} " + (f"p = {format_p(p, 2)}" if c["status"] == "ok"
+                                         and np.isfinite(p) else c["status"]))
     return (f"Gibbs test: {g['verdict']} ({g['reason']})" + "".join(f"; {p}" for p in parts)
             + f". Stationarity check: {tp['check']}"
             + ("" if tp["fluctuation_exact"] else " (T fluct is approximate for this rule)")

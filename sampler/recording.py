@@ -12,12 +12,14 @@ read back by every shard, so a resumed run projects with the very same numbers o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .config.job import RecordConfig
+if TYPE_CHECKING:  # the engine takes a resolved Recording; only ``of`` reads the config table
+    from .config.job import RecordConfig
 
 
 def projection_directions(dim: int, k: int, seed: int) -> np.ndarray:

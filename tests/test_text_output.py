@@ -68,3 +68,10 @@ def test_a_table_too_wide_is_split_repeating_its_key_column():
 
 def test_a_pipe_or_file_gets_the_wide_layout():
     assert output_console().width == WIDE  # pytest captures stdout: not a terminal
+
+
+def test_a_p_value_that_underflowed_reads_below_1e_300_not_zero():
+    from sgdthermo.analysis.gibbs import format_p
+    assert format_p(0.0) == "< 1e-300" and format_p(1e-310) == "< 1e-300"
+    assert format_p(5.71e-114) == "5.71e-114" and format_p(0.25, 2) == "0.25"
+    assert format_p(float("nan")) == format_p(None) == "–"
