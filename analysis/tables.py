@@ -3,11 +3,13 @@
 Rich folds or crops a cell when a table is wider than the console, so a number can come out as
 "0.02…" or split over two lines. ``fit_tables`` keeps every column as wide as its widest cell and
 splits a table that does not fit into several, each repeating the key column; off a terminal
-(a file, a pipe, a Ray job log) the layout is a fixed ``WIDE`` columns. Only rich is needed, so
-the CLI's light commands can use it.
+(a file, a pipe, a Ray job log) the layout is a fixed ``WIDE`` columns unless ``COLUMNS`` is
+set. Only rich is needed, so the CLI's light commands can use it.
 """
 
 from __future__ import annotations
+
+import os
 
 from rich import box
 from rich.console import Console
@@ -17,9 +19,9 @@ WIDE = 160  # columns of the layout when the output is not a terminal (a file, a
 
 
 def output_console() -> Console:
-    """The terminal's width on a terminal; a fixed wide layout anywhere else."""
+    """The terminal's width on a terminal or as ``COLUMNS`` says; else a fixed wide layout."""
     probe = Console()
-    return probe if probe.is_terminal else Console(width=WIDE)
+    return probe if probe.is_terminal or "COLUMNS" in os.environ else Console(width=WIDE)
 
 
 def fit_tables(title: str, head: list[str], rows: list[list[str]], width: int) -> list[Table]:

@@ -62,13 +62,13 @@ def why_not(form: LinearGradient, rule: UpdateRule) -> str | None:
 
 def low_rank_law(form: LinearGradient, rule: UpdateRule) -> LowRankLaw | None:
     """The stationary law (``why_not`` must be ``None``), or ``None`` if the rate is unstable."""
-    assert rule.linear_form is not None and why_not(form, rule) is None
+    assert rule.linear_form is not None
     h, c = form.hessian, form.const
     assert isinstance(h, DiagPlusLowRank) and isinstance(c, DiagPlusLowRank)
     coeffs = c.affine_in(h)
-    assert coeffs is not None
-    alpha, beta = coeffs
     hb = rule.linear_form(np.zeros(h.dim), form.example_var, form.example_var_exact)
+    assert coeffs is not None and hb.exact and np.all(hb.rates == hb.rates[0]), "see why_not"
+    alpha, beta = coeffs
     rate = (1 - hb.dampening) * float(hb.rates[0])
     pole = 2 * (1 + hb.mu) / rate
     if pole <= h.max_eigenvalue():

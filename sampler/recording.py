@@ -11,7 +11,7 @@ read back by every shard, so a resumed run projects with the very same numbers o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +43,8 @@ class Recording:
     coords: np.ndarray | None
     directions: np.ndarray | None
     layers: tuple[tuple[str, int, int], ...] | None = None
+    _on_device: dict[str, tuple[Tensor | None, Tensor | None]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, record: RecordConfig, dim: int,
@@ -75,6 +77,16 @@ class Recording:
         return (self.n_coords(dim) + (0 if self.directions is None else self.directions.shape[1])
                 + len(self.layers or ()))
 
+    def _tensors(self, device: torch.device) -> tuple[Tensor | None, Tensor | None]:
+        """The coordinates and directions as tensors on ``device``, made once per device."""
+        key = str(device)
+        if key not in self._on_device:
+            self._on_device[key] = (
+                None if self.coords is None else torch.as_tensor(self.coords, device=device),
+                None if self.directions is None else torch.as_tensor(
+                    self.directions, dtype=torch.float64, device=device))
+        return self._on_device[key]
+
     def pick(self, theta: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The recorded part of draws ``theta [..., D]``: coordinates, projections, norms.
 
@@ -82,11 +94,10 @@ class Recording:
         Projections and norms are computed in float64 and kept in θ's dtype; norms are
         ``[..., L]``, one per layer.
         """
-        picked = theta if self.coords is None else theta[..., torch.as_tensor(
-            self.coords, device=theta.device)]
+        idx, u = self._tensors(theta.device)
+        picked = theta if idx is None else theta[..., idx]
         proj = norms = None
-        if self.directions is not None:
-            u = torch.as_tensor(self.directions, dtype=torch.float64, device=theta.device)
+        if u is not None:
             proj = (theta.double() @ u).to(theta.dtype)
         if self.layers is not None:
             norms = torch.stack([torch.linalg.vector_norm(theta[..., lo:hi].double(), dim=-1)

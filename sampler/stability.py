@@ -42,7 +42,9 @@ def check_stability(model: Model, rule: UpdateRule) -> None:
     if not hb.exact:
         return
     if isinstance(form.hessian, DiagPlusLowRank):
-        lam, h_max = form.hessian.max_eigenvalue(hb.rates), form.hessian.max_eigenvalue()
+        h_max = form.hessian.max_eigenvalue()
+        equal = bool(np.all(hb.rates == hb.rates[0]))  # one rate: λ_max(ΛH) = rate·λ_max(H)
+        lam = float(hb.rates[0]) * h_max if equal else form.hessian.max_eigenvalue(hb.rates)
     elif form.diagonal:
         lam, h_max = float((hb.rates * form.hessian).max()), float(form.hessian.max())
     else:

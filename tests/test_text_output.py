@@ -66,8 +66,11 @@ def test_a_table_too_wide_is_split_repeating_its_key_column():
     assert any(cell not in buf.getvalue().split() for row in rows for cell in row[1:])
 
 
-def test_a_pipe_or_file_gets_the_wide_layout():
+def test_a_pipe_or_file_gets_the_wide_layout(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
     assert output_console().width == WIDE  # pytest captures stdout: not a terminal
+    monkeypatch.setenv("COLUMNS", "80")  # unless the user asks for a width
+    assert output_console().width == 80
 
 
 def test_a_p_value_that_underflowed_reads_below_1e_300_not_zero():

@@ -31,14 +31,17 @@ class RecordConfig(_Strict):
         False, description="Also record ‖θ_layer‖ per draw for each named variable (w1, b1, … "
         "of a network; ‖θ‖ for other models) as posterior/<name>_norm.")
 
+    @field_validator("coords")
+    @classmethod
+    def _increasing(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("must be strictly increasing")
+        return v
+
     @model_validator(mode="after")
     def _one_subset(self) -> RecordConfig:
         if self.coords is not None and self.every is not None:
-            raise ValueError("run.record: give coords or every, not both")
-        if self.coords is not None and any(b <= a for a, b in zip(
-                self.coords, self.coords[1:], strict=False)):
-            raise ValueError(f"run.record.coords: must be strictly increasing, got "
-                             f"{self.coords}")
+            raise ValueError("give coords or every, not both")
         return self
 
     @property
