@@ -32,6 +32,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
                       "intra_op_parallelism_threads=1")
 
 import torch  # noqa: E402
+from sgdthermo.sampler.archive.schema import block_draws  # noqa: E402
 from sgdthermo.sampler.jobspec import expand, validate  # noqa: E402
 from sgdthermo.sampler.shard import build_engine  # noqa: E402
 
@@ -66,13 +67,17 @@ def timed(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def engine(workload: str, chains: int, steps: int) -> float:
-    spec = expand(validate(job(workload, chains)))[0]
+    """Steps in blocks of the size ``sgdthermo run`` gives this job (``block_draws``)."""
+    config = validate(job(workload, chains))
+    spec = expand(config)[0]
     eng = build_engine(spec, chains)
     gen = torch.Generator().manual_seed(0)
     state = [eng.init(gen, 1.0)]
+    size = block_draws(config.cluster.chunk_draws, chains, eng.model.dim, 4)
 
     def go() -> None:
-        state[0], _ = eng.run_block(gen, state[0], steps, 1)
+        for first in range(0, steps, size):
+            state[0], _ = eng.run_block(gen, state[0], min(size, steps - first), 1)
     return chains * steps / timed(go)
 
 

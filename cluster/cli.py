@@ -21,6 +21,7 @@ from ..sampler.models import DataError
 from .actor import ShardFailed
 from .driver import (
     JobInterrupted,
+    check_kernels,
     check_output,
     init_ray,
     prepare_archive,
@@ -101,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_resume(args: argparse.Namespace) -> None:
     """``sgdthermo resume``."""
     read_root(args.archive)  # refuse a non-archive before starting Ray
+    check_kernels(args.archive)  # and runs this machine cannot continue
     _execute(args.archive, init_ray(args.address), not args.no_progress)
 
 

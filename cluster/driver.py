@@ -20,6 +20,7 @@ import ray
 from ..sampler.archive import ArchiveError, RunStore, archived_job, create_archive, read_root
 from ..sampler.config import JobConfig
 from ..sampler.jobspec import expand
+from ..sampler.native import unavailable_reason
 from ..sampler.shard import state_facts
 from .actor import ShardFailed, make_actor
 
@@ -84,6 +85,8 @@ def prepare_archive(job: JobConfig, out: str, overwrite: bool, device: str,
                     facts: list[dict[str, Any]] | None = None) -> None:
     """Validate every run and pre-allocate the archive at ``out``."""
     facts = facts if facts is not None else validate_runs(job)
+    if device == "cuda":  # the native kernel is the CPU form of the fused path
+        facts = [{**f, "kernel": "fused"} if f["kernel"] == "native" else f for f in facts]
     check_output(out, overwrite)
     if "://" not in out and Path(out).exists():
         shutil.rmtree(out)
@@ -125,6 +128,19 @@ def shard_table(path: str) -> list[ShardProgress]:
         for s, (lo, hi) in enumerate(store.shards):
             out.append(ShardProgress(spec.index, s, hi - lo, cumulative, int(done[s])))
     return out
+
+
+def check_kernels(path: str) -> None:
+    """Refuse (``ArchiveError``) to resume runs whose engine path cannot run on this machine.
+
+    A run is always continued by the path that wrote it; ``native`` needs a C compiler here.
+    """
+    _, runs = archived_job(read_root(path))
+    native = [spec.index for spec in runs if RunStore(path, spec.index).kernel == "native"]
+    reason = unavailable_reason() if native else None
+    if reason is not None:
+        raise ArchiveError(f"{path!r}: run(s) {native} were written by the native kernel, which "
+                           f"cannot run here ({reason}); resume on a machine with a C compiler")
 
 
 def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | None = None,

@@ -17,8 +17,18 @@ from .chain_state import BlockRecord, ChainState
 from .linear_kernel import DiagonalLinearKernel
 from .minibatch import IndexSampler
 from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
+from .native import NativeUnavailable
+from .native import unavailable_reason as native_unavailable
+from .native_kernel import NativeDiagonalKernel
 from .recording import Recording
 from .rules import GradSample, UpdateRule
+
+KERNELS = ("native", "fused", "step")
+
+
+def default_kernel() -> str:
+    """``"native"`` where its library builds here (a C compiler), else ``"fused"``."""
+    return "fused" if native_unavailable() else "native"
 
 
 class Engine:
@@ -31,15 +41,17 @@ class Engine:
         sampling: Minibatch scheme (dataset models); synthetic-noise models need ``"iid"``.
         n_chains: C.
         record_full_loss: Evaluate ``L`` at every draw; ``None`` asks the model if it is cheap.
-        kernel: ``"fused"`` runs blocks through ``DiagonalLinearKernel`` where it applies
-            (``kernel_name`` then says ``"fused"``), ``"step"`` always takes the general step.
+        kernel: ``"native"`` runs blocks through ``NativeDiagonalKernel`` where it applies,
+            else as ``"fused"``; ``"fused"`` through ``DiagonalLinearKernel`` where it applies;
+            ``"step"`` always takes the general step. ``kernel_name`` says which path runs.
+            ``None``: ``default_kernel()``.
         recording: What a recorded step keeps of θ (``run.record``; default all of it); with a
             subset the engine also sums ``θ, θ⊙g_B, g_B`` per block (``VirialWindow``).
     """
 
     def __init__(self, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
                  n_chains: int, record_full_loss: bool | None = None,
-                 kernel: str = "fused", recording: Recording | None = None) -> None:
+                 kernel: str | None = None, recording: Recording | None = None) -> None:
         self.model, self.rule, self.c = model, rule, n_chains
         self.recording = recording or Recording(None, None)
         self.virial = self.recording.partial
@@ -54,11 +66,22 @@ class Engine:
         elif sampling not in ("full", "gaussian"):
             self.indexer = IndexSampler(sampling, model.n_examples, batch_size, n_chains,
                                         model.device)
-        if kernel not in ("fused", "step"):
-            raise ValueError(f"kernel must be one of ['fused', 'step'], got {kernel!r}")
-        self.fused = (DiagonalLinearKernel.build(model, rule, sampling, self.record_full_loss,
-                                                 self.recording) if kernel == "fused" else None)
-        self.kernel_name = "step" if self.fused is None else "fused"
+        kernel = default_kernel() if kernel is None else kernel
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
+        self.fused: DiagonalLinearKernel | NativeDiagonalKernel | None = None
+        self.kernel_name = "step"
+        if kernel == "native":  # raises NativeUnavailable where it applies but cannot be built
+            try:
+                self.fused = NativeDiagonalKernel.build(model, rule, sampling,
+                                                        self.record_full_loss, self.recording)
+            except NativeUnavailable as err:
+                raise NativeUnavailable(f"kernel 'native' cannot run here: {err}") from None
+            self.kernel_name = "native" if self.fused is not None else "step"
+        if kernel == "fused" or (kernel == "native" and self.fused is None):
+            self.fused = DiagonalLinearKernel.build(model, rule, sampling, self.record_full_loss,
+                                                    self.recording)
+            self.kernel_name = "step" if self.fused is None else "fused"
 
     def init(self, generator: torch.Generator, init_scale: float,
              start: Tensor | None = None) -> ChainState:

@@ -54,6 +54,43 @@ def swap_leading(x: Tensor) -> Tensor:
     return x.view(unit).view(a, b).t().contiguous().view(x.dtype).view(b, a, d)
 
 
+def eligible(model: Model, rule: UpdateRule, sampling: str) -> tuple[Tensor, HeavyBall] | None:
+    """``(h, linear form)`` if a fused path applies to (model, rule), else ``None``.
+
+    It applies to a diagonal quadratic with i.i.d. additive noise and plain SGD (stateless, no
+    momentum) or a heavy-ball rule that says how its state holds the buffer
+    (``UpdateRule.buffer_map``: PyTorch momentum, the seeds' ``N_g`` form), at constant rates.
+    """
+    h = model.diagonal_hessian()
+    if (h is None or sampling != "iid" or rule.rates != "constant" or not rule.stationary
+            or rule.linear_form is None or rule.needs_loss or rule.needs_example_var
+            or rule.needs_example_sq):
+        return None
+    form = rule.linear_form(np.zeros(model.dim), np.zeros(model.dim), True)
+    stateless = len(rule.init(h.unsqueeze(0))) == 0
+    plain = form.mu == 0.0 and form.dampening == 0.0 and stateless
+    if not form.exact or not (plain or rule.buffer_map is not None):
+        return None
+    return h, form
+
+
+def block_outputs(c: int, n_rec: int, like: Tensor, recording: Recording,
+                  full_loss: bool) -> dict[str, Tensor]:
+    """Uninitialised record arrays of a block (chain-major, contiguous), by name."""
+    d = like.shape[-1]
+    out = {"theta": like.new_empty(c, n_rec, recording.n_coords(d)),
+           "loss": like.new_empty(c, n_rec),
+           "grad_norm": like.new_empty(c, n_rec),
+           "diverged": torch.empty(c, n_rec, dtype=torch.bool, device=like.device)}
+    if full_loss:
+        out["full_loss"] = like.new_empty(c, n_rec)
+    if recording.directions is not None:
+        out["projection"] = like.new_empty(c, n_rec, recording.directions.shape[1])
+    if recording.layers is not None:
+        out["layer_norms"] = like.new_empty(c, n_rec, len(recording.layers))
+    return out
+
+
 class DiagonalLinearKernel:
     """The fused path for one (model, rule); ``build`` says whether it applies.
 
@@ -83,17 +120,9 @@ class DiagonalLinearKernel:
         Plain SGD (stateless, no momentum) or a heavy-ball rule that says how its state holds
         the buffer (``UpdateRule.buffer_map``: PyTorch momentum, the seeds' ``N_g`` form).
         """
-        h = model.diagonal_hessian()
-        if (h is None or sampling != "iid" or rule.rates != "constant" or not rule.stationary
-                or rule.linear_form is None or rule.needs_loss or rule.needs_example_var
-                or rule.needs_example_sq):
-            return None
-        form = rule.linear_form(np.zeros(model.dim), np.zeros(model.dim), True)
-        stateless = len(rule.init(h.unsqueeze(0))) == 0
-        plain = form.mu == 0.0 and form.dampening == 0.0 and stateless
-        if not form.exact or not (plain or rule.buffer_map is not None):
-            return None
-        return cls(model, rule, form, h, record_full_loss, recording)
+        found = eligible(model, rule, sampling)
+        return None if found is None else cls(model, rule, found[1], found[0], record_full_loss,
+                                              recording)
 
     def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                   thin: int) -> tuple[ChainState, BlockRecord]:
@@ -105,16 +134,7 @@ class DiagonalLinearKernel:
         c, d = state.params.shape
         sub = max(1, min(n_steps, MAX_ELEMENTS // max(c * d, 1)))
         n_rec, like = n_steps // thin, state.params
-        out = {"theta": like.new_empty(c, n_rec, self.recording.n_coords(d)),
-               "loss": like.new_empty(c, n_rec),
-               "grad_norm": like.new_empty(c, n_rec),
-               "diverged": torch.empty(c, n_rec, dtype=torch.bool, device=like.device)}
-        if self.record_full_loss:
-            out["full_loss"] = like.new_empty(c, n_rec)
-        if self.recording.directions is not None:
-            out["projection"] = like.new_empty(c, n_rec, self.recording.directions.shape[1])
-        if self.recording.layers is not None:
-            out["layer_norms"] = like.new_empty(c, n_rec, len(self.recording.layers))
+        out = block_outputs(c, n_rec, like, self.recording, self.record_full_loss)
         fluct_sum = torch.zeros_like(like)
         ident_sum = torch.zeros(c, 3, d, dtype=torch.float64, device=like.device)
         virial_sum = torch.zeros_like(ident_sum) if self.recording.partial else None

@@ -22,14 +22,15 @@ from .stability import check_second_moment, check_stability
 
 
 def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu",
-                 kernel: str = "fused", recording: Recording | None = None) -> Engine:
+                 kernel: str | None = None, recording: Recording | None = None) -> Engine:
     """Model + rule + engine of one run, after the stability check.
 
     ``recording``: what the draws keep (a shard passes the archive's, whose projection
     directions are stored); default ``run.record`` resolved for the model.
 
-    ``kernel`` as in ``Engine``: an archive names the path that wrote it and is continued with
-    it (archives from before the fused path read as ``"step"``).
+    ``kernel`` as in ``Engine`` (``None``: the fastest path built here): an archive names the
+    path that wrote it and is continued with it (archives from before the fused path read as
+    ``"step"``).
     """
     model = spec.model.build(spec.run.batch_size, DTYPES[spec.run.dtype], device)
     rule = spec.rule.build(spec.run.batch_size)

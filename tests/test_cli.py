@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import zarr
 from sgdthermo.cluster import cli, driver
+from sgdthermo.sampler import native
 from sgdthermo.sampler.archive import ROOT_KEY
 from sgdthermo.sampler.jobspec import load_job
 
@@ -226,3 +227,22 @@ def test_a_bad_spectrum_is_one_line(tmp_path, capsys):
     assert code == 2 and text.strip().count("\n") == 0, text
     assert "model.hessian.last" in text and "greater than 0" in text and "-1.0" in text
     assert not (tmp_path / "o.zarr").exists()
+
+
+def test_resume_of_a_native_run_without_a_compiler_is_one_line(tmp_path, capsys, monkeypatch):
+    """Runs are continued by the engine path that wrote them: a run written by the native
+    kernel is refused (exit 2, before Ray starts) where the kernel cannot be built; on a GPU
+    the archive names the fused path, which the native kernel is the CPU form of."""
+    job = load_job(write(tmp_path, GOOD))
+    path = str(tmp_path / "a.zarr")
+    driver.prepare_archive(job, path, overwrite=False, device="cpu")
+    kernel = zarr.open_group(path, mode="r")["run_000"].attrs["sgdthermo_run"]["kernel"]
+    assert kernel == ("native" if native.unavailable_reason() is None else "fused")
+    monkeypatch.setenv("SGDTHERMO_NATIVE", "0")
+    code, text = run_cli(capsys, "resume", path)
+    if kernel == "native":
+        assert code == 2 and "written by the native kernel, which cannot run here (switched " \
+                             "off by SGDTHERMO_NATIVE=0)" in text and len(text.splitlines()) == 1
+    gpu = str(tmp_path / "g.zarr")
+    driver.prepare_archive(job, gpu, overwrite=False, device="cuda")
+    assert zarr.open_group(gpu, mode="r")["run_000"].attrs["sgdthermo_run"]["kernel"] == "fused"

@@ -138,7 +138,7 @@ def test_fused_path_freezes_diverging_chains_like_the_step(monkeypatch):
 def test_fused_path_only_for_stateless_constant_rate_rules_on_diagonal_models():
     def kernel(model, rule, sampling="iid"):
         job = validate({"model": model, "rule": rule, "run": {"sampling": sampling}})
-        return build_engine(expand(job)[0], 2).kernel_name
+        return build_engine(expand(job)[0], 2, kernel="fused").kernel_name
 
     diag = {"kind": "quadratic", "hessian": [1.0, 2.0], "noise_cov": [1.0, 9.0]}
     dense = {"kind": "quadratic", "hessian": [[1.0, 0.2], [0.2, 2.0]], "noise_cov": [1.0, 9.0]}

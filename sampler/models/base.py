@@ -113,6 +113,10 @@ class Model:
         """
         return None
 
+    def diagonal_noise_scale(self) -> Tensor | None:
+        """``s [D]`` if the noise ``ξ`` of ``diagonal_hessian`` is ``s⊙z`` with ``z ~ N(0, I)``."""
+        return None
+
     def all_examples(self, n_chains: int) -> IndexBatch:
         """A batch holding every example once, for every chain (dataset models only)."""
         raise NotImplementedError(f"model {self.name!r} has no dataset")

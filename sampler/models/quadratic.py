@@ -145,6 +145,12 @@ class Quadratic(Model):
         """``h`` when the model is diagonal (noise additive and state-independent)."""
         return self.hessian if self.diagonal else None
 
+    def diagonal_noise_scale(self) -> Tensor | None:
+        """``s [D]``, ``ξ_i = s_i z_i`` with independent ``z_i ~ N(0, 1)``: ``s = √(Σ_ii / B)``."""
+        if not self.diagonal:
+            return None
+        return self._noise_var.clamp_min(0).sqrt() / math.sqrt(self.batch_size)
+
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """``g_B = Hθ + ξ`` and loss ``½θᵀHθ + ξᵀθ``."""
         noise = _noise(batch)
