@@ -7,8 +7,11 @@ Workloads (issue 8), every step recorded (thin = 1), float32, one CPU thread, C 
 
 Columns: a hand-written vectorised eager-torch loop (what a torch user writes: gather, bmm,
 update, store θ); JAX ``jit(vmap(scan))`` of the same step; BlackJAX's ``sgld`` at temperature
-0 (plain SGD through its gradient estimator); and sgdthermo's ``Engine.run_block`` (which also
-records the loss, ‖g‖, the divergence flag and the per-coordinate stationarity sums). Each cell
+0 (plain SGD through its gradient estimator); and sgdthermo's ``Engine.run_block`` in blocks of
+the size ``sgdthermo run`` gives the job (``block_draws``: 256 steps here), on the path it would
+take (the native kernel where a C compiler builds it; ``SGDTHERMO_NATIVE=0`` for the torch
+paths), which also records the loss, ‖g‖, the divergence flag and the per-coordinate
+fluctuation and stationarity sums. Each cell
 is the median of three timed runs after one compile/warm-up run, each cell in its own fresh
 process (a JAX runtime left in the process slowed the torch cells measured after it by 2×); the
 last column is the engine's ratio to the best peer. JAX and BlackJAX come from the ``bench`` extra

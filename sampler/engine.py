@@ -20,10 +20,12 @@ from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBa
 from .native import NativeUnavailable
 from .native import unavailable_reason as native_unavailable
 from .native_kernel import NativeDiagonalKernel
+from .native_regression import NativeRegressionKernel
 from .recording import Recording
 from .rules import GradSample, UpdateRule
 
 KERNELS = ("native", "fused", "step")
+FusedPath = DiagonalLinearKernel | NativeDiagonalKernel | NativeRegressionKernel
 
 
 def default_kernel() -> str:
@@ -69,12 +71,15 @@ class Engine:
         kernel = default_kernel() if kernel is None else kernel
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
-        self.fused: DiagonalLinearKernel | NativeDiagonalKernel | None = None
+        self.fused: FusedPath | None = None
         self.kernel_name = "step"
         if kernel == "native":  # raises NativeUnavailable where it applies but cannot be built
             try:
-                self.fused = NativeDiagonalKernel.build(model, rule, sampling,
-                                                        self.record_full_loss, self.recording)
+                self.fused = (NativeDiagonalKernel.build(model, rule, sampling,
+                                                         self.record_full_loss, self.recording)
+                              or NativeRegressionKernel.build(model, rule, batch_size, sampling,
+                                                              self.record_full_loss,
+                                                              self.recording))
             except NativeUnavailable as err:
                 raise NativeUnavailable(f"kernel 'native' cannot run here: {err}") from None
             self.kernel_name = "native" if self.fused is not None else "step"

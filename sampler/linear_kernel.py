@@ -54,24 +54,34 @@ def swap_leading(x: Tensor) -> Tensor:
     return x.view(unit).view(a, b).t().contiguous().view(x.dtype).view(b, a, d)
 
 
-def eligible(model: Model, rule: UpdateRule, sampling: str) -> tuple[Tensor, HeavyBall] | None:
-    """``(h, linear form)`` if a fused path applies to (model, rule), else ``None``.
+def linear_rule_form(rule: UpdateRule, dim: int, sampling: str) -> HeavyBall | None:
+    """The rule's exact linear form if it is plain SGD or heavy ball at constant rates.
 
-    It applies to a diagonal quadratic with i.i.d. additive noise and plain SGD (stateless, no
-    momentum) or a heavy-ball rule that says how its state holds the buffer
-    (``UpdateRule.buffer_map``: PyTorch momentum, the seeds' ``N_g`` form), at constant rates.
+    Plain SGD (stateless, no momentum) or a heavy-ball rule that says how its state holds the
+    buffer (``UpdateRule.buffer_map``: PyTorch momentum, the seeds' ``N_g`` form), with i.i.d.
+    batches and nothing else the step would have to compute; else ``None``.
     """
-    h = model.diagonal_hessian()
-    if (h is None or sampling != "iid" or rule.rates != "constant" or not rule.stationary
+    if (sampling != "iid" or rule.rates != "constant" or not rule.stationary
             or rule.linear_form is None or rule.needs_loss or rule.needs_example_var
             or rule.needs_example_sq):
         return None
-    form = rule.linear_form(np.zeros(model.dim), np.zeros(model.dim), True)
-    stateless = len(rule.init(h.unsqueeze(0))) == 0
+    form = rule.linear_form(np.zeros(dim), np.zeros(dim), True)
+    stateless = len(rule.init(torch.zeros(1, dim))) == 0
     plain = form.mu == 0.0 and form.dampening == 0.0 and stateless
     if not form.exact or not (plain or rule.buffer_map is not None):
         return None
-    return h, form
+    return form
+
+
+def eligible(model: Model, rule: UpdateRule, sampling: str) -> tuple[Tensor, HeavyBall] | None:
+    """``(h, linear form)`` if a fused path applies, else ``None``.
+
+    It applies to a diagonal quadratic with additive noise (``Model.diagonal_hessian``) and a
+    rule of ``linear_rule_form``.
+    """
+    h = model.diagonal_hessian()
+    form = None if h is None else linear_rule_form(rule, model.dim, sampling)
+    return None if form is None or h is None else (h, form)
 
 
 def block_outputs(c: int, n_rec: int, like: Tensor, recording: Recording,

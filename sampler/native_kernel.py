@@ -170,14 +170,8 @@ class NativeDiagonalKernel:
     def _finish(self, state: ChainState, n_steps: int, theta: Tensor, buf: Tensor | None,
                 dead: Tensor, sums: Tensor, out: dict[str, Tensor]
                 ) -> tuple[ChainState, BlockRecord]:
-        """Map the kernel's sums to the record's: ``Σθ·src, Σsrc, Σsrc², Σθ[, Σθ·g, Σg]``."""
-        r = self.rates64
-        ident = torch.stack([r * sums[0], r * sums[1], 0.5 * r.square() * sums[2]], 1)
-        virial = None
-        if self.recording.partial:
-            pair = (sums[4], sums[5]) if self.heavy else (sums[0], sums[1])
-            virial = torch.stack([sums[3], *pair], 1)
-        fluct = (self.factor.double() * sums[2]).to(theta.dtype)
+        fluct, ident, virial = record_sums(sums, self.rates64, self.factor, self.heavy,
+                                           self.recording.partial, theta.dtype)
         hb = self.rule.buffer_map
         rule_state = hb.state(buf) if hb is not None and buf is not None else state.rule_state
         new = ChainState(theta, rule_state, dead.bool(), state.perm, state.step + n_steps)
@@ -186,4 +180,21 @@ class NativeDiagonalKernel:
                                 virial, out.get("projection"), out.get("layer_norms"))
 
 
-__all__ = ["NativeDiagonalKernel", "NativeUnavailable", "fluctuation_factor"]
+def record_sums(sums: Tensor, rates64: Tensor, factor: Tensor, heavy: bool, partial: bool,
+                dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor | None]:
+    """A native kernel's per-coordinate sums as the record's: fluctuation, identity, virial.
+
+    ``sums [K, C, D]`` float64 holds ``Σθ·src, Σsrc, Σsrc², Σθ`` (heavy ball also ``Σθ·g, Σg``);
+    the identity sums are ``Λ·Σθ·src, Λ·Σsrc, ½Λ²·Σsrc²``, the fluctuation ``f⊙Σsrc²`` in θ's
+    dtype, and the virial sums ``Σθ, Σθ·g, Σg`` (kept only for partial records).
+    """
+    r = rates64
+    ident = torch.stack([r * sums[0], r * sums[1], 0.5 * r.square() * sums[2]], 1)
+    virial = None
+    if partial:
+        pair = (sums[4], sums[5]) if heavy else (sums[0], sums[1])
+        virial = torch.stack([sums[3], *pair], 1)
+    return (factor.double() * sums[2]).to(dtype), ident, virial
+
+
+__all__ = ["NativeDiagonalKernel", "NativeUnavailable", "fluctuation_factor", "record_sums"]

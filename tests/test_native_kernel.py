@@ -18,6 +18,7 @@ from sgdthermo.sampler import linear_kernel, native
 from sgdthermo.sampler.engine import Engine
 from sgdthermo.sampler.models import NoiseBatch
 from sgdthermo.sampler.models.quadratic import Quadratic
+from sgdthermo.sampler.models.regression import LinearRegression
 from sgdthermo.sampler.native_kernel import fluctuation_factor
 from sgdthermo.sampler.recording import Recording, projection_directions
 from sgdthermo.sampler.rules import adam, momentum, momentum_ng, sgd
@@ -161,6 +162,10 @@ def test_kernel_choice_and_fallbacks(monkeypatch):
     assert Engine(model, sgd(0.1), 2, "iid", 4).kernel_name == "native"  # the default here
     assert Engine(model, sgd(0.1), 2, "iid", 4, kernel="fused").kernel_name == "fused"
     assert Engine(model, adam(0.01), 2, "iid", 4, kernel="native").kernel_name == "step"
+    ls = LinearRegression(torch.randn(20, 3, dtype=torch.float64), torch.randn(20,
+                                                                               dtype=torch.float64))
+    assert Engine(ls, sgd(0.1), 4, "iid", 4).kernel_name == "native"
+    assert Engine(ls, sgd(0.1), 4, "epoch", 4).kernel_name == "step"
     dense = Quadratic(torch.eye(3, dtype=torch.float64) * 2.0,
                       torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]],
                                    dtype=torch.float64), batch_size=1)
@@ -186,3 +191,103 @@ def test_fluctuation_factor_reads_each_rule():
     f = fluctuation_factor(momentum_ng(0.05, n_g=4.0), 2, torch.float64)
     mu = 1 - 1 / 4.0  # (1+μ)/(2η)·v² with v = ηb: (1+μ)η/2 per b²
     assert torch.allclose(f, torch.full((2,), (1 + mu) * 0.05 / 2, dtype=torch.float64))
+
+
+def _regression(kind, d, n, l2, rule, thin, chains, steps, kernel, record=None, theta0=None,
+                seed=4):
+    from sgdthermo.sampler.jobspec import expand, validate
+    from sgdthermo.sampler.shard import build_engine
+
+    model = ({"kind": "mean", "n": n} if kind == "mean" else
+             {"kind": kind, "data": {"n": n, "d": d, "condition": 5.0}, "l2": l2})
+    run = {"chains": chains, "batch_size": 7, "thin": thin, "burn_in": 0, "dtype": "float64"}
+    if record is not None:
+        run["record"] = record
+    spec = expand(validate({"model": model, "rule": rule, "run": run}))[0]
+    if rule["lr"] > 0.5:  # past the stability bound, which build_engine refuses
+        engine = Engine(spec.model.build(7, torch.float64, "cpu"), spec.rule.build(7), 7,
+                        "iid", chains, kernel=kernel, record_full_loss=False)
+    else:
+        engine = build_engine(spec, chains, kernel=kernel)
+    assert engine.kernel_name == kernel
+    gen = torch.Generator().manual_seed(seed)
+    state = engine.init(gen, 1.0)
+    if theta0 is not None:
+        state = state._replace(params=theta0.clone())
+    if kernel == "step":
+        return engine._run_block(gen, state, steps, thin, guard=True)
+    return engine.run_block(gen, state, steps, thin)
+
+
+@pytest.mark.parametrize("kind,d,n,l2,rule,thin", [
+    ("linear_regression", 13, 300, 0.0, {"kind": "sgd", "lr": 0.05}, 1),
+    ("linear_regression", 16, 40, 0.3, {"kind": "sgd", "lr": 0.05}, 3),
+    ("linear_regression", 9, 300, 0.1, {"kind": "momentum", "lr": 0.02, "mu": 0.8,
+                                        "dampening": 0.2}, 2),
+    ("mean", 1, 50, 0.0, {"kind": "momentum_ng", "lr": 0.05, "n_g": 4.0}, 1)])
+def test_native_least_squares_records_what_the_step_records(kind, d, n, l2, rule, thin,
+                                                             monkeypatch):
+    """The same generator gives both paths the same batches (one randint of [S, C, B] is S
+    draws of [C, B]); sub-blocks of 6 steps, D not a multiple of the 8 lanes, a ridge term,
+    the full loss where N·D is small, and a partial record (virial sums)."""
+    from sgdthermo.sampler import native_regression
+    monkeypatch.setattr(native_regression, "MAX_ELEMENTS", 6 * 5 * 7)
+    record = {"coords": [0], "projections": 2}
+    ns, nr = _regression(kind, d, n, l2, rule, thin, 5, 132, "native", record)
+    ss, sr = _regression(kind, d, n, l2, rule, thin, 5, 132, "step", record)
+    for name in NAMES:
+        a, b = getattr(nr, name), getattr(sr, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(a, b.to(a), rtol=1e-10, atol=1e-11, msg=name)
+    assert (nr.full_loss is not None) == (n * d <= 2**16) and not nr.diverged.any()
+    torch.testing.assert_close(ns.params, ss.params, rtol=1e-10, atol=1e-12)
+    for a, b in zip(ns.rule_state, ss.rule_state, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_native_least_squares_freezes_diverging_chains_like_the_step():
+    """lr far above 2/λ_max: chains started at 1, 1e30 and 1e200 overflow at different steps.
+    Records agree until then; the chain is frozen at a finite θ, flagged, and adds nothing
+    (the two paths round differently, so the overflow may come one step apart)."""
+    theta0 = torch.tensor([1.0, 1e30, 1e200], dtype=torch.float64).unsqueeze(1).expand(3, 4)
+    rule = {"kind": "sgd", "lr": 20.0}
+    ns, nr = _regression("linear_regression", 4, 64, 0.0, rule, 1, 3, 400, "native",
+                         theta0=theta0)
+    ss, sr = _regression("linear_regression", 4, 64, 0.0, rule, 1, 3, 400, "step",
+                         theta0=theta0)
+    assert ns.diverged.tolist() == ss.diverged.tolist() == [True, True, True]
+    first_n, first_s = nr.diverged.int().argmax(1), sr.diverged.int().argmax(1)
+    assert (first_n - first_s).abs().max() <= 1 and first_n[2] < first_n[1] < first_n[0]
+    for c in range(3):
+        k = int(min(first_n[c], first_s[c]))
+        torch.testing.assert_close(nr.theta[c, :k], sr.theta[c, :k], rtol=1e-9, atol=0)
+        frozen = nr.theta[c, first_n[c]:]
+        assert torch.isfinite(frozen).all() and (frozen == nr.theta[c, first_n[c] - 1]).all()
+        assert nr.diverged[c, first_n[c]:].all()
+    assert torch.equal(ns.params, nr.theta[:, -1])
+
+
+def test_native_least_squares_same_bits_on_every_code_path():
+    plain = ctypes.CDLL(str(native.compile_library("regression", ("-DNO_CLONES",))))
+    for d in (3, 32, 45):
+        outs = []
+        for lib in (None, plain):
+            from sgdthermo.sampler.jobspec import expand, validate
+            from sgdthermo.sampler.shard import build_engine
+
+            spec = expand(validate({
+                "model": {"kind": "linear_regression", "data": {"n": 200, "d": d}, "l2": 0.1},
+                "rule": {"kind": "momentum", "lr": 0.01},
+                "run": {"chains": 6, "batch_size": 5, "dtype": "float32"}}))[0]
+            engine = build_engine(spec, 6, kernel="native")
+            if lib is not None:
+                fn = getattr(lib, engine.fused._fn.__name__)
+                fn.argtypes, fn.restype = engine.fused._fn.argtypes, ctypes.c_int
+                engine.fused._fn = fn
+            gen = torch.Generator().manual_seed(8)
+            outs.append(engine.run_block(gen, engine.init(gen, 1.0), 120, 2))
+        (sa, ra), (sb, rb) = outs
+        for name in ("theta", "loss", "grad_norm", "fluct_sum", "ident_sum"):
+            assert torch.equal(getattr(ra, name), getattr(rb, name)), (d, name)
+        assert torch.equal(sa.params, sb.params)

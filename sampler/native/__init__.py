@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-SOURCES = {"diagonal": Path(__file__).with_name("diagonal.c")}
+SOURCES = {name: Path(__file__).with_name(f"{name}.c") for name in ("diagonal", "regression")}
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared")
 COMPILE_TIMEOUT_S = 120
 
