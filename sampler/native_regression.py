@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 from .chain_state import BlockRecord, ChainState
-from .linear_kernel import MAX_ELEMENTS, block_outputs, linear_rule_form
+from .linear_kernel import MAX_ELEMENTS, linear_rule_form
 from .native import library
-from .native_kernel import fluctuation_factor, record_sums
+from .native_block import NativeBlock, fluctuation_factor
 from .recording import Recording
 from .rules import HeavyBall, UpdateRule
 
@@ -83,58 +83,28 @@ class NativeRegressionKernel:
                   thin: int) -> tuple[ChainState, BlockRecord]:
         """``Engine.run_block`` on this path (same batches, record and divergence semantics)."""
         c, d = state.params.shape
-        dtype = self.model.dtype
-        sub = max(1, min(n_steps, MAX_ELEMENTS // max(c * self.b, 1)))
-        n_rec = n_steps // thin
-        out = block_outputs(c, n_rec, state.params, self.recording, self.record_full_loss)
-        direct = self.recording.coords is None
-        picks = self.recording.directions is not None or self.recording.layers is not None
-        flags = torch.empty(c, n_rec, dtype=torch.uint8)
-        theta = state.params.clone(memory_format=torch.contiguous_format)
-        hb = self.rule.buffer_map
-        buf = (hb.buffer(state.rule_state).clone(memory_format=torch.contiguous_format)
-               if hb is not None else None)
-        dead = state.diverged.to(torch.uint8).contiguous()
-        sums = torch.zeros(self.n_sums, c, d, dtype=torch.float64)
-        scratch = torch.zeros((self.n_sums + 3) * d, dtype=dtype)
-        size = scratch.element_size()
-        done = r0 = 0
-        while done < n_steps:
-            s = min(sub, n_steps - done)
-            first = (thin - 1 - done) % thin
-            r1 = r0 + len(range(first, s, thin))
-            rec, at, stride = ((out["theta"], r0, n_rec) if direct else
-                               (theta.new_empty(c, r1 - r0, d), 0, r1 - r0))
-            idx = torch.randint(self.n, (s, c, self.b), generator=generator)
-            undamped = hb is not None and hb.first_undamped and state.step + done == 0
-            dims = torch.tensor([c, d, s, self.b, thin, first, int(self.heavy), int(undamped),
-                                 n_rec, stride * d], dtype=torch.int64)
+        block = NativeBlock(state, self.rule, self.recording, self.record_full_loss, n_steps,
+                            thin)
+        scratch = torch.zeros((block.sums.shape[0] + 3) * d, dtype=self.model.dtype)
+        buf = block.buf
+        for part in block.sub_blocks(max(1, min(n_steps, MAX_ELEMENTS // max(c * self.b, 1)))):
+            idx = torch.randint(self.n, (part.steps, c, self.b), generator=generator)
+            dims = torch.tensor([c, d, part.steps, self.b, thin, part.first, int(self.heavy),
+                                 int(part.undamped), block.n_rec, part.stride * d],
+                                dtype=torch.int64)
             self._fn(dims.data_ptr(), self.table.data_ptr(), idx.data_ptr(),
                      self.neg_rates.data_ptr(), self.l2, self.mu, self.omd, 1.0 / self.b,
-                     theta.data_ptr(), 0 if buf is None else buf.data_ptr(),
-                     rec.data_ptr() + at * d * size, out["loss"].data_ptr() + r0 * size,
-                     out["grad_norm"].data_ptr() + r0 * size, flags.data_ptr() + r0,
-                     dead.data_ptr(), sums.data_ptr(), scratch.data_ptr())
-            recorded = rec[:, at:at + r1 - r0]
-            if "full_loss" in out:  # [rows, N] residuals at a time, rows·N ≤ 2²⁰
-                flat, losses = recorded.reshape(-1, d), out["full_loss"][:, r0:r1]
-                step = max(1, 2**20 // self.n)
-                losses.copy_(torch.cat([self.model.full_loss_grad(flat[i:i + step])[0]
-                                        for i in range(0, flat.shape[0], step)]).view(c, -1))
-            if picks or not direct:
-                picked, proj, norms = self.recording.pick(recorded)
-                if not direct:
-                    out["theta"][:, r0:r1] = picked
-                if proj is not None:
-                    out["projection"][:, r0:r1] = proj
-                if norms is not None:
-                    out["layer_norms"][:, r0:r1] = norms
-            done, r0 = done + s, r1
-        out["diverged"].copy_(flags.bool())
-        rule_state = hb.state(buf) if hb is not None and buf is not None else state.rule_state
-        new = ChainState(theta, rule_state, dead.bool(), state.perm, state.step + n_steps)
-        fluct, ident, virial = record_sums(sums, self.rates64, self.factor, self.heavy,
-                                           self.recording.partial, theta.dtype)
-        return new, BlockRecord(out["theta"], out["loss"], out["grad_norm"],
-                                out.get("full_loss"), out["diverged"], fluct, ident, n_steps,
-                                virial, out.get("projection"), out.get("layer_norms"))
+                     block.theta.data_ptr(), 0 if buf is None else buf.data_ptr(),
+                     part.rec[:, part.at:].data_ptr(), block.pointer("loss", part.r0),
+                     block.pointer("grad_norm", part.r0), block.pointer("flags", part.r0),
+                     block.dead.data_ptr(), block.sums.data_ptr(), scratch.data_ptr())
+            if "full_loss" in block.out:
+                self._full_loss(part.rec[:, part.at:part.at + part.r1 - part.r0],
+                                block.out["full_loss"][:, part.r0:part.r1])
+        return block.finish(self.rates64, self.factor)
+
+    def _full_loss(self, recorded: Tensor, into: Tensor) -> None:
+        """``L(θ)`` of recorded draws ``[C, n, D]`` into ``[C, n]``, rows·N ≤ 2²⁰ at a time."""
+        flat, step = recorded.reshape(-1, recorded.shape[-1]), max(1, 2**20 // self.n)
+        into.copy_(torch.cat([self.model.full_loss_grad(flat[i:i + step])[0]
+                              for i in range(0, flat.shape[0], step)]).view(into.shape))

@@ -19,7 +19,7 @@ from sgdthermo.sampler.engine import Engine
 from sgdthermo.sampler.models import NoiseBatch
 from sgdthermo.sampler.models.quadratic import Quadratic
 from sgdthermo.sampler.models.regression import LinearRegression
-from sgdthermo.sampler.native_kernel import fluctuation_factor
+from sgdthermo.sampler.native_block import fluctuation_factor
 from sgdthermo.sampler.recording import Recording, projection_directions
 from sgdthermo.sampler.rules import adam, momentum, momentum_ng, sgd
 

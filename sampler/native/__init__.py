@@ -1,9 +1,9 @@
 """Native kernels: C source compiled on first use by the system's C compiler, loaded by ctypes.
 
 The shared library is cached under ``$SGDTHERMO_CACHE_DIR`` (default ``~/.cache/sgdthermo``)
-by a hash of the source, the flags and the compiler, written to a temporary name and renamed,
-so concurrent actors on one host never load a half-written file. No torch headers, no ninja:
-one ``cc`` call of well under a second.
+by a hash of the sources (``*.c``, ``common.h``), the flags and the compiler, written to a
+temporary name and renamed, so concurrent actors on one host never load a half-written file.
+No torch headers, no ninja: one ``cc`` call of well under a second.
 
 Flags: ``-O3 -ffp-contract=off -fno-math-errno``: no fused multiply-adds and no reassociation,
 so every x86-64 code path that ``target_clones`` picks (AVX-512, AVX2, SSE2) gives the same bits.
@@ -65,7 +65,8 @@ def compile_library(name: str, extra_flags: tuple[str, ...] = ()) -> Path:
     source = SOURCES[name]
     cc = _compiler()
     flags = FLAGS + extra_flags
-    key = hashlib.sha256(source.read_bytes() + repr((flags, cc, platform.machine())).encode())
+    text = b"".join(p.read_bytes() for p in sorted(source.parent.glob("*.[ch]")))
+    key = hashlib.sha256(text + repr((name, flags, cc, platform.machine())).encode())
     target = cache_dir() / f"{name}-{key.hexdigest()[:16]}.so"
     if target.exists():
         return target

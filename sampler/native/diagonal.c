@@ -18,46 +18,11 @@
  * that meets one is restored and re-run by the careful loop, which gives identical bits for
  * every live chain.
  *
- * Built twice from this file: REAL = float (suffix _f32) and REAL = double (suffix _f64).
+ * Built twice from this file, in float and double (common.h).
  */
 #ifndef REAL
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-#define W 64
-#if defined(__x86_64__)
-#include <emmintrin.h>
-/* A store that bypasses the cache (no read of the line first): the records are not read again. */
-static inline void stream_f(float *p, float v) { int i; memcpy(&i, &v, 4); _mm_stream_si32((int *)p, i); }
-static inline void stream_d(double *p, double v) { long long i; memcpy(&i, &v, 8); _mm_stream_si64((long long *)p, i); }
-#else
-static inline void stream_f(float *p, float v) { *p = v; }
-static inline void stream_d(double *p, double v) { *p = v; }
-#endif
-#if defined(__x86_64__) && !defined(NO_CLONES)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-#define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-
-#define REAL float
-#define SUF _f32
-#define SQRT sqrtf
-#define STREAM stream_f
-#include __FILE__
-#undef REAL
-#undef SUF
-#undef SQRT
-#undef STREAM
-#define REAL double
-#define SUF _f64
-#define SQRT sqrt
-#define STREAM stream_d
-#include __FILE__
-
+#define KERNEL_FILE "diagonal.c"
+#include "common.h"
 #else
 
 typedef struct {

@@ -12,35 +12,12 @@
  * Dot products run in 8 explicit lanes reduced in a fixed order, and the build has no fused
  * multiply-adds (-ffp-contract=off), so every x86-64 code path gives the same bits.
  *
- * Built twice from this file: REAL = float (suffix _f32) and REAL = double (suffix _f64).
+ * Built twice from this file, in float and double (common.h).
  */
 #ifndef REAL
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-#define W 64
+#define KERNEL_FILE "regression.c"
 #define LANES 8
-#if defined(__x86_64__) && !defined(NO_CLONES)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-#define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-
-#define REAL float
-#define SUF _f32
-#define SQRT sqrtf
-#include __FILE__
-#undef REAL
-#undef SUF
-#undef SQRT
-#define REAL double
-#define SUF _f64
-#define SQRT sqrt
-#include __FILE__
-
+#include "common.h"
 #else
 
 /* C, D, S, B, thin, first, heavy, first_undamped, ss, rs (strides of the chain-major records). */
