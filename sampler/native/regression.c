@@ -67,6 +67,12 @@ int CAT(regression_block, SUF)(const int64_t *dims, const REAL *xy, const int64_
             const int64_t *rows = idx + (s * dm.C + c) * B;
             const int recd = s == next;
             if (recd) next += dm.thin;
+            if (s + 1 < dm.S) {  /* the next batch's rows, from L3, while this one runs */
+                const int64_t *ahead = rows + dm.C * B;
+                for (int64_t k = 0; k < B; k++)
+                    for (int64_t off = 0; off < (D + 1) * (int64_t)sizeof(REAL); off += 64)
+                        __builtin_prefetch((const char *)(xy + ahead[k] * (D + 1)) + off);
+            }
             for (int64_t j = 0; j < D; j++) g[j] = 0;
             REAL half_sq = 0;
             for (int64_t k = 0; k < B; k++) {
