@@ -21,8 +21,11 @@ from ..sampler.models import DataError
 from .actor import ShardFailed
 from .driver import (
     JobInterrupted,
+    ShardProgress,
+    Terminated,
     check_kernels,
     check_output,
+    handle_sigterm,
     init_ray,
     prepare_archive,
     resolve_device,
@@ -30,7 +33,9 @@ from .driver import (
     shard_table,
     validate_runs,
 )
+from .lease import Lease, acquire, describe, read_lease
 from .progress import RunBars
+from .resources import check_resources
 
 USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,
                ConnectionError)
@@ -50,10 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace an existing archive")
     r.add_argument("--no-progress", action="store_true", help="no live progress bars")
     r.add_argument("--no-analyze", action="store_true", help="skip the summary at the end")
+    r.add_argument("--no-resource-check", action="store_true",
+                   help="skip the disk and memory checks against this machine (a bigger cluster)")
+    r.add_argument("--force", action="store_true",
+                   help="take the archive over from a driver that holds it (one that is gone)")
     s = sub.add_parser("resume", help="continue an interrupted job from its archive")
     s.add_argument("archive")
     s.add_argument("--address")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--force", action="store_true",
+                   help="take the archive over from a driver that holds it (one that is gone)")
     st = sub.add_parser("status", help="progress of every run of an archive")
     st.add_argument("archive")
     st.add_argument("--json", action="store_true")
@@ -66,12 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _execute(path: str, mode: str, progress: bool) -> None:
+def _execute(path: str, mode: str, progress: bool, held: Lease) -> None:
     meta = read_root(path)
     labels = {r["index"]: r["label"] for r in meta["runs"]}
     err_console.print(f"[dim]ray: {mode}; device: {meta['device']}; archive: {path}[/dim]")
-    with RunBars(labels, enabled=progress, console=err_console) as bars:
-        table = run_archive(path, on_progress=bars.update)
+    handle_sigterm()
+    try:
+        with RunBars(labels, enabled=progress, console=err_console) as bars:
+            def update(shards: list[ShardProgress]) -> None:
+                held.check()  # stop if another driver took the archive over
+                bars.update(shards)
+
+            table = run_archive(path, on_progress=update)
+    finally:
+        held.release()
     diverged = sum(sp.diverged for sp in table)
     err_console.print(f"done: {len(labels)} run(s), {diverged} diverged chain(s) -> {path}")
 
@@ -87,6 +106,11 @@ def cmd_run(args: argparse.Namespace) -> None:
         except ValueError as err:
             raise ConfigError(str(err)) from None
     facts = validate_runs(job)  # every user error is reported before Ray starts
+    check_resources(job, facts, args.out, machine=not args.no_resource_check)
+    running = read_lease(args.out)
+    if running is not None and not running["stale"] and not args.force:
+        raise ArchiveError(f"--out {args.out!r} is being written by {describe(running)}; "
+                           f"wait for it, or pass --force if that driver is gone")
     check_output(args.out, args.overwrite)
     if not args.no_analyze:  # import the analysis while Ray starts (its processes, not our GIL)
         threading.Thread(target=importlib.import_module, daemon=True,
@@ -94,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     mode = init_ray(args.address)
     device = resolve_device(job.cluster.device)
     prepare_archive(job, args.out, args.overwrite, device, facts)
-    _execute(args.out, mode, not args.no_progress)
+    _execute(args.out, mode, not args.no_progress, acquire(args.out, force=True))
     if not args.no_analyze:
         cmd_analyze(argparse.Namespace(archive=args.out, json=False))
 
@@ -103,7 +127,13 @@ def cmd_resume(args: argparse.Namespace) -> None:
     """``sgdthermo resume``."""
     read_root(args.archive)  # refuse a non-archive before starting Ray
     check_kernels(args.archive)  # and runs this machine cannot continue
-    _execute(args.archive, init_ray(args.address), not args.no_progress)
+    held = acquire(args.archive, force=args.force)  # and a job another driver is running
+    try:
+        mode = init_ray(args.address)
+    except BaseException:
+        held.release()
+        raise
+    _execute(args.archive, mode, not args.no_progress, held)
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -118,16 +148,26 @@ def cmd_status(args: argparse.Namespace) -> None:
                      "shards_done": sum(sp.done for sp in shards),
                      "chain_steps": done, "total_chain_steps": total,
                      "complete": done == total})
+    lease = read_lease(args.archive)
+    complete = all(r["complete"] for r in rows)
+    state = ("complete" if complete else "interrupted" if lease is None or lease["stale"]
+             else "running")
+    driver = None if lease is None else {"owner": lease["owner"],
+                                         "heartbeat_age_s": round(lease["age_s"], 1),
+                                         "stale": lease["stale"]}
     if args.json:
         print(json.dumps({"archive": args.archive, "created": meta["created"],
-                          "device": meta["device"], "runs": rows}, indent=2))
+                          "device": meta["device"], "state": state, "driver": driver,
+                          "runs": rows}, indent=2))
         return
     from ..analysis.tables import fit_tables, output_console
 
     console = output_console()
     cells = [[str(r["run"]), r["label"], f"{r['shards_done']}/{r['shards']}",
               f"{100 * r['chain_steps'] / max(r['total_chain_steps'], 1):.1f}%",
-              "complete" if r["complete"] else "incomplete: sgdthermo resume"] for r in rows]
+              "complete" if r["complete"] else
+              f"running: {describe(lease)}" if state == "running" and lease is not None else
+              "interrupted: sgdthermo resume"] for r in rows]
     for t in fit_tables(f"{args.archive} ({meta['config']['name']}, created {meta['created']})",
                         ["run", "label", "shards done", "progress", "state"], cells,
                         console.width):
@@ -166,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         COMMANDS[args.command](args)
     except JobInterrupted as err:
         err_console.print(f"[yellow]{err}[/yellow]")
-        return 130
+        return err.exit_code
     except ShardFailed as err:
         err_console.print(f"[red]error:[/red] {err}\nCommitted blocks are intact; fix the cause "
                           f"and run `sgdthermo resume`.", highlight=False)
@@ -174,9 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as err:
         err_console.print(f"[red]error:[/red] {err}", highlight=False)
         return 2
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/yellow]")
-        return 130
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        err_console.print(f"[yellow]{'terminated' if terminated else 'interrupted'}[/yellow]")
+        return 143 if terminated else 130
     return 0
 
 

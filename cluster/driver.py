@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,31 @@ from .actor import ShardFailed, make_actor
 
 
 class JobInterrupted(RuntimeError):
-    """The job was interrupted (Ctrl-C); the archive is valid and ``resume`` continues it."""
+    """The job was interrupted (Ctrl-C, SIGTERM); the archive is valid and ``resume`` continues it.
+
+    ``exit_code``: 130 for Ctrl-C, 143 for SIGTERM (128 + the signal, as shells report it).
+    """
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the driver's main thread so it unwinds exactly as Ctrl-C does."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Make SIGTERM interrupt the driver like Ctrl-C.
+
+    Call after ``ray.init``, which installs its own handler; main thread only.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def init_ray(address: str | None = None) -> str:
@@ -47,7 +73,9 @@ def init_ray(address: str | None = None) -> str:
                                   f"--address and RAY_ADDRESS to use the embedded instance") \
                 from None
         return "joined"
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
+    # address="local": always a new instance of our own, even beside a `ray start` head
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+             logging_level=logging.WARNING)
     return "local"
 
 
@@ -191,9 +219,11 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                     pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
             if on_progress:
                 on_progress(table)
-    except KeyboardInterrupt:
-        raise JobInterrupted(f"interrupted; committed blocks are safe. Continue with "
-                             f"`sgdthermo resume {path}`") from None
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        raise JobInterrupted(f"{what}; committed blocks are safe. Continue with "
+                             f"`sgdthermo resume {path}`",
+                             143 if isinstance(err, Terminated) else 130) from None
     finally:
         for sp in table:
             if sp.actor is not None:

@@ -41,7 +41,8 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
     real = {f for f, e in zip(fields, errors, strict=True) if e["type"] not in _MISMATCH}
     lines = []
     for field, e in zip(fields, errors, strict=True):
-        if e["type"] in _MISMATCH and any(r[:len(field)] == field for r in real):
+        whole = _without_indices(field)  # a list item's mismatch speaks for the whole list
+        if e["type"] in _MISMATCH and any(r[:len(whole)] == whole for r in real):
             continue
         loc = ".".join(str(p) for p in field)
         loc = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
@@ -52,6 +53,14 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
         if line not in lines:
             lines.append(line)
     return "\n".join(lines)
+
+
+def _without_indices(field: tuple[object, ...]) -> tuple[object, ...]:
+    """The location without trailing list indices (``model.hessian.1`` → ``model.hessian``)."""
+    end = len(field)
+    while end and isinstance(field[end - 1], int):
+        end -= 1
+    return field[:end]
 
 
 _KINDS = {*MODEL_KINDS, *RULE_KINDS}  # union tags pydantic puts in error locations
@@ -94,6 +103,8 @@ def validate(data: dict[str, Any]) -> JobConfig:
         job = JobConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err)) from None
+    except RecursionError:
+        raise ConfigError("config: nested too deeply (arrays or tables)") from None
     expand(job)  # sweep points must validate too
     return job
 
@@ -107,6 +118,10 @@ def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config {str(p)!r}: not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {str(p)!r}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"config {str(p)!r}: nested too deeply (arrays or tables)") from None
     data = apply_overrides(data, overrides or [])
     _absolute_data_file(data, p.parent)
     return validate(data)

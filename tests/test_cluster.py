@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -87,10 +88,15 @@ def _value(v) -> str:
 
 
 def _cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": "", "SGDTHERMO_LEASE_S": "2"}
     return subprocess.Popen([sys.executable, "-m", "sgdthermo.cluster.cli", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
+
+
+def _cli_out(*args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "sgdthermo.cluster.cli", *args],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def _wait_for_blocks(path: str, at_least: int, proc: subprocess.Popen, timeout=120) -> None:
@@ -127,9 +133,25 @@ def test_ctrl_c_and_driver_kill_then_resume_bitwise(tmp_path):
     proc.wait(timeout=30)
     assert not all(sp.done for sp in shard_table(path))
 
-    status = subprocess.run([sys.executable, "-m", "sgdthermo.cluster.cli", "status", path,
-                             "--json"], capture_output=True, text=True, check=True)
-    assert '"complete": false' in status.stdout
+    time.sleep(2.5)  # the killed driver's lease goes stale (SGDTHERMO_LEASE_S = 2)
+    assert json.loads(_cli_out("status", path, "--json"))["state"] == "interrupted"
+    assert '"complete": false' in _cli_out("status", path, "--json")
+
+    # a stale lease is taken over; while a driver runs, a second one is refused and status
+    # says running; SIGTERM to the driver alone (as a scheduler sends it) unwinds as Ctrl-C
+    done_before_term = sum(sp.blocks_done for sp in shard_table(path))
+    proc = _cli("resume", path, "--no-progress")
+    _wait_for_blocks(path, done_before_term + 3, proc)
+    status = json.loads(_cli_out("status", path, "--json"))
+    assert status["state"] == "running" and not status["driver"]["stale"], status
+    second = subprocess.run([sys.executable, "-m", "sgdthermo.cluster.cli", "resume", path],
+                            capture_output=True, text=True, env={**os.environ, "RAY_ADDRESS": ""})
+    assert second.returncode == 2 and "is being written by" in second.stderr, second.stderr
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out
+    assert "terminated (SIGTERM); committed blocks are safe" in out, out
+    assert "Traceback" not in out and "*** SIG" not in out, out
 
     proc = _cli("resume", path, "--no-progress")
     out, _ = proc.communicate(timeout=300)
@@ -168,6 +190,14 @@ def test_join_existing_cluster_with_address(tmp_path):
         assert res.returncode == 0, res.stdout + res.stderr
         assert "ray: joined" in res.stderr
         assert all(sp.done for sp in shard_table(str(tmp_path / "j.zarr")))
+        # without --address, beside that head: the embedded default starts its own instance
+        res = subprocess.run([sys.executable, "-m", "sgdthermo.cluster.cli", "run", str(cfg),
+                              "--out", str(tmp_path / "own.zarr"), "--no-progress",
+                              "--no-analyze"], capture_output=True, text=True, env=env,
+                             timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "ray: local" in res.stderr
+        assert_archives_equal(str(tmp_path / "own.zarr"), str(tmp_path / "j.zarr"))
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -108,6 +109,9 @@ class ClusterConfig(_Strict):
     max_restarts: int = Field(3, ge=0, description="Actor restarts after a crash.")
 
 
+MAX_RUNS = 1000  # runs per job: each is an archive group, shards and actors
+
+
 class SweepConfig(_Strict):
     """Sweep points: the product of ``grid`` lists times the lock-step ``zip`` lists.
 
@@ -118,6 +122,14 @@ class SweepConfig(_Strict):
     grid: dict[str, list] = {}
     zip: dict[str, list] = {}
 
+    @field_validator("grid", "zip")
+    @classmethod
+    def _not_empty(cls, v: dict[str, list]) -> dict[str, list]:
+        empty = [k for k, x in v.items() if not x]
+        if empty:
+            raise ValueError(f"every sweep list needs at least one value, got [] for {empty[0]!r}")
+        return v
+
     @field_validator("zip")
     @classmethod
     def _same_length(cls, v: dict[str, list]) -> dict[str, list]:
@@ -125,6 +137,15 @@ class SweepConfig(_Strict):
         if len(set(lengths.values())) > 1:
             raise ValueError(f"all sweep.zip lists must have the same length, got {lengths}")
         return v
+
+    @model_validator(mode="after")
+    def _not_too_many(self) -> SweepConfig:
+        n = math.prod(len(x) for x in self.grid.values()) * (
+            len(next(iter(self.zip.values()))) if self.zip else 1)
+        if n > MAX_RUNS:
+            raise ValueError(f"at most {MAX_RUNS} runs per job, got {n:,} (grid × zip); split "
+                             f"the sweep into several jobs")
+        return self
 
 
 class JobConfig(_Strict):

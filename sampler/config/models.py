@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..low_rank import DiagPlusLowRank
 from ..models import (
@@ -96,6 +96,13 @@ class DataConfig(_Strict):
     seed: int = Field(0, description="Seed of the synthetic data (independent of the job seed).")
     standardize: bool = Field(False, description="File data: standardise the feature columns.")
     intercept: bool = Field(False, description="Append a constant-1 feature.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.file is not None and self.dataset != "synthetic":
+            raise ValueError(f"give file or dataset, not both (got file {self.file!r} and "
+                             f"dataset {self.dataset!r})")
+        return self
 
     def load(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """``(X, y)`` for a model of this kind (``models.data.regression_data``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,17 +55,17 @@ def load_file(file: str, target: str | None,
     path = Path(file).expanduser()
     if not path.is_file():
         raise DataError(f"model.data.file: no such file {str(path)!r}")
-    if path.suffix == ".npz":
-        with np.load(path) as f:
-            missing = {"X", "y"} - set(f.files)
-            if missing:
-                raise DataError(f"model.data.file {str(path)!r}: needs arrays X and y, "
-                                f"missing {sorted(missing)} (has {sorted(f.files)})")
-            x, y = np.asarray(f["X"], float), np.asarray(f["y"], float)
-    elif path.suffix == ".csv":
-        x, y = _load_csv(path, target)
-    else:
+    if path.suffix not in (".npz", ".csv"):
         raise DataError(f"model.data.file: allowed suffixes .npz, .csv, got {path.suffix!r}")
+    try:
+        x, y = _load_npz(path) if path.suffix == ".npz" else _load_csv(path, target)
+    except DataError:
+        raise
+    except (ValueError, TypeError, OSError, EOFError, IndexError, zipfile.BadZipFile,
+            UnicodeDecodeError, MemoryError) as err:  # numpy's and zipfile's own words
+        first = (str(err).strip().splitlines() or [""])[0][:120]
+        raise DataError(f"model.data.file {str(path)!r}: cannot be read as {path.suffix[1:]} "
+                        f"({type(err).__name__}: {first})") from None
     if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
         raise DataError(f"model.data.file {str(path)!r}: expected X [N, d] and y [N], "
                         f"got X {list(x.shape)} and y {list(y.shape)}")
@@ -74,10 +76,29 @@ def load_file(file: str, target: str | None,
     return x, y
 
 
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        missing = {"X", "y"} - set(f.files)
+        if missing:
+            raise DataError(f"model.data.file {str(path)!r}: needs arrays X and y, "
+                            f"missing {sorted(missing)} (has {sorted(f.files)})")
+        x, y = f["X"], f["y"]
+        if not all(np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)
+                   or a.dtype == bool for a in (x, y)):
+            raise DataError(f"model.data.file {str(path)!r}: X and y must be real numbers, "
+                            f"got {x.dtype} and {y.dtype}")
+        return np.asarray(x, float), np.asarray(y, float)
+
+
 def _load_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    first = path.read_text().splitlines()[0].split(",")
+    lines = path.read_text().splitlines()
+    if not lines:
+        raise DataError(f"model.data.file {str(path)!r}: empty")
+    first = lines[0].split(",")
     has_header = any(_not_number(c) for c in first)
-    data = np.loadtxt(path, delimiter=",", skiprows=int(has_header), ndmin=2)
+    with warnings.catch_warnings():  # "input contained no data": refused below, in one line
+        warnings.simplefilter("ignore", UserWarning)
+        data = np.loadtxt(path, delimiter=",", skiprows=int(has_header), ndmin=2)
     column = data.shape[1] - 1
     if target is not None:
         names = [c.strip() for c in first] if has_header else []
@@ -85,6 +106,9 @@ def _load_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"model.data.target: column {target!r} not in {str(path)!r} "
                             f"(columns: {names or 'no header'})")
         column = names.index(target)
+    if data.shape[0] == 0 or data.shape[1] < 2:
+        raise DataError(f"model.data.file {str(path)!r}: needs a header or data rows with at "
+                        f"least two columns (features and target), got {list(data.shape)}")
     return np.delete(data, column, axis=1), data[:, column]
 
 

@@ -1,0 +1,146 @@
+"""One driver per archive: a lease (owner, heartbeat, expiry) in ``lease.json`` at its root.
+
+``run`` and ``resume`` take the lease before any shard starts and hold it while they run: a
+thread rewrites the heartbeat every ``expiry / 4`` seconds, and the lease is removed when the
+driver ends (done, Ctrl-C, SIGTERM, an error). A second driver on the same archive is refused
+with one line while the heartbeat is fresh; a lease whose heartbeat is older than its expiry
+(its driver was killed, its machine lost) is taken over, and ``--force`` takes over a fresh
+one. ``status`` reads the lease to tell a running job from an interrupted one.
+
+Only the lease's owner writes it, whole (a rename on a local disk, one put on an object
+store). On a local disk the first claim is atomic (``O_EXCL``); every claim is read back after
+a short pause, which settles all but exactly simultaneous takeovers. Zarr and xarray ignore the
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+
+from ..sampler.archive import ArchiveError
+
+NAME = "lease.json"
+EXPIRY_S = float(os.environ.get("SGDTHERMO_LEASE_S", "30"))
+
+
+def _where(archive: str) -> tuple[Any, str]:
+    fs, root = fsspec.core.url_to_fs(archive)
+    return fs, f"{root.rstrip('/')}/{NAME}"
+
+
+def _local(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols
+
+
+def read_lease(archive: str) -> dict[str, Any] | None:
+    """The lease, with ``age_s`` (seconds since its heartbeat) and ``stale``; ``None`` if free."""
+    fs, key = _where(archive)
+    try:
+        lease = json.loads(fs.cat_file(key))
+    except FileNotFoundError:
+        return None
+    except ValueError:  # written half by a killed driver: nobody holds it
+        return {"owner": "?:?", "heartbeat": 0.0, "age_s": float("inf"), "stale": True}
+    age = time.time() - float(lease.get("heartbeat", 0))
+    return {**lease, "age_s": age, "stale": age > float(lease.get("expiry_s", EXPIRY_S))}
+
+
+@dataclass
+class Lease:
+    """A held lease; ``release`` ends it (idempotent)."""
+
+    archive: str
+    owner: str
+    _stop: threading.Event
+    _thread: threading.Thread | None = None
+    lost: dict[str, Any] | None = None
+
+    def _write(self, started: float) -> None:
+        fs, key = _where(self.archive)
+        data = json.dumps({"owner": self.owner, "started": started, "heartbeat": time.time(),
+                           "expiry_s": EXPIRY_S}).encode()
+        if _local(fs):  # whole or not at all: a reader never sees half a lease
+            tmp = f"{key}.{self.owner.rsplit(':', 1)[-1]}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, key)
+        else:  # an object store's put is whole
+            fs.pipe_file(key, data)
+
+    def _beat(self, started: float) -> None:
+        while not self._stop.wait(EXPIRY_S / 4):
+            try:
+                current = read_lease(self.archive)
+                if current is None or current.get("owner") != self.owner:
+                    self.lost = current or {"owner": "?:?", "age_s": 0.0}
+                    return  # taken over (--force): stop beating; the driver stops at its check
+                self._write(started)
+            except OSError:  # a transient storage error: the next beat tries again
+                pass
+
+    def check(self) -> None:
+        """Raise ``ArchiveError`` if another driver took the lease over (``--force``)."""
+        if self.lost is not None:
+            raise ArchiveError(f"{self.archive!r} was taken over by {describe(self.lost)}; "
+                               f"this driver stops (committed blocks are safe)")
+
+    def release(self) -> None:
+        """Stop the heartbeat and remove the lease if it is still ours."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        current = read_lease(self.archive)
+        if current is not None and current.get("owner") == self.owner:
+            fs, key = _where(self.archive)
+            try:
+                fs.rm_file(key)
+            except FileNotFoundError:
+                pass
+
+
+def describe(lease: dict[str, Any]) -> str:
+    """``host:pid (heartbeat 3 s ago)`` for messages."""
+    return f"{lease.get('owner', '?').rsplit(':', 1)[0]} (heartbeat {lease['age_s']:.0f} s ago)"
+
+
+def acquire(archive: str, force: bool = False) -> Lease:
+    """Take the archive's lease, or raise ``ArchiveError`` if another driver holds it.
+
+    Args:
+        archive: The archive's path or URL.
+        force: Take it over even from a driver whose heartbeat is fresh.
+    """
+    current = read_lease(archive)
+    if current is not None and not current["stale"] and not force:
+        raise ArchiveError(f"{archive!r} is being written by {describe(current)}; wait for it, "
+                           f"or pass --force if that driver is gone")
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    lease = Lease(archive, owner, threading.Event())
+    started = time.time()
+    fs, key = _where(archive)
+    if current is None and _local(fs):
+        try:  # the first claim on a local disk is atomic
+            fd = os.open(key, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.close(fd)
+        except FileExistsError:
+            raise ArchiveError(f"{archive!r}: another driver took it just now; "
+                               f"see `sgdthermo status`") from None
+    lease._write(started)
+    time.sleep(0.2 if _local(fs) else 0.5)  # read our claim back: two takeovers of a stale
+    back = read_lease(archive)  # lease (or two first claims on a store) leave one owner
+    if back is None or back.get("owner") != owner:
+        raise ArchiveError(f"{archive!r}: another driver took it just now; "
+                           f"see `sgdthermo status`")
+    lease._thread = threading.Thread(target=lease._beat, args=(started,), daemon=True)
+    lease._thread.start()
+    return lease
