@@ -25,6 +25,7 @@ def _union_tag(part: object) -> bool:
 
 
 _TYPE_TAGS = {"list", "float", "int", "str", "bool", "dict"}
+_CONTAINERS = ("list_type", "dict_type", "model_type", "model_attributes_type")
 _MISMATCH = ("list_type", "dict_type", "model_type", "float_type", "int_type", "string_type",
              "float_parsing", "int_parsing", "model_attributes_type")
 
@@ -39,11 +40,14 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
     errors = err.errors()
     fields = [tuple(p for p in e["loc"] if not _union_tag(p)) for e in errors]
     real = {f for f, e in zip(fields, errors, strict=True) if e["type"] not in _MISMATCH}
+    values = {f for f, e in zip(fields, errors, strict=True) if e["type"] not in _CONTAINERS}
     lines = []
     for field, e in zip(fields, errors, strict=True):
         whole = _without_indices(field)  # a list item's mismatch speaks for the whole list
         if e["type"] in _MISMATCH and any(r[:len(whole)] == whole for r in real):
             continue
+        if e["type"] in _CONTAINERS and any(v[:len(whole)] == whole for v in values):
+            continue  # "not a list" from a union member, beside what is wrong with a value
         loc = ".".join(str(p) for p in field)
         loc = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "config"
         msg = e["msg"].removeprefix("Value error, ")
