@@ -29,6 +29,7 @@ from .driver import (
     init_ray,
     prepare_archive,
     resolve_device,
+    restore_sigterm,
     run_archive,
     shard_table,
     validate_runs,
@@ -90,6 +91,7 @@ def _execute(path: str, mode: str, progress: bool, held: Lease) -> None:
 
             table = run_archive(path, on_progress=update)
     finally:
+        restore_sigterm()  # a SIGTERM while Ray shuts down just ends the process
         held.release()
     diverged = sum(sp.diverged for sp in table)
     err_console.print(f"done: {len(labels)} run(s), {diverged} diverged chain(s) -> {path}")

@@ -55,6 +55,12 @@ def handle_sigterm() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def restore_sigterm() -> None:
+    """SIGTERM's default action again (the job's loop is over)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def init_ray(address: str | None = None) -> str:
     """Join ``address`` (or ``RAY_ADDRESS``), else start the embedded local instance.
 

@@ -160,10 +160,30 @@ def _points(job: JobConfig) -> list[dict[str, Any]]:
     return [{**g, **z} for g in grid for z in zipped]
 
 
-def _label(point: dict[str, Any]) -> str:
+def _differing(points: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """For each swept whole table (``rule``, ``model``), the fields whose values differ."""
+    out: dict[str, list[str]] = {}
+    for key in {k for p in points for k, v in p.items() if isinstance(v, dict)}:
+        tables = [p[key] for p in points if isinstance(p.get(key), dict)]
+        names = sorted({f for t in tables for f in t} - {"kind"})
+        out[key] = [f for f in names if len({json.dumps(t.get(f), sort_keys=True)
+                                             for t in tables}) > 1]
+    return out
+
+
+def _label(point: dict[str, Any], differing: dict[str, list[str]] | None = None) -> str:
+    """A run's label, e.g. ``rule.lr=0.1, rule=preconditioned(power=0.5)``.
+
+    A swept table shows its kind and the fields that differ between the sweep's tables
+    (``default`` where a table leaves one out).
+    """
     parts = []
     for k, v in point.items():
-        v = v.get("kind", json.dumps(v)) if isinstance(v, dict) else v
+        if isinstance(v, dict):
+            shown = [f"{f}={json.dumps(v[f]) if f in v else 'default'}"
+                     for f in (differing or {}).get(k, [])]
+            kind = v.get("kind", json.dumps(v))
+            v = f"{kind}({', '.join(shown)})" if shown else kind
         parts.append(f"{k}={v}")
     return ", ".join(parts) or "base"
 
@@ -172,7 +192,9 @@ def expand(job: JobConfig) -> list[RunSpec]:
     """Expand the sweep into run specs (grid product × zip), each validated on its own."""
     base = job.model_dump(include={"model", "rule", "run"})
     runs = []
-    for index, point in enumerate(_points(job)):
+    points = _points(job)
+    differing = _differing(points)
+    for index, point in enumerate(points):
         data = copy.deepcopy(base)
         for key, value in point.items():
             if key in ("model", "rule"):
@@ -182,8 +204,9 @@ def expand(job: JobConfig) -> list[RunSpec]:
                     raise ConfigError(f"sweep key {key!r}: must start with model., rule. or run.")
                 set_path(data, key, value)
         try:
-            runs.append(RunSpec.model_validate({"index": index, "label": _label(point), **data}))
+            runs.append(RunSpec.model_validate({"index": index,
+                                                "label": _label(point, differing), **data}))
         except ValidationError as err:
             raise ConfigError(format_validation_error(
-                err, prefix=f"sweep point {index} ({_label(point)}): ")) from None
+                err, prefix=f"sweep point {index} ({_label(point, differing)}): ")) from None
     return runs

@@ -29,3 +29,20 @@ def test_batch_scaling_keeps_lr_over_b_fixed():
     runs = expand(load_job(Path(__file__).parent.parent / "configs" / "batch_scaling.toml"))
     ratios = {r.rule.lr / r.run.batch_size for r in runs}
     assert len(runs) == 4 and len(ratios) == 1
+
+
+def test_sweep_labels_name_what_differs_between_whole_tables():
+    """Two runs of one rule kind that differ in a field must not share a label."""
+    from sgdthermo.sampler.jobspec import expand, validate
+
+    job = validate({"model": {"kind": "quadratic", "hessian": [1.0, 2.0], "noise_cov": [1.0, 1.0]},
+                    "rule": {"kind": "sgd", "lr": 0.1},
+                    "sweep": {"zip": {"rule": [{"kind": "preconditioned", "lr": 0.1, "power": 1},
+                                               {"kind": "preconditioned", "lr": 0.1, "power": 2},
+                                               {"kind": "sgd", "lr": 0.1}],
+                                      "run.batch_size": [1, 2, 4]}}})
+    labels = [r.label for r in expand(job)]
+    assert labels == ["rule=preconditioned(power=1), run.batch_size=1",
+                      "rule=preconditioned(power=2), run.batch_size=2",
+                      "rule=sgd(power=default), run.batch_size=4"]
+    assert len(set(labels)) == len(labels)
