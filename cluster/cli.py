@@ -7,36 +7,19 @@ clear message naming the field, the allowed values and what was given, and exits
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
-import threading
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from ..sampler.archive import ArchiveError, read_root
-from ..sampler.jobspec import ConfigError, load_job
+from ..sampler.jobspec import ConfigError
 from ..sampler.models import DataError
 from .actor import ShardFailed
-from .driver import (
-    JobInterrupted,
-    ShardProgress,
-    Terminated,
-    check_kernels,
-    check_output,
-    handle_sigterm,
-    init_ray,
-    prepare_archive,
-    resolve_device,
-    restore_sigterm,
-    run_archive,
-    shard_table,
-    validate_runs,
-)
-from .lease import Lease, acquire, describe, read_lease
-from .progress import RunBars
-from .resources import check_resources
+from .driver import JobInterrupted, Terminated, shard_table
+from .jobs import resume_job, run_job, warm_analysis
+from .lease import describe, read_lease
 
 USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,
                ConnectionError)
@@ -78,64 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _execute(path: str, mode: str, progress: bool, held: Lease) -> None:
-    meta = read_root(path)
-    labels = {r["index"]: r["label"] for r in meta["runs"]}
-    err_console.print(f"[dim]ray: {mode}; device: {meta['device']}; archive: {path}[/dim]")
-    handle_sigterm()
-    try:
-        with RunBars(labels, enabled=progress, console=err_console) as bars:
-            def update(shards: list[ShardProgress]) -> None:
-                held.check()  # stop if another driver took the archive over
-                bars.update(shards)
-
-            table = run_archive(path, on_progress=update)
-    finally:
-        restore_sigterm()  # a SIGTERM while Ray shuts down just ends the process
-        held.release()
-    diverged = sum(sp.diverged for sp in table)
-    err_console.print(f"done: {len(labels)} run(s), {diverged} diverged chain(s) -> {path}")
-
-
 def cmd_run(args: argparse.Namespace) -> None:
     """``sgdthermo run``."""
-    job = load_job(args.config, args.overrides)
-    if job.claim is not None:  # the claims (and the analysis they import) load only if named
-        from ..analysis.claims import check_claim_name
-
-        try:
-            check_claim_name(job.claim)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-    facts = validate_runs(job)  # every user error is reported before Ray starts
-    check_resources(job, facts, args.out, machine=not args.no_resource_check)
-    running = read_lease(args.out)
-    if running is not None and not running["stale"] and not args.force:
-        raise ArchiveError(f"--out {args.out!r} is being written by {describe(running)}; "
-                           f"wait for it, or pass --force if that driver is gone")
-    check_output(args.out, args.overwrite)
-    if not args.no_analyze:  # import the analysis while Ray starts (its processes, not our GIL)
-        threading.Thread(target=importlib.import_module, daemon=True,
-                         args=("sgdthermo.analysis.analyze",)).start()
-    mode = init_ray(args.address)
-    device = resolve_device(job.cluster.device)
-    prepare_archive(job, args.out, args.overwrite, device, facts)
-    _execute(args.out, mode, not args.no_progress, acquire(args.out, force=True))
+    if not args.no_analyze:
+        warm_analysis()
+    run_job(args.config, args.out, overrides=args.overrides, address=args.address,
+            overwrite=args.overwrite, force=args.force,
+            resource_check=not args.no_resource_check, progress=not args.no_progress,
+            console=err_console)
     if not args.no_analyze:
         cmd_analyze(argparse.Namespace(archive=args.out, json=False))
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
     """``sgdthermo resume``."""
-    read_root(args.archive)  # refuse a non-archive before starting Ray
-    check_kernels(args.archive)  # and runs this machine cannot continue
-    held = acquire(args.archive, force=args.force)  # and a job another driver is running
-    try:
-        mode = init_ray(args.address)
-    except BaseException:
-        held.release()
-        raise
-    _execute(args.archive, mode, not args.no_progress, held)
+    resume_job(args.archive, address=args.address, force=args.force,
+               progress=not args.no_progress, console=err_console)
 
 
 def cmd_status(args: argparse.Namespace) -> None:

@@ -46,19 +46,19 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def handle_sigterm() -> None:
-    """Make SIGTERM interrupt the driver like Ctrl-C.
+def handle_sigterm() -> Callable[[], None]:
+    """Make SIGTERM interrupt the driver like Ctrl-C; returns what restores the previous handler.
 
-    Call after ``ray.init``, which installs its own handler; main thread only.
+    Call after ``ray.init``, which installs its own handler; main thread only (elsewhere it
+    does nothing).
     """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
 
-
-def restore_sigterm() -> None:
-    """SIGTERM's default action again (the job's loop is over)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return restore
 
 
 def init_ray(address: str | None = None) -> str:

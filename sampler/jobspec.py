@@ -113,6 +113,17 @@ def validate(data: dict[str, Any]) -> JobConfig:
     return job
 
 
+def job_from_mapping(data: dict[str, Any], overrides: list[str] | None = None,
+                     base: Path | None = None) -> JobConfig:
+    """Validate a config given as tables (``dict``), after overrides.
+
+    Relative data files are resolved against ``base`` (default: the working folder).
+    """
+    data = apply_overrides(data, overrides or [])
+    _absolute_data_file(data, base or Path.cwd())
+    return validate(data)
+
+
 def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
     """Read a TOML job config, apply overrides and validate it."""
     p = Path(path)
@@ -126,9 +137,7 @@ def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
         raise ConfigError(f"config {str(p)!r}: not UTF-8 text") from None
     except RecursionError:
         raise ConfigError(f"config {str(p)!r}: nested too deeply (arrays or tables)") from None
-    data = apply_overrides(data, overrides or [])
-    _absolute_data_file(data, p.parent)
-    return validate(data)
+    return job_from_mapping(data, overrides, p.parent)
 
 
 def _absolute_data_file(data: dict[str, Any], base: Path) -> None:

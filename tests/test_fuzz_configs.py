@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sgdthermo.cluster import cli
+from sgdthermo.cluster import cli, jobs
 
 BASES = {
     "quadratic": """
@@ -176,7 +176,7 @@ def test_every_hostile_config_is_one_line_exit_2_with_nothing_written(chunk, tmp
     def refuse_ray(*args, **kwargs):
         raise _RayWouldStart
 
-    monkeypatch.setattr(cli, "init_ray", refuse_ray)
+    monkeypatch.setattr(jobs, "init_ray", refuse_ray)
     refused = 0
     for i, (base, what, data, must) in enumerate(CORPUS[chunk::4]):
         config = tmp_path / f"c{i}.toml"

@@ -1,0 +1,138 @@
+"""Running a job from Python (a notebook) as ``sgdthermo run`` / ``resume`` do from the shell.
+
+``run_job(config, out)`` takes a TOML path or a mapping, makes every check the CLI makes before
+Ray starts, runs the job on the embedded Ray instance (or ``address``) in this process and
+returns the archive path; ``resume_job(archive)`` continues one. Errors are the CLI's,
+raised as exceptions with the same one-line messages (``ConfigError``, ``ArchiveError``,
+``DataError``, ``JobInterrupted`` …). Ray stays up after a job, so the next one starts at once.
+
+Reading the result needs no Ray: ``sgdthermo.analysis.open_archive(path)`` gives each run's
+committed draws (``RunData.inference_data()``, ``.posterior``), ``analyze_run`` its typed
+record, ``analyze_archive`` all of them with the claim verdict.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..sampler.archive import ArchiveError, read_root
+from ..sampler.config import JobConfig
+from ..sampler.jobspec import ConfigError, job_from_mapping, load_job
+from .driver import (
+    ShardProgress,
+    check_kernels,
+    check_output,
+    handle_sigterm,
+    init_ray,
+    prepare_archive,
+    resolve_device,
+    run_archive,
+    validate_runs,
+)
+from .lease import Lease, acquire, describe, read_lease
+from .progress import RunBars
+from .resources import check_resources
+
+
+def load_config(config: str | Path | Mapping[str, Any],
+                overrides: Sequence[str] = ()) -> JobConfig:
+    """A job from a TOML file or a mapping (relative data files against the working folder)."""
+    if isinstance(config, Mapping):
+        return job_from_mapping(dict(config), list(overrides), Path.cwd())
+    return load_job(config, list(overrides))
+
+
+def check_job(job: JobConfig, out: str, overwrite: bool = False, force: bool = False,
+              resource_check: bool = True) -> list[dict[str, Any]]:
+    """Every check before Ray starts; returns each run's facts (``shard.state_facts``)."""
+    if job.claim is not None:  # the claims (and the analysis they import) load only if named
+        from ..analysis.claims import check_claim_name
+
+        try:
+            check_claim_name(job.claim)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    facts = validate_runs(job)
+    check_resources(job, facts, out, machine=resource_check)
+    running = read_lease(out)
+    if running is not None and not running["stale"] and not force:
+        raise ArchiveError(f"--out {out!r} is being written by {describe(running)}; "
+                           f"wait for it, or pass --force if that driver is gone")
+    check_output(out, overwrite)
+    return facts
+
+
+def execute(path: str, mode: str, held: Lease, progress: bool = False,
+            console: Console | None = None) -> list[ShardProgress]:
+    """Run every unfinished shard of the archive while holding its lease; release it after."""
+    console = console or Console(stderr=True)
+    meta = read_root(path)
+    labels = {r["index"]: r["label"] for r in meta["runs"]}
+    console.print(f"[dim]ray: {mode}; device: {meta['device']}; archive: {path}[/dim]")
+    restore = handle_sigterm()
+    try:
+        with RunBars(labels, enabled=progress, console=console) as bars:
+            def update(shards: list[ShardProgress]) -> None:
+                held.check()  # stop if another driver took the archive over
+                bars.update(shards)
+
+            table = run_archive(path, on_progress=update)
+    finally:
+        restore()  # the previous SIGTERM handler (a notebook's, or the default)
+        held.release()
+    diverged = sum(sp.diverged for sp in table)
+    console.print(f"done: {len(labels)} run(s), {diverged} diverged chain(s) -> {path}")
+    return table
+
+
+def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequence[str] = (),
+            address: str | None = None, overwrite: bool = False, force: bool = False,
+            resource_check: bool = True, progress: bool = False,
+            console: Console | None = None) -> str:
+    """Validate, run and return the archive path (``sgdthermo run`` without the analysis).
+
+    Args:
+        config: A TOML path, or the same tables as a mapping.
+        out: The archive's path or fsspec URL.
+        overrides: ``"key=value"`` settings (``--set``).
+        address: A Ray cluster to join (default: ``RAY_ADDRESS``, else the embedded instance).
+        overwrite: Replace an existing archive at ``out``.
+        force: Take ``out`` over from a driver that holds it.
+        resource_check: Check disk and memory against this machine.
+        progress: Show progress (bars on a terminal, lines elsewhere).
+        console: Where messages and progress go (default: stderr).
+    """
+    job = load_config(config, overrides)
+    facts = check_job(job, out, overwrite, force, resource_check)
+    mode = init_ray(address)
+    prepare_archive(job, out, overwrite, resolve_device(job.cluster.device), facts)
+    execute(out, mode, acquire(out, force=True), progress, console)
+    return out
+
+
+def resume_job(archive: str, *, address: str | None = None, force: bool = False,
+               progress: bool = False, console: Console | None = None) -> str:
+    """Continue an interrupted job bitwise identically (``sgdthermo resume``)."""
+    read_root(archive)  # refuse a non-archive before starting Ray
+    check_kernels(archive)  # and runs this machine cannot continue
+    held = acquire(archive, force=force)  # and a job another driver is running
+    try:
+        mode = init_ray(address)
+    except BaseException:
+        held.release()
+        raise
+    execute(archive, mode, held, progress, console)
+    return archive
+
+
+def warm_analysis() -> None:
+    """Import the analysis in a thread while Ray starts (its processes, not our GIL)."""
+    import importlib
+
+    threading.Thread(target=importlib.import_module, daemon=True,
+                     args=("sgdthermo.analysis.analyze",)).start()
