@@ -6,12 +6,14 @@ Workloads (issue 8), every step recorded (thin = 1), float32, one CPU thread, C 
 * ``quad2d``: SGD, η = 0.1, on the quickstart's 2-D quadratic (H = I, noise σ = (1, 3), B = 1).
 
 Columns: a hand-written vectorised eager-torch loop (what a torch user writes: gather, bmm,
-update, store θ); JAX ``jit(vmap(scan))`` of the same step; BlackJAX's ``sgld`` at temperature
-0 (plain SGD through its gradient estimator); and sgdthermo's ``Engine.run_block`` in blocks of
-the size ``sgdthermo run`` gives the job (``block_draws``: 256 steps here), on the path it would
-take (the native kernel where a C compiler builds it; ``SGDTHERMO_NATIVE=0`` for the torch
-paths), which also records the loss, ‖g‖, the divergence flag and the per-coordinate
-fluctuation and stationarity sums. Each cell
+update, store θ), storing its trajectory in one array, and the same loop storing it in arrays
+of 256 steps (fresh memory for a whole trajectory page-faults: the blocked form is the fairer
+peer of an engine that records in blocks); JAX ``jit(vmap(scan))`` of the same step;
+BlackJAX's ``sgld`` at temperature 0 (plain SGD through its gradient estimator); and
+sgdthermo's ``Engine.run_block`` in blocks of the size ``sgdthermo run`` gives the job
+(``block_draws``: 256 steps here), on the path it would take (the native kernel where a C
+compiler builds it; ``SGDTHERMO_NATIVE=0`` for the torch paths), which also records the loss,
+‖g‖, the divergence flag and the per-coordinate fluctuation and stationarity sums. Each cell
 is the median of three timed runs after one compile/warm-up run, each cell in its own fresh
 process (a JAX runtime left in the process slowed the torch cells measured after it by 2×); the
 last column is the engine's ratio to the best peer. JAX and BlackJAX come from the ``bench`` extra
@@ -84,8 +86,11 @@ def engine(workload: str, chains: int, steps: int) -> float:
     return chains * steps / timed(go)
 
 
-def eager_torch(workload: str, chains: int, steps: int) -> float:
+def eager_torch(workload: str, chains: int, steps: int, block: int | None = None) -> float:
+    """The loop a torch user writes; ``block``: its trajectory in arrays of that many steps
+    (as the engine records), else one array of all steps."""
     gen = torch.Generator().manual_seed(0)
+    size = block or steps
     if workload == "linreg":
         spec = expand(validate(job(workload, 1)))[0]
         model = build_engine(spec, 1).model
@@ -93,25 +98,32 @@ def eager_torch(workload: str, chains: int, steps: int) -> float:
 
         def go() -> None:
             theta = torch.zeros(chains, D)
-            out = torch.empty(steps, chains, D)
-            for t in range(steps):
-                idx = torch.randint(N, (chains, B_LINREG), generator=gen)
-                xb, yb = x[idx], y[idx]
-                r = torch.bmm(xb, theta.unsqueeze(-1)).squeeze(-1) - yb
-                g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / B_LINREG
-                theta = theta - LR_LINREG * g
-                out[t] = theta
+            for first in range(0, steps, size):
+                out = torch.empty(min(size, steps - first), chains, D)
+                for t in range(out.shape[0]):
+                    idx = torch.randint(N, (chains, B_LINREG), generator=gen)
+                    xb, yb = x[idx], y[idx]
+                    r = torch.bmm(xb, theta.unsqueeze(-1)).squeeze(-1) - yb
+                    g = torch.bmm(r.unsqueeze(1), xb).squeeze(1) / B_LINREG
+                    theta = theta - LR_LINREG * g
+                    out[t] = theta
     else:
         sigma = torch.tensor(SIGMA)
 
         def go() -> None:
             theta = torch.zeros(chains, 2)
-            out = torch.empty(steps, chains, 2)
-            for t in range(steps):
-                noise = torch.randn(chains, 2, generator=gen) * sigma
-                theta = theta - LR_QUAD * (theta + noise)
-                out[t] = theta
+            for first in range(0, steps, size):
+                out = torch.empty(min(size, steps - first), chains, 2)
+                for t in range(out.shape[0]):
+                    noise = torch.randn(chains, 2, generator=gen) * sigma
+                    theta = theta - LR_QUAD * (theta + noise)
+                    out[t] = theta
     return chains * steps / timed(go)
+
+
+def eager_torch_blocks(workload: str, chains: int, steps: int) -> float:
+    """The same loop with its trajectory in 256-step arrays (the engine's block here)."""
+    return eager_torch(workload, chains, steps, block=256)
 
 
 def _jax_problem(workload: str):  # type: ignore[no-untyped-def]
@@ -190,7 +202,8 @@ def blackjax_sgld(workload: str, chains: int, steps: int) -> float:
 
 
 PEERS: dict[str, Callable[[str, int, int], float]] = {
-    "eager torch": eager_torch, "JAX scan": jax_scan, "BlackJAX sgld": blackjax_sgld,
+    "eager torch": eager_torch, "eager torch, blocks": eager_torch_blocks,
+    "JAX scan": jax_scan, "BlackJAX sgld": blackjax_sgld,
     "sgdthermo": engine}
 
 
