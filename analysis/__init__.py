@@ -9,7 +9,7 @@
   take ``RunAnalysis`` records and own their names).
 * ``text``, ``report`` (HTML) and ``ArchiveAnalysis.to_json`` render that one record.
 
-From Python: ``open_archive(path)`` (each run's ``RunData``: ``inference_data()``, ``posterior``),
+From Python: ``open_archive(path)`` (each run's ``RunData``: ``inference_data()``, ``posterior()``),
 ``analyze_run(run)`` (its ``RunAnalysis``), ``analyze_archive(path)`` (all runs, the claim).
 """
 

@@ -7,7 +7,7 @@ raised as exceptions with the same one-line messages (``ConfigError``, ``Archive
 ``DataError``, ``JobInterrupted`` …). Ray stays up after a job, so the next one starts at once.
 
 Reading the result needs no Ray: ``sgdthermo.analysis.open_archive(path)`` gives each run's
-committed draws (``RunData.inference_data()``, ``.posterior``), ``analyze_run`` its typed
+committed draws (``RunData.inference_data()``, ``.posterior()``), ``analyze_run`` its typed
 record, ``analyze_archive`` all of them with the claim verdict.
 """
 
