@@ -18,6 +18,24 @@ class ConfigError(ValueError):
     """A config that cannot be run; the message names the field, what is allowed and what was given."""
 
 
+def _field(loc: tuple[object, ...]) -> tuple[object, ...]:
+    """An error's location without the tags pydantic adds for union members.
+
+    Type tags (``list[float]``, ``Spectrum``) always go; a kind tag goes unless it follows
+    another kind tag, where it is a real key (``rule.momentum`` mistyped for ``rule.mu``).
+    """
+    out: list[object] = []
+    after_kind = False
+    for part in loc:
+        kind = isinstance(part, str) and part in _KINDS
+        if _union_tag(part) and not (kind and after_kind):
+            after_kind = kind
+            continue
+        out.append(part)
+        after_kind = False
+    return tuple(out)
+
+
 def _union_tag(part: object) -> bool:
     """A location part pydantic adds for a member of an untagged union (``list[float]``)."""
     return isinstance(part, str) and (part in _KINDS or part in _TYPE_TAGS or "[" in part
@@ -38,7 +56,7 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
     says what is actually wrong.
     """
     errors = err.errors()
-    fields = [tuple(p for p in e["loc"] if not _union_tag(p)) for e in errors]
+    fields = [_field(e["loc"]) for e in errors]
     real = {f for f, e in zip(fields, errors, strict=True) if e["type"] not in _MISMATCH}
     values = {f for f, e in zip(fields, errors, strict=True) if e["type"] not in _CONTAINERS}
     lines = []
