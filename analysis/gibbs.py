@@ -77,6 +77,12 @@ class GibbsResult:
         return asdict(self)
 
 
+def p_equals(p: float | None, digits: int = 3) -> str:
+    """``p = 0.05``, or ``p < 1e-300`` where it underflowed (never ``p = < 1e-300``)."""
+    text = format_p(p, digits)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def format_p(p: float | None, digits: int = 3) -> str:
     """A p-value for people: ``< 1e-300`` where it underflowed to 0, never ``0``; ``–`` if none."""
     if p is None or not np.isfinite(p):
@@ -210,7 +216,7 @@ def _verdict(comps: list[Component], alpha: float, temps: np.ndarray, max_off: f
     undecided = [x for x in comps if x.status == "undecided"]
     if done and p < alpha:
         worst = min(done, key=lambda x: x.p_value)
-        verdict, reason = "not Gibbs", f"{worst.name} rejected (p = {format_p(worst.p_value)})"
+        verdict, reason = "not Gibbs", f"{worst.name} rejected ({p_equals(worst.p_value)})"
     elif undecided:
         verdict, reason = "undecided", f"{undecided[0].name}: {undecided[0].reason}"
     else:

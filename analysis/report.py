@@ -14,7 +14,7 @@ import numpy as np
 
 from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
-from .gibbs import format_p
+from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
 
@@ -46,7 +46,7 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 def _verdict(g: dict) -> str:
     cls = {"Gibbs": "good", "not Gibbs": "bad"}.get(g["verdict"], "")
-    p = "" if not np.isfinite(g["p_value"]) else f" (family-wise p = {format_p(g['p_value'])})"
+    p = "" if not np.isfinite(g["p_value"]) else f" (family-wise {p_equals(g['p_value'])})"
     return f"<span class={cls}>{_e(g['verdict'])}</span>{_e(p)}"
 
 
@@ -73,7 +73,7 @@ def _stationarity(tp: dict) -> str:
     what = ("virial and fluctuation temperatures agree (O3, exact for constant rates)"
             if tp["check"] == "O3" else "E[(θ−c)·p·g] = ½E[(p·g)²] (rate-weighted identity; "
             "this rule's fluctuation temperature is only approximate)")
-    return f"Stationarity check {ok}: {what}, χ² p = {format_p(tp['agreement_p'])}."
+    return f"Stationarity check {ok}: {what}, χ² {p_equals(tp['agreement_p'])}."
 
 
 def _run_section(run: RunAnalysis, r: dict) -> str:

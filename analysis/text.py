@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .analyze import ArchiveAnalysis
-from .gibbs import format_p
+from .gibbs import format_p, p_equals
 from .record import measured_position
 from .tables import fit_tables
 
@@ -72,7 +72,7 @@ def _gibbs_line(r: dict[str, Any]) -> str:
     parts = []
     for c in g["components"]:
         p = c["p_value"]
-        parts.append(f"{c['name']} " + (f"p = {format_p(p, 2)}" if c["status"] == "ok"
+        parts.append(f"{c['name']} " + (p_equals(p, 2) if c["status"] == "ok"
                                          and np.isfinite(p) else c["status"]))
     return (f"Gibbs test: {g['verdict']} ({g['reason']})" + "".join(f"; {p}" for p in parts)
             + f". Stationarity check: {tp['check']}"

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..sampler.archive import ArchiveError, read_root
+from ..sampler.archive import read_root
 from ..sampler.config import JobConfig
 from ..sampler.jobspec import ConfigError, job_from_mapping, load_job
 from .driver import (
@@ -34,7 +34,7 @@ from .driver import (
     run_archive,
     validate_runs,
 )
-from .lease import Lease, acquire, describe, read_lease
+from .lease import Lease, acquire, refuse_if_held
 from .progress import RunBars
 from .resources import check_resources
 
@@ -59,10 +59,7 @@ def check_job(job: JobConfig, out: str, overwrite: bool = False, force: bool = F
             raise ConfigError(str(err)) from None
     facts = validate_runs(job)
     check_resources(job, facts, out, machine=resource_check)
-    running = read_lease(out)
-    if running is not None and not running["stale"] and not force:
-        raise ArchiveError(f"--out {out!r} is being written by {describe(running)}; "
-                           f"wait for it, or pass --force if that driver is gone")
+    refuse_if_held(out, force, name=f"--out {out!r}")
     check_output(out, overwrite)
     return facts
 

@@ -113,6 +113,19 @@ def describe(lease: dict[str, Any]) -> str:
     return f"{lease.get('owner', '?').rsplit(':', 1)[0]} (heartbeat {lease['age_s']:.0f} s ago)"
 
 
+def refuse_if_held(archive: str, force: bool = False,
+                   name: str | None = None) -> dict[str, Any] | None:
+    """The current lease; raises ``ArchiveError`` if a live driver holds it (unless ``force``).
+
+    ``name`` is how the message calls the archive (default: its path).
+    """
+    current = read_lease(archive)
+    if current is not None and not current["stale"] and not force:
+        raise ArchiveError(f"{name or repr(archive)} is being written by {describe(current)}; "
+                           f"wait for it, or pass --force if that driver is gone")
+    return current
+
+
 def acquire(archive: str, force: bool = False) -> Lease:
     """Take the archive's lease, or raise ``ArchiveError`` if another driver holds it.
 
@@ -120,10 +133,7 @@ def acquire(archive: str, force: bool = False) -> Lease:
         archive: The archive's path or URL.
         force: Take it over even from a driver whose heartbeat is fresh.
     """
-    current = read_lease(archive)
-    if current is not None and not current["stale"] and not force:
-        raise ArchiveError(f"{archive!r} is being written by {describe(current)}; wait for it, "
-                           f"or pass --force if that driver is gone")
+    current = refuse_if_held(archive, force)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     lease = Lease(archive, owner, threading.Event())
     started = time.time()

@@ -78,3 +78,9 @@ def test_a_p_value_that_underflowed_reads_below_1e_300_not_zero():
     assert format_p(0.0) == "< 1e-300" and format_p(1e-310) == "< 1e-300"
     assert format_p(5.71e-114) == "5.71e-114" and format_p(0.25, 2) == "0.25"
     assert format_p(float("nan")) == format_p(None) == "–"
+
+
+def test_p_equals_never_reads_p_equals_less_than():
+    from sgdthermo.analysis.gibbs import p_equals
+
+    assert p_equals(0.0) == "p < 1e-300" and p_equals(0.0123) == "p = 0.0123"
