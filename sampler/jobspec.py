@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .config import MODEL_KINDS, RULE_KINDS, JobConfig, RunSpec
+from .config.fields import allowed_keys
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,9 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
         given = e.get("input")
         got = "" if isinstance(given, dict) or e["type"] == "missing" else f" (got {given!r})"
         line = f"{loc}: {msg}{got}"
+        if e["type"] == "extra_forbidden":
+            keys = allowed_keys(e["loc"])
+            line = f"{loc}: unknown field{got}" + (f"; allowed: {', '.join(keys)}" if keys else "")
         if line not in lines:
             lines.append(line)
     return "\n".join(lines)

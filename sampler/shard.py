@@ -18,7 +18,7 @@ from .config import RunSpec
 from .engine import BlockRecord, ChainState, Engine
 from .optimum import optimum
 from .recording import Recording
-from .stability import check_second_moment, check_stability
+from .stability import check_curvature_floor, check_second_moment, check_stability
 
 
 def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu",
@@ -35,6 +35,7 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     model = spec.model.build(spec.run.batch_size, DTYPES[spec.run.dtype], device)
     rule = spec.rule.build(spec.run.batch_size)
     check_stability(model, rule)
+    check_curvature_floor(model, rule)
     check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)
     recording = recording or Recording.of(spec.run.record, model.dim,
                                           [(v.name, v.size) for v in model.variables()])

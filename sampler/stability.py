@@ -51,13 +51,41 @@ def check_stability(model: Model, rule: UpdateRule) -> None:
         root = np.sqrt(hb.rates)
         lam = float(np.linalg.eigvalsh(root[:, None] * form.hessian * root[None, :]).max())
         h_max = float(np.linalg.eigvalsh(form.hessian).max())
-    bound = rule.lr * 2.0 * (1 + hb.mu) / ((1 - hb.dampening) * lam)
+    bound = _lr_bound(hb.mu, hb.dampening, lam / rule.lr)
     if rule.lr >= bound:
         raise UnstableError(
             f"rule.lr: {rule.lr} is unstable for this model ({rule.name} needs "
             f"(1−d)·λ_max(Λ^½HΛ^½) < 2(1+μ) with rates Λ ∝ lr, μ = {hb.mu:.6g}, "
             f"d = {hb.dampening:.6g}; h_max = {h_max:.6g}); allowed: 0 < lr < {bound:.6g}, "
             f"got {rule.lr}")
+
+
+def check_curvature_floor(model: Model, rule: UpdateRule) -> None:
+    """Raise ``UnstableError`` naming ``rule.lr`` when the model's curvature floor alone diverges.
+
+    A loss whose gradient is ``m·θ + b(θ)`` with ``‖b‖`` bounded (logistic regression with a
+    ridge: ``m = l2``) grows like the heavy ball on ``m·I`` once θ is large, so
+    ``(1−d)·m·max_i rate_i ≥ 2(1+μ)`` diverges from every start. A necessary bound only: rates
+    below it may still be unstable at the optimum (an edge-of-stability run), which is allowed.
+    """
+    floor = model.curvature_floor()
+    if floor is None or rule.linear_form is None or rule.lr is None or rule.rates != "constant":
+        return
+    zeros = np.zeros(model.dim)
+    hb = rule.linear_form(zeros, zeros, False)
+    if not hb.exact:
+        return
+    bound = _lr_bound(hb.mu, hb.dampening, floor * float((hb.rates / rule.lr).max()))
+    if rule.lr >= bound:
+        raise UnstableError(
+            f"rule.lr: {rule.lr} diverges on this {model.name} from every start (its gradient is "
+            f"{floor:.6g}·θ plus a bounded term, and {rule.name} needs (1−d)·{floor:.6g}·rate "
+            f"< 2(1+μ)); allowed: 0 < lr < {bound:.6g}, got {rule.lr}")
+
+
+def _lr_bound(mu: float, dampening: float, lam_per_lr: float) -> float:
+    """The largest stable ``lr``, ``2(1+μ)/((1−d)·λ/lr)`` (rates ∝ lr, so ``λ/lr`` is fixed)."""
+    return 2.0 * (1 + mu) / ((1 - dampening) * lam_per_lr)
 
 
 def check_second_moment(model: Model, rule: UpdateRule, batch_size: int, sampling: str) -> None:

@@ -46,9 +46,10 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     (('kind = "quadratic"', 'kind = "cubic"'),
      ["model", "'quadratic'", "'mlp'", "'cubic'"]),
     (('kind = "sgd"', 'kind = "lbfgs"'), ["rule", "'sgd'", "'rmsprop'", "'lbfgs'"]),
-    (('chains = 2', 'chain = 2'), ["run.chain", "Extra inputs are not permitted"]),
-    (('lr = 0.1', 'lr = 0.1\nmomentum = 0.8'), ["rule.momentum", "Extra inputs are not "
-                                                  "permitted", "(got 0.8)"]),
+    (('chains = 2', 'chain = 2'), ["run.chain: unknown field (got 2); allowed: batch_size, "
+                                    "burn_in, chains, draws"]),
+    (('lr = 0.1', 'lr = 0.1\nmomentum = 0.8'), ["rule.momentum: unknown field (got 0.8); "
+                                                  "allowed: kind, lr, schedule"]),
     (('chains = 2', 'chains = 0'), ["run.chains", "greater than 0", "(got 0)"]),
     (('lr = 0.1', 'lr = 1.5'), ["rule.lr", "unstable", "lr < 1", "got 1.5"]),
     (('burn_in = 0', 'burn_in = 3\nthin = 2'), ["run.burn_in must be a multiple of run.thin",

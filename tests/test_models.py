@@ -201,3 +201,44 @@ def test_gradient_without_the_loss_is_bitwise_the_gradient_with_it(cfg):
              IndexBatch(torch.randint(model.n_examples, (5, 4), generator=gen)))
     assert torch.equal(model.minibatch_gradient(theta, batch),
                        model.minibatch_grad(theta, batch)[1])
+
+
+def _logistic_sgd_norms(lr: float, steps: int = 3000) -> np.ndarray:
+    """‖θ‖ of 4 chains of SGD (B = 1) on a ridge logistic regression after ``steps`` steps."""
+    from sgdthermo.sampler.config import SGDConfig
+    from sgdthermo.sampler.engine import Engine
+
+    x, g = _data(n=40, d=3, seed=3)
+    y = (torch.rand(40, generator=g, dtype=F64) < 0.5).to(F64)
+    engine = Engine(LogisticRegression(x, y, l2=0.05), SGDConfig(lr=lr).build(), 1, "iid", 4)
+    gen = torch.Generator().manual_seed(0)
+    state = engine.init(gen, 1.0)
+    for _ in range(steps):
+        state = engine.step(gen, state, record=False, guard=False)[0]
+    return state.params.norm(dim=1).numpy()
+
+
+def test_logistic_ridge_floor_refuses_a_rate_that_diverges_from_every_start():
+    """The bound 2/l2 is where SGD on logistic regression starts to diverge, on both sides.
+
+    ``g_B = l2·θ + bounded``: below 2/l2 = 40 the chains stay bounded (the multiplier
+    |1 − lr·l2| < 1 contracts the bounded term), above it ‖θ‖ grows like |1 − lr·l2|^t.
+    """
+    from sgdthermo.sampler.config import MomentumConfig, SGDConfig
+    from sgdthermo.sampler.stability import UnstableError, check_curvature_floor
+
+    x, g = _data(n=40, d=3, seed=3)
+    model = LogisticRegression(x, (torch.rand(40, generator=g, dtype=F64) < 0.5).to(F64), l2=0.05)
+    check_curvature_floor(model, SGDConfig(lr=39.0).build())
+    with pytest.raises(UnstableError, match=r"allowed: 0 < lr < 40, got 41"):
+        check_curvature_floor(model, SGDConfig(lr=41.0).build())
+    with pytest.raises(UnstableError, match=r"allowed: 0 < lr < 40, got 1e\+308"):
+        check_curvature_floor(model, SGDConfig(lr=1e308).build())
+    # heavy ball: (1 − d)·l2·lr < 2(1 + μ), μ = 0.5 → lr < 60
+    check_curvature_floor(model, MomentumConfig(lr=55.0, mu=0.5).build())
+    with pytest.raises(UnstableError, match="allowed: 0 < lr < 60"):
+        check_curvature_floor(model, MomentumConfig(lr=65.0, mu=0.5).build())
+    check_curvature_floor(LogisticRegression(model.x, model.y, l2=0.0), SGDConfig(lr=1e308).build())
+    # the bound is where divergence starts, not a guess: 0.95× stays bounded, 1.05× grows
+    assert np.all(_logistic_sgd_norms(38.0) < 1e4)
+    assert np.all(_logistic_sgd_norms(42.0) > 1e30)  # (1.1)^3000 times the bounded term

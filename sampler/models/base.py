@@ -168,6 +168,14 @@ class Model:
         """The exact linear-gradient form of minibatch gradients, or ``None`` (module docstring)."""
         return None
 
+    def curvature_floor(self) -> float | None:
+        """``m`` when every minibatch gradient is ``m·θ + b(θ)`` with ``‖b‖`` bounded, else ``None``.
+
+        Far from the origin such a loss is a quadratic of curvature m in every direction, so a
+        rate that makes the recursion on ``m·I`` unstable makes every chain diverge.
+        """
+        return None
+
     def variables(self) -> list[Any]:
         """θ's coordinates as named variables (``network.Variable``); ``[]``: one ``theta``."""
         return []

@@ -161,3 +161,7 @@ class LogisticRegression(GLM):
     def residual(self, z: Tensor, y: Tensor) -> Tensor:
         """``sigmoid(z) − y``."""
         return torch.sigmoid(z) - y
+
+    def curvature_floor(self) -> float | None:
+        """``l2``: ``g_B = l2·θ + X_Bᵀr_B/B`` with ``|r_i| ≤ 1`` (``None`` without a ridge)."""
+        return self.l2 or None

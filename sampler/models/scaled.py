@@ -89,6 +89,11 @@ class ScaledModel(Model):
         inner = self.inner.linear_gradient(batch_size, sampling)
         return None if inner is None else inner.scaled(self.scale)
 
+    def curvature_floor(self) -> float | None:
+        """``s`` times the inner floor."""
+        floor = self.inner.curvature_floor()
+        return None if floor is None else self.scale * floor
+
     def variables(self) -> list[Any]:
         """The inner model's named variables (scaling changes no coordinate)."""
         return self.inner.variables()
