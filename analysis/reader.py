@@ -16,7 +16,14 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from ..sampler.archive import DTYPES, RunStore, open_store, read_root, run_group_name
+from ..sampler.archive import (
+    DTYPES,
+    RunStore,
+    open_store,
+    read_root,
+    run_group_name,
+    set_storage_options,
+)
 from ..sampler.archive.schema import LAYOUT_LAYERS
 from ..sampler.config import RunSpec
 from ..sampler.models import Model
@@ -229,8 +236,10 @@ def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
                    store.posterior_blocks_done(), store.chunk_draws)
 
 
-def open_archive(path: str) -> list[RunData]:
-    """All runs of an archive."""
+def open_archive(path: str, storage_options: dict[str, Any] | None = None) -> list[RunData]:
+    """All runs of an archive (``storage_options``: fsspec options for a URL, set for this process)."""
+    if storage_options is not None:
+        set_storage_options(storage_options)
     meta = read_root(path)
     tree = open_tree(path)
     return [open_run(path, r["index"], tree) for r in meta["runs"]]

@@ -15,6 +15,7 @@ from typing import Any
 import ray
 import torch
 
+from ..sampler.archive import set_storage_options
 from ..sampler.shard import ShardRunner
 
 
@@ -23,8 +24,10 @@ class ShardFailed(RuntimeError):
 
 
 class _ShardActor:
-    def __init__(self, path: str, run_index: int, shard_index: int, device: str) -> None:
+    def __init__(self, path: str, run_index: int, shard_index: int, device: str,
+                 storage_options: dict[str, Any]) -> None:
         torch.set_num_threads(1)  # two threads collapse when another process holds a core
+        set_storage_options(storage_options)  # the driver's, for an archive URL
         self.runner: ShardRunner | None = None
         self.error: str | None = None
         try:
@@ -52,10 +55,13 @@ class _ShardActor:
 
 
 def make_actor(path: str, run_index: int, shard_index: int, device: str, num_gpus: float,
-               max_restarts: int) -> Any:
-    """Start a shard actor: one CPU, and ``num_gpus`` of a GPU when the job runs on CUDA."""
+               max_restarts: int, storage_options: dict[str, Any]) -> Any:
+    """Start a shard actor: one CPU, and ``num_gpus`` of a GPU when the job runs on CUDA.
+
+    ``storage_options``: the driver's fsspec options for an archive URL (``storage``).
+    """
     cls = ray.remote(_ShardActor)
     return cls.options(
         num_cpus=1, num_gpus=num_gpus if device == "cuda" else 0,
         max_restarts=max_restarts, max_task_retries=max_restarts,
-    ).remote(path, run_index, shard_index, device)
+    ).remote(path, run_index, shard_index, device, storage_options)

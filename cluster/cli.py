@@ -10,11 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
-from ..sampler.archive import ArchiveError, read_root
-from ..sampler.jobspec import ConfigError
+from ..sampler.archive import ArchiveError, StorageError, read_root, set_storage_options
+from ..sampler.jobspec import ConfigError, parse_value
 from ..sampler.models import DataError
 from .actor import ShardFailed
 from .driver import JobInterrupted, Terminated, shard_table
@@ -29,8 +31,13 @@ err_console = Console(stderr=True, soft_wrap=True)
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgdthermo", description="SGD as MCMC: run chains on Ray, "
                                 "archive them in Zarr, measure temperatures, test Gibbs.")
+    storage = argparse.ArgumentParser(add_help=False)
+    storage.add_argument("--storage-option", dest="storage_options", action="append",
+                         default=[], metavar="KEY=VALUE",
+                         help="an fsspec option for an archive URL, e.g. "
+                              "endpoint_url=http://127.0.0.1:9000 (repeatable; TOML values)")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run a job config into a new archive")
+    r = sub.add_parser("run", help="run a job config into a new archive", parents=[storage])
     r.add_argument("config", help="TOML job config")
     r.add_argument("--out", required=True, help="archive directory (or fsspec URL)")
     r.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else local)")
@@ -43,19 +50,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the disk and memory checks against this machine (a bigger cluster)")
     r.add_argument("--force", action="store_true",
                    help="take the archive over from a driver that holds it (one that is gone)")
-    s = sub.add_parser("resume", help="continue an interrupted job from its archive")
+    s = sub.add_parser("resume", help="continue an interrupted job from its archive", parents=[storage])
     s.add_argument("archive")
     s.add_argument("--address")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--force", action="store_true",
                    help="take the archive over from a driver that holds it (one that is gone)")
-    st = sub.add_parser("status", help="progress of every run of an archive")
+    st = sub.add_parser("status", help="progress of every run of an archive", parents=[storage])
     st.add_argument("archive")
     st.add_argument("--json", action="store_true")
-    a = sub.add_parser("analyze", help="diagnostics, temperatures and the Gibbs test per run")
+    a = sub.add_parser("analyze", help="diagnostics, temperatures and the Gibbs test per run",
+                       parents=[storage])
     a.add_argument("archive")
     a.add_argument("--json", action="store_true", help="machine-readable output")
-    rep = sub.add_parser("report", help="write a self-contained HTML report")
+    rep = sub.add_parser("report", help="write a self-contained HTML report", parents=[storage])
     rep.add_argument("archive")
     rep.add_argument("-o", "--output", default="report.html")
     return p
@@ -68,15 +76,16 @@ def cmd_run(args: argparse.Namespace) -> None:
     run_job(args.config, args.out, overrides=args.overrides, address=args.address,
             overwrite=args.overwrite, force=args.force,
             resource_check=not args.no_resource_check, progress=not args.no_progress,
-            console=err_console)
+            storage_options=_storage_options(args), console=err_console)
     if not args.no_analyze:
-        cmd_analyze(argparse.Namespace(archive=args.out, json=False))
+        cmd_analyze(argparse.Namespace(archive=args.out, json=False, storage_options=[]))
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
     """``sgdthermo resume``."""
     resume_job(args.archive, address=args.address, force=args.force,
-               progress=not args.no_progress, console=err_console)
+               progress=not args.no_progress, storage_options=_storage_options(args),
+               console=err_console)
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -135,7 +144,18 @@ def cmd_report(args: argparse.Namespace) -> None:
     from ..analysis.report import write_report
 
     write_report(args.archive, args.output)
-    err_console.print(f"report written to {args.output}")
+    err_console.print(f"report written to {escape(args.output)}")
+
+
+def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--storage-option KEY=VALUE`` as a mapping (values read as TOML literals, else text)."""
+    options: dict[str, Any] = {}
+    for item in args.storage_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--storage-option: expected KEY=VALUE, got {item!r}")
+        options[key.strip()] = parse_value(value)
+    return options
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
@@ -146,16 +166,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sgdthermo`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
+        if args.command not in ("run", "resume"):  # those merge them with the config's
+            set_storage_options(_storage_options(args))
         COMMANDS[args.command](args)
     except JobInterrupted as err:
-        err_console.print(f"[yellow]{err}[/yellow]")
+        err_console.print(f"[yellow]{escape(str(err))}[/yellow]")
         return err.exit_code
     except ShardFailed as err:
-        err_console.print(f"[red]error:[/red] {err}\nCommitted blocks are intact; fix the cause "
+        err_console.print(f"[red]error:[/red] {escape(str(err))}\nCommitted blocks are intact; "
+                          f"fix the cause "
                           f"and run `sgdthermo resume`.", highlight=False)
         return 1
     except USER_ERRORS as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
+        if isinstance(err, StorageError):  # the client's abandoned requests, collected at
+            sys.unraisablehook = lambda _: None  # exit, would print their tracebacks
         return 2
     except KeyboardInterrupt as err:
         terminated = isinstance(err, Terminated)

@@ -19,7 +19,18 @@ from typing import Any
 
 import ray
 
-from ..sampler.archive import ArchiveError, RunStore, archived_job, create_archive, read_root
+from ..sampler.archive import (
+    ArchiveError,
+    RunStore,
+    archived_job,
+    check_reachable,
+    create_archive,
+    is_url,
+    read_root,
+    remove_tree,
+    storage_errors,
+    storage_options,
+)
 from ..sampler.config import JobConfig
 from ..sampler.jobspec import expand
 from ..sampler.native import unavailable_reason
@@ -97,8 +108,12 @@ def resolve_device(requested: str) -> str:
 
 
 def check_output(out: str, overwrite: bool) -> None:
-    """Refuse to replace anything but an existing archive, and that only with ``overwrite``."""
-    if "://" in out or not Path(out).exists():
+    """Refuse to replace anything but an existing archive, and that only with ``overwrite``.
+
+    For a URL the storage is reached here, before Ray starts: an unreachable endpoint or a
+    missing bucket is one ``StorageError`` line.
+    """
+    if not (check_reachable(out) if is_url(out) else Path(out).exists()):
         return
     try:
         read_root(out)
@@ -122,9 +137,12 @@ def prepare_archive(job: JobConfig, out: str, overwrite: bool, device: str,
     if device == "cuda":  # the native kernel is the CPU form of the fused path
         facts = [{**f, "kernel": "fused"} if f["kernel"] == "native" else f for f in facts]
     check_output(out, overwrite)
-    if "://" not in out and Path(out).exists():
+    if is_url(out):
+        remove_tree(out)
+    elif Path(out).exists():
         shutil.rmtree(out)
-    create_archive(out, job, expand(job), device, facts)
+    with storage_errors(out):
+        create_archive(out, job, expand(job), device, facts)
 
 
 @dataclass
@@ -204,7 +222,7 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
             if sp.done:
                 continue
             sp.actor = make_actor(path, sp.run, sp.shard, device, job.cluster.num_gpus,
-                                  job.cluster.max_restarts)
+                                  job.cluster.max_restarts, storage_options())
             pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
         if on_progress:
             on_progress(table)

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..sampler.archive import read_root
+from ..sampler.archive import read_root, set_storage_options
 from ..sampler.config import JobConfig
 from ..sampler.jobspec import ConfigError, job_from_mapping, load_job
 from .driver import (
@@ -90,6 +90,7 @@ def execute(path: str, mode: str, held: Lease, progress: bool = False,
 def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequence[str] = (),
             address: str | None = None, overwrite: bool = False, force: bool = False,
             resource_check: bool = True, progress: bool = False,
+            storage_options: Mapping[str, Any] | None = None,
             console: Console | None = None) -> str:
     """Validate, run and return the archive path (``sgdthermo run`` without the analysis).
 
@@ -102,9 +103,12 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
         force: Take ``out`` over from a driver that holds it.
         resource_check: Check disk and memory against this machine.
         progress: Show progress (bars on a terminal, lines elsewhere).
+        storage_options: fsspec options for an archive URL (``--storage-option``), over the
+            config's ``cluster.storage_options``; set for this process and every actor.
         console: Where messages and progress go (default: stderr).
     """
     job = load_config(config, overrides)
+    set_storage_options({**job.cluster.storage_options, **(storage_options or {})})
     facts = check_job(job, out, overwrite, force, resource_check)
     mode = init_ray(address)
     prepare_archive(job, out, overwrite, resolve_device(job.cluster.device), facts)
@@ -113,9 +117,17 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
 
 
 def resume_job(archive: str, *, address: str | None = None, force: bool = False,
-               progress: bool = False, console: Console | None = None) -> str:
-    """Continue an interrupted job bitwise identically (``sgdthermo resume``)."""
-    read_root(archive)  # refuse a non-archive before starting Ray
+               progress: bool = False, storage_options: Mapping[str, Any] | None = None,
+               console: Console | None = None) -> str:
+    """Continue an interrupted job bitwise identically (``sgdthermo resume``).
+
+    ``storage_options`` as for ``run_job``, over those stored in the archive's config.
+    """
+    given = dict(storage_options or {})
+    set_storage_options(given)
+    meta = read_root(archive)  # refuse a non-archive before starting Ray
+    stored = meta["config"].get("cluster", {}).get("storage_options", {})
+    set_storage_options({**stored, **given})
     check_kernels(archive)  # and runs this machine cannot continue
     held = acquire(archive, force=force)  # and a job another driver is running
     try:

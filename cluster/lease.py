@@ -24,16 +24,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import fsspec
-
-from ..sampler.archive import ArchiveError
+from ..sampler.archive import ArchiveError, filesystem, storage_errors
 
 NAME = "lease.json"
 EXPIRY_S = float(os.environ.get("SGDTHERMO_LEASE_S", "30"))
 
 
 def _where(archive: str) -> tuple[Any, str]:
-    fs, root = fsspec.core.url_to_fs(archive)
+    fs, root = filesystem(archive)
     return fs, f"{root.rstrip('/')}/{NAME}"
 
 
@@ -46,7 +44,8 @@ def read_lease(archive: str) -> dict[str, Any] | None:
     """The lease, with ``age_s`` (seconds since its heartbeat) and ``stale``; ``None`` if free."""
     fs, key = _where(archive)
     try:
-        lease = json.loads(fs.cat_file(key))
+        with storage_errors(archive):
+            lease = json.loads(fs.cat_file(key))
     except FileNotFoundError:
         return None
     except ValueError:  # written half by a killed driver: nobody holds it

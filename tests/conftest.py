@@ -11,7 +11,7 @@ import pytest
 import torch
 import zarr
 from sgdthermo.analysis.reader import RunData, open_run
-from sgdthermo.sampler.archive import create_archive, shard_bounds
+from sgdthermo.sampler.archive import create_archive, open_store, shard_bounds
 from sgdthermo.sampler.jobspec import expand, validate
 from sgdthermo.sampler.shard import ShardRunner, state_facts
 
@@ -55,7 +55,7 @@ def simulate(tmp: Path, config: dict[str, Any], run: int = 0) -> RunData:
 
 def archive_arrays(path: str) -> dict[str, np.ndarray]:
     """Every array of an archive by path (for bitwise comparisons)."""
-    root = zarr.open_group(path, mode="r")
+    root = zarr.open_group(store=open_store(path, read_only=True), mode="r")
     out = {}
 
     def walk(group: zarr.Group, prefix: str) -> None:

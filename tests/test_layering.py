@@ -105,7 +105,15 @@ def test_only_the_archive_package_touches_zarr():
                    for p in (ROOT / pkg).rglob("*.py")
                    if any(n == "zarr" or n.startswith("zarr.") for n in imports(p, pkg)))
     assert users == ["sampler/archive/layout.py", "sampler/archive/schema.py",
-                     "sampler/archive/store.py"]
+                     "sampler/archive/storage.py", "sampler/archive/store.py"]
+
+
+def test_only_the_storage_module_opens_filesystems():
+    """Every door to an archive's bytes takes the process's storage options (``storage``)."""
+    users = sorted(str(p.relative_to(ROOT)) for pkg in ("sampler", "analysis", "cluster")
+                   for p in (ROOT / pkg).rglob("*.py")
+                   if any(n == "fsspec" or n.startswith("fsspec.") for n in imports(p, pkg)))
+    assert users == ["sampler/archive/storage.py"]
 
 
 CLASSES = {"Quadratic", "LinearRegression", "LogisticRegression", "MeanModel", "MLP",

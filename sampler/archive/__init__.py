@@ -2,7 +2,7 @@
 
 ``schema`` (names, version, blocks, shards), ``layout`` (pre-allocation by the driver) and
 ``store`` (``RunStore``: the commit protocol, used read-write by the shard runner and read-only by
-the analysis reader).
+the analysis reader), ``storage`` (local folders and fsspec URLs, their options and errors).
 """
 
 from __future__ import annotations
@@ -12,16 +12,28 @@ from .schema import (
     DTYPES,
     ROOT_KEY,
     SCHEMA_VERSION,
-    ArchiveError,
     archived_job,
-    open_store,
     package_version,
     read_root,
     run_group_name,
     shard_bounds,
 )
+from .storage import (
+    ArchiveError,
+    StorageError,
+    check_reachable,
+    filesystem,
+    is_url,
+    open_store,
+    remove_tree,
+    set_storage_options,
+    storage_errors,
+    storage_options,
+)
 from .store import BlockData, Checkpoint, RunStore
 
 __all__ = ["DTYPES", "ROOT_KEY", "SCHEMA_VERSION", "ArchiveError", "BlockData", "Checkpoint",
-           "RunStore", "archived_job", "create_archive", "open_store", "package_version",
-           "read_root", "run_group_name", "shard_bounds"]
+           "RunStore", "StorageError", "archived_job", "check_reachable", "create_archive",
+           "filesystem", "is_url", "open_store", "package_version", "read_root", "remove_tree",
+           "run_group_name", "set_storage_options", "shard_bounds", "storage_errors",
+           "storage_options"]

@@ -29,11 +29,11 @@ from .schema import (
     block_draws,
     block_schedule,
     coord_chunk,
-    open_store,
     package_version,
     run_group_name,
     shard_bounds,
 )
+from .storage import open_store
 
 # Draws of θ barely compress (random mantissas: 7–11 % with any codec); blosc lz4 with byte
 # shuffle keeps about zstd's size and reads twice as fast (benchmarks/bench_compression.py).

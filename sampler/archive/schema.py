@@ -46,10 +46,10 @@ from typing import Any
 
 import torch
 import zarr
-import zarr.storage
 
 from ..config import JobConfig, RunSpec
 from ..jobspec import expand
+from .storage import ArchiveError, open_store, storage_errors
 
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # run.dtype → torch dtype of θ
@@ -60,23 +60,12 @@ WARMUP_PREFIX = "warmup_"  # warmup_posterior, warmup_sample_stats
 LAYOUT_FLAT, LAYOUT_LAYERS = "flat", "layers"  # θ as one array, or a network's layers as arrays
 
 
-class ArchiveError(ValueError):
-    """A path that is not a usable sgdthermo archive; the message says why."""
-
-
 def package_version() -> str:
     """Installed version of sgdthermo."""
     try:
         return version("sgdthermo")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
-
-
-def open_store(path: str, read_only: bool = False) -> zarr.storage.StoreLike:
-    """A Zarr store for a local path or an fsspec URL (``s3://…``, ``memory://…``)."""
-    if "://" in path and not path.startswith("file://"):
-        return zarr.storage.FsspecStore.from_url(path, read_only=read_only)
-    return zarr.storage.LocalStore(path.removeprefix("file://"), read_only=read_only)
 
 
 @dataclass(frozen=True)
@@ -157,10 +146,15 @@ def n_posterior_blocks(blocks: list[Block]) -> int:
 def read_root(path: str) -> dict[str, Any]:
     """Root attributes of an archive, or ``ArchiveError`` if it is not a readable sgdthermo archive."""
     try:
-        root = zarr.open_group(store=open_store(path, read_only=True), mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as err:
+        with storage_errors(path):
+            root = zarr.open_group(store=open_store(path, read_only=True), mode="r")
+            meta = root.attrs.get(ROOT_KEY)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
         raise ArchiveError(f"{path!r} is not a sgdthermo archive ({type(err).__name__})") from None
-    meta = root.attrs.get(ROOT_KEY)
+    except ValueError as err:
+        if isinstance(err, ArchiveError):
+            raise
+        raise ArchiveError(f"{path!r} is not a sgdthermo archive ({type(err).__name__})") from None
     if not isinstance(meta, dict) or "schema_version" not in meta:
         raise ArchiveError(f"{path!r} is a Zarr group but not a sgdthermo archive "
                            f"(no '{ROOT_KEY}' attributes)")

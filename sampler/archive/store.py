@@ -29,11 +29,11 @@ from .schema import (
     block_schedule,
     committed_draws,
     n_posterior_blocks,
-    open_store,
     read_root,
     run_group_name,
     shard_bounds,
 )
+from .storage import open_store
 
 
 @dataclass

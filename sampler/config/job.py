@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -107,6 +107,9 @@ class ClusterConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_gpus: float = Field(1.0, gt=0, le=1, description="GPU fraction per actor on GPU clusters.")
     max_restarts: int = Field(3, ge=0, description="Actor restarts after a crash.")
+    storage_options: dict[str, Any] = Field(
+        {}, description="fsspec options of an archive URL (an S3 endpoint, a profile); stored "
+                        "with the config, so credentials belong in the environment.")
 
 
 MAX_RUNS = 1000  # runs per job: each is an archive group, shards and actors
