@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .claims import ClaimResult, evaluate_claims
-from .reader import archive_metadata, open_archive
+from .reader import archive_metadata, check_integrity, open_archive
 from .record import RunAnalysis, analyze_run
 
 
@@ -35,8 +35,14 @@ class ArchiveAnalysis:
         return strict_json(self.as_dict())
 
 
-def analyze_archive(path: str) -> ArchiveAnalysis:
-    """Analyse every run of the archive at ``path`` once, then its claim from those records."""
+def analyze_archive(path: str, verify: bool = True) -> ArchiveAnalysis:
+    """Analyse every run of the archive at ``path`` once, then its claim from those records.
+
+    With ``verify`` every committed block is first checked against its checksum
+    (``CorruptArchiveError`` names the first corrupt ones): no number comes from damaged data.
+    """
+    if verify:
+        check_integrity(path)
     meta = archive_metadata(path)
     runs = [analyze_run(r) for r in open_archive(path)]
     return ArchiveAnalysis(path, meta, runs, evaluate_claims(meta["config"].get("claim"), runs))

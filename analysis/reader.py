@@ -18,11 +18,13 @@ import xarray as xr
 
 from ..sampler.archive import (
     DTYPES,
+    CorruptArchiveError,
     RunStore,
     open_store,
     read_root,
     run_group_name,
     set_storage_options,
+    verify_archive,
 )
 from ..sampler.archive.schema import LAYOUT_LAYERS
 from ..sampler.config import RunSpec
@@ -234,6 +236,14 @@ def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
     counts = store.committed_draws()
     return RunData(path, store.spec, store, group, counts["posterior"], counts["warmup"],
                    store.posterior_blocks_done(), store.chunk_draws)
+
+
+def check_integrity(path: str) -> None:
+    """Raise ``CorruptArchiveError`` (one line) if a committed block fails its checksum."""
+    report = verify_archive(path)
+    if not report.ok:
+        raise CorruptArchiveError(f"{path!r}: {report.summary()}; `sgdthermo resume --repair "
+                                  f"{path}` re-runs them")
 
 
 def open_archive(path: str, storage_options: dict[str, Any] | None = None) -> list[RunData]:

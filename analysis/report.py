@@ -172,13 +172,13 @@ def render_html(analysis: ArchiveAnalysis) -> str:
             f"<h2>Resolved config</h2><pre>{config}</pre></body></html>")
 
 
-def render(path: str) -> str:
-    """Analyse the archive at ``path`` and render its report."""
-    return render_html(analyze_archive(path))
+def render(path: str, verify: bool = True) -> str:
+    """Analyse the archive at ``path`` (checksums first, unless not ``verify``) and render it."""
+    return render_html(analyze_archive(path, verify))
 
 
-def write_report(path: str, output: str) -> None:
+def write_report(path: str, output: str, verify: bool = True) -> None:
     """Write the report of the archive at ``path`` to ``output``."""
-    text = render(path)
+    text = render(path, verify)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)

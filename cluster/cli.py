@@ -1,4 +1,4 @@
-"""The ``sgdthermo`` command line: run, resume, status, analyze, report.
+"""The ``sgdthermo`` command line: run, resume, status, verify, analyze, report.
 
 Every user error (bad config, unknown kind, unstable rate, missing file, not an archive) prints one
 clear message naming the field, the allowed values and what was given, and exits with code 2.
@@ -9,13 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from ..sampler.archive import ArchiveError, StorageError, read_root, set_storage_options
+from ..sampler.archive import (
+    ArchiveError,
+    StorageError,
+    read_root,
+    set_storage_options,
+    verify_archive,
+)
 from ..sampler.jobspec import ConfigError, parse_value
 from ..sampler.models import DataError
 from .actor import ShardFailed
@@ -56,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--force", action="store_true",
                    help="take the archive over from a driver that holds it (one that is gone)")
+    s.add_argument("--repair", action="store_true",
+                   help="re-run corrupt committed blocks (bitwise, from their shard's start)")
+    v = sub.add_parser("verify", help="check every committed block against its checksum",
+                       parents=[storage])
+    v.add_argument("archive")
+    v.add_argument("--json", action="store_true")
     st = sub.add_parser("status", help="progress of every run of an archive", parents=[storage])
     st.add_argument("archive")
     st.add_argument("--json", action="store_true")
@@ -63,9 +75,11 @@ def _parser() -> argparse.ArgumentParser:
                        parents=[storage])
     a.add_argument("archive")
     a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.add_argument("--no-verify", action="store_true", help="skip the checksum pass")
     rep = sub.add_parser("report", help="write a self-contained HTML report", parents=[storage])
     rep.add_argument("archive")
     rep.add_argument("-o", "--output", default="report.html")
+    rep.add_argument("--no-verify", action="store_true", help="skip the checksum pass")
     return p
 
 
@@ -78,14 +92,15 @@ def cmd_run(args: argparse.Namespace) -> None:
             resource_check=not args.no_resource_check, progress=not args.no_progress,
             storage_options=_storage_options(args), console=err_console)
     if not args.no_analyze:
-        cmd_analyze(argparse.Namespace(archive=args.out, json=False, storage_options=[]))
+        cmd_analyze(argparse.Namespace(archive=args.out, json=False, storage_options=[],
+                                       no_verify=True))  # just written by this driver
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
     """``sgdthermo resume``."""
     resume_job(args.archive, address=args.address, force=args.force,
                progress=not args.no_progress, storage_options=_storage_options(args),
-               console=err_console)
+               repair=args.repair, console=err_console)
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -132,7 +147,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     from ..analysis.tables import output_console
     from ..analysis.text import print_summary
 
-    analysis = analyze_archive(args.archive)
+    analysis = analyze_archive(args.archive, verify=not args.no_verify)
     if args.json:
         print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
@@ -143,8 +158,29 @@ def cmd_report(args: argparse.Namespace) -> None:
     """``sgdthermo report``."""
     from ..analysis.report import write_report
 
-    write_report(args.archive, args.output)
+    write_report(args.archive, args.output, verify=not args.no_verify)
     err_console.print(f"report written to {escape(args.output)}")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``sgdthermo verify``: exit 0 when every committed block matches its checksum, else 1."""
+    report = verify_archive(args.archive)
+    if args.json:
+        print(json.dumps({"archive": args.archive, "ok": report.ok,
+                          "blocks_checked": report.blocks_checked,
+                          "runs_without_checksums": report.unrecorded_runs,
+                          "corrupt": [{"run": c.run, "shard": c.shard, "block": c.block,
+                                       "reason": c.reason} for c in report.corruptions]},
+                         indent=2))
+    else:
+        for c in report.corruptions:
+            print(f"corrupt: {c.describe()}")
+        if report.unrecorded_runs:
+            print(f"not checked: run(s) {report.unrecorded_runs} were written before checksums")
+        verdict = "ok" if report.ok else f"{len(report.corruptions)} corrupt"
+        print(f"{verdict}: {report.blocks_checked} committed block(s) checked"
+              + ("" if report.ok else f"; `sgdthermo resume --repair {args.archive}` re-runs them"))
+    return 0 if report.ok else 1
 
 
 def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,8 +194,9 @@ def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
-            "analyze": cmd_analyze, "report": cmd_report}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
+    "run": cmd_run, "resume": cmd_resume, "status": cmd_status, "analyze": cmd_analyze,
+    "report": cmd_report, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command not in ("run", "resume"):  # those merge them with the config's
             set_storage_options(_storage_options(args))
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except JobInterrupted as err:
         err_console.print(f"[yellow]{escape(str(err))}[/yellow]")
         return err.exit_code
@@ -186,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         terminated = isinstance(err, Terminated)
         err_console.print(f"[yellow]{'terminated' if terminated else 'interrupted'}[/yellow]")
         return 143 if terminated else 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":  # python -m sgdthermo.cluster.cli

@@ -20,9 +20,10 @@ from typing import Any
 
 from rich.console import Console
 
-from ..sampler.archive import read_root, set_storage_options
+from ..sampler.archive import CorruptArchiveError, read_root, set_storage_options, verify_archive
 from ..sampler.config import JobConfig
 from ..sampler.jobspec import ConfigError, job_from_mapping, load_job
+from ..sampler.shard import repair_shard
 from .driver import (
     ShardProgress,
     check_kernels,
@@ -118,9 +119,12 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
 
 def resume_job(archive: str, *, address: str | None = None, force: bool = False,
                progress: bool = False, storage_options: Mapping[str, Any] | None = None,
-               console: Console | None = None) -> str:
+               repair: bool = False, console: Console | None = None) -> str:
     """Continue an interrupted job bitwise identically (``sgdthermo resume``).
 
+    Every committed block is checked against its checksum first; a corrupt one is refused
+    (``CorruptArchiveError``) unless ``repair``, which re-runs it from its shard's start in
+    this process (bitwise, checked against the stored checksum) before the job continues.
     ``storage_options`` as for ``run_job``, over those stored in the archive's config.
     """
     given = dict(storage_options or {})
@@ -131,12 +135,38 @@ def resume_job(archive: str, *, address: str | None = None, force: bool = False,
     check_kernels(archive)  # and runs this machine cannot continue
     held = acquire(archive, force=force)  # and a job another driver is running
     try:
+        check_integrity(archive, repair, console or Console(stderr=True))
         mode = init_ray(address)
     except BaseException:
         held.release()
         raise
     execute(archive, mode, held, progress, console)
     return archive
+
+
+def check_integrity(archive: str, repair: bool, console: Console) -> None:
+    """Verify every committed block; repair corrupt ones if asked, else refuse in one line."""
+    report = verify_archive(archive)
+    if report.ok:
+        return
+    if not repair:
+        raise CorruptArchiveError(f"{archive!r}: {report.summary()}; `sgdthermo resume --repair "
+                                  f"{archive}` re-runs them from their shard's start")
+    shards: dict[tuple[int, int], tuple[set[int], bool]] = {}
+    for c in report.corruptions:
+        if c.shard < 0:
+            raise CorruptArchiveError(f"{archive!r}: {c.describe()}; cannot repair")
+        blocks, ckpt = shards.get((c.run, c.shard), (set(), False))
+        shards[(c.run, c.shard)] = (blocks | ({c.block} if c.block is not None else set()),
+                                    ckpt or c.block is None)
+    for (run, shard), (blocks, ckpt) in sorted(shards.items()):
+        console.print(f"repairing run {run} shard {shard}: "
+                      f"{len(blocks)} block(s){' and its checkpoint' if ckpt else ''}")
+        repair_shard(archive, run, shard, blocks, ckpt)
+    again = verify_archive(archive)
+    if not again.ok:  # pragma: no cover - repair checks every block it writes
+        raise CorruptArchiveError(f"{archive!r}: still corrupt after repair: {again.summary()}")
+    console.print(f"repaired: {len(report.corruptions)} corrupt item(s), all checksums match")
 
 
 def warm_analysis() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .archive import DTYPES, BlockData, RunStore
+from .archive import DTYPES, BlockData, CorruptArchiveError, RunStore
 from .archive.schema import LAYOUT_FLAT, LAYOUT_LAYERS
 from .config import RunSpec
 from .engine import BlockRecord, ChainState, Engine
@@ -83,7 +83,7 @@ class ShardRunner:
     """
 
     def __init__(self, path: str, run_index: int, shard_index: int,
-                 device: str | None = None) -> None:
+                 device: str | None = None, restore: bool = True) -> None:
         self.store = RunStore(path, run_index, writable=True)
         self.spec, self.blocks = self.store.spec, self.store.blocks
         self.path, self.run_index, self.shard = path, run_index, shard_index
@@ -94,18 +94,26 @@ class ShardRunner:
         self.generator = torch.Generator(self.device)
         stream = self.spec.run.stream if self.spec.run.stream is not None else run_index
         self.generator.manual_seed(shard_seed(self.store.job.seed, stream, shard_index))
-        self.blocks_done, self.state = self._restore()
+        self.blocks_done, self.state = self._restore() if restore else self._start()
 
     @property
     def n_blocks(self) -> int:
         """Blocks in this run."""
         return len(self.blocks)
 
+    def _start(self) -> tuple[int, ChainState]:
+        """The shard's initial state (the generator must be freshly seeded)."""
+        start = optimum(self.engine.model) if self.spec.run.init == "optimum" else None
+        return 0, self.engine.init(self.generator, self.spec.run.init_scale, start)
+
     def _restore(self) -> tuple[int, ChainState]:
+        if not self.store.slot_intact(self.shard):
+            raise CorruptArchiveError(
+                f"run {self.run_index} shard {self.shard}: its checkpoint does not match its "
+                f"checksum; `sgdthermo resume --repair {self.path}` rebuilds it")
         ckpt = self.store.restore(self.shard)
         if ckpt is None:
-            start = optimum(self.engine.model) if self.spec.run.init == "optimum" else None
-            return 0, self.engine.init(self.generator, self.spec.run.init_scale, start)
+            return self._start()
         template = self.engine.init(torch.Generator(self.device).manual_seed(0), 0.0)
 
         def load(name: str, like: torch.Tensor) -> torch.Tensor:
@@ -137,6 +145,49 @@ class ShardRunner:
         state_arrays = {name: t.cpu().numpy() for name, t in flatten_state(state).items()}
         self.store.commit(self.shard, k, state_arrays, self.generator.get_state().numpy())
         self.blocks_done, self.state = k, state
+
+
+def repair_shard(path: str, run_index: int, shard_index: int, blocks: set[int],
+                 checkpoint: bool) -> None:
+    """Rewrite corrupt committed blocks (and checkpoint) of a shard by replaying it from its start.
+
+    The replay is bitwise the original run (same seed, kernel and block sizes), so every block
+    it passes must digest to its stored checksum: an intact block that does not is an error
+    (this machine does not reproduce the run) and a rewritten block must match its stored
+    checksum before it is written, so nothing wrong is ever written. Cost: the shard's steps up
+    to its last corrupt block (up to its last commit when the checkpoint is corrupt).
+    """
+    runner = ShardRunner(path, run_index, shard_index, restore=False)
+    store, shard = runner.store, shard_index
+    done = int(store.committed()[shard])
+    sums = store.stored_checksums(shard)
+    if sums is None:
+        raise CorruptArchiveError(f"run {run_index}: written before checksums; cannot repair")
+    last = done if checkpoint else max(blocks) + 1
+    for k in range(last):
+        block = runner.blocks[k]
+        runner.state, record = runner.engine.run_block(runner.generator, runner.state,
+                                                       block.steps, runner.spec.run.thin)
+        data = block_data(record)
+        expected = int(sums[0][k])
+        if k in blocks:
+            if expected and store.data_digest(shard, block, data) != expected:
+                raise CorruptArchiveError(
+                    f"run {run_index} shard {shard} block {k}: the replay does not reproduce its "
+                    f"checksum on this machine; nothing was rewritten for it")
+            store.write_block(shard, block, data)
+        elif store.data_digest(shard, block, data) != expected:
+            raise CorruptArchiveError(
+                f"run {run_index} shard {shard} block {k}: the replay differs from the intact "
+                f"block (a different kernel or device?); stopped before rewriting anything after it")
+    if checkpoint:
+        slot_sum = int(sums[1][done % 2])
+        state_arrays = {name: t.cpu().numpy() for name, t in flatten_state(runner.state).items()}
+        store.commit(shard, done, state_arrays, runner.generator.get_state().numpy())
+        now = store.stored_checksums(shard)
+        if slot_sum and now is not None and int(now[1][done % 2]) != slot_sum:
+            raise CorruptArchiveError(f"run {run_index} shard {shard}: the replayed checkpoint "
+                                      f"does not reproduce its checksum on this machine")
 
 
 def block_data(rec: BlockRecord) -> BlockData:

@@ -16,6 +16,7 @@ from zarr.codecs import BloscCodec
 
 from ..config import JobConfig, RunSpec
 from ..recording import Recording
+from .integrity import BLOCK_CHECKSUM, STATE_CHECKSUM
 from .schema import (
     CHUNK_BYTES,
     DTYPES,
@@ -84,7 +85,7 @@ def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard
     _array(stats, "diverged", (n_chains, n_draws), c, "bool", ("chain", "draw"), False)
 
 
-def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int,
+def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int, n_blocks: int,
                   state_shapes: dict[str, tuple[tuple[int, ...], str]]) -> None:
     for slot in (0, 1):
         g = ckpt.create_group(f"slot{slot}")
@@ -95,6 +96,11 @@ def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int,
         _array(g, "rng", (n_shards, RNG_BYTES), (1, RNG_BYTES), "uint8", ("shard", "byte"), 0)
         _array(g, "rng_len", (n_shards,), (1,), "int64", ("shard",), 0)
     _array(ckpt, "commit", (n_shards, 2), (1, 2), "int64", ("shard", "field"), 0)
+    # digests (``integrity``): each shard owns its rows, written before its commit record
+    nb = max(n_blocks, 1)
+    _array(ckpt, BLOCK_CHECKSUM, (n_shards, nb), (1, min(nb, 4096)), "uint64",
+           ("shard", "block"), 0)
+    _array(ckpt, STATE_CHECKSUM, (n_shards, 2), (1, 2), "uint64", ("shard", "slot"), 0)
 
 
 def _model_arrays(group: zarr.Group, arrays: dict[str, np.ndarray],
@@ -175,7 +181,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
                    ("chain", "block", "term", "coord"), 0.0)
         _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)
         fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
-        _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, facts["state"])
+        _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, len(blocks),
+                      facts["state"])
         _model_arrays(g, facts.get("arrays", {}))
         if recording.directions is not None:
             _model_arrays(g, {"directions": recording.directions}, "recording")

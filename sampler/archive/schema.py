@@ -28,6 +28,9 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
         model/<name>                the model's defining arrays (a quadratic's H and Σ)
         recording/directions        (D, k)                 the projection directions U
         checkpoint/commit           (shard, field)         [blocks_done, slot]
+        checkpoint/block_checksum   (shard, block)         digest of each committed block
+        checkpoint/state_checksum   (shard, slot)          digest of each checkpoint slot
+                                    (``integrity``; absent in archives written before them)
         checkpoint/slot{0,1}/...    state to resume from after blocks_done blocks
 
 Every array is chunked by shard along ``chain`` and by ``chunk_draws`` along ``draw`` (``theta``

@@ -9,6 +9,7 @@ the reader opens it read-only: resume and read cannot disagree on what is commit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import zarr
 
 from ..config import JobConfig, RunSpec
 from ..recording import Recording
+from .integrity import BLOCK_CHECKSUM, STATE_CHECKSUM, digest
 from .schema import (
     DRAW_STATS,
     LAYOUT_FLAT,
@@ -34,6 +36,23 @@ from .schema import (
     shard_bounds,
 )
 from .storage import open_store
+
+Item = Callable[["BlockData"], Any]  # a block's values for one array, from its BlockData
+
+
+def _layer(lo: int, size: int, shape: tuple[int, ...]) -> Item:
+    """The values of one network layer: θ's columns ``lo:lo+size`` shaped ``[c, n, *shape]``."""
+    return lambda d: d.theta[..., lo:lo + size].reshape(*d.theta.shape[:2], *shape)
+
+
+def _column(j: int) -> Item:
+    """Layer ``j``'s norms ``[c, n]``."""
+    return lambda d: None if d.layer_norms is None else d.layer_norms[..., j]
+
+
+def _stat(name: str) -> Item:
+    """One sample statistic ``[c, n]``."""
+    return lambda d: d.stats[name]
 
 
 @dataclass
@@ -149,38 +168,72 @@ class RunStore:
         return None if layers is None else tuple((str(n), int(a), int(b)) for n, a, b in layers)
 
     # ------------------------------------------------------------------ writing
-    def write_block(self, shard: int, block: Block, data: BlockData) -> None:
-        """Write one block's data (not yet committed: readers ignore it until ``commit``)."""
+    def block_items(self, shard: int, block: Block) -> list[tuple[str, tuple[Any, ...], Item]]:
+        """What one block of one shard writes: (array path, selection, its values from data).
+
+        The one list both ``write_block`` and the checksum verification walk.
+        """
         chains = slice(*self.shards[shard])
+        items: list[tuple[str, tuple[Any, ...], Item]] = []
         if block.group == "posterior":
             fl, b = self.group["fluctuation"], block.index - self.n_warmup
-            fl["sum"][chains, b] = data.fluct_sum
+            items.append(("fluctuation/sum", (chains, b), lambda d: d.fluct_sum))
             if "identity" in fl:  # archives written before the identity was recorded lack it
-                fl["identity"][chains, b] = data.ident_sum
-            if data.virial_sum is not None:
-                fl["virial"][chains, b] = data.virial_sum
+                items.append(("fluctuation/identity", (chains, b), lambda d: d.ident_sum))
+            if "virial" in fl:  # θ recorded partly
+                items.append(("fluctuation/virial", (chains, b), lambda d: d.virial_sum))
         elif not self.spec.run.keep_warmup:
-            return
+            return items
         prefix = WARMUP_PREFIX if block.group == "warmup" else ""
-        draws = slice(block.draw_start, block.draw_start + data.theta.shape[1])
+        sel = (chains, slice(block.draw_start, block.draw_start + block.n_draws))
         post = self.group[f"{prefix}posterior"]
         if self.layout == LAYOUT_LAYERS:  # a network recorded in full: one array per layer
-            c, n, lo = data.theta.shape[0], data.theta.shape[1], 0
+            lo = 0
             for name, shape, _ in self.variables:
                 size = int(np.prod(shape))
-                post[name][chains, draws] = data.theta[..., lo:lo + size].reshape(c, n, *shape)
+                items.append((f"{prefix}posterior/{name}", sel, _layer(lo, size, tuple(shape))))
                 lo += size
         else:
-            post["theta"][chains, draws] = data.theta
-        if data.projection is not None:
-            post["projection"][chains, draws] = data.projection
-        if data.layer_norms is not None:
-            for j, (name, _, _) in enumerate(self._layers() or ()):
-                post[f"{name}_norm"][chains, draws] = data.layer_norms[..., j]
+            items.append((f"{prefix}posterior/theta", sel, lambda d: d.theta))
+        if "projection" in post:
+            items.append((f"{prefix}posterior/projection", sel, lambda d: d.projection))
+        for j, (name, _, _) in enumerate(self._layers() or ()):
+            items.append((f"{prefix}posterior/{name}_norm", sel, _column(j)))
         stats = self.group[f"{prefix}sample_stats"]
         for name in DRAW_STATS:
-            if name in data.stats:
-                stats[name][chains, draws] = data.stats[name]
+            if name in stats:
+                items.append((f"{prefix}sample_stats/{name}", sel, _stat(name)))
+        return items
+
+    def write_block(self, shard: int, block: Block, data: BlockData) -> int:
+        """Write one block's data and its digest (not yet committed); returns the digest."""
+        parts = []
+        for path, sel, value in self.block_items(shard, block):
+            arr = self.group[path]
+            stored = np.asarray(value(data), dtype=arr.dtype)
+            arr[sel] = stored
+            parts.append((path, stored))
+        value_digest = digest(parts)
+        if BLOCK_CHECKSUM in self.group["checkpoint"]:  # archives from before lack it
+            self.group["checkpoint"][BLOCK_CHECKSUM][shard, block.index] = value_digest
+        return value_digest
+
+    def data_digest(self, shard: int, block: Block, data: BlockData) -> int:
+        """The digest ``write_block`` would store for ``data`` (nothing is written)."""
+        return digest((path, np.asarray(value(data), dtype=self.group[path].dtype))
+                      for path, _, value in self.block_items(shard, block))
+
+    def block_digest(self, shard: int, block: Block) -> int:
+        """The digest of a block as stored now (raises if a chunk cannot be decoded)."""
+        return digest((path, np.asarray(self.group[path][sel]))
+                      for path, sel, _ in self.block_items(shard, block))
+
+    def stored_checksums(self, shard: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(block digests [n_blocks], slot digests [2])`` of a shard; ``None`` if not recorded."""
+        ckpt = self.group["checkpoint"]
+        if BLOCK_CHECKSUM not in ckpt:
+            return None
+        return (np.asarray(ckpt[BLOCK_CHECKSUM][shard]), np.asarray(ckpt[STATE_CHECKSUM][shard]))
 
     def commit(self, shard: int, blocks_done: int, state: dict[str, np.ndarray],
                rng: np.ndarray) -> None:
@@ -196,4 +249,24 @@ class RunStore:
         padded[: rng.size] = rng
         g["rng"][shard] = padded
         g["rng_len"][shard] = rng.size
-        self.group["checkpoint"]["commit"][shard] = np.array([blocks_done, slot])
+        ckpt = self.group["checkpoint"]
+        if STATE_CHECKSUM in ckpt:
+            ckpt[STATE_CHECKSUM][shard, slot] = self._slot_digest(shard, slot)
+        ckpt["commit"][shard] = np.array([blocks_done, slot])
+
+    def _slot_digest(self, shard: int, slot: int) -> int:
+        """The digest of a shard's checkpoint slot as stored now."""
+        g = self.group["checkpoint"][f"slot{slot}"]
+        lo, hi = self.shards[shard]
+        parts = [(name, np.asarray(g[name][lo:hi])) for name in sorted(g.array_keys())
+                 if name not in ("rng", "rng_len")]
+        return digest([*parts, ("rng", np.asarray(g["rng"][shard])),
+                       ("rng_len", np.asarray(g["rng_len"][shard]))])
+
+    def slot_intact(self, shard: int) -> bool:
+        """Whether the shard's committed checkpoint slot matches its digest (True if none)."""
+        done, slot = (int(v) for v in self.group["checkpoint"]["commit"][shard])
+        sums = self.stored_checksums(shard)
+        if done == 0 or sums is None or int(sums[1][slot]) == 0:
+            return True
+        return self._slot_digest(shard, slot) == int(sums[1][slot])
