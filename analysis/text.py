@@ -67,7 +67,7 @@ def _coordinates(r: dict[str, Any], width: int, max_rows: int = 8) -> list[Table
 
 
 def _gibbs_line(r: dict[str, Any]) -> str:
-    """The Gibbs verdict with its reason and each component's p-value, and the check used."""
+    """The Gibbs verdict with its reason and each component's p-value; the check used below."""
     g, tp = r["gibbs"], r["temperature"]
     parts = []
     for c in g["components"]:
@@ -75,7 +75,7 @@ def _gibbs_line(r: dict[str, Any]) -> str:
         parts.append(f"{c['name']} " + (p_equals(p, 2) if c["status"] == "ok"
                                          and np.isfinite(p) else c["status"]))
     return (f"Gibbs test: {g['verdict']} ({g['reason']})" + "".join(f"; {p}" for p in parts)
-            + f". Stationarity check: {tp['check']}"
+            + f".\nStationarity check: {tp['check']}"
             + ("" if tp["fluctuation_exact"] else " (T fluct is approximate for this rule)")
             + ".")
 

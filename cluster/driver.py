@@ -195,17 +195,31 @@ def check_kernels(path: str) -> None:
                            f"cannot run here ({reason}); resume on a machine with a C compiler")
 
 
+# What a lost actor looks like to the driver: its node died (raylet killed, machine lost), its
+# process died beyond Ray's restarts, or its result was lost with the node that held it.
+LOST = (ray.exceptions.RayActorError, ray.exceptions.NodeDiedError,
+        ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError)
+
+
 def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | None = None,
-                blocks_per_call: int = 1) -> list[ShardProgress]:
+                blocks_per_call: int = 1,
+                notify: Callable[[str], None] | None = None) -> list[ShardProgress]:
     """Run every unfinished shard of the archive to completion on the current Ray instance.
+
+    A shard whose actor is lost (``LOST``: its node died, or it died beyond Ray's own
+    restarts) gets a new actor, which restores from the shard's last commit wherever Ray
+    places it; its calls are idempotent, so nothing is run twice into the archive. After
+    ``max_restarts + 1`` such losses of one shard the job stops (``ShardFailed``).
 
     Args:
         path: Archive created by ``prepare_archive``.
         on_progress: Called with the shard table after every completed call.
         blocks_per_call: Blocks per remote call (each block is ``chunk_draws·thin`` steps).
+        notify: Called with a one-line message when an actor is replaced.
 
     Raises:
-        ShardFailed: A shard raised (bad device, data error); others are stopped.
+        ShardFailed: A shard raised (bad device, data error), or lost its actor too often;
+            others are stopped.
         JobInterrupted: On KeyboardInterrupt; committed blocks stay valid.
     """
     meta = read_root(path)
@@ -217,13 +231,17 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                            f"that resumed chains stay bitwise identical)")
     table = shard_table(path)
     pending: dict[Any, ShardProgress] = {}
+    losses: dict[tuple[int, int], int] = {}
+
+    def start(sp: ShardProgress) -> None:
+        sp.actor = make_actor(path, sp.run, sp.shard, device, job.cluster.num_gpus,
+                              job.cluster.max_restarts, storage_options())
+        pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
+
     try:
         for sp in table:
-            if sp.done:
-                continue
-            sp.actor = make_actor(path, sp.run, sp.shard, device, job.cluster.num_gpus,
-                                  job.cluster.max_restarts, storage_options())
-            pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
+            if not sp.done:
+                start(sp)
         if on_progress:
             on_progress(table)
         while pending:
@@ -235,6 +253,19 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                 except ray.exceptions.RayTaskError as err:
                     raise ShardFailed(f"run {sp.run} shard {sp.shard} failed:\n"
                                       f"{err.cause if err.cause else err}") from None
+                except LOST as err:
+                    key = (sp.run, sp.shard)
+                    losses[key] = losses.get(key, 0) + 1
+                    if losses[key] > job.cluster.max_restarts + 1:
+                        raise ShardFailed(f"run {sp.run} shard {sp.shard}: its actor was lost "
+                                          f"{losses[key]} times ({type(err).__name__})") from None
+                    if notify:
+                        notify(f"run {sp.run} shard {sp.shard}: actor lost "
+                               f"({type(err).__name__}); a new one continues from its last "
+                               f"commit")
+                    ray.kill(sp.actor, no_restart=True)
+                    start(sp)
+                    continue
                 sp.blocks_done, sp.diverged = result["blocks_done"], result["diverged"]
                 if sp.done:
                     ray.kill(sp.actor)  # frees its CPU/GPU for actors still waiting

@@ -79,7 +79,8 @@ def execute(path: str, mode: str, held: Lease, progress: bool = False,
                 held.check()  # stop if another driver took the archive over
                 bars.update(shards)
 
-            table = run_archive(path, on_progress=update)
+            table = run_archive(path, on_progress=update,
+                                notify=lambda line: console.print(line, markup=False))
     finally:
         restore()  # the previous SIGTERM handler (a notebook's, or the default)
         held.release()

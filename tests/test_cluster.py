@@ -200,11 +200,15 @@ def test_join_existing_cluster_with_address(tmp_path):
         assert "ray: local" in res.stderr
         assert_archives_equal(str(tmp_path / "own.zarr"), str(tmp_path / "j.zarr"))
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
+        head.send_signal(signal.SIGTERM)  # `ray start --block` drains and stops its processes
         try:
             head.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # anything left of this head only
+        except ProcessLookupError:
+            pass
         shutil.rmtree(short_dir, ignore_errors=True)
 
 
