@@ -20,6 +20,7 @@ from ..sampler.archive import (
     DTYPES,
     CorruptArchiveError,
     RunStore,
+    internal_group_name,
     open_store,
     read_root,
     run_group_name,
@@ -57,6 +58,7 @@ class RunData:
     spec: RunSpec
     store: RunStore  # the run's group, read-only: spec, blocks, shards, commits
     tree: xr.DataTree  # the run's group
+    internal: xr.DataTree  # its checkpoint/ and fluctuation/ (the run's group in schema 1)
     draws: int  # committed posterior draws (min over shards)
     warmup_draws: int
     posterior_blocks_done: int  # min over shards
@@ -94,12 +96,18 @@ class RunData:
         return rest.assign(theta=theta.assign_coords(chain=group["chain"], draw=group["draw"]))
 
     def sample_stats(self) -> xr.Dataset:
-        """Committed sample statistics (loss, grad_norm, full_loss, diverged)."""
+        """Committed sample statistics (loss, grad_norm, full_loss, lp, diverging).
+
+        Schema 1 archives have ``diverged`` and no ``lp``.
+        """
         return self._group("sample_stats", self.draws)
 
     def _group(self, name: str, n: int) -> xr.Dataset:
         ds = self.tree[name].to_dataset().isel(draw=slice(0, n))
-        return ds.assign_coords(chain=np.arange(ds.sizes["chain"]), draw=np.arange(n))
+        ds = ds.assign_coords(chain=np.arange(ds.sizes["chain"]), draw=np.arange(n))
+        if "coord" in ds.coords and not self.partial:  # 0 … D−1 (schema 2): as schema 1 read
+            ds = ds.drop_vars("coord")
+        return ds
 
     @cached_property
     def recorded_coords(self) -> np.ndarray | None:
@@ -152,6 +160,8 @@ class RunData:
             groups["warmup_posterior"] = self._layers("warmup_posterior", self.warmup_draws)
             groups["warmup_sample_stats"] = self._group("warmup_sample_stats",
                                                         self.warmup_draws)
+        if "constant_data" in self.tree.children:
+            groups["constant_data"] = self.tree["constant_data"].to_dataset()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return az.InferenceData(**groups)
@@ -170,7 +180,7 @@ class RunData:
         ``coords`` reads only a block of coordinates (the analysis streams over them).
         """
         k = self.posterior_blocks_done
-        fl: Any = self.tree["fluctuation"]
+        fl: Any = self.internal["fluctuation"]
         return (np.asarray(fl["sum"][:, :k, coords].values),
                 np.asarray(fl["steps"][:k].values))
 
@@ -180,7 +190,7 @@ class RunData:
         The terms of the rate-weighted stationarity identity (``sampler.engine.Engine.apply``);
         ``None`` for archives written before they were recorded.
         """
-        fl: Any = self.tree["fluctuation"]
+        fl: Any = self.internal["fluctuation"]
         if "identity" not in fl:
             return None
         return np.asarray(fl["identity"][:, : self.posterior_blocks_done, :, coords].values)
@@ -191,7 +201,7 @@ class RunData:
         Kept by the engine only when θ is recorded partly (``sampler.engine.VirialWindow``);
         ``None`` otherwise.
         """
-        fl: Any = self.tree["fluctuation"]
+        fl: Any = self.internal["fluctuation"]
         if "virial" not in fl:
             return None
         return np.asarray(fl["virial"][:, : self.posterior_blocks_done, :, coords].values)
@@ -225,7 +235,9 @@ class RunData:
         """Boolean ``[C]``: chains flagged diverged at any committed draw."""
         if self.draws == 0:
             return np.zeros(self.spec.run.chains, bool)
-        return np.asarray(np.asarray(self.sample_stats()["diverged"].values).any(axis=1))
+        stats = self.sample_stats()
+        name = "diverging" if "diverging" in stats else "diverged"  # schema 2 / schema 1
+        return np.asarray(np.asarray(stats[name].values).any(axis=1))
 
 
 def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
@@ -233,9 +245,10 @@ def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
     store = RunStore(path, index)
     tree = tree if tree is not None else open_tree(path)
     group: Any = tree[run_group_name(index)]
+    internal: Any = tree[internal_group_name(index, store.version)]
     counts = store.committed_draws()
-    return RunData(path, store.spec, store, group, counts["posterior"], counts["warmup"],
-                   store.posterior_blocks_done(), store.chunk_draws)
+    return RunData(path, store.spec, store, group, internal, counts["posterior"],
+                   counts["warmup"], store.posterior_blocks_done(), store.chunk_draws)
 
 
 def check_integrity(path: str) -> None:

@@ -37,7 +37,21 @@ def test_archive_opens_with_plain_xarray_and_arviz(tmp_path):
         idata = az.from_datatree(tree["run_000"])
     assert idata.posterior["theta"].dims == ("chain", "draw", "coord")
     assert idata.posterior["theta"].shape == (4, 200, 2)
-    assert set(idata.sample_stats.data_vars) >= {"loss", "grad_norm", "full_loss", "diverged"}
+    # ArviZ-native: only InferenceData groups, its names, coordinate values and attributes
+    assert set(idata.groups()) == {"posterior", "sample_stats", "warmup_posterior",
+                                   "warmup_sample_stats", "constant_data"}
+    assert set(idata.sample_stats.data_vars) == {"loss", "grad_norm", "full_loss", "lp",
+                                                 "diverging"}
+    np.testing.assert_array_equal(idata.sample_stats["lp"], -idata.sample_stats["full_loss"])
+    assert idata.sample_stats["diverging"].dtype == bool
+    np.testing.assert_array_equal(idata.posterior["chain"], np.arange(4))
+    np.testing.assert_array_equal(idata.posterior["draw"], np.arange(200))
+    np.testing.assert_array_equal(idata.posterior["coord"], [0, 1])
+    np.testing.assert_array_equal(idata.constant_data["hessian"], [1.0, 2.0])
+    for group in (idata.posterior, idata.sample_stats):
+        assert group.attrs["inference_library"] == "sgdthermo"
+        assert {"created_at", "inference_library_version"} <= set(group.attrs)
+    assert "checkpoint" in tree["_sgdthermo/run_000"].children  # the run's own state
     assert np.isfinite(idata.posterior["theta"].values).all()
     assert tree["run_000/warmup_posterior/theta"].shape == (4, 10, 2)
     summary = az.summary(idata, var_names=["theta"])

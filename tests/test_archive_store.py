@@ -51,7 +51,7 @@ def test_schedule_and_shards_come_from_the_schema(path):
         ("warmup", 0, 2, 4), ("posterior", 0, 2, 4), ("posterior", 2, 2, 4),
         ("posterior", 4, 2, 4)]
     assert store.n_warmup == 1
-    assert read_root(path)["schema_version"] == 1
+    assert read_root(path)["schema_version"] == 2
 
 
 def test_only_blocks_every_shard_committed_are_visible(path):
@@ -80,7 +80,7 @@ def test_restore_reads_the_slot_of_the_last_commit(path):
     np.testing.assert_array_equal(ckpt.rng, np.arange(10, dtype=np.uint8) + 3)
     # A crash after writing the next slot but before the commit record changes nothing:
     lo, hi = store.shards[1]
-    slot = store.group["checkpoint"]["slot0"]  # slot of commit 4, written, never committed
+    slot = store.internal["checkpoint"]["slot0"]  # slot of commit 4, written, never committed
     slot["params"][lo:hi] = np.full((2, 2), -1.0)
     again = RunStore(path, 0).restore(1)
     assert again is not None
@@ -105,7 +105,7 @@ def test_posterior_blocks_fill_their_draws_and_fluctuation_rows(path):
     theta = np.asarray(store.group["posterior"]["theta"][:])
     assert theta.shape == (5, 6, 2)
     np.testing.assert_array_equal(theta[:, :, 0], np.repeat([[2.0, 2, 3, 3, 4, 4]], 5, axis=0))
-    np.testing.assert_array_equal(np.asarray(store.group["fluctuation"]["sum"][:, :, 0]),
+    np.testing.assert_array_equal(np.asarray(store.internal["fluctuation"]["sum"][:, :, 0]),
                                   np.repeat([[2.0, 3.0, 4.0]], 5, axis=0))
     np.testing.assert_array_equal(np.asarray(store.group["warmup_posterior"]["theta"][:]), 1.0)
     assert RunStore(path, 0).committed_draws() == {"warmup": 2, "posterior": 6}

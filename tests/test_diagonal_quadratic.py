@@ -100,7 +100,7 @@ def test_model_arrays_are_stored_as_arrays_not_json(tmp_path):
     path = make_archive(tmp_path, job)
     group = zarr.open_group(path, mode="r")["run_000"]
     model = QuadraticConfig(hessian=spectrum, noise_cov=noise).build(batch_size=1)
-    np.testing.assert_array_equal(group["model"]["hessian"][:], model.hessian.numpy())
-    np.testing.assert_array_equal(group["model"]["noise_cov"][:], model.noise_cov.numpy())
+    np.testing.assert_array_equal(group["constant_data"]["hessian"][:], model.hessian.numpy())
+    np.testing.assert_array_equal(group["constant_data"]["noise_cov"][:], model.noise_cov.numpy())
     assert len(json.dumps(dict(group.attrs))) < 20_000
     assert group.attrs["sgdthermo_run"]["model"]["structure"] == "diagonal"

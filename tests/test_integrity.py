@@ -42,7 +42,8 @@ CONFIGS = {
 
 
 def _chunk(path: str, array: str, key: str) -> Path:
-    return Path(path) / "run_000" / array / "c" / key
+    internal = array.split("/")[0] in ("checkpoint", "fluctuation")
+    return Path(path) / ("_sgdthermo/run_000" if internal else "run_000") / array / "c" / key
 
 
 def _flip(file: Path, n: int = 8) -> None:
@@ -118,7 +119,7 @@ def test_repair_stops_when_the_replay_is_not_the_run(tmp_path):
     path = run_local(tmp_path, CONFIGS["quadratic"])
     store = RunStore(path, 0, writable=True)
     _flip(_chunk(path, "posterior/theta", "0/2/0"))
-    sums = store.group["checkpoint"][BLOCK_CHECKSUM]
+    sums = store.internal["checkpoint"][BLOCK_CHECKSUM]
     sums[0, 0] = int(sums[0, 0]) ^ 1  # block 0 now "disagrees" with its own replay
     before = _chunk(path, "posterior/theta", "0/2/0").read_bytes()
     with pytest.raises(CorruptArchiveError, match="block 0: the replay differs"):
@@ -131,7 +132,7 @@ def test_a_corrupt_checkpoint_is_not_resumed_from(tmp_path):
 
     path = run_local(tmp_path, CONFIGS["quadratic"])
     store = RunStore(path, 0)
-    slot = int(store.group["checkpoint"]["commit"][1, 1])
+    slot = int(store.internal["checkpoint"]["commit"][1, 1])
     _flip(_chunk(path, f"checkpoint/slot{slot}/rng", "1/0"), 2)
     with pytest.raises(CorruptArchiveError, match="shard 1: its checkpoint does not match"):
         ShardRunner(path, 0, 1)

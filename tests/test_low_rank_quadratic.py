@@ -206,8 +206,8 @@ def test_factors_are_stored_as_arrays_in_the_archive(tmp_path):
     group = zarr.open_group(make_archive(tmp_path, job), mode="r")["run_000"]
     model = QuadraticConfig(hessian=hessian, noise_cov={"isotropic": 1.0}).build(1)
     h = model.linear_gradient(1, "iid").hessian
-    np.testing.assert_array_equal(group["model"]["hessian_factors"][:], h.factors)
-    np.testing.assert_array_equal(group["model"]["hessian_weights"][:], [5.0, 2.0])
-    np.testing.assert_array_equal(group["model"]["noise_cov_diag"][:], np.ones(3000))
+    np.testing.assert_array_equal(group["constant_data"]["hessian_factors"][:], h.factors)
+    np.testing.assert_array_equal(group["constant_data"]["hessian_weights"][:], [5.0, 2.0])
+    np.testing.assert_array_equal(group["constant_data"]["noise_cov_diag"][:], np.ones(3000))
     facts = group.attrs["sgdthermo_run"]["model"]
     assert facts["structure"] == "diagonal_plus_low_rank" and facts["hessian_rank"] == 2

@@ -15,6 +15,7 @@ from .schema import (
     ROOT_KEY,
     SCHEMA_VERSION,
     archived_job,
+    internal_group_name,
     package_version,
     read_root,
     run_group_name,
@@ -38,6 +39,7 @@ from .verify import VerifyReport, verify_archive
 __all__ = ["DTYPES", "ROOT_KEY", "SCHEMA_VERSION", "ArchiveError", "BlockData", "Checkpoint",
            "CorruptArchiveError", "Corruption", "RunStore", "StorageError", "VerifyReport",
            "verify_archive", "archived_job", "check_reachable", "create_archive",
-           "filesystem", "is_url", "open_store", "package_version", "read_root", "remove_tree",
+           "filesystem", "internal_group_name", "is_url", "open_store", "package_version",
+           "read_root", "remove_tree",
            "run_group_name", "set_storage_options", "shard_bounds", "storage_errors",
            "storage_options"]

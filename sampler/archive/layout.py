@@ -19,13 +19,16 @@ from ..recording import Recording
 from .integrity import BLOCK_CHECKSUM, STATE_CHECKSUM
 from .schema import (
     CHUNK_BYTES,
+    CONSTANT_DATA,
     DTYPES,
+    INTERNAL,
     LAYOUT_FLAT,
     LAYOUT_LAYERS,
     RNG_BYTES,
     ROOT_KEY,
     RUN_KEY,
     SCHEMA_VERSION,
+    STAT_NAMES,
     WARMUP_PREFIX,
     block_draws,
     block_schedule,
@@ -61,8 +64,15 @@ def _layer_arrays(post: Any, n_chains: int, n_draws: int, shard: int, chunk: int
 def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard: int,
                  chunk: int, dtype: str, full_loss: bool, prefix: str,
                  recording: Recording, layers: list[Any] | None) -> None:
-    post: Any = group.create_group(f"{prefix}posterior")
-    stats = group.create_group(f"{prefix}sample_stats")
+    attrs = {"created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+             "inference_library": "sgdthermo", "inference_library_version": package_version()}
+    post: Any = group.create_group(f"{prefix}posterior", attributes=attrs)
+    stats: Any = group.create_group(f"{prefix}sample_stats", attributes=attrs)
+    for g in (post, stats):  # ArviZ's chain and draw coordinate values
+        _array(g, "chain", (n_chains,), (n_chains,), "int64", ("chain",), 0)
+        g["chain"][...] = np.arange(n_chains)
+        _array(g, "draw", (n_draws,), (max(n_draws, 1),), "int64", ("draw",), 0)
+        g["draw"][...] = np.arange(n_draws)
     c = (shard, chunk)
     n_coords = recording.n_coords(dim)
     coords = coord_chunk(n_coords, shard, chunk, np.dtype(dtype).itemsize)
@@ -71,18 +81,20 @@ def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard
     else:
         _array(post, "theta", (n_chains, n_draws, n_coords), (*c, coords), dtype,
                ("chain", "draw", "coord"), np.nan, DRAW_COMPRESSOR)
-    if recording.coords is not None:  # the recorded coordinates' labels (an xarray coordinate)
+    if not layers:  # θ's coordinate labels: the recorded ones (run.record), else 0 … D−1
         _array(post, "coord", (n_coords,), (max(n_coords, 1),), "int64", ("coord",), 0)
-        post["coord"][...] = recording.coords
+        post["coord"][...] = (recording.coords if recording.coords is not None
+                              else np.arange(n_coords))
     for name, _, _ in recording.layers or ():
         _array(post, f"{name}_norm", (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)
     if recording.directions is not None:
         k = recording.directions.shape[1]
         _array(post, "projection", (n_chains, n_draws, k), (*c, k), dtype,
                ("chain", "draw", "direction"), np.nan, DRAW_COMPRESSOR)
-    for name in ("loss", "grad_norm") + (("full_loss",) if full_loss else ()):
+    for name in ("loss", "grad_norm") + (("full_loss", "lp") if full_loss else ()):
         _array(stats, name, (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)
-    _array(stats, "diverged", (n_chains, n_draws), c, "bool", ("chain", "draw"), False)
+    _array(stats, STAT_NAMES["diverged"], (n_chains, n_draws), c, "bool", ("chain", "draw"),
+           False)
 
 
 def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int, n_blocks: int,
@@ -103,9 +115,8 @@ def _state_arrays(ckpt: zarr.Group, spec: RunSpec, shard: int, n_shards: int, n_
     _array(ckpt, STATE_CHECKSUM, (n_shards, 2), (1, 2), "uint64", ("shard", "slot"), 0)
 
 
-def _model_arrays(group: zarr.Group, arrays: dict[str, np.ndarray],
-                  name: str = "model") -> None:
-    """The model's defining arrays under ``model/`` (or ``name/``), in rows of at most 4 MiB."""
+def _model_arrays(group: zarr.Group, arrays: dict[str, np.ndarray], name: str) -> None:
+    """The model's defining arrays under ``name/``, in rows of at most 4 MiB."""
     if not arrays:
         return
     model: Any = group.create_group(name)
@@ -127,7 +138,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         runs: Expanded sweep points.
         device: ``"cpu"`` or ``"cuda"``, fixed for the job so that resume is bitwise identical.
         run_facts: Per run: ``dim``, ``full_loss`` (bool), ``kernel`` (the engine path),
-            ``arrays`` (the model's defining arrays, written under ``model/``),
+            ``arrays`` (the model's defining arrays, written under ``constant_data/``),
             ``variables`` (θ's named blocks ``[name, shape, dims]``; ``[]``: one ``theta``),
             ``recording`` (``sampler.recording.Recording``: recorded coordinates, projection
             directions; absent: all of θ), ``layout`` (``"layers"``: a network's variables as
@@ -156,7 +167,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             "index": spec.index, "label": spec.label, "spec": json.loads(spec.model_dump_json()),
             "model": facts["model"], "shard_chains": k, "chunk_draws": chunk,
             "kernel": facts.get("kernel", "step"), "variables": facts.get("variables", []),
-            "layout": layout,
+            "layout": layout, "partial": recording.partial,
             **({} if recording.layers is None else {
                 "layer_norms": [list(layer) for layer in recording.layers]}),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
@@ -168,7 +179,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         if spec.run.keep_warmup and spec.run.burn_in:
             _draw_arrays(g, spec.run.chains, spec.run.burn_in // spec.run.thin, args[1],
                          *args[2:], prefix=WARMUP_PREFIX, recording=recording, layers=layers)
-        fl: Any = g.create_group("fluctuation")
+        internal: Any = root.require_group(INTERNAL).create_group(run_group_name(spec.index))
+        fl: Any = internal.create_group("fluctuation")
         nb = max(len(posterior_blocks), 1)
         d = facts["dim"]
         fc = coord_chunk(d, sh, 4, 8)  # 4 MiB chunks: a block of coordinates reads only its own
@@ -181,11 +193,10 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
                    ("chain", "block", "term", "coord"), 0.0)
         _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)
         fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
-        _state_arrays(g.create_group("checkpoint"), spec, sh, n_shards, len(blocks),
+        _state_arrays(internal.create_group("checkpoint"), spec, sh, n_shards, len(blocks),
                       facts["state"])
-        _model_arrays(g, facts.get("arrays", {}))
-        if recording.directions is not None:
-            _model_arrays(g, {"directions": recording.directions}, "recording")
+        directions = {} if recording.directions is None else {"directions": recording.directions}
+        _model_arrays(g, {**facts.get("arrays", {}), **directions}, CONSTANT_DATA)
     with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(open_store(path))

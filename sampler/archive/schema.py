@@ -5,7 +5,9 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
 
     /                       attrs["sgdthermo"]: schema_version, config, runs, device, version, created
     /run_000/               attrs["sgdthermo_run"]: index, label, resolved run spec, model facts,
-                            kernel (the engine path that writes it: "fused" or "step")
+                            kernel (the engine path that writes it: "native", "fused", "step").
+                            Only ArviZ InferenceData groups (``az.from_datatree`` reads them),
+                            each with attrs created_at, inference_library(_version):
         posterior/theta             (chain, draw, coord)   NaN until committed (run.record:
                                     a subset of coordinates, labelled by posterior/coord)
         posterior/<layer>           (chain, draw, *dims)   instead of theta for a network recorded
@@ -13,11 +15,17 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
                                     archives from before have theta, layout "flat")
         posterior/projection        (chain, draw, direction)  θU for run.record.projections
         posterior/<layer>_norm      (chain, draw)          ‖θ_layer‖ for run.record.layer_norms
+        posterior/chain, draw, coord                       coordinate values (0, 1, …; coord: the
+                                    recorded coordinates of θ)
         sample_stats/loss           (chain, draw)          minibatch loss of the recorded step
         sample_stats/grad_norm      (chain, draw)          ‖g_B‖ of the recorded step
         sample_stats/full_loss      (chain, draw)          L(θ) at the draw (cheap models only)
-        sample_stats/diverged       (chain, draw)          bool
+        sample_stats/lp             (chain, draw)          −L(θ), beside full_loss
+        sample_stats/diverging      (chain, draw)          bool (schema 1: ``diverged``)
         warmup_posterior/theta, warmup_sample_stats/*      burn-in draws, if run.keep_warmup
+        constant_data/<name>        the model's defining arrays (a quadratic's H and Σ) and the
+                                    projection directions U (D, k) (schema 1: model/, recording/)
+    /_sgdthermo/run_000/    the run's own state (schema 1: inside /run_000/):
         fluctuation/sum             (chain, block, coord)  Σ of the rule's O3 term per block
         fluctuation/steps           (block,)               steps summed in each block
         fluctuation/identity        (chain, block, term, coord)  Σ of θ⊙pg, pg, ½(pg)² per block
@@ -25,8 +33,6 @@ Everything a writer and a reader must agree on lives here; ``layout`` creates th
                                     archives written before it, which read as "not recorded")
         fluctuation/virial          (chain, block, term, coord)  Σ of θ, θ⊙g_B, g_B per block
                                     (only when θ is recorded partly: the virial temperature)
-        model/<name>                the model's defining arrays (a quadratic's H and Σ)
-        recording/directions        (D, k)                 the projection directions U
         checkpoint/commit           (shard, field)         [blocks_done, slot]
         checkpoint/block_checksum   (shard, block)         digest of each committed block
         checkpoint/state_checksum   (shard, slot)          digest of each checkpoint slot
@@ -54,11 +60,14 @@ from ..config import JobConfig, RunSpec
 from ..jobspec import expand
 from .storage import ArchiveError, open_store, storage_errors
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: InferenceData groups only under run_NNN (internal state elsewhere)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # run.dtype → torch dtype of θ
 RNG_BYTES = 8192  # room for any torch generator state (CPU mt19937: 5056 bytes, CUDA: 16)
 ROOT_KEY, RUN_KEY = "sgdthermo", "sgdthermo_run"
-DRAW_STATS = ("loss", "grad_norm", "full_loss", "diverged")  # sample_stats arrays
+DRAW_STATS = ("loss", "grad_norm", "full_loss", "diverged")  # what an engine block records
+STAT_NAMES = {"diverged": "diverging"}  # ArviZ's names of those, from schema 2 on
+INTERNAL = "_sgdthermo"  # schema 2: runs' checkpoints and fluctuation sums, beside the runs
+CONSTANT_DATA = "constant_data"  # schema 2: the model's arrays and projection directions
 WARMUP_PREFIX = "warmup_"  # warmup_posterior, warmup_sample_stats
 LAYOUT_FLAT, LAYOUT_LAYERS = "flat", "layers"  # θ as one array, or a network's layers as arrays
 
@@ -131,6 +140,12 @@ def block_draws(chunk_draws: int, shard_chains: int, dim: int, itemsize: int) ->
 def run_group_name(index: int) -> str:
     """Name of a run's group."""
     return f"run_{index:03d}"
+
+
+def internal_group_name(index: int, schema_version: int) -> str:
+    """Where a run's ``checkpoint/`` and ``fluctuation/`` live (inside the run in schema 1)."""
+    run = run_group_name(index)
+    return run if schema_version < 2 else f"{INTERNAL}/{run}"
 
 
 def committed_draws(blocks: list[Block], blocks_done: int) -> dict[str, int]:

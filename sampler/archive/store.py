@@ -20,16 +20,19 @@ from ..config import JobConfig, RunSpec
 from ..recording import Recording
 from .integrity import BLOCK_CHECKSUM, STATE_CHECKSUM, digest
 from .schema import (
+    CONSTANT_DATA,
     DRAW_STATS,
     LAYOUT_FLAT,
     LAYOUT_LAYERS,
     RNG_BYTES,
     RUN_KEY,
+    STAT_NAMES,
     WARMUP_PREFIX,
     Block,
     archived_job,
     block_schedule,
     committed_draws,
+    internal_group_name,
     n_posterior_blocks,
     read_root,
     run_group_name,
@@ -106,7 +109,11 @@ class RunStore:
                                mode="r+" if writable else "r")
         # zarr types group[...] as a union of every node kind; this group's layout is fixed.
         self.group: Any = root[run_group_name(run_index)]
+        self.version = int(self.meta["schema_version"])
+        # checkpoint/ and fluctuation/: beside the run from schema 2 on, inside it before
+        self.internal: Any = root[internal_group_name(run_index, self.version)]
         attrs: Any = self.group.attrs.get(RUN_KEY, {})
+        self.partial_flag: bool | None = attrs.get("partial")  # None: schema 1
         self.chunk_draws = int(attrs.get("chunk_draws", self.job.cluster.chunk_draws))
         self.shard_chains = int(attrs.get("shard_chains", self.job.cluster.shard_chains))
         self.kernel = str(attrs.get("kernel", "step"))  # the engine path that writes this run
@@ -120,7 +127,7 @@ class RunStore:
     # ------------------------------------------------------------------ reading
     def committed(self) -> np.ndarray:
         """``blocks_done`` of every shard ``[n_shards]``."""
-        return np.asarray(self.group["checkpoint"]["commit"][:, 0])
+        return np.asarray(self.internal["checkpoint"]["commit"][:, 0])
 
     def committed_draws(self) -> dict[str, int]:
         """Warm-up and posterior draws every shard has committed (the minimum over shards)."""
@@ -132,10 +139,10 @@ class RunStore:
 
     def restore(self, shard: int) -> Checkpoint | None:
         """The shard's last committed state, or ``None`` if it has committed nothing."""
-        done, slot = (int(v) for v in self.group["checkpoint"]["commit"][shard])
+        done, slot = (int(v) for v in self.internal["checkpoint"]["commit"][shard])
         if done == 0:
             return None
-        g = self.group["checkpoint"][f"slot{slot}"]
+        g = self.internal["checkpoint"][f"slot{slot}"]
         lo, hi = self.shards[shard]
         arrays = {name: np.asarray(g[name][lo:hi]) for name in g.array_keys()
                   if name not in ("rng", "rng_len")}
@@ -147,7 +154,7 @@ class RunStore:
 
         Shards that have committed nothing give NaN.
         """
-        ckpt = self.group["checkpoint"]
+        ckpt = self.internal["checkpoint"]
         parts = []
         for shard, (done, slot) in enumerate(np.asarray(ckpt["commit"][:])):
             lo, hi = self.shards[shard]
@@ -158,10 +165,18 @@ class RunStore:
     def recording(self) -> Recording:
         """What each draw records: the coordinates of θ and the projection directions."""
         post = self.group["posterior"]
-        coords = np.asarray(post["coord"][:]) if "coord" in post else None
-        rec = self.group["recording"] if "recording" in self.group else None
-        directions = np.asarray(rec["directions"][:]) if rec is not None else None
+        partial = "coord" in post if self.partial_flag is None else self.partial_flag
+        coords = np.asarray(post["coord"][:]) if partial else None
+        where = CONSTANT_DATA if self.version >= 2 else "recording"
+        rec = self.group[where] if where in self.group else None
+        directions = (np.asarray(rec["directions"][:]) if rec is not None
+                      and "directions" in rec else None)
         return Recording(coords, directions, self._layers())
+
+    def node(self, path: str) -> Any:
+        """An array by its path in the run (``fluctuation/…`` and ``checkpoint/…`` included)."""
+        top = path.split("/", 1)[0]
+        return (self.internal if top in ("fluctuation", "checkpoint") else self.group)[path]
 
     def _layers(self) -> tuple[tuple[str, int, int], ...] | None:
         layers = self.group.attrs.get(RUN_KEY, {}).get("layer_norms")
@@ -176,7 +191,7 @@ class RunStore:
         chains = slice(*self.shards[shard])
         items: list[tuple[str, tuple[Any, ...], Item]] = []
         if block.group == "posterior":
-            fl, b = self.group["fluctuation"], block.index - self.n_warmup
+            fl, b = self.internal["fluctuation"], block.index - self.n_warmup
             items.append(("fluctuation/sum", (chains, b), lambda d: d.fluct_sum))
             if "identity" in fl:  # archives written before the identity was recorded lack it
                 items.append(("fluctuation/identity", (chains, b), lambda d: d.ident_sum))
@@ -201,36 +216,39 @@ class RunStore:
             items.append((f"{prefix}posterior/{name}_norm", sel, _column(j)))
         stats = self.group[f"{prefix}sample_stats"]
         for name in DRAW_STATS:
-            if name in stats:
-                items.append((f"{prefix}sample_stats/{name}", sel, _stat(name)))
+            stored = STAT_NAMES.get(name, name) if self.version >= 2 else name
+            if stored in stats:
+                items.append((f"{prefix}sample_stats/{stored}", sel, _stat(name)))
+        if "lp" in stats:  # −L(θ), ArviZ's log density (schema 2, beside full_loss)
+            items.append((f"{prefix}sample_stats/lp", sel, lambda d: -d.stats["full_loss"]))
         return items
 
     def write_block(self, shard: int, block: Block, data: BlockData) -> int:
         """Write one block's data and its digest (not yet committed); returns the digest."""
         parts = []
         for path, sel, value in self.block_items(shard, block):
-            arr = self.group[path]
+            arr = self.node(path)
             stored = np.asarray(value(data), dtype=arr.dtype)
             arr[sel] = stored
             parts.append((path, stored))
         value_digest = digest(parts)
-        if BLOCK_CHECKSUM in self.group["checkpoint"]:  # archives from before lack it
-            self.group["checkpoint"][BLOCK_CHECKSUM][shard, block.index] = value_digest
+        if BLOCK_CHECKSUM in self.internal["checkpoint"]:  # archives from before lack it
+            self.internal["checkpoint"][BLOCK_CHECKSUM][shard, block.index] = value_digest
         return value_digest
 
     def data_digest(self, shard: int, block: Block, data: BlockData) -> int:
         """The digest ``write_block`` would store for ``data`` (nothing is written)."""
-        return digest((path, np.asarray(value(data), dtype=self.group[path].dtype))
+        return digest((path, np.asarray(value(data), dtype=self.node(path).dtype))
                       for path, _, value in self.block_items(shard, block))
 
     def block_digest(self, shard: int, block: Block) -> int:
         """The digest of a block as stored now (raises if a chunk cannot be decoded)."""
-        return digest((path, np.asarray(self.group[path][sel]))
+        return digest((path, np.asarray(self.node(path)[sel]))
                       for path, sel, _ in self.block_items(shard, block))
 
     def stored_checksums(self, shard: int) -> tuple[np.ndarray, np.ndarray] | None:
         """``(block digests [n_blocks], slot digests [2])`` of a shard; ``None`` if not recorded."""
-        ckpt = self.group["checkpoint"]
+        ckpt = self.internal["checkpoint"]
         if BLOCK_CHECKSUM not in ckpt:
             return None
         return (np.asarray(ckpt[BLOCK_CHECKSUM][shard]), np.asarray(ckpt[STATE_CHECKSUM][shard]))
@@ -239,7 +257,7 @@ class RunStore:
                rng: np.ndarray) -> None:
         """Checkpoint ``state`` and ``rng`` into the free slot, then replace the commit record."""
         slot = blocks_done % 2
-        g = self.group["checkpoint"][f"slot{slot}"]
+        g = self.internal["checkpoint"][f"slot{slot}"]
         lo, hi = self.shards[shard]
         for name, values in state.items():
             g[name][lo:hi] = values
@@ -249,14 +267,14 @@ class RunStore:
         padded[: rng.size] = rng
         g["rng"][shard] = padded
         g["rng_len"][shard] = rng.size
-        ckpt = self.group["checkpoint"]
+        ckpt = self.internal["checkpoint"]
         if STATE_CHECKSUM in ckpt:
             ckpt[STATE_CHECKSUM][shard, slot] = self._slot_digest(shard, slot)
         ckpt["commit"][shard] = np.array([blocks_done, slot])
 
     def _slot_digest(self, shard: int, slot: int) -> int:
         """The digest of a shard's checkpoint slot as stored now."""
-        g = self.group["checkpoint"][f"slot{slot}"]
+        g = self.internal["checkpoint"][f"slot{slot}"]
         lo, hi = self.shards[shard]
         parts = [(name, np.asarray(g[name][lo:hi])) for name in sorted(g.array_keys())
                  if name not in ("rng", "rng_len")]
@@ -265,7 +283,7 @@ class RunStore:
 
     def slot_intact(self, shard: int) -> bool:
         """Whether the shard's committed checkpoint slot matches its digest (True if none)."""
-        done, slot = (int(v) for v in self.group["checkpoint"]["commit"][shard])
+        done, slot = (int(v) for v in self.internal["checkpoint"]["commit"][shard])
         sums = self.stored_checksums(shard)
         if done == 0 or sums is None or int(sums[1][slot]) == 0:
             return True
