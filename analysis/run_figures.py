@@ -1,6 +1,8 @@
-"""A run's figures beside exact theory: the pair plot with covariance ellipses, autocorrelation
-with the theoretical ρ_k, and ArviZ's local and quantile ESS. Each returns a base64 PNG, or
-``None`` when the run cannot show it (one coordinate, no theory for the overlay is fine).
+"""A run's figures beside exact theory: pair plot with ellipses, ACF with ρ_k, ESS plots.
+
+The pair plot shows covariance ellipses, the autocorrelation the theoretical ρ_k, and ArviZ's
+local and quantile ESS. Each returns a base64 PNG, or ``None`` when the run cannot show it
+(one coordinate, say); without theory the overlays are left out.
 
 Ellipses are 2-SD contours ``{x : (x − m)ᵀ C⁻¹ (x − m) = 4}`` of the marginal of coordinates
 0 and 1: measured ``C`` from the draws; theory's exact stationary covariance; and the Gibbs

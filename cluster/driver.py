@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +200,7 @@ def check_kernels(path: str) -> None:
 # process died beyond Ray's restarts, or its result was lost with the node that held it.
 LOST = (ray.exceptions.RayActorError, ray.exceptions.NodeDiedError,
         ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError)
+LOSSES = 3  # a shard's losses in a row (no block between them) before the job stops
 
 
 def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | None = None,
@@ -209,7 +211,9 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
     A shard whose actor is lost (``LOST``: its node died, or it died beyond Ray's own
     restarts) gets a new actor, which restores from the shard's last commit wherever Ray
     places it; its calls are idempotent, so nothing is run twice into the archive. After
-    ``max_restarts + 1`` such losses of one shard the job stops (``ShardFailed``).
+    ``max(3, max_restarts + 1)`` such losses of one shard in a row, with no block committed
+    between them, the job stops (``ShardFailed``). Each replacement waits a second per loss
+    in a row, so that a dying node is marked dead before the new actor is placed.
 
     Args:
         path: Archive created by ``prepare_archive``.
@@ -256,9 +260,11 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                 except LOST as err:
                     key = (sp.run, sp.shard)
                     losses[key] = losses.get(key, 0) + 1
-                    if losses[key] > job.cluster.max_restarts + 1:
+                    if losses[key] > max(LOSSES, job.cluster.max_restarts + 1):
                         raise ShardFailed(f"run {sp.run} shard {sp.shard}: its actor was lost "
-                                          f"{losses[key]} times ({type(err).__name__})") from None
+                                          f"{losses[key]} times in a row without progress "
+                                          f"({type(err).__name__})") from None
+                    time.sleep(losses[key])  # let Ray mark a dying node dead before placing
                     if notify:
                         notify(f"run {sp.run} shard {sp.shard}: actor lost "
                                f"({type(err).__name__}); a new one continues from its last "
@@ -267,6 +273,7 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                     start(sp)
                     continue
                 sp.blocks_done, sp.diverged = result["blocks_done"], result["diverged"]
+                losses.pop((sp.run, sp.shard), None)  # progress: its losses start over
                 if sp.done:
                     ray.kill(sp.actor)  # frees its CPU/GPU for actors still waiting
                     sp.actor = None
