@@ -35,7 +35,9 @@ def trace_and_rank(run: RunData, coords: int = 3) -> str:
             sub = post.isel(coord=i)
             az.plot_trace(sub, var_names=["theta"], axes=axes[i:i + 1, :2],  # type: ignore[arg-type]
                           compact=False, show=False)  # ArviZ converts the Dataset itself
-            az.plot_rank(sub, var_names=["theta"], ax=axes[i, 2], show=False)
+            # bars of 16 chains overlap into noise; vertical lines stay readable
+            az.plot_rank(sub, var_names=["theta"], ax=axes[i, 2], show=False,
+                         kind="vlines" if post.sizes["chain"] > 8 else "bars")
             for ax, what in zip(axes[i], ("density", "trace", "rank"), strict=True):
                 ax.set_title(f"θ[{i}] {what}", fontsize=9)
     fig.tight_layout()
@@ -43,7 +45,10 @@ def trace_and_rank(run: RunData, coords: int = 3) -> str:
 
 
 def temperature_bars(record: dict, max_coords: int = 32) -> str:
-    """Per-coordinate temperatures: virial and fluctuation with ±2 SE, theory as markers."""
+    """Per-coordinate temperatures: virial and fluctuation with ±2 SE, theory as markers.
+
+    On a log axis when every estimate is positive.
+    """
     tp, th = record["temperature"], record.get("theory")
     d = min(len(tp["virial"]), max_coords)
     x = np.arange(d)
@@ -56,7 +61,10 @@ def temperature_bars(record: dict, max_coords: int = 32) -> str:
         ax.scatter(x, th["temperature"][:d], marker="_", s=400, color="k", label="theory",
                    zorder=3)
     ax.set_xlabel("coordinate i")
-    ax.set_ylabel("T_i")
+    ax.set_ylabel("T_i (log axis)")
+    values = np.concatenate([np.asarray(tp["virial"][:d]), np.asarray(tp["fluctuation"][:d])])
+    if np.all(values > 0):  # a 9× spread keeps both ends' error bars visible
+        ax.set_yscale("log")
     ax.set_xticks(x)
     ax.legend(fontsize=8)
     ax.set_title(f"run {record['run']}: {record['label']}", fontsize=9)

@@ -17,10 +17,14 @@ from .claims import ClaimResult
 from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
+from .run_figures import acf_plot, ess_plot, pair_plot
+from .sweep_figures import sweep_figure, swept_keys
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:0.8em 0;font-size:13px}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
+table{border-collapse:collapse;margin:0.8em 0;font-size:13px}.scroll{overflow-x:auto}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
+th{background:#f3f3f3}nav{columns:2;font-size:14px}nav a{display:block}
+details pre{background:#f8f8f8;padding:0.5em;overflow-x:auto}
 td.l,th.l{text-align:left}.bad{color:#b00;font-weight:bold}.good{color:#070}
 h2{border-bottom:1px solid #ddd;margin-top:2em}code{background:#f5f5f5;padding:1px 4px}
 img{max-width:100%}"""
@@ -41,7 +45,7 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
                    for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(f"<td class={'l' if i < left else ''}>{c}</td>"
                                     for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class=scroll><table><tr>{head}</tr>{body}</table></div>"
 
 
 def _verdict(g: dict) -> str:
@@ -76,12 +80,19 @@ def _stationarity(tp: dict) -> str:
     return f"Stationarity check {ok}: {what}, χ² {p_equals(tp['agreement_p'])}."
 
 
+def _img(png: str | None, alt: str) -> str:
+    return "" if png is None else f"<img alt='{_e(alt)}' src='data:image/png;base64,{png}'>"
+
+
 def _run_section(run: RunAnalysis, r: dict) -> str:
-    out = [f"<h2>Run {r['run']}: {_e(r['label'])}</h2>",
+    out = [f"<h2 id='run-{r['run']}'>Run {r['run']}: {_e(r['label'])}</h2>",
            f"<p>rule <code>{_e(json.dumps(run.spec.rule.model_dump()))}</code>, model "
            f"<code>{_e(r['model'])}</code>, batch {run.spec.run.batch_size}, sampling "
            f"{_e(run.spec.run.sampling)}, {r['chains']} chains × {r['draws']} draws"
            f"{'' if r['complete'] else ' (incomplete)'}, {r['diverged_chains']} diverged.</p>"]
+    spec = _e(json.dumps(run.spec.model_dump(include={"model", "rule", "run"}), indent=2))
+    out.append(f"<details><summary>what this run used (resolved config)</summary>"
+               f"<pre>{spec}</pre></details>")
     if r.get("status") != "ok":
         return "".join(out) + f"<p class=bad>{_e(r.get('status'))}</p>"
     out.append(_gibbs_components(r["gibbs"]))
@@ -132,9 +143,11 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
                 [str(j), _num(m, se), _num(t), f"{z:+.2f}"] for j, (m, se, t, z) in enumerate(
                     zip(sd["measured_variance"], sd["variance_se"], sd["variance"],
                         sd["variance_z"], strict=True))]))
-    out.append(f"<img src='data:image/png;base64,{temperature_bars(r)}'>")
-    out.append(f"<h3>Trace and rank plots</h3><img src='data:image/png;base64,"
-               f"{trace_and_rank(run)}'>")
+    out.append(_img(temperature_bars(r), "temperatures"))
+    out.append("<h3>The law of θ[0], θ[1] and its autocorrelation</h3>"
+               + _img(pair_plot(run), "pair plot") + _img(acf_plot(run), "autocorrelation"))
+    out.append("<h3>Convergence: trace, rank, local and quantile ESS</h3>"
+               + _img(trace_and_rank(run), "trace and rank") + _img(ess_plot(run), "ESS"))
     return "".join(out)
 
 
@@ -142,7 +155,7 @@ def _claim_section(c: ClaimResult | None) -> str:
     if c is None:
         return ""
     cls = "good" if c.verdict.startswith("holds") else "bad"
-    return (f"<h2>Seed claim: {_e(c.title)}</h2><p>Seed document {_e(c.seed)}.</p>"
+    return (f"<h2 id='claim'>Seed claim: {_e(c.title)}</h2><p>Seed document {_e(c.seed)}.</p>"
             f"<p><b>Prediction:</b> {_e(c.prediction)}</p>"
             f"<p><b>Verdict: <span class={cls}>{_e(c.verdict)}</span></b> — "
             f"{_e(c.explanation)}</p>" + _table(c.columns, [[_e(x) for x in r] for r in c.rows]))
@@ -163,13 +176,36 @@ def render_html(analysis: ArchiveAnalysis) -> str:
         left=3)
     sections = "".join(_run_section(run, r) for run, r in zip(runs, records, strict=True))
     config = _e(json.dumps(meta["config"], indent=2))
+    sweep = _sweep_section(analysis)
+    toc = [("runs", "Runs")] + ([("claim", "Seed claim")] if analysis.claim else []) + (
+        [("sweep", "The sweep against theory")] if sweep else []) + [
+        (f"run-{r['run']}", f"Run {r['run']}: {r['label']}") for r in records] + [
+        ("config", "Job config")]
+    nav = "<nav>" + "".join(f"<a href='#{a}'>{_e(t)}</a>" for a, t in toc) + "</nav>"
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>sgdthermo report: "
             f"{_e(meta['config']['name'])}</title><style>{CSS}</style></head><body>"
             f"<h1>sgdthermo report: {_e(meta['config']['name'])}</h1>"
             f"<p>Archive <code>{_e(path)}</code>, created {_e(meta['created'])} with sgdthermo "
-            f"{_e(meta['package_version'])} on {_e(meta['device'])}.</p>"
-            f"{_claim_section(analysis.claim)}<h2>Runs</h2>{overview}{sections}"
-            f"<h2>Resolved config</h2><pre>{config}</pre></body></html>")
+            f"{_e(meta['package_version'])} on {_e(meta['device'])}.</p>{nav}"
+            f"<h2 id='runs'>Runs</h2>{overview}{_claim_section(analysis.claim)}{sweep}"
+            f"{sections}<h2 id='config'>Job config</h2><p>As written, before the sweep "
+            f"expands it: each run's own values are in its section.</p><pre>{config}</pre>"
+            f"</body></html>")
+
+
+def _sweep_section(analysis: ArchiveAnalysis) -> str:
+    """One figure per swept key: temperatures, β ratio and Gibbs p against it, with theory."""
+    keys = swept_keys(analysis.meta["config"])
+    alpha = next((r.gibbs.alpha for r in analysis.runs if r.ok), 0.01)
+    figures = [(k, sweep_figure(analysis.runs, k, alpha)) for k in keys]
+    shown = "".join(f"<h3>{_e(k)}</h3>" + _img(png, f"sweep over {k}")
+                    for k, png in figures if png is not None)
+    if not shown:
+        return ""
+    return ("<h2 id='sweep'>The sweep against theory</h2><p>Virial temperatures (±2 SE, log "
+            "axis) with the exact theory (a curve where it could be recomputed along the "
+            "swept value, else a bar per run); β_0/β_1 = T_1/T_0 (1 for a Gibbs law); the "
+            "Gibbs test's family-wise p-value against its level.</p>" + shown)
 
 
 def render(path: str, verify: bool = True) -> str:

@@ -128,4 +128,5 @@ def ess_plot(run: RunAnalysis) -> str | None:
         for ax, kind in zip(axes, ("local", "quantile"), strict=True):
             az.plot_ess(post, var_names=["theta"], kind=kind, ax=ax, show=False)
             ax.set_title(f"θ[0] {kind} ESS", fontsize=9)
+    fig.tight_layout()
     return to_png(fig)

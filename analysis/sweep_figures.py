@@ -113,13 +113,17 @@ def sweep_figure(runs: list[RunAnalysis], key: str, alpha: float) -> str | None:
     axes[2].scatter(x, p, color="k")
     axes[2].axhline(alpha, color="C3", ls="--", label=f"α = {alpha}")
     axes[2].set_yscale("log")
-    axes[2].set_ylabel("Gibbs p (family-wise)")
+    axes[2].set_ylim(top=2.0)
+    axes[2].set_ylabel("Gibbs p (family-wise; 1e-300 is the floor)")
     axes[2].legend(fontsize=7)
     for ax in axes:
         ax.set_xlabel(key)
         if log_x:
             ax.set_xscale("log")
-        if not numeric:
+            ax.minorticks_off()
+        if numeric:  # ticks at the swept values only: no crowded log labels
+            ax.set_xticks(x, [f"{v:g}" for v in x], fontsize=8)
+        else:
             ax.set_xticks(x, [r.label for r in ok], rotation=20, fontsize=7, ha="right")
     axes[0].legend(fontsize=7)
     fig.tight_layout()

@@ -178,7 +178,9 @@ def test_analyze_and_report(tmp_path):
     assert sgd_run["worst"]["max_r_hat"] < 1.1
     html = render(path)
     assert html.startswith("<!doctype html>") and "data:image/png;base64," in html
-    for text in ("Run 0", "Run 1", "Gibbs test", "T theory", "ESS bulk", "Resolved config"):
+    for text in ("Run 0", "Run 1", "Gibbs test", "T theory", "ESS bulk", "Job config",
+                 "what this run used (resolved config)", "The sweep against theory",
+                 "href='#run-1'", "alt='pair plot'", "alt='autocorrelation'", "alt='ESS'"):
         assert text in html
     assert len(open_archive(path)) == 2
 
