@@ -2,17 +2,17 @@
 
 A shard writes a block's data, then the block's digest (``checkpoint/block_checksum[shard,
 block]``), then its checkpoint slot and the slot's digest (``checkpoint/state_checksum[shard,
-slot]``), then the commit record. The digest is BLAKE2b (8 bytes) over each written array's
-name, dtype, shape and values *as stored* (cast to the archive array's dtype), in a fixed order,
-so reading the same regions back gives the same digest exactly when no stored value changed: a
-deleted chunk (read back as the fill value), a truncated one (a decode error) and flipped bytes
-all show. 0 means "not recorded" (archives written before checksums, or a block not yet
+slot]``), then the commit record. The digest (64 bits: CRC-32 and Adler-32) covers each
+written array's name, dtype, shape and values *as stored* (cast to the archive array's dtype),
+in a fixed order, so reading the same regions back gives the same digest unless a stored value
+changed: a deleted chunk (read back as the fill value), a truncated one (a decode error) and
+flipped bytes all show. 0 means "not recorded" (archives written before checksums, or a block not yet
 committed); a real digest of 0 is stored as 1.
 """
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,13 +22,19 @@ BLOCK_CHECKSUM, STATE_CHECKSUM = "block_checksum", "state_checksum"  # in checkp
 
 
 def digest(parts: Iterable[tuple[str, np.ndarray]]) -> int:
-    """One 64-bit digest of named arrays (order matters), never 0."""
-    h = hashlib.blake2b(digest_size=8)
+    """One 64-bit digest of named arrays (order matters), never 0.
+
+    CRC-32 in the high and Adler-32 in the low 32 bits, each run over every array's header
+    (name, dtype, shape) and bytes, read in place (no copy): a checksum against corruption,
+    not an adversary, at about 4 GB/s (BLAKE2b, tried first, cost 3 % of a recorded run).
+    """
+    crc, adler = 0, 1
     for name, values in parts:
         a = np.ascontiguousarray(values)
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return int.from_bytes(h.digest(), "little") or 1
+        for chunk in (f"{name}|{a.dtype.str}|{a.shape}|".encode(),
+                      memoryview(a.reshape(-1)).cast("B")):  # type: ignore[arg-type]
+            crc, adler = zlib.crc32(chunk, crc), zlib.adler32(chunk, adler)
+    return (crc << 32 | adler) or 1
 
 
 @dataclass(frozen=True)

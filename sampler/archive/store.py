@@ -9,7 +9,6 @@ the reader opens it read-only: resume and read cannot disagree on what is commit
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +18,12 @@ import zarr
 from ..config import JobConfig, RunSpec
 from ..recording import Recording
 from .integrity import BLOCK_CHECKSUM, STATE_CHECKSUM, digest
+from .regions import BlockData, Item, block_items
 from .schema import (
     CONSTANT_DATA,
-    DRAW_STATS,
     LAYOUT_FLAT,
-    LAYOUT_LAYERS,
     RNG_BYTES,
     RUN_KEY,
-    STAT_NAMES,
-    WARMUP_PREFIX,
     Block,
     archived_job,
     block_schedule,
@@ -40,45 +36,10 @@ from .schema import (
 )
 from .storage import open_store
 
-Item = Callable[["BlockData"], Any]  # a block's values for one array, from its BlockData
 
-
-def _layer(lo: int, size: int, shape: tuple[int, ...]) -> Item:
-    """The values of one network layer: θ's columns ``lo:lo+size`` shaped ``[c, n, *shape]``."""
-    return lambda d: d.theta[..., lo:lo + size].reshape(*d.theta.shape[:2], *shape)
-
-
-def _column(j: int) -> Item:
-    """Layer ``j``'s norms ``[c, n]``."""
-    return lambda d: None if d.layer_norms is None else d.layer_norms[..., j]
-
-
-def _stat(name: str) -> Item:
-    """One sample statistic ``[c, n]``."""
-    return lambda d: d.stats[name]
-
-
-@dataclass
-class BlockData:
-    """What one block of one shard writes (numpy, chain-leading).
-
-    Attributes:
-        theta: ``[c, n, D]`` recorded parameters.
-        stats: ``loss``, ``grad_norm``, ``diverged`` and optionally ``full_loss``, ``[c, n]``.
-        fluct_sum: ``[c, D]`` sum of the rule's fluctuation term over the block.
-        ident_sum: ``[c, 3, D]`` sums of θ⊙pg, pg and ½(pg)² over the block.
-        projection: ``[c, n, k]`` recorded projections ``θU`` (``run.record.projections``).
-        virial_sum: ``[c, 3, D]`` sums of θ, θ⊙g_B and g_B (kept when θ is recorded partly).
-        layer_norms: ``[c, n, L]`` per-layer norms (``run.record.layer_norms``).
-    """
-
-    theta: np.ndarray
-    stats: dict[str, np.ndarray]
-    fluct_sum: np.ndarray
-    ident_sum: np.ndarray
-    projection: np.ndarray | None = None
-    virial_sum: np.ndarray | None = None
-    layer_norms: np.ndarray | None = None
+def _slot_digest(state: dict[str, np.ndarray], rng: np.ndarray, rng_len: np.ndarray) -> int:
+    """A checkpoint slot's digest: state arrays by name, padded generator state, its length."""
+    return digest([*sorted(state.items()), ("rng", rng), ("rng_len", rng_len)])
 
 
 @dataclass
@@ -114,6 +75,7 @@ class RunStore:
         self.internal: Any = root[internal_group_name(run_index, self.version)]
         attrs: Any = self.group.attrs.get(RUN_KEY, {})
         self.partial_flag: bool | None = attrs.get("partial")  # None: schema 1
+        self._nodes: dict[str, Any] = {}
         self.chunk_draws = int(attrs.get("chunk_draws", self.job.cluster.chunk_draws))
         self.shard_chains = int(attrs.get("shard_chains", self.job.cluster.shard_chains))
         self.kernel = str(attrs.get("kernel", "step"))  # the engine path that writes this run
@@ -174,9 +136,24 @@ class RunStore:
         return Recording(coords, directions, self._layers())
 
     def node(self, path: str) -> Any:
-        """An array by its path in the run (``fluctuation/…`` and ``checkpoint/…`` included)."""
-        top = path.split("/", 1)[0]
-        return (self.internal if top in ("fluctuation", "checkpoint") else self.group)[path]
+        """An array or group of the run by path (``fluctuation/…``, ``checkpoint/…`` too).
+
+        Looked up once: each lookup reads metadata from the store.
+        """
+        found = self._nodes.get(path)
+        if found is None:
+            top = path.split("/", 1)[0]
+            found = (self.internal if top in ("fluctuation", "checkpoint") else self.group)[path]
+            self._nodes[path] = found
+        return found
+
+    def has(self, path: str) -> bool:
+        """Whether the run has an array at ``path`` (archives from before lack some)."""
+        try:
+            self.node(path)
+        except KeyError:
+            return False
+        return True
 
     def _layers(self) -> tuple[tuple[str, int, int], ...] | None:
         layers = self.group.attrs.get(RUN_KEY, {}).get("layer_norms")
@@ -184,44 +161,8 @@ class RunStore:
 
     # ------------------------------------------------------------------ writing
     def block_items(self, shard: int, block: Block) -> list[tuple[str, tuple[Any, ...], Item]]:
-        """What one block of one shard writes: (array path, selection, its values from data).
-
-        The one list both ``write_block`` and the checksum verification walk.
-        """
-        chains = slice(*self.shards[shard])
-        items: list[tuple[str, tuple[Any, ...], Item]] = []
-        if block.group == "posterior":
-            fl, b = self.internal["fluctuation"], block.index - self.n_warmup
-            items.append(("fluctuation/sum", (chains, b), lambda d: d.fluct_sum))
-            if "identity" in fl:  # archives written before the identity was recorded lack it
-                items.append(("fluctuation/identity", (chains, b), lambda d: d.ident_sum))
-            if "virial" in fl:  # θ recorded partly
-                items.append(("fluctuation/virial", (chains, b), lambda d: d.virial_sum))
-        elif not self.spec.run.keep_warmup:
-            return items
-        prefix = WARMUP_PREFIX if block.group == "warmup" else ""
-        sel = (chains, slice(block.draw_start, block.draw_start + block.n_draws))
-        post = self.group[f"{prefix}posterior"]
-        if self.layout == LAYOUT_LAYERS:  # a network recorded in full: one array per layer
-            lo = 0
-            for name, shape, _ in self.variables:
-                size = int(np.prod(shape))
-                items.append((f"{prefix}posterior/{name}", sel, _layer(lo, size, tuple(shape))))
-                lo += size
-        else:
-            items.append((f"{prefix}posterior/theta", sel, lambda d: d.theta))
-        if "projection" in post:
-            items.append((f"{prefix}posterior/projection", sel, lambda d: d.projection))
-        for j, (name, _, _) in enumerate(self._layers() or ()):
-            items.append((f"{prefix}posterior/{name}_norm", sel, _column(j)))
-        stats = self.group[f"{prefix}sample_stats"]
-        for name in DRAW_STATS:
-            stored = STAT_NAMES.get(name, name) if self.version >= 2 else name
-            if stored in stats:
-                items.append((f"{prefix}sample_stats/{stored}", sel, _stat(name)))
-        if "lp" in stats:  # −L(θ), ArviZ's log density (schema 2, beside full_loss)
-            items.append((f"{prefix}sample_stats/lp", sel, lambda d: -d.stats["full_loss"]))
-        return items
+        """What one block of one shard writes (``regions.block_items``)."""
+        return block_items(self, shard, block)
 
     def write_block(self, shard: int, block: Block, data: BlockData) -> int:
         """Write one block's data and its digest (not yet committed); returns the digest."""
@@ -232,8 +173,8 @@ class RunStore:
             arr[sel] = stored
             parts.append((path, stored))
         value_digest = digest(parts)
-        if BLOCK_CHECKSUM in self.internal["checkpoint"]:  # archives from before lack it
-            self.internal["checkpoint"][BLOCK_CHECKSUM][shard, block.index] = value_digest
+        if self.has(f"checkpoint/{BLOCK_CHECKSUM}"):  # archives from before lack it
+            self.node(f"checkpoint/{BLOCK_CHECKSUM}")[shard, block.index] = value_digest
         return value_digest
 
     def data_digest(self, shard: int, block: Block, data: BlockData) -> int:
@@ -257,29 +198,39 @@ class RunStore:
                rng: np.ndarray) -> None:
         """Checkpoint ``state`` and ``rng`` into the free slot, then replace the commit record."""
         slot = blocks_done % 2
-        g = self.internal["checkpoint"][f"slot{slot}"]
+        g = f"checkpoint/slot{slot}"
         lo, hi = self.shards[shard]
         for name, values in state.items():
-            g[name][lo:hi] = values
+            self.node(f"{g}/{name}")[lo:hi] = values
         if rng.size > RNG_BYTES:  # pragma: no cover - no torch generator is this large
             raise RuntimeError(f"generator state of {rng.size} bytes exceeds {RNG_BYTES}")
         padded = np.zeros(RNG_BYTES, np.uint8)
         padded[: rng.size] = rng
-        g["rng"][shard] = padded
-        g["rng_len"][shard] = rng.size
-        ckpt = self.internal["checkpoint"]
-        if STATE_CHECKSUM in ckpt:
-            ckpt[STATE_CHECKSUM][shard, slot] = self._slot_digest(shard, slot)
-        ckpt["commit"][shard] = np.array([blocks_done, slot])
+        self.node(f"{g}/rng")[shard] = padded
+        self.node(f"{g}/rng_len")[shard] = rng.size
+        if self.has(f"checkpoint/{STATE_CHECKSUM}"):  # from the values as stored, not re-read
+            stored = {name: np.asarray(state[name], dtype=self.node(f"{g}/{name}").dtype)
+                      for name in self._state_names(slot)}
+            self.node(f"checkpoint/{STATE_CHECKSUM}")[shard, slot] = _slot_digest(
+                stored, padded, np.asarray(rng.size, dtype=self.node(f"{g}/rng_len").dtype))
+        self.node("checkpoint/commit")[shard] = np.array([blocks_done, slot])
 
-    def _slot_digest(self, shard: int, slot: int) -> int:
+    def _state_names(self, slot: int) -> list[str]:
+        """The state arrays of a checkpoint slot (not the generator's), sorted."""
+        key = f"checkpoint/slot{slot}/names"
+        names = self._nodes.get(key)
+        if names is None:
+            g = self.node(f"checkpoint/slot{slot}")
+            names = self._nodes[key] = sorted(n for n in g.array_keys()
+                                              if n not in ("rng", "rng_len"))
+        return list(names)
+
+    def _stored_slot_digest(self, shard: int, slot: int) -> int:
         """The digest of a shard's checkpoint slot as stored now."""
         g = self.internal["checkpoint"][f"slot{slot}"]
         lo, hi = self.shards[shard]
-        parts = [(name, np.asarray(g[name][lo:hi])) for name in sorted(g.array_keys())
-                 if name not in ("rng", "rng_len")]
-        return digest([*parts, ("rng", np.asarray(g["rng"][shard])),
-                       ("rng_len", np.asarray(g["rng_len"][shard]))])
+        return _slot_digest({name: np.asarray(g[name][lo:hi]) for name in self._state_names(slot)},
+                            np.asarray(g["rng"][shard]), np.asarray(g["rng_len"][shard]))
 
     def slot_intact(self, shard: int) -> bool:
         """Whether the shard's committed checkpoint slot matches its digest (True if none)."""
@@ -287,4 +238,4 @@ class RunStore:
         sums = self.stored_checksums(shard)
         if done == 0 or sums is None or int(sums[1][slot]) == 0:
             return True
-        return self._slot_digest(shard, slot) == int(sums[1][slot])
+        return self._stored_slot_digest(shard, slot) == int(sums[1][slot])
