@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .schema import DRAW_STATS, LAYOUT_LAYERS, STAT_NAMES, WARMUP_PREFIX, Block
 
-if TYPE_CHECKING:
-    from .store import RunStore
 
 @dataclass
 class BlockData:
@@ -59,43 +57,58 @@ def _stat(name: str) -> Item:
     return lambda d: d.stats[name]
 
 
-def block_items(store: RunStore, shard: int, block: Block) -> list[tuple[str, tuple[Any, ...], Item]]:
+class RunShape(Protocol):
+    """What ``block_items`` needs to know of a run (``RunStore`` has it)."""
+
+    shards: list[tuple[int, int]]
+    n_warmup: int
+    keep_warmup: bool
+    version: int
+    layout: str
+    variables: list[Any]
+    layer_norm_names: list[str]
+
+    def has(self, path: str) -> bool:
+        """Whether the run has an array at ``path``."""
+        ...
+
+
+def block_items(run: RunShape, shard: int,
+                block: Block) -> list[tuple[str, tuple[Any, ...], Item]]:
     """What one block of one shard writes: (array path, selection, its values from data).
 
     The one list both ``write_block`` and the checksum verification walk.
     """
-    chains = slice(*store.shards[shard])
+    chains = slice(*run.shards[shard])
     items: list[tuple[str, tuple[Any, ...], Item]] = []
     if block.group == "posterior":
-        fl, b = store.internal["fluctuation"], block.index - store.n_warmup
+        b = block.index - run.n_warmup
         items.append(("fluctuation/sum", (chains, b), lambda d: d.fluct_sum))
-        if "identity" in fl:  # archives written before the identity was recorded lack it
+        if run.has("fluctuation/identity"):  # archives from before the identity lack it
             items.append(("fluctuation/identity", (chains, b), lambda d: d.ident_sum))
-        if "virial" in fl:  # θ recorded partly
+        if run.has("fluctuation/virial"):  # θ recorded partly
             items.append(("fluctuation/virial", (chains, b), lambda d: d.virial_sum))
-    elif not store.spec.run.keep_warmup:
+    elif not run.keep_warmup:
         return items
-    prefix = WARMUP_PREFIX if block.group == "warmup" else ""
+    post = f"{WARMUP_PREFIX if block.group == 'warmup' else ''}posterior"
+    stats = f"{WARMUP_PREFIX if block.group == 'warmup' else ''}sample_stats"
     sel = (chains, slice(block.draw_start, block.draw_start + block.n_draws))
-    post = store.group[f"{prefix}posterior"]
-    if store.layout == LAYOUT_LAYERS:  # a network recorded in full: one array per layer
+    if run.layout == LAYOUT_LAYERS:  # a network recorded in full: one array per layer
         lo = 0
-        for name, shape, _ in store.variables:
+        for name, shape, _ in run.variables:
             size = int(np.prod(shape))
-            items.append((f"{prefix}posterior/{name}", sel, _layer(lo, size, tuple(shape))))
+            items.append((f"{post}/{name}", sel, _layer(lo, size, tuple(shape))))
             lo += size
     else:
-        items.append((f"{prefix}posterior/theta", sel, lambda d: d.theta))
-    if "projection" in post:
-        items.append((f"{prefix}posterior/projection", sel, lambda d: d.projection))
-    for j, (name, _, _) in enumerate(store._layers() or ()):
-        items.append((f"{prefix}posterior/{name}_norm", sel, _column(j)))
-    stats = store.group[f"{prefix}sample_stats"]
+        items.append((f"{post}/theta", sel, lambda d: d.theta))
+    if run.has(f"{post}/projection"):
+        items.append((f"{post}/projection", sel, lambda d: d.projection))
+    for j, name in enumerate(run.layer_norm_names):
+        items.append((f"{post}/{name}_norm", sel, _column(j)))
     for name in DRAW_STATS:
-        stored = STAT_NAMES.get(name, name) if store.version >= 2 else name
-        if stored in stats:
-            items.append((f"{prefix}sample_stats/{stored}", sel, _stat(name)))
-    if "lp" in stats:  # −L(θ), ArviZ's log density (schema 2, beside full_loss)
-        items.append((f"{prefix}sample_stats/lp", sel, lambda d: -d.stats["full_loss"]))
+        stored = STAT_NAMES.get(name, name) if run.version >= 2 else name
+        if run.has(f"{stats}/{stored}"):
+            items.append((f"{stats}/{stored}", sel, _stat(name)))
+    if run.has(f"{stats}/lp"):  # −L(θ), ArviZ's log density (schema 2, beside full_loss)
+        items.append((f"{stats}/lp", sel, lambda d: -d.stats["full_loss"]))
     return items
-

@@ -76,6 +76,8 @@ class RunStore:
         attrs: Any = self.group.attrs.get(RUN_KEY, {})
         self.partial_flag: bool | None = attrs.get("partial")  # None: schema 1
         self._nodes: dict[str, Any] = {}
+        self.keep_warmup = self.spec.run.keep_warmup
+        self.layer_norm_names = [name for name, _, _ in self._layers() or ()]
         self.chunk_draws = int(attrs.get("chunk_draws", self.job.cluster.chunk_draws))
         self.shard_chains = int(attrs.get("shard_chains", self.job.cluster.shard_chains))
         self.kernel = str(attrs.get("kernel", "step"))  # the engine path that writes this run
