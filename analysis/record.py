@@ -15,6 +15,7 @@ import numpy as np
 
 from .blocks import concat, map_blocks
 from .convergence import block_size
+from .current import MAX_COORDS, Current, probability_current
 from .diagnostics import diagnostics, worst
 from .estimators import integrated_time_se, mean_and_se
 from .gibbs import GibbsResult, gibbs_test
@@ -89,6 +90,7 @@ class Estimates:
     temperatures: Temperatures
     gibbs: GibbsResult
     comparison: TheoryComparison | None
+    current: Current | None = None  # the probability current (``current``)
 
 
 @dataclass
@@ -153,7 +155,8 @@ class RunAnalysis(RunData):
         out.update({"diagnostics": e.diagnostics, "worst": e.worst,
                     "temperature": temperature_record(e.temperatures),
                     "gibbs": e.gibbs.as_dict(),
-                    "theory": e.comparison.as_dict() if e.comparison else None})
+                    "theory": e.comparison.as_dict() if e.comparison else None,
+                    "current": e.current.as_dict() if e.current else None})
         return out
 
 
@@ -215,6 +218,12 @@ def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples | Non
         run.recorded_coords)
 
 
+def _leading_draws(run: RunData) -> np.ndarray:
+    """θ's first ``MAX_COORDS`` coordinates ``[C, N, d]`` of the non-diverged chains."""
+    theta = run.posterior()["theta"].isel(coord=slice(0, MAX_COORDS)).values
+    return np.asarray(theta)[~run.diverged_chains()]
+
+
 def analyze_run(run: RunData) -> RunAnalysis:
     """Everything ``sgdthermo analyze`` reports for one run, computed once."""
     diverged = int(run.diverged_chains().sum())
@@ -231,7 +240,9 @@ def analyze_run(run: RunData) -> RunAnalysis:
         comparison = (compare(run, theory, samples, temps, diag) if theory is not None
                       else None)
         gibbs = gibbs_test(samples) if samples is not None else gibbs_unavailable()
-        estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison)
+        current = None if run.partial else probability_current(
+            _leading_draws(run), theory, run.spec.run.thin, tau=slowest_recorded_time(diag))
+        estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

@@ -14,6 +14,7 @@ import numpy as np
 
 from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
+from .current import current_sentence
 from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
@@ -98,6 +99,8 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     out.append(_gibbs_components(r["gibbs"]))
     out.append(f"<p>Temperature ratio max/min {_num(r['gibbs']['temperature_ratio'])}, largest "
                f"tested off-diagonal virial term {_num(r['gibbs']['max_offdiag'])}·T.</p>")
+    if r.get("current"):
+        out.append(f"<p>{_e(current_sentence(r['current']))}</p>")
     rows = []
     for var, stats in r["diagnostics"].items():
         shape = np.shape(stats["r_hat"])

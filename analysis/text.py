@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .analyze import ArchiveAnalysis
+from .current import current_sentence
 from .gibbs import format_p, p_equals
 from .record import measured_position
 from .tables import fit_tables
@@ -98,6 +99,8 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
             for table in _coordinates(r, console.width):
                 console.print(table)
             console.print(_gibbs_line(r))
+            if r.get("current"):
+                console.print(current_sentence(r["current"]))
             along = (r.get("theory") or {}).get("spike_directions")
             if along:
                 console.print(_spike_line(along))
