@@ -49,7 +49,8 @@ class Current:
     se: np.ndarray  # [K, P]
     exact: np.ndarray | None  # [K, P]
     p_zero: float  # test of zero current at lag 1 (Bonferroni over pairs); NaN: undecided
-    entropy_production: float | None  # nats per step, exact (Gaussian linear, μ = 0)
+    entropy_production: float | None  # nats per step (Gaussian linear, μ = 0)
+    theory_exact: bool = True  # False: the theory freezes adaptive rates (an approximation)
 
     @property
     def zero_rejected(self) -> bool:
@@ -64,7 +65,8 @@ class Current:
                 "exact": None if self.exact is None else self.exact.tolist(),
                 "z_vs_exact": z, "p_zero": self.p_zero, "alpha": ALPHA,
                 "zero_rejected": self.zero_rejected,
-                "entropy_production": self.entropy_production}
+                "entropy_production": self.entropy_production,
+                "theory_exact": self.theory_exact}
 
 
 def pairs_of(dim: int) -> list[tuple[int, int]]:
@@ -99,6 +101,7 @@ def exact_current(theory: StationaryTheory, thin: int, pairs: list[tuple[int, in
     for k in lags:
         c = (np.linalg.matrix_power(step, k) @ theory.state_cov)[:d, :d]
         a = c.T - c
+        a[np.abs(a) <= 1e-12 * np.abs(c).max()] = 0.0  # rounding of an exactly zero current
         out.append([a[i, j] for i, j in pairs])
     return np.asarray(out)
 
@@ -140,7 +143,8 @@ def probability_current(theta: np.ndarray, theory: StationaryTheory | None, thin
     measured, se = measured_current(theta, pairs, lags, tau)
     exact = None if theory is None else exact_current(theory, thin, pairs, lags)
     ep = None if theory is None else entropy_production(theory)
-    return Current(pairs, lags, measured, se, exact, zero_current_p(measured, se), ep)
+    return Current(pairs, lags, measured, se, exact, zero_current_p(measured, se), ep,
+                   theory is None or theory.exact)
 
 
 def current_sentence(c: dict[str, Any]) -> str:
@@ -148,14 +152,15 @@ def current_sentence(c: dict[str, Any]) -> str:
     measured, se = np.asarray(c["measured"][0]), np.asarray(c["se"][0])
     p = int(np.nanargmax(np.abs(measured / se))) if np.all(np.isfinite(se)) else 0
     i, j = c["pairs"][p]
+    kind = "exact" if c.get("theory_exact", True) else "approximate theory"
     exact = "" if c["exact"] is None else (
-        f" (exact {c['exact'][0][p]:.4g}, z {c['z_vs_exact'][0][p]:+.1f})")
+        f" ({kind} {c['exact'][0][p]:.4g}, z {c['z_vs_exact'][0][p]:+.1f})")
     if not np.isfinite(c["p_zero"]):
         verdict = "zero current undecided (too few batches)"
     else:
         verdict = (f"zero current {'rejected' if c['zero_rejected'] else 'not rejected'} "
                    f"({p_equals(c['p_zero'])}, {len(c['pairs'])} pair(s), Bonferroni)")
     ep = c["entropy_production"]
-    tail = "" if ep is None else f"; entropy production {ep:.4g} nats/step (exact)"
+    tail = "" if ep is None else f"; entropy production {ep:.4g} nats/step ({kind})"
     return (f"Probability current, lag 1: A[{i},{j}] = {measured[p]:.4g} ± {se[p]:.2g}{exact}; "
             f"{verdict}{tail}.")
