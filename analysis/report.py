@@ -100,7 +100,7 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     out.append(f"<p>Temperature ratio max/min {_num(r['gibbs']['temperature_ratio'])}, largest "
                f"tested off-diagonal virial term {_num(r['gibbs']['max_offdiag'])}·T.</p>")
     if r.get("current"):
-        out.append(f"<p>{_e(current_sentence(r['current']))}</p>")
+        out.append(_current_section(r["current"]))
     rows = []
     for var, stats in r["diagnostics"].items():
         shape = np.shape(stats["r_hat"])
@@ -152,6 +152,20 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     out.append("<h3>Convergence: trace, rank, local and quantile ESS</h3>"
                + _img(trace_and_rank(run), "trace and rank") + _img(ess_plot(run), "ESS"))
     return "".join(out)
+
+
+def _current_section(c: dict) -> str:
+    """The probability current: the sentence, then A_k per lag for the first pairs."""
+    rows = []
+    for p, (i, j) in enumerate(c["pairs"][:3]):
+        for k, lag in enumerate(c["lags"]):
+            exact = "–" if c["exact"] is None else _num(c["exact"][k][p])
+            z = "–" if c["z_vs_exact"] is None else f"{c['z_vs_exact'][k][p]:+.2f}"
+            rows.append([f"A[{i},{j}]", str(lag), _num(c["measured"][k][p], c["se"][k][p]),
+                         exact, z])
+    theory = "exact" if c.get("theory_exact", True) else "approximate theory"
+    return (f"<h3>Probability current</h3><p>{_e(current_sentence(c))}</p>"
+            + _table(["entry", "lag (draws)", "measured ± SE", theory, "z"], rows))
 
 
 def _claim_section(c: ClaimResult | None) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sgdthermo.analysis.current import (
+    current_sentence,
     entropy_production,
     exact_current,
 )
@@ -66,6 +67,9 @@ def test_measured_current_matches_exact_theory(tmp_path, rule):
     assert wrong.max() > 8
     assert c.zero_rejected
     assert (c.entropy_production is None) == (rule["kind"] == "momentum")  # buffer feeds back
+    record = run.as_dict()["current"]  # what analyze --json, the text and the report show
+    assert record["exact"] is not None and record["zero_rejected"]
+    assert "zero current rejected" in current_sentence(record)
 
 
 def test_zero_current_test_size_and_power():
