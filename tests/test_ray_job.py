@@ -34,13 +34,17 @@ def test_ray_job_submit_as_in_the_readme(tmp_path):
     try:
         _wait_for_port(port)
         _wait_for_port(dashboard)
-        res = subprocess.run(
-            [RAY, "job", "submit", "--address", f"http://127.0.0.1:{dashboard}",
-             "--working-dir", str(ROOT / "configs"), "--",
-             "sgdthermo", "run", "quickstart.toml", "--out", str(out), "--no-progress"],
-            capture_output=True, text=True, env={**env, "PATH": f"{Path(sys.executable).parent}"
-                                                  f":{env['PATH']}"}, timeout=300)
-        log = res.stdout + res.stderr
+        for _ in range(30):  # the head's job agent registers a few seconds after the port opens
+            res = subprocess.run(
+                [RAY, "job", "submit", "--address", f"http://127.0.0.1:{dashboard}",
+                 "--working-dir", str(ROOT / "configs"), "--",
+                 "sgdthermo", "run", "quickstart.toml", "--out", str(out), "--no-progress"],
+                capture_output=True, text=True, timeout=300,
+                env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"})
+            log = res.stdout + res.stderr
+            if "No available agent to submit job" not in log:
+                break
+            time.sleep(2)
         assert res.returncode == 0, log[-3000:]
         assert "succeeded" in log and "ray: joined" in log, log[-3000:]
         assert "not Gibbs" in log  # the analysis, printed into the job's log
