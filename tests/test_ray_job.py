@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,14 +23,24 @@ from tests.test_node_loss import RAY, _start, _stop
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _free() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.mark.slow
-def test_ray_job_submit_as_in_the_readme(tmp_path):
+def test_ray_job_submit_as_in_the_readme(ray_session, tmp_path):
+    """Beside this session's own Ray instance, as on a shared host."""
     port, dashboard = 6397, 8267
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     short_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    # the job agent's HTTP port (default 52365) is taken by any other Ray instance on the host
+    # (this session's, for one): the head gets a free one
     head = _start(["--head", f"--port={port}", "--num-cpus=2",
-                   f"--dashboard-port={dashboard}", f"--temp-dir={short_dir}"], env)
+                   f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={_free()}",
+                   f"--temp-dir={short_dir}"], env)
     out = tmp_path / "quickstart.zarr"
     try:
         _wait_for_port(port)
