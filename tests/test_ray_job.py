@@ -34,7 +34,10 @@ def test_ray_job_submit_as_in_the_readme(ray_session, tmp_path):
     """Beside this session's own Ray instance, as on a shared host."""
     port, dashboard = 6397, 8267
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token",
-           "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+           "RAY_AUTH_TOKEN": secrets.token_hex(16),
+           # as with the venv activated: the job's entrypoint `sgdthermo` is found on the PATH
+           # of the head that runs it (CI calls .venv/bin/python without activating)
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     short_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     # the job agent's HTTP port (default 52365) is taken by any other Ray instance on the host
     # (this session's, for one): the head gets a free one
@@ -50,8 +53,7 @@ def test_ray_job_submit_as_in_the_readme(ray_session, tmp_path):
                 [RAY, "job", "submit", "--address", f"http://127.0.0.1:{dashboard}",
                  "--working-dir", str(ROOT / "configs"), "--",
                  "sgdthermo", "run", "quickstart.toml", "--out", str(out), "--no-progress"],
-                capture_output=True, text=True, timeout=300,
-                env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"})
+                capture_output=True, text=True, timeout=300, env=env)
             log = res.stdout + res.stderr
             if "No available agent to submit job" not in log:
                 break
