@@ -29,11 +29,16 @@ def fit_tables(title: str, head: list[str], rows: list[list[str]], width: int) -
 
     Columns keep the width of their widest cell; when they do not fit side by side (as rich
     measures the table) they go into further tables, each repeating the first (key) column.
+    A text column too wide for ``width`` even beside the key alone (a long sweep label) wraps
+    at its spaces, left-aligned; no number is that wide.
     """
+    wraps: set[int] = set()
+
     def table(cols: list[int], label: str) -> Table:
         t = Table(title=label, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for j in cols:
-            t.add_column(head[j], justify="left" if j == 0 else "right", no_wrap=True)
+            t.add_column(head[j], justify="left" if j == 0 or j in wraps else "right",
+                         no_wrap=j not in wraps)
         for r in rows:
             t.add_row(*(r[j] for j in cols))
         return t
@@ -45,6 +50,8 @@ def fit_tables(title: str, head: list[str], rows: list[list[str]], width: int) -
         if groups[-1] and wide:
             groups.append([])
         groups[-1].append(j)
+    wraps.update(g[0] for g in groups
+                 if len(g) == 1 and ruler.measure(table([0, g[0]], "")).maximum > width)
     if len(groups) == 1:
         return [table([0, *groups[0]], title)]
     return [table([0, *g], f"{title} ({n + 1}/{len(groups)})") for n, g in enumerate(groups)]

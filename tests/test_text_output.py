@@ -66,6 +66,20 @@ def test_a_table_too_wide_is_split_repeating_its_key_column():
     assert any(cell not in buf.getvalue().split() for row in rows for cell in row[1:])
 
 
+def test_a_label_wider_than_the_width_wraps_at_its_spaces_and_keeps_the_key():
+    label = 'rule=sgd(lr=0.2), model.noise_cov={"isotropic": 1.0, "hessian": 2.0}, seed=12345'
+    rows = [["0", label, "1.001"], ["1", "short", "0.998"]]
+    buf = io.StringIO()
+    console = Console(file=buf, width=50)
+    for t in fit_tables("t", ["run", "label", "max R-hat"], rows, 50):
+        console.print(t)
+    out = buf.getvalue()
+    assert "…" not in out and "run" in out.split()
+    assert max(len(line) for line in out.splitlines()) <= 50
+    assert label.split() == [w for w in out.split() if w in label.split()]  # every word, in order
+    assert "1.001" in out.split() and "0.998" in out.split()
+
+
 def test_a_pipe_or_file_gets_the_wide_layout(monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
     assert output_console().width == WIDE  # pytest captures stdout: not a terminal
