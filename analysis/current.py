@@ -93,13 +93,12 @@ def measured_current(theta: np.ndarray, pairs: list[tuple[int, int]], lags: list
 def exact_current(theory: StationaryTheory, thin: int, pairs: list[tuple[int, int]],
                   lags: list[int]) -> np.ndarray | None:
     """``A_k [K, P]`` of the joint recursion, or ``None`` without it (diagonal/low-rank solvers)."""
-    if theory.transition is None or theory.state_cov is None:
+    if theory.lag_covariance(0) is None:
         return None
-    d = len(theory.mean)
-    step = np.linalg.matrix_power(theory.transition, thin)
     out = []
     for k in lags:
-        c = (np.linalg.matrix_power(step, k) @ theory.state_cov)[:d, :d]
+        c = theory.lag_covariance(k * thin)
+        assert c is not None
         a = c.T - c
         a[np.abs(a) <= 1e-12 * np.abs(c).max()] = 0.0  # rounding of an exactly zero current
         out.append([a[i, j] for i, j in pairs])

@@ -18,7 +18,6 @@ import xarray as xr
 
 from ..sampler.archive import (
     DTYPES,
-    CorruptArchiveError,
     RunStore,
     internal_group_name,
     open_store,
@@ -253,10 +252,7 @@ def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
 
 def check_integrity(path: str) -> None:
     """Raise ``CorruptArchiveError`` (one line) if a committed block fails its checksum."""
-    report = verify_archive(path)
-    if not report.ok:
-        raise CorruptArchiveError(f"{path!r}: {report.summary()}; `sgdthermo resume --repair "
-                                  f"{path}` re-runs them")
+    verify_archive(path).raise_if_corrupt()
 
 
 def open_archive(path: str, storage_options: dict[str, Any] | None = None) -> list[RunData]:

@@ -86,14 +86,11 @@ def pair_plot(run: RunAnalysis) -> str | None:
 def theory_acf(run: RunAnalysis, coord: int, lags: int = ACF_LAGS) -> np.ndarray | None:
     """The exact ρ_k of coordinate ``coord`` for k = 0 … lags at the run's thinning."""
     th = run.theory
-    if th is None or th.transition is None or th.state_cov is None:
+    if th is None or th.lag_covariance(0) is None:
         return None
-    step = np.linalg.matrix_power(th.transition, run.spec.run.thin)
-    cov_k, out = th.state_cov, []
-    for _ in range(lags + 1):
-        out.append(cov_k[coord, coord] / th.state_cov[coord, coord])
-        cov_k = step @ cov_k
-    return np.asarray(out)
+    diag = [th.lag_covariance(k * run.spec.run.thin) for k in range(lags + 1)]
+    values = np.asarray([c[coord, coord] for c in diag if c is not None])
+    return values / values[0]
 
 
 def acf_plot(run: RunAnalysis, coords: int = 2) -> str | None:

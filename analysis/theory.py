@@ -71,6 +71,13 @@ class StationaryTheory:
         """``Var θ_i`` ``[D]``."""
         return self.cov if self.cov.ndim == 1 else np.diag(self.cov).copy()
 
+    def lag_covariance(self, steps: int) -> np.ndarray | None:
+        """``E[δ_{t+s} δ_tᵀ] = [A^s Σ_z]_δδ`` ``[D, D]`` at ``s`` steps; None without ``A``."""
+        if self.transition is None or self.state_cov is None:
+            return None
+        d = len(self.mean)
+        return (np.linalg.matrix_power(self.transition, steps) @ self.state_cov)[:d, :d]
+
     @property
     def gibbs(self) -> bool:
         """Whether the predicted law satisfies O12 (``ΣH = T·I``)."""

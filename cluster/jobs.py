@@ -151,8 +151,7 @@ def check_integrity(archive: str, repair: bool, console: Console) -> None:
     if report.ok:
         return
     if not repair:
-        raise CorruptArchiveError(f"{archive!r}: {report.summary()}; `sgdthermo resume --repair "
-                                  f"{archive}` re-runs them from their shard's start")
+        report.raise_if_corrupt()
     shards: dict[tuple[int, int], tuple[set[int], bool]] = {}
     for c in report.corruptions:
         if c.shard < 0:

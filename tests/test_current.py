@@ -84,3 +84,12 @@ def test_zero_current_test_size_and_power():
     assert null <= 9, f"size {null}/{n}"
     alt = rejections(0.05, n, seed=2)  # a rotation of 3°
     assert alt >= 0.9 * n, f"power {alt}/{n}"
+
+
+@pytest.mark.parametrize("lr", [0.3, 0.8])  # ηh = 0.3, 0.6 and 0.8, 1.6 (anticorrelated)
+def test_lag_covariance_gives_sgd_autocorrelation_exactly(lr):
+    """THEORY.md: for SGD on a diagonal quadratic ρ_k = (1 − ηh_i)^k, alternating if ηh > 1."""
+    th = _theory([1.0, 2.0], (1.0, 1.0), SGDConfig(lr=lr).build())
+    covs = np.array([np.diag(th.lag_covariance(k)) for k in range(6)])
+    expected = (1 - lr * np.array([1.0, 2.0])) ** np.arange(6)[:, None]
+    np.testing.assert_allclose(covs / covs[0], expected, rtol=1e-9, atol=1e-12)

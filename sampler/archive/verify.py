@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .integrity import Corruption
+from .integrity import CorruptArchiveError, Corruption
 from .schema import read_root
 from .store import RunStore
 
@@ -36,6 +36,13 @@ class VerifyReport:
         more = len(self.corruptions) - limit
         return (f"{len(self.corruptions)} corrupt committed block(s) or checkpoint(s): {listed}"
                 + (f"; and {more} more" if more > 0 else ""))
+
+    def raise_if_corrupt(self) -> None:
+        """Raise ``CorruptArchiveError``: the summary and how to repair, in one line."""
+        if not self.ok:
+            raise CorruptArchiveError(f"{self.path!r}: {self.summary()}; `sgdthermo resume "
+                                      f"--repair {self.path}` re-runs them from their shard's "
+                                      f"start")
 
 
 def verify_run(store: RunStore, report: VerifyReport) -> None:
