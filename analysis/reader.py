@@ -75,7 +75,10 @@ class RunData:
 
     @property
     def complete(self) -> bool:
-        """All posterior draws committed."""
+        """All posterior draws committed (a ``run.until`` run: and it has stopped)."""
+        until = self.store.until
+        if until is not None:
+            return until.stopped and self.draws == until.posterior_draws
         return self.draws == self.spec.run.draws
 
     def posterior(self) -> xr.Dataset:

@@ -24,6 +24,7 @@ from .partial import GIBBS_REASON, gibbs_unavailable, recorded_variance, slowest
 from .reader import RunData
 from .temperature import Temperatures, VirialSamples
 from .theory import StationaryTheory, skipped_reason, stationary_theory
+from .until import until_record
 
 MIN_DRAWS = 8  # fewer committed draws than this: nothing is estimated
 
@@ -149,6 +150,9 @@ class RunAnalysis(RunData):
             "status": self.status}
         if self.theory_note:
             out["theory_note"] = self.theory_note
+        until = until_record(self.store)
+        if until is not None:
+            out["until"] = until
         e = self.estimates
         if e is None:
             return out

@@ -15,6 +15,7 @@ import numpy as np
 from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
 from .current import current_sentence
+from .until import until_sentence
 from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
@@ -94,6 +95,8 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     spec = _e(json.dumps(run.spec.model_dump(include={"model", "rule", "run"}), indent=2))
     out.append(f"<details><summary>what this run used (resolved config)</summary>"
                f"<pre>{spec}</pre></details>")
+    if r.get("until"):
+        out.append(f"<h3>Run until converged</h3><p>{_e(until_sentence(r['until']))}</p>")
     if r.get("status") != "ok":
         return "".join(out) + f"<p class=bad>{_e(r.get('status'))}</p>"
     out.append(_gibbs_components(r["gibbs"]))

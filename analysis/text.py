@@ -10,6 +10,7 @@ from rich.table import Table
 
 from .analyze import ArchiveAnalysis
 from .current import current_sentence
+from .until import until_sentence
 from .gibbs import format_p, p_equals
 from .record import measured_position
 from .tables import fit_tables
@@ -95,6 +96,8 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
     for table in _overview(result, console.width):
         console.print(table)
     for r in result["runs"]:
+        if r.get("until"):
+            console.print(until_sentence(r["until"]))
         if r.get("status") == "ok":
             for table in _coordinates(r, console.width):
                 console.print(table)

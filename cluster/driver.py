@@ -37,6 +37,7 @@ from ..sampler.jobspec import expand
 from ..sampler.native import unavailable_reason
 from ..sampler.shard import state_facts
 from .actor import ShardFailed, make_actor
+from .until import advance, finish_until
 
 
 class JobInterrupted(RuntimeError):
@@ -157,11 +158,17 @@ class ShardProgress:
     blocks_done: int
     diverged: int = 0
     actor: Any = field(default=None, repr=False)
+    open: bool = False  # a run.until run that has not stopped: its schedule may grow
+
+    @property
+    def waiting(self) -> bool:
+        """All blocks its schedule allows so far are committed."""
+        return self.blocks_done >= len(self.steps)
 
     @property
     def done(self) -> bool:
-        """All blocks committed."""
-        return self.blocks_done >= len(self.steps)
+        """All blocks committed (and, for ``run.until``, the run has stopped)."""
+        return self.waiting and not self.open
 
     @property
     def chain_steps(self) -> int:
@@ -178,8 +185,10 @@ def shard_table(path: str) -> list[ShardProgress]:
         cumulative = [sum(b.steps for b in store.blocks[: i + 1])
                       for i in range(len(store.blocks))]
         done = store.committed()
+        is_open = store.until is not None and not store.until.stopped
         for s, (lo, hi) in enumerate(store.shards):
-            out.append(ShardProgress(spec.index, s, hi - lo, cumulative, int(done[s])))
+            out.append(ShardProgress(spec.index, s, hi - lo, cumulative, int(done[s]),
+                                     open=is_open))
     return out
 
 
@@ -237,14 +246,37 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
     pending: dict[Any, ShardProgress] = {}
     losses: dict[tuple[int, int], int] = {}
 
+    def call(sp: ShardProgress) -> None:
+        target = min(sp.blocks_done + blocks_per_call, len(sp.steps))
+        pending[sp.actor.run_until.remote(target)] = sp
+
     def start(sp: ShardProgress) -> None:
         sp.actor = make_actor(path, sp.run, sp.shard, device, job.cluster.num_gpus,
                               job.cluster.max_restarts, storage_options())
-        pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
+        call(sp)
+
+    def settle(run: int) -> None:
+        """A run.until run at its barrier: its next decision, then its shards go on or stop."""
+        shards = [sp for sp in table if sp.run == run]
+        if not all(sp.waiting for sp in shards):
+            return
+        steps = advance(path, run)
+        for sp in shards:
+            if steps is None:
+                sp.open = False
+                if sp.actor is not None:
+                    ray.kill(sp.actor)
+                    sp.actor = None
+            else:
+                sp.steps = steps
+                start(sp) if sp.actor is None else call(sp)
 
     try:
+        finished = {sp.run for sp in table if sp.done}
+        for run in sorted({sp.run for sp in table if sp.open} | finished):
+            settle(run) if run not in finished else finish_until(path, run)
         for sp in table:
-            if not sp.done:
+            if not sp.done and not sp.waiting and sp.actor is None:
                 start(sp)
         if on_progress:
             on_progress(table)
@@ -277,8 +309,10 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                 if sp.done:
                     ray.kill(sp.actor)  # frees its CPU/GPU for actors still waiting
                     sp.actor = None
+                elif sp.waiting:  # a run.until run: decide once all its shards are here
+                    settle(sp.run)
                 else:
-                    pending[sp.actor.run_until.remote(sp.blocks_done + blocks_per_call)] = sp
+                    call(sp)
             if on_progress:
                 on_progress(table)
     except KeyboardInterrupt as err:

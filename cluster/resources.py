@@ -43,13 +43,14 @@ def estimate(job: JobConfig, facts: list[dict[str, Any]]) -> dict[str, float]:
         run, dim = spec.run, int(f["dim"])
         itemsize = 4 if run.dtype == "float32" else 8
         recorded = f["recording"].n_recorded(dim) if f.get("recording") else dim
-        draws = run.draws + (run.burn_in // run.thin if run.keep_warmup else 0)
+        warmup = run.max_burn_in // run.thin  # run.until: the caps
+        draws = run.max_draws + (warmup if run.records_warmup else 0)
         archive += run.chains * (draws * (recorded + _STATS) * itemsize + dim * 16 * 8)
         k = min(job.cluster.shard_chains, run.chains)
         actor = max(actor, k * dim * 24 * itemsize + BLOCK_BYTES)
         shards += -(-run.chains // job.cluster.shard_chains)
         chunk = block_draws(job.cluster.chunk_draws, k, recorded, itemsize)
-        blocks = max(blocks, -(-(run.burn_in // run.thin) // chunk) + -(-run.draws // chunk))
+        blocks = max(blocks, -(-warmup // chunk) + -(-run.max_draws // chunk))
     return {"archive_bytes": archive, "actor_bytes": actor, "shards": shards,
             "blocks": blocks}
 

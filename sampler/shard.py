@@ -129,7 +129,13 @@ class ShardRunner:
         return ckpt.blocks_done, state
 
     def run_until(self, target_blocks: int) -> dict[str, int]:
-        """Run and commit blocks until ``target_blocks`` are done (idempotent)."""
+        """Run and commit blocks until ``target_blocks`` are done (idempotent).
+
+        A ``run.until`` run's schedule is read again first: the driver extends it between calls.
+        """
+        if target_blocks > self.n_blocks and self.spec.run.until is not None:
+            self.store.refresh()
+            self.blocks = self.store.blocks
         target = min(target_blocks, self.n_blocks)
         while self.blocks_done < target:
             self._run_block()

@@ -31,13 +31,13 @@ from .schema import (
     STAT_NAMES,
     WARMUP_PREFIX,
     block_draws,
-    block_schedule,
     coord_chunk,
     package_version,
     run_group_name,
     shard_bounds,
 )
 from .storage import open_store
+from .until_state import create_until, until_schedule
 
 # Draws of θ barely compress (random mantissas: 7–11 % with any codec); blosc lz4 with byte
 # shuffle keeps about zstd's size and reads twice as fast (benchmarks/bench_compression.py).
@@ -160,7 +160,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         layout = facts.get("layout", LAYOUT_FLAT)
         chunk = block_draws(job.cluster.chunk_draws, min(k, spec.run.chains),
                             recording.n_recorded(facts["dim"]), DTYPES[spec.run.dtype].itemsize)
-        blocks = block_schedule(spec, chunk)
+        blocks = until_schedule(spec, chunk, None)  # every block up to the caps
         n_shards = len(shard_bounds(spec.run.chains, k))
         posterior_blocks = [b for b in blocks if b.group == "posterior"]
         g.attrs[RUN_KEY] = {
@@ -174,10 +174,10 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         sh = min(k, spec.run.chains)
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])
         layers = facts.get("variables") if layout == LAYOUT_LAYERS else None
-        _draw_arrays(g, spec.run.chains, spec.run.draws, args[1], *args[2:], prefix="",
+        _draw_arrays(g, spec.run.chains, spec.run.max_draws, args[1], *args[2:], prefix="",
                      recording=recording, layers=layers)
-        if spec.run.keep_warmup and spec.run.burn_in:
-            _draw_arrays(g, spec.run.chains, spec.run.burn_in // spec.run.thin, args[1],
+        if spec.run.records_warmup and spec.run.max_burn_in:
+            _draw_arrays(g, spec.run.chains, spec.run.max_burn_in // spec.run.thin, args[1],
                          *args[2:], prefix=WARMUP_PREFIX, recording=recording, layers=layers)
         internal: Any = root.require_group(INTERNAL).create_group(run_group_name(spec.index))
         fl: Any = internal.create_group("fluctuation")
@@ -188,6 +188,10 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
                ("chain", "block", "coord"), 0.0)
         _array(fl, "identity", (spec.run.chains, nb, 3, d), (sh, 1, 3, fc), "float64",
                ("chain", "block", "term", "coord"), 0.0)
+        if spec.run.until is not None and spec.run.until.equilibrate:  # the FDR test's sums
+            nw = max(len(blocks) - len(posterior_blocks), 1)
+            _array(fl, "warmup_identity", (spec.run.chains, nw, 3, d), (sh, 1, 3, fc), "float64",
+                   ("chain", "warmup_block", "term", "coord"), 0.0)
         if recording.partial:  # θ recorded partly: the virial comes from the engine's sums
             _array(fl, "virial", (spec.run.chains, nb, 3, d), (sh, 1, 3, fc), "float64",
                    ("chain", "block", "term", "coord"), 0.0)
@@ -195,8 +199,15 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         fl["steps"][: len(posterior_blocks)] = np.array([b.steps for b in posterior_blocks])
         _state_arrays(internal.create_group("checkpoint"), spec, sh, n_shards, len(blocks),
                       facts["state"])
+        if spec.run.until is not None:
+            create_until(internal, spec, chunk, n_shards)
         directions = {} if recording.directions is None else {"directions": recording.directions}
         _model_arrays(g, {**facts.get("arrays", {}), **directions}, CONSTANT_DATA)
+    consolidate(path)
+
+
+def consolidate(path: str) -> None:
+    """Write the archive's consolidated metadata (after creating it or resizing arrays)."""
     with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(open_store(path))

@@ -88,8 +88,12 @@ def block_items(run: RunShape, shard: int,
             items.append(("fluctuation/identity", (chains, b), lambda d: d.ident_sum))
         if run.has("fluctuation/virial"):  # θ recorded partly
             items.append(("fluctuation/virial", (chains, b), lambda d: d.virial_sum))
-    elif not run.keep_warmup:
-        return items
+    else:
+        if run.has("fluctuation/warmup_identity"):  # run.until's equilibration test
+            items.append(("fluctuation/warmup_identity", (chains, block.index),
+                          lambda d: d.ident_sum))
+        if not run.keep_warmup:
+            return items
     post = f"{WARMUP_PREFIX if block.group == 'warmup' else ''}posterior"
     stats = f"{WARMUP_PREFIX if block.group == 'warmup' else ''}sample_stats"
     sel = (chains, slice(block.draw_start, block.draw_start + block.n_draws))

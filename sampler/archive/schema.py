@@ -91,11 +91,17 @@ class Block:
     steps: int
 
 
-def block_schedule(spec: RunSpec, chunk_draws: int) -> list[Block]:
-    """Blocks of a run: burn-in blocks first, then posterior blocks, each at most one chunk."""
+def block_schedule(spec: RunSpec, chunk_draws: int, warmup: int | None = None,
+                   posterior: int | None = None) -> list[Block]:
+    """Blocks of a run: burn-in blocks first, then posterior blocks, each at most one chunk.
+
+    ``warmup`` and ``posterior`` draws default to ``run.burn_in // run.thin`` and ``run.draws``
+    (a ``run.until`` run passes what its decisions allow: ``until_state``).
+    """
     blocks: list[Block] = []
-    for group, total in (("warmup", spec.run.burn_in // spec.run.thin),
-                         ("posterior", spec.run.draws)):
+    for group, total in (("warmup", spec.run.burn_in // spec.run.thin if warmup is None
+                          else warmup),
+                         ("posterior", spec.run.draws if posterior is None else posterior)):
         for start in range(0, total, chunk_draws):
             n = min(chunk_draws, total - start)
             blocks.append(Block(len(blocks), group, start, n, n * spec.run.thin))

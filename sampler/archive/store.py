@@ -35,6 +35,7 @@ from .schema import (
     shard_bounds,
 )
 from .storage import open_store
+from .until_state import UntilState, read_until, until_schedule
 
 
 def _slot_digest(state: dict[str, np.ndarray], rng: np.ndarray, rng_len: np.ndarray) -> int:
@@ -76,7 +77,7 @@ class RunStore:
         attrs: Any = self.group.attrs.get(RUN_KEY, {})
         self.partial_flag: bool | None = attrs.get("partial")  # None: schema 1
         self._nodes: dict[str, Any] = {}
-        self.keep_warmup = self.spec.run.keep_warmup
+        self.keep_warmup = self.spec.run.records_warmup
         self.layer_norm_names = [name for name, _, _ in self._layers() or ()]
         self.chunk_draws = int(attrs.get("chunk_draws", self.job.cluster.chunk_draws))
         self.shard_chains = int(attrs.get("shard_chains", self.job.cluster.shard_chains))
@@ -84,8 +85,17 @@ class RunStore:
         # θ's named blocks [name, shape, dims] in coordinate order; [] for one ``theta``
         self.variables: list[Any] = list(attrs.get("variables", []))
         self.layout = str(attrs.get("layout", LAYOUT_FLAT))  # LAYOUT_LAYERS: θ per variable
-        self.blocks = block_schedule(self.spec, self.chunk_draws)
         self.shards = shard_bounds(self.spec.run.chains, self.shard_chains)
+        self.until: UntilState | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the run's schedule again (a ``run.until`` run's grows with its decisions)."""
+        if self.spec.run.until is not None:
+            self.until = read_until(self.internal)
+            self.blocks = until_schedule(self.spec, self.chunk_draws, self.until)
+        else:
+            self.blocks = block_schedule(self.spec, self.chunk_draws)
         self.n_warmup = len(self.blocks) - n_posterior_blocks(self.blocks)
 
     # ------------------------------------------------------------------ reading

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import _Strict
 from .models import ModelConfig
 from .rules import RuleConfig
+from .until import UntilConfig
 
 
 class RecordConfig(_Strict):
@@ -86,6 +87,9 @@ class RunConfig(_Strict):
     stream: int | None = Field(
         None, ge=0, description="Random stream (default: the run index). Runs with the same "
         "stream share their random numbers: common random numbers for paired comparisons.")
+    until: UntilConfig | None = Field(
+        None, description="Run until converged: burn-in judged from the data and draws "
+        "extended until targets are met (sampler.config.until).")
 
     @model_validator(mode="after")
     def _burn_in_multiple(self) -> RunConfig:
@@ -96,7 +100,32 @@ class RunConfig(_Strict):
             raise ValueError("run.record: a subset of θ needs the virial from minibatch "
                              "gradients, unbiased only for sampling iid, without_replacement, "
                              "gaussian or full; got epoch")
+        if self.until is not None and self.until.r_hat is not None and self.chains < 2:
+            raise ValueError(f"run.until.r_hat needs at least 2 chains (run.chains), "
+                             f"got {self.chains}")
+        if self.until is not None and self.until.max_draws < self.draws:
+            raise ValueError(f"run.until.max_draws must be at least run.draws ({self.draws}), "
+                             f"got {self.until.max_draws}")
         return self
+
+    @property
+    def records_warmup(self) -> bool:
+        """Whether burn-in draws are recorded (``keep_warmup``, or an equilibrated burn-in)."""
+        return self.keep_warmup or (self.until is not None and self.until.equilibrate)
+
+    @property
+    def max_burn_in(self) -> int:
+        """The most burn-in steps the run can take."""
+        u = self.until
+        if u is None or not u.equilibrate:
+            return self.burn_in
+        cap = u.max_burn_in if u.max_burn_in is not None else u.max_draws * self.thin
+        return max(self.burn_in, cap - cap % self.thin)
+
+    @property
+    def max_draws(self) -> int:
+        """The most posterior draws the run can record."""
+        return self.draws if self.until is None else self.until.max_draws
 
 
 class ClusterConfig(_Strict):

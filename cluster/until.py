@@ -1,0 +1,123 @@
+"""The driver's decisions for ``run.until`` runs: extend the warm-up, start sampling, or stop.
+
+``decide`` is called when every shard of a run has committed every block its schedule allows (a
+barrier): it reads the committed data, stores the next decision (``sampler.archive.until_state``)
+and returns it; the shards then run the blocks it allows. A stopped run is ``finalize``d: its
+draw arrays are cut to the draws it took. Both are idempotent, so ``resume`` repeats whatever a
+kill interrupted and makes the same decision from the same data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import zarr
+
+from ..analysis.reader import open_run
+from ..analysis.until import met, monitored, shard_ratios
+from ..sampler.archive import RunStore, internal_group_name, open_store, run_group_name
+from ..sampler.archive.layout import consolidate
+from ..sampler.archive.until_state import (
+    STOP_BITS,
+    WARMUP_CAPPED,
+    WARMUP_OPEN,
+    WARMUP_STATIONARY,
+    UntilState,
+    extended,
+    first_posterior,
+    read_until,
+    shrink_to_state,
+    write_until,
+)
+from ..sampler.config.until import TARGETS
+
+
+def at_barrier(store: RunStore) -> bool:
+    """Whether every shard of the run has committed every block its schedule allows."""
+    return bool((store.committed() >= len(store.blocks)).all())
+
+
+def _judge_warmup(store: RunStore, state: UntilState) -> None:
+    """Mark the shards that pass the equilibration test; start sampling once all have."""
+    run, chunk = store.spec.run, store.chunk_draws
+    assert run.until is not None
+    k = len(store.blocks)
+    ratios = shard_ratios(store, k)
+    step = sum(b.steps for b in store.blocks)
+    passed = np.abs(ratios - 1) < run.until.fdr_tolerance
+    state.stationary_step = np.where((state.stationary_step < 0) & passed, step,
+                                     state.stationary_step)
+    cap = run.max_burn_in // run.thin
+    if (state.stationary_step >= 0).all():
+        state.warmup = WARMUP_STATIONARY
+    elif state.warmup_draws >= cap:
+        state.warmup = WARMUP_CAPPED
+    else:
+        state.warmup_draws = extended(state.warmup_draws, chunk, cap)
+        return
+    state.posterior_draws = first_posterior(store.spec, chunk)
+
+
+def _check_targets(store: RunStore, state: UntilState) -> None:
+    """Stop when every target is met or at ``max_draws``; else one more chunk of draws."""
+    until = store.spec.run.until
+    assert until is not None
+    values = monitored(open_run(store.path, store.index))
+    state.monitor = np.array([values[t] for t in TARGETS])
+    targets = until.targets()
+    ok = met(values, targets)
+    if len(ok) == len(targets):
+        state.stop = sum(STOP_BITS[t] for t in ok)
+    elif state.posterior_draws >= until.max_draws:
+        state.stop = STOP_BITS["max_draws"] | sum(STOP_BITS[t] for t in ok)
+    else:
+        state.posterior_draws = extended(state.posterior_draws, store.chunk_draws,
+                                         until.max_draws)
+
+
+def decide(path: str, index: int) -> UntilState:
+    """The next decision of run ``index`` at its barrier (stored before it is returned)."""
+    store = RunStore(path, index, writable=True)
+    state = store.until
+    assert state is not None
+    if state.stopped or not at_barrier(store):
+        return state
+    if state.warmup == WARMUP_OPEN:
+        _judge_warmup(store, state)
+    else:
+        _check_targets(store, state)
+    write_until(store.internal, state)
+    return state
+
+
+def finalize(path: str, index: int) -> None:
+    """Cut a stopped run's draw arrays to the draws it took and consolidate (idempotent)."""
+    root = zarr.open_group(store=open_store(path), mode="r+")
+    state = read_until(root[internal_group_name(index, 2)])
+    if not state.stopped:
+        return
+    shrink_to_state(root[run_group_name(index)], state)
+    consolidate(path)
+
+
+def cumulative_steps(store: RunStore) -> list[int]:
+    """Steps done after each block of the run's schedule so far."""
+    return np.cumsum([b.steps for b in store.blocks]).tolist()
+
+
+def advance(path: str, index: int) -> list[int] | None:
+    """At a run's barrier: decide; the new schedule's cumulative steps, or ``None`` if stopped.
+
+    A stopped run is finalized here (again, after a kill between stopping and finalizing).
+    """
+    state = decide(path, index)
+    if state.stopped:
+        finalize(path, index)
+        return None
+    return cumulative_steps(RunStore(path, index))
+
+
+def finish_until(path: str, index: int) -> None:
+    """For a finished run: finalize it if it is a stopped ``run.until`` run (else nothing)."""
+    store = RunStore(path, index)
+    if store.until is not None and store.until.stopped:
+        finalize(path, index)
