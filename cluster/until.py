@@ -13,7 +13,7 @@ import numpy as np
 import zarr
 
 from ..analysis.reader import open_run
-from ..analysis.until import met, monitored, shard_ratios
+from ..analysis.until import met, monitored, passes, shard_ratios
 from ..sampler.archive import RunStore, internal_group_name, open_store, run_group_name
 from ..sampler.archive.layout import consolidate
 from ..sampler.archive.until_state import (
@@ -41,9 +41,12 @@ def _judge_warmup(store: RunStore, state: UntilState) -> None:
     run, chunk = store.spec.run, store.chunk_draws
     assert run.until is not None
     k = len(store.blocks)
-    ratios = shard_ratios(store, k)
+    if k < 2:
+        passed = np.zeros(len(store.shards), bool)
+    else:
+        passed = passes(shard_ratios(store, k), shard_ratios(store, k - 1),
+                        run.until.fdr_tolerance)
     step = sum(b.steps for b in store.blocks)
-    passed = np.abs(ratios - 1) < run.until.fdr_tolerance
     state.stationary_step = np.where((state.stationary_step < 0) & passed, step,
                                      state.stationary_step)
     cap = run.max_burn_in // run.thin

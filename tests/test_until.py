@@ -59,7 +59,7 @@ def exact_second_moment(t: int) -> float:
 @pytest.fixture(scope="module")
 def converged(tmp_path_factory):
     path = make_archive(tmp_path_factory.mktemp("until"), job(
-        {"ess_bulk": 300, "r_hat": 1.02, "mcse_rel": 0.05, "max_draws": 20000}))
+        {"ess_bulk": 300, "r_hat": 1.05, "mcse_rel": 0.05, "max_draws": 20000}))
     run_until_local(path)
     return path
 
@@ -129,13 +129,13 @@ def test_stops_at_the_first_check_that_meets_every_target(converged):
     assert post.sizes["draw"] == state.posterior_draws < 20000
     assert idata.warmup_posterior.sizes["draw"] == state.warmup_draws
     assert float(az.ess(post, method="bulk")["theta"].min()) >= 300
-    assert float(az.rhat(post)["theta"].max()) <= 1.02
+    assert float(az.rhat(post)["theta"].max()) <= 1.05
     if state.posterior_draws > 400:  # it did not stop late: one chunk earlier missed a target
         early = post.isel(draw=slice(0, state.posterior_draws - 100))
         theta = early["theta"].values[..., 0]
         mean, se = mean_and_se(((theta - theta.mean()) ** 2)[..., None])
         assert (float(az.ess(early, method="bulk")["theta"].min()) < 300
-                or float(az.rhat(early)["theta"].max()) > 1.02 or se[0] / mean[0] > 0.05)
+                or float(az.rhat(early)["theta"].max()) > 1.05 or se[0] / mean[0] > 0.05)
     record = until_record(store)
     assert record["stopped_by"] == ["ess_bulk", "r_hat", "mcse_rel"]
     assert "stopped at" in until_sentence(record) and "by its targets" in until_sentence(record)
@@ -156,15 +156,15 @@ def test_caps_stop_the_run_and_are_reported(tmp_path):
 @pytest.mark.ray
 def test_interrupted_and_resumed_until_job_is_bitwise_the_uninterrupted_one(ray_session,
                                                                             tmp_path):
-    config = job({"ess_bulk": 300, "r_hat": 1.02, "max_draws": 20000}, chains=8,
-                 shard_chains=4)
+    config = job({"ess_bulk": 200, "r_hat": 1.05, "max_draws": 20000}, chains=8,
+                 shard_chains=4, hessian=1.0)
     whole = str(tmp_path / "whole.zarr")
     prepare_archive(validate(config), whole, overwrite=False, device="cpu")
     run_archive(whole)
     local = make_archive(tmp_path, config, "local.zarr")
     run_until_local(local)
     assert_archives_equal(whole, local)  # the order shards finish in decides nothing
-    for stop_after in (3, 12):  # blocks committed: in the warm-up, then while sampling
+    for stop_after in (3, 14):  # blocks committed: in the warm-up, then while sampling
         cut = str(tmp_path / f"cut{stop_after}.zarr")
         prepare_archive(validate(config), cut, overwrite=False, device="cpu")
         seen = []
@@ -178,3 +178,34 @@ def test_interrupted_and_resumed_until_job_is_bitwise_the_uninterrupted_one(ray_
             run_archive(cut, on_progress=interrupt)
         run_archive(cut)
         assert_archives_equal(whole, cut)
+
+
+def test_equilibration_test_operating_characteristics():
+    """Binomial bounds on the simulated judgement (full tables: benchmarks/RESULTS.md).
+
+    200 replicate shards of 32 chains, tolerance 0.02, blocks of 100 steps: a transient from
+    θ₀ ~ N(0, 30²) is judged with at most 5 % excess of E θ² left (observed 0/400; the count
+    bound 8 has probability < 10⁻³ at a true rate of 1 %); a driftless random walk is accepted
+    before 30 blocks at most 8 times (observed 0/400); the exact stationary law is accepted by
+    block 20 at least 170 times (observed 99 %). Negative control: a tolerance so wide that the
+    second look always passes fails the first two bounds.
+    """
+    from sgdthermo.analysis.until_calibration import (
+        exact_excess,
+        judged_blocks,
+        simulate,
+        stationary_variance,
+    )
+
+    def transient_and_walk(tol: float) -> tuple[int, int]:
+        k = judged_blocks(*simulate(H, INIT, 200, 32, 30, 100, 21), tol)
+        excess = exact_excess(H, INIT, np.where(k > 0, k, 30) * 100)
+        walk = judged_blocks(*simulate(0.0, 0.0, 200, 32, 30, 100, 22), tol)
+        return int((excess > 0.05).sum()), int((walk > 0).sum())
+
+    early, walked = transient_and_walk(0.02)
+    assert early <= 8 and walked <= 8, (early, walked)
+    k = judged_blocks(*simulate(H, np.sqrt(stationary_variance(H)), 200, 32, 30, 100, 23), 0.02)
+    assert ((k > 0) & (k <= 20)).sum() >= 170
+    early, walked = transient_and_walk(1e6)  # negative control: the second look always passes
+    assert early > 8 and walked > 8

@@ -8,8 +8,9 @@ identity, Yaida 2019):
 * **Burn-in** (``equilibrate``): after each warm-up block, per shard, the two sides of the
   rate-weighted stationarity identity ``O_L = Σ_i (θ_i − c_i) p_ig_i`` and ``O_R = ½Σ_i (p_ig_i)²``
   are averaged over the later half of the warm-up so far (Yaida's half-running averages); the
-  shard is judged stationary at the first barrier where ``|O_L/O_R − 1| < fdr_tolerance``. The
-  posterior starts when every shard is (or at ``max_burn_in`` steps).
+  shard is judged stationary at the first barrier where ``|O_L/O_R − 1| < fdr_tolerance`` holds
+  there and at the barrier before (``analysis.until.passes``). The posterior starts when every
+  shard is (or at ``max_burn_in`` steps).
 * **Draws**: after each posterior block (from ``run.draws`` on), the monitored quantities are
   computed from the committed draws; the run stops when every given target is met, or at
   ``max_draws``.
@@ -43,7 +44,7 @@ class UntilConfig(_Strict):
         "(run.burn_in is then the least burn-in); false: run.burn_in as given.")
     fdr_tolerance: float = Field(
         0.02, gt=0, lt=1, description="Stationary once |O_L/O_R − 1| over the later half of "
-        "the warm-up is below this.")
+        "the warm-up is below this at two barriers in a row.")
     max_burn_in: int | None = Field(
         None, gt=0, description="Cap on burn-in steps when equilibrating (default: "
         "max_draws·thin).")
