@@ -15,12 +15,12 @@ import numpy as np
 from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
 from .current import current_sentence
-from .until import until_sentence
 from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
 from .run_figures import acf_plot, ess_plot, pair_plot
 from .sweep_figures import sweep_figure, swept_keys
+from .until import until_sentence
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.8em 0;font-size:13px}.scroll{overflow-x:auto}

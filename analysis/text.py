@@ -10,10 +10,10 @@ from rich.table import Table
 
 from .analyze import ArchiveAnalysis
 from .current import current_sentence
-from .until import until_sentence
 from .gibbs import format_p, p_equals
 from .record import measured_position
 from .tables import fit_tables
+from .until import until_sentence
 
 
 def _num(x: float, fmt: str = ".4g") -> str:

@@ -169,7 +169,7 @@ def test_interrupted_and_resumed_until_job_is_bitwise_the_uninterrupted_one(ray_
         prepare_archive(validate(config), cut, overwrite=False, device="cpu")
         seen = []
 
-        def interrupt(table, stop_after=stop_after):
+        def interrupt(table, stop_after=stop_after, seen=seen):
             if sum(sp.blocks_done for sp in table) >= stop_after and not seen:
                 seen.append(1)
                 raise KeyboardInterrupt
