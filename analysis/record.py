@@ -17,6 +17,7 @@ from .blocks import concat, map_blocks
 from .convergence import block_size
 from .current import MAX_COORDS, Current, probability_current
 from .diagnostics import diagnostics, worst
+from .epoch_phases import EpochComparison, epoch_comparison
 from .estimators import integrated_time_se, mean_and_se
 from .gibbs import GibbsResult, gibbs_test
 from .measure import temperatures, virial_samples
@@ -92,6 +93,7 @@ class Estimates:
     gibbs: GibbsResult
     comparison: TheoryComparison | None
     current: Current | None = None  # the probability current (``current``)
+    epoch: EpochComparison | None = None  # per epoch phase, under epoch reshuffling
 
 
 @dataclass
@@ -160,7 +162,8 @@ class RunAnalysis(RunData):
                     "temperature": temperature_record(e.temperatures),
                     "gibbs": e.gibbs.as_dict(),
                     "theory": e.comparison.as_dict() if e.comparison else None,
-                    "current": e.current.as_dict() if e.current else None})
+                    "current": e.current.as_dict() if e.current else None,
+                    "epoch": e.epoch.as_dict() if e.epoch else None})
         return out
 
 
@@ -246,7 +249,10 @@ def analyze_run(run: RunData) -> RunAnalysis:
         gibbs = gibbs_test(samples) if samples is not None else gibbs_unavailable()
         current = None if run.partial else probability_current(
             _leading_draws(run), theory, run.spec.run.thin, tau=slowest_recorded_time(diag))
-        estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current)
+        epoch = None if run.partial else epoch_comparison(
+            _leading_draws(run), theory, run.spec.run.burn_in, run.spec.run.thin)
+        estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current,
+                              epoch)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

@@ -15,6 +15,7 @@ import numpy as np
 from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
 from .current import current_sentence
+from .epoch_phases import epoch_sentence
 from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
@@ -104,6 +105,8 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
                f"tested off-diagonal virial term {_num(r['gibbs']['max_offdiag'])}·T.</p>")
     if r.get("current"):
         out.append(_current_section(r["current"]))
+    if r.get("epoch"):
+        out.append(_epoch_section(r["epoch"]))
     rows = []
     for var, stats in r["diagnostics"].items():
         shape = np.shape(stats["r_hat"])
@@ -169,6 +172,17 @@ def _current_section(c: dict) -> str:
     theory = "exact" if c.get("theory_exact", True) else "approximate theory"
     return (f"<h3>Probability current</h3><p>{_e(current_sentence(c))}</p>"
             + _table(["entry", "lag (draws)", "measured ± SE", theory, "z"], rows))
+
+
+def _epoch_section(e: dict) -> str:
+    """Epoch reshuffling: the sentence, then every visited phase against its exact law."""
+    rows = []
+    for j, phase in enumerate(e["phases"]):
+        for c, coord in enumerate(e["coords"]):
+            rows.append([str(phase), str(coord), _num(e["measured"][j][c], e["se"][j][c]),
+                         _num(e["exact"][j][c]), f"{e['z'][j][c]:+.2f}"])
+    return (f"<h3>Epoch reshuffling, per epoch phase</h3><p>{_e(epoch_sentence(e))}</p>"
+            + _table(["phase", "i", "Var θ_i measured ± SE", "exact", "z"], rows))
 
 
 def _claim_section(c: ClaimResult | None) -> str:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from .analyze import ArchiveAnalysis
 from .current import current_sentence
+from .epoch_phases import epoch_sentence
 from .gibbs import format_p, p_equals
 from .record import measured_position
 from .tables import fit_tables
@@ -104,6 +105,8 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
             console.print(_gibbs_line(r))
             if r.get("current"):
                 console.print(current_sentence(r["current"]))
+            if r.get("epoch"):
+                console.print(epoch_sentence(r["epoch"]))
             along = (r.get("theory") or {}).get("spike_directions")
             if along:
                 console.print(_spike_line(along))

@@ -7,8 +7,9 @@ for μ = 0 it reduces to ``Σ = (I−ΛH)Σ(I−ΛH)ᵀ + ΛC̄Λ``. ``C̄ = E[C
 covariance, from the model's ``LinearGradient``: ``Σ_noise/B`` for ``quadratic``; for
 ``linear_regression`` and ``mean`` it is state-dependent but closed in Σ
 (``sampler.linear_forms.RegressionNoise``) and is solved by fixed-point iteration, which converges
-iff the stationary second moment exists. Epoch reshuffling has no stationary formula (its
-batches are dependent). RMSProp and Adam get the *approximate* law with their rates frozen at
+iff the stationary second moment exists. Epoch reshuffling is cyclostationary: its exact law per
+epoch phase comes from ``epoch_theory`` and the theory here is its average over the phases the
+draws visit. RMSProp and Adam get the *approximate* law with their rates frozen at
 the self-consistent stationary ``E[g_i²]`` (their ``linear_form`` says so).
 
 Derived predictions: virial matrix ``V = ΣH`` (``V_ij = E[(θ_i − θ*_i)∂_jL]``), temperatures
@@ -28,6 +29,7 @@ import scipy.linalg
 from ..sampler.linear_forms import LinearGradient, heavy_ball_matrices
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
+from .epoch_theory import EpochLaw, epoch_law, visited_phases
 from .theory_diagonal import diagonal_law
 from .theory_low_rank import low_rank_law, why_not
 
@@ -38,6 +40,7 @@ class RunSettings(Protocol):
     batch_size: int
     sampling: str
     thin: int
+    burn_in: int
 
 
 DENSE_MAX_DIM = 512  # dense Lyapunov solves above this take minutes: theory is skipped
@@ -65,6 +68,7 @@ class StationaryTheory:
     virial_offdiagonal: float = 0.0  # Frobenius norm off the diagonal when virial is [D]
     directions: np.ndarray | None = None  # [D, m] unit directions with a predicted variance
     directions_variance: np.ndarray | None = None  # [m] Var ûᵀθ along them
+    epoch: EpochLaw | None = None  # epoch reshuffling: the law at every epoch phase
 
     @property
     def variance(self) -> np.ndarray:
@@ -122,6 +126,8 @@ def stationary_theory(model: Model, rule: UpdateRule, run: RunSettings, max_iter
     (the stationary second moment may not exist: see ``sampler.linear_forms``): a number that
     did not converge is never returned.
     """
+    if run.sampling == "epoch":
+        return _epoch_theory(model, rule, run)
     form = model.linear_gradient(run.batch_size, run.sampling)
     if form is None or rule.linear_form is None or not rule.stationary:
         return None
@@ -143,6 +149,28 @@ def stationary_theory(model: Model, rule: UpdateRule, run: RunSettings, max_iter
     virial = cov @ h
     return StationaryTheory(form.theta_star, cov, virial, np.diag(virial).copy(), iat,
                             0.5 * float(np.trace(h @ cov)), exact, _note(exact), a, sz)
+
+
+def _epoch_theory(model: Model, rule: UpdateRule, run: RunSettings) -> StationaryTheory | None:
+    """Epoch reshuffling: the exact law averaged over the phases the draws visit.
+
+    The draws sit at phases ``(burn_in + j·thin) mod K``; their pooled mean and covariance are
+    the average over those phases (all of them when thin is coprime to K). The virial about the
+    pooled mean is ``Cov·H``.
+    """
+    law = epoch_law(model, rule, run.batch_size)
+    if law is None:
+        return None
+    phases = visited_phases(law.steps, run.burn_in, run.thin)
+    mean, cov = law.pooled(phases)
+    h = law.hessian
+    virial = cov @ h
+    offset = mean - law.theta_star
+    excess = 0.5 * float(np.trace(h @ cov) + offset @ h @ offset)
+    return StationaryTheory(mean, cov, virial, np.diag(virial).copy(), None, excess, True,
+                            f"exact, epoch reshuffling: average over the {len(phases)} of "
+                            f"{law.steps} epoch phases the draws visit ({law.method})",
+                            epoch=law)
 
 
 def _note(exact: bool) -> str:
