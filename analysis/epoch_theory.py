@@ -14,7 +14,7 @@ over permutations in which the second moments close:
   ``G_k = Σ_{j<k} A^j B`` and ``Q_k = Σ_{j<k} A^j B V Bᵀ A^jᵀ``, the noise of k steps has
   ``W_k = c_o G_k V G_kᵀ + (c_d − c_o) Q_k``; the phase-0 covariance solves the discrete
   Lyapunov equation ``S_0 = A^K S_0 A^Kᵀ + W_K`` and ``S_k = A^k S_0 A^kᵀ + W_k``. Any N, O(K D³).
-* **General** (N ≤ ``DP_MAX_EXAMPLES``): the moments ``w = (1, z, vec zzᵀ)`` evolve linearly,
+* **General** (N ≤ ``DP_MAX_EXAMPLES``, D ≤ ``DP_MAX_DIM``): the moments ``w = (1, z, vec zzᵀ)`` evolve linearly,
   ``w' = T_S w``; a dynamic programme over the set U of examples already used in the epoch sums
   ``Φ(U ∪ S) += T_S Φ(U) / C(N − |U|, B)``, the phase-k map is ``Φ_k = Σ_{|U| = kB} Φ(U)`` and
   the phase-0 moments are the fixed point of ``Φ_K``. Exact; ``2^N`` sets.
@@ -31,11 +31,10 @@ import scipy.linalg
 
 from ..sampler.linear_forms import heavy_ball_matrices
 from ..sampler.models import Model
-from ..sampler.models.regression import LinearRegression
-from ..sampler.models.scaled import ScaledModel
 from ..sampler.rules import UpdateRule
 
 DP_MAX_EXAMPLES = 12  # the general method visits 2^N sets of used examples
+DP_MAX_DIM = 2  # … each with a (1 + 2D + 4D²)² operator: D = 2 with momentum is 21 × 21
 
 
 @dataclass
@@ -66,17 +65,6 @@ def visited_phases(steps: int, burn_in: int, thin: int) -> np.ndarray:
     """The epoch phases the recorded draws sit at: ``(burn_in + j·thin) mod K``, j ≥ 1."""
     period = steps // math.gcd(thin, steps)
     return np.unique((burn_in + thin * np.arange(1, period + 1)) % steps)
-
-
-def example_affine(model: Model) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-example ``P_i [N, D, D]`` and ``r_i [N, D]`` of least squares (else ``None``)."""
-    scale, inner = (model.scale, model.inner) if isinstance(model, ScaledModel) else (1.0, model)
-    if not isinstance(inner, LinearRegression):
-        return None
-    x, y = inner.dataset()
-    d = x.shape[1]
-    p = scale * (np.einsum("ni,nj->nij", x, x) + inner.l2 * np.eye(d))
-    return p, scale * x * y[:, None]
 
 
 def _phase_laws(a: np.ndarray, b: np.ndarray, v: np.ndarray, n: int, bs: int,
@@ -141,7 +129,7 @@ def epoch_law(model: Model, rule: UpdateRule, batch_size: int) -> EpochLaw | Non
     The momentum buffer starts each run at 0 and is part of the state ``z``; both methods give
     the law of its θ part.
     """
-    affine = example_affine(model)
+    affine = model.example_affine()
     if affine is None or rule.linear_form is None or not rule.stationary:
         return None
     p, r = affine
@@ -163,7 +151,7 @@ def epoch_law(model: Model, rule: UpdateRule, batch_size: int) -> EpochLaw | Non
         s = _phase_laws(a, b, dev.T @ dev / n, n, batch_size, steps)
         return EpochLaw(theta_star, h, np.tile(theta_star, (steps, 1)), s[:, :d, :d],
                         "closed form (equal curvature)")
-    if n > DP_MAX_EXAMPLES:
+    if n > DP_MAX_EXAMPLES or d > DP_MAX_DIM:
         return None
     return _general_law(p, r, h, theta_star, batch_size, steps, form)
 

@@ -152,7 +152,7 @@ class RunAnalysis(RunData):
             "status": self.status}
         if self.theory_note:
             out["theory_note"] = self.theory_note
-        until = until_record(self.store)
+        until = until_record(self)
         if until is not None:
             out["until"] = until
         e = self.estimates

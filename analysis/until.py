@@ -21,14 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from ..sampler.archive import RunStore
-from ..sampler.archive.schema import LAYOUT_LAYERS, WARMUP_PREFIX
-from ..sampler.archive.until_state import (
-    WARMUP_CAPPED,
-    WARMUP_FIXED,
-    WARMUP_OPEN,
-    WARMUP_STATIONARY,
-)
 from ..sampler.config.until import TARGETS
 from .blocks import map_blocks
 from .convergence import block_size, diagnose_block
@@ -62,41 +54,6 @@ def passes(now: np.ndarray, before: np.ndarray, tolerance: float) -> np.ndarray:
 def center_window(k: int) -> slice:
     """The blocks whose mean θ is the centre c: the earlier half (the first block when k = 1)."""
     return slice(0, max(k // 2, 1))
-
-
-def _warmup_center(store: RunStore, chains: slice, draws: slice, dim: int) -> np.ndarray:
-    """Mean of the recorded warm-up θ over ``draws`` of ``chains`` (0 where not recorded)."""
-    post = f"{WARMUP_PREFIX}posterior"
-    center = np.zeros(dim)
-    if store.layout == LAYOUT_LAYERS:
-        lo = 0
-        for name, shape, _ in store.variables:
-            size = int(np.prod(shape))
-            values = np.asarray(store.node(f"{post}/{name}")[chains, draws], dtype=float)
-            center[lo:lo + size] = values.reshape(-1, size).mean(axis=0)
-            lo += size
-        return center
-    values = np.asarray(store.node(f"{post}/theta")[chains, draws], dtype=float)
-    coords = store.recording().coords
-    mean = values.reshape(-1, values.shape[-1]).mean(axis=0)
-    if coords is None:
-        return mean
-    center[np.asarray(coords)] = mean
-    return center
-
-
-def shard_ratios(store: RunStore, k: int) -> np.ndarray:
-    """``fdr_ratio`` of each shard over the later half of its first ``k`` warm-up blocks."""
-    window = half_window(k)
-    before = store.blocks[center_window(k)]  # c: fixed before the window
-    draws = slice(before[0].draw_start, before[-1].draw_start + before[-1].n_draws)
-    identity = store.node("fluctuation/warmup_identity")
-    dim = identity.shape[-1]
-    out = []
-    for lo, hi in store.shards:
-        sums = np.asarray(identity[lo:hi, window])
-        out.append(fdr_ratio(sums, _warmup_center(store, slice(lo, hi), draws, dim)))
-    return np.array(out)
 
 
 def _block_monitor(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -141,20 +98,15 @@ def met(values: dict[str, float], targets: dict[str, float]) -> list[str]:
     return out
 
 
-_WARMUP_WORDS = {WARMUP_OPEN: "being judged", WARMUP_STATIONARY: "judged stationary",
-                 WARMUP_CAPPED: "cut at run.until.max_burn_in (not every shard judged "
-                                "stationary)", WARMUP_FIXED: "run.burn_in as given"}
-
-
-def until_record(store: RunStore) -> dict[str, Any] | None:
+def until_record(run: RunData) -> dict[str, Any] | None:
     """JSON form of a ``run.until`` run's decisions (``None`` for other runs)."""
-    state, until = store.until, store.spec.run.until
+    state, until = run.store.until, run.spec.run.until
     if state is None or until is None:
         return None
-    warmup_steps = sum(b.steps for b in store.blocks if b.group == "warmup")
+    warmup_steps = sum(b.steps for b in run.store.blocks if b.group == "warmup")
     return {"targets": until.targets(), "max_draws": until.max_draws,
             "fdr_tolerance": until.fdr_tolerance if until.equilibrate else None,
-            "warmup": _WARMUP_WORDS[state.warmup], "burn_in_steps": warmup_steps,
+            "warmup": state.warmup_words, "burn_in_steps": warmup_steps,
             "warmup_draws": state.warmup_draws, "posterior_draws": state.posterior_draws,
             "stationary_step": [int(s) if s >= 0 else None for s in state.stationary_step],
             "stopped": state.stopped, "stopped_by": state.reasons(),

@@ -10,12 +10,10 @@ kill interrupted and makes the same decision from the same data.
 from __future__ import annotations
 
 import numpy as np
-import zarr
 
 from ..analysis.reader import open_run
-from ..analysis.until import met, monitored, passes, shard_ratios
-from ..sampler.archive import RunStore, internal_group_name, open_store, run_group_name
-from ..sampler.archive.layout import consolidate
+from ..analysis.until import center_window, fdr_ratio, half_window, met, monitored, passes
+from ..sampler.archive import RunStore
 from ..sampler.archive.until_state import (
     STOP_BITS,
     WARMUP_CAPPED,
@@ -23,9 +21,9 @@ from ..sampler.archive.until_state import (
     WARMUP_STATIONARY,
     UntilState,
     extended,
+    finalize,
     first_posterior,
-    read_until,
-    shrink_to_state,
+    warmup_center,
     write_until,
 )
 from ..sampler.config.until import TARGETS
@@ -34,6 +32,16 @@ from ..sampler.config.until import TARGETS
 def at_barrier(store: RunStore) -> bool:
     """Whether every shard of the run has committed every block its schedule allows."""
     return bool((store.committed() >= len(store.blocks)).all())
+
+
+def shard_ratios(store: RunStore, k: int) -> np.ndarray:
+    """``analysis.until.fdr_ratio`` of each shard over the later half of ``k`` warm-up blocks."""
+    before = store.blocks[center_window(k)]  # c: fixed before the window
+    draws = slice(before[0].draw_start, before[-1].draw_start + before[-1].n_draws)
+    identity = store.node("fluctuation/warmup_identity")
+    return np.array([fdr_ratio(np.asarray(identity[lo:hi, half_window(k)]),
+                               warmup_center(store, slice(lo, hi), draws))
+                     for lo, hi in store.shards])
 
 
 def _judge_warmup(store: RunStore, state: UntilState) -> None:
@@ -90,16 +98,6 @@ def decide(path: str, index: int) -> UntilState:
         _check_targets(store, state)
     write_until(store.internal, state)
     return state
-
-
-def finalize(path: str, index: int) -> None:
-    """Cut a stopped run's draw arrays to the draws it took and consolidate (idempotent)."""
-    root = zarr.open_group(store=open_store(path), mode="r+")
-    state = read_until(root[internal_group_name(index, 2)])
-    if not state.stopped:
-        return
-    shrink_to_state(root[run_group_name(index)], state)
-    consolidate(path)
 
 
 def cumulative_steps(store: RunStore) -> list[int]:

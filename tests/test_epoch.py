@@ -35,7 +35,7 @@ def test_closed_form_equals_the_general_method(rule, n):
     model, built_rule = built({"kind": "mean", "n": n}, rule, 2)
     law = et.epoch_law(model, built_rule, 2)
     assert law is not None and law.method.startswith("closed form")
-    p, r = et.example_affine(model)
+    p, r = model.example_affine()
     h = p.mean(axis=0)
     hb = built_rule.linear_form(np.ones(1), np.ones(1), True)
     general = et._general_law(p, r, h, np.linalg.solve(h, r.mean(axis=0)), 2, n // 2,

@@ -105,7 +105,8 @@ def test_only_the_archive_package_touches_zarr():
                    for p in (ROOT / pkg).rglob("*.py")
                    if any(n == "zarr" or n.startswith("zarr.") for n in imports(p, pkg)))
     assert users == ["sampler/archive/layout.py", "sampler/archive/schema.py",
-                     "sampler/archive/storage.py", "sampler/archive/store.py"]
+                     "sampler/archive/storage.py", "sampler/archive/store.py",
+                     "sampler/archive/until_state.py"]
 
 
 def test_only_the_storage_module_opens_filesystems():

@@ -13,9 +13,9 @@ import pytest
 import xarray as xr
 from sgdthermo.analysis.estimators import mean_and_se
 from sgdthermo.analysis.reader import open_run
-from sgdthermo.analysis.until import fdr_ratio, shard_ratios, until_record, until_sentence
+from sgdthermo.analysis.until import fdr_ratio, until_record, until_sentence
 from sgdthermo.cluster.driver import prepare_archive, run_archive
-from sgdthermo.cluster.until import advance
+from sgdthermo.cluster.until import advance, shard_ratios
 from sgdthermo.sampler.archive import RunStore
 from sgdthermo.sampler.archive.until_state import STOP_BITS, WARMUP_CAPPED, WARMUP_STATIONARY
 from sgdthermo.sampler.jobspec import ConfigError, validate
@@ -136,7 +136,7 @@ def test_stops_at_the_first_check_that_meets_every_target(converged):
         mean, se = mean_and_se(((theta - theta.mean()) ** 2)[..., None])
         assert (float(az.ess(early, method="bulk")["theta"].min()) < 300
                 or float(az.rhat(early)["theta"].max()) > 1.05 or se[0] / mean[0] > 0.05)
-    record = until_record(store)
+    record = until_record(open_run(converged, 0))
     assert record["stopped_by"] == ["ess_bulk", "r_hat", "mcse_rel"]
     assert "stopped at" in until_sentence(record) and "by its targets" in until_sentence(record)
 
@@ -148,7 +148,7 @@ def test_caps_stop_the_run_and_are_reported(tmp_path):
     state = RunStore(path, 0).until
     assert state.warmup == WARMUP_CAPPED and state.warmup_draws == 200
     assert state.stop == STOP_BITS["max_draws"] and state.posterior_draws == 300
-    sentence = until_sentence(until_record(RunStore(path, 0)))
+    sentence = until_sentence(until_record(open_run(path, 0)))
     assert "max_burn_in" in sentence and "max_draws = 300" in sentence
     assert abs(shard_ratios(RunStore(path, 0), 2) - 1).min() > 0.02  # why it was not judged
 

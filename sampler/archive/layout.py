@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import warnings
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from .schema import (
     run_group_name,
     shard_bounds,
 )
-from .storage import open_store
+from .storage import consolidate, open_store
 from .until_state import create_until, until_schedule
 
 # Draws of θ barely compress (random mantissas: 7–11 % with any codec); blosc lz4 with byte
@@ -204,10 +203,3 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         directions = {} if recording.directions is None else {"directions": recording.directions}
         _model_arrays(g, {**facts.get("arrays", {}), **directions}, CONSTANT_DATA)
     consolidate(path)
-
-
-def consolidate(path: str) -> None:
-    """Write the archive's consolidated metadata (after creating it or resizing arrays)."""
-    with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
-        warnings.simplefilter("ignore", category=UserWarning)
-        zarr.consolidate_metadata(open_store(path))

@@ -15,10 +15,12 @@ package for the protocol) becomes one ``StorageError`` line instead of the clien
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import fsspec
+import zarr
 import zarr.storage
 
 _OPTIONS: dict[str, Any] = {}
@@ -112,3 +114,10 @@ def remove_tree(path: str) -> None:
     with storage_errors(path):
         if fs.exists(root):
             fs.rm(root, recursive=True)
+
+
+def consolidate(path: str) -> None:
+    """Write the archive's consolidated metadata (after creating it or resizing arrays)."""
+    with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(open_store(path))

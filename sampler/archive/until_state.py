@@ -25,15 +25,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import zarr
 
 from ..config import RunSpec
 from ..config.until import TARGETS
-from .schema import WARMUP_PREFIX, Block, block_schedule
+from .schema import (
+    LAYOUT_LAYERS,
+    WARMUP_PREFIX,
+    Block,
+    block_schedule,
+    internal_group_name,
+    run_group_name,
+)
+from .storage import consolidate, open_store
 
 # stop bits: one per target met, and the cap
 STOP_BITS = {name: 1 << i for i, name in enumerate(TARGETS)} | {"max_draws": 1 << len(TARGETS)}
 # warm-up outcome
 WARMUP_OPEN, WARMUP_STATIONARY, WARMUP_CAPPED, WARMUP_FIXED = 0, 1, 2, 3
+WARMUP_WORDS = {WARMUP_OPEN: "being judged", WARMUP_STATIONARY: "judged stationary",
+                WARMUP_CAPPED: "cut at run.until.max_burn_in (not every shard judged "
+                               "stationary)", WARMUP_FIXED: "run.burn_in as given"}
 
 
 def _align(n: int, chunk: int) -> int:
@@ -65,6 +77,11 @@ class UntilState:
     def stopped(self) -> bool:
         """Whether the run has stopped (nothing more will be scheduled)."""
         return self.stop != 0
+
+    @property
+    def warmup_words(self) -> str:
+        """The warm-up outcome in words."""
+        return WARMUP_WORDS[self.warmup]
 
     def reasons(self) -> list[str]:
         """Names of what stopped the run: the targets met, or ``max_draws``."""
@@ -150,3 +167,38 @@ def shrink_to_state(run_group: Any, state: UntilState) -> None:
                     arr.resize((arr.shape[0], n, *arr.shape[2:]))
                 elif dims == ("draw",) and arr.shape[0] != n:
                     arr.resize((n,))
+
+
+def finalize(path: str, index: int) -> None:
+    """Cut a stopped run's draw arrays to the draws it took and consolidate (idempotent)."""
+    root = zarr.open_group(store=open_store(path), mode="r+")
+    state = read_until(root[internal_group_name(index, 2)])
+    if not state.stopped:
+        return
+    shrink_to_state(root[run_group_name(index)], state)
+    consolidate(path)
+
+
+def warmup_center(store: Any, chains: slice, draws: slice) -> np.ndarray:
+    """Mean of a ``RunStore``'s recorded warm-up θ over ``draws`` of ``chains`` ``[D]``.
+
+    Coordinates that are not recorded (``run.record``) get 0.
+    """
+    post = f"{WARMUP_PREFIX}posterior"
+    dim = store.node("fluctuation/warmup_identity").shape[-1]
+    center = np.zeros(dim)
+    if store.layout == LAYOUT_LAYERS:
+        lo = 0
+        for name, shape, _ in store.variables:
+            size = int(np.prod(shape))
+            values = np.asarray(store.node(f"{post}/{name}")[chains, draws], dtype=float)
+            center[lo:lo + size] = values.reshape(-1, size).mean(axis=0)
+            lo += size
+        return center
+    values = np.asarray(store.node(f"{post}/theta")[chains, draws], dtype=float)
+    coords = store.recording().coords
+    mean = values.reshape(-1, values.shape[-1]).mean(axis=0)
+    if coords is None:
+        return mean
+    center[np.asarray(coords)] = mean
+    return center

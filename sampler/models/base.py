@@ -168,6 +168,13 @@ class Model:
         """The exact linear-gradient form of minibatch gradients, or ``None`` (module docstring)."""
         return None
 
+    def example_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(P [N, D, D], r [N, D])`` when every per-example gradient is ``g_i = P_iθ − r_i``.
+
+        ``None`` for models without a finite dataset or with a non-affine gradient.
+        """
+        return None
+
     def curvature_floor(self) -> float | None:
         """``m`` when every minibatch gradient is ``m·θ + b(θ)`` with ``‖b‖`` bounded, else ``None``.
 

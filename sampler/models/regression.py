@@ -121,6 +121,11 @@ class LinearRegression(GLM):
         x = self.x.double().cpu().numpy()
         return x.T @ x / self.n_examples + self.l2 * np.eye(self.dim)
 
+    def example_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """``P_i = x_ix_iᵀ + l2·I``, ``r_i = x_iy_i`` (``∇ℓ_i = P_iθ − r_i``)."""
+        x, y = self.dataset()
+        return (np.einsum("ni,nj->nij", x, x) + self.l2 * np.eye(self.dim), x * y[:, None])
+
     def linear_gradient(self, batch_size: int, sampling: str) -> LinearGradient | None:
         """Least squares' exact form (``sampler.linear_forms.regression_form``).
 

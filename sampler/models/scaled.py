@@ -89,6 +89,11 @@ class ScaledModel(Model):
         inner = self.inner.linear_gradient(batch_size, sampling)
         return None if inner is None else inner.scaled(self.scale)
 
+    def example_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The inner ``(P_i, r_i)``, both times s."""
+        inner = self.inner.example_affine()
+        return None if inner is None else (self.scale * inner[0], self.scale * inner[1])
+
     def curvature_floor(self) -> float | None:
         """``s`` times the inner floor."""
         floor = self.inner.curvature_floor()
