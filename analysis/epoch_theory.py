@@ -14,10 +14,11 @@ over permutations in which the second moments close:
   ``G_k = Σ_{j<k} A^j B`` and ``Q_k = Σ_{j<k} A^j B V Bᵀ A^jᵀ``, the noise of k steps has
   ``W_k = c_o G_k V G_kᵀ + (c_d − c_o) Q_k``; the phase-0 covariance solves the discrete
   Lyapunov equation ``S_0 = A^K S_0 A^Kᵀ + W_K`` and ``S_k = A^k S_0 A^kᵀ + W_k``. Any N, O(K D³).
-* **General** (N ≤ ``DP_MAX_EXAMPLES``, D ≤ ``DP_MAX_DIM``): the moments ``w = (1, z, vec zzᵀ)`` evolve linearly,
-  ``w' = T_S w``; a dynamic programme over the set U of examples already used in the epoch sums
-  ``Φ(U ∪ S) += T_S Φ(U) / C(N − |U|, B)``, the phase-k map is ``Φ_k = Σ_{|U| = kB} Φ(U)`` and
-  the phase-0 moments are the fixed point of ``Φ_K``. Exact; ``2^N`` sets.
+* **General** (N ≤ ``DP_MAX_EXAMPLES``, D ≤ ``DP_MAX_DIM``): the moments
+  ``w = (1, z, vec zzᵀ)`` evolve linearly, ``w' = T_S w``; a dynamic programme over the set U
+  of examples already used in the epoch sums ``Φ(U ∪ S) += T_S Φ(U) / C(N − |U|, B)``, the
+  phase-k map is ``Φ_k = Σ_{|U| = kB} Φ(U)`` and the phase-0 moments are the fixed point of
+  ``Φ_K``. Exact; ``2^N`` sets.
 """
 
 from __future__ import annotations
