@@ -13,12 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from ..sampler.optimum import optimum
 from .blocks import concat, map_blocks
 from .convergence import block_size
 from .current import MAX_COORDS, Current, probability_current
 from .diagnostics import diagnostics, worst
 from .epoch_phases import EpochComparison, epoch_comparison
 from .estimators import integrated_time_se, mean_and_se
+from .exact_comparison import ExactComparison, applies, exact_comparison
+from .exact_law import newton_optimum_1d
 from .gibbs import GibbsResult, gibbs_test
 from .measure import temperatures, virial_samples
 from .partial import GIBBS_REASON, gibbs_unavailable, recorded_variance, slowest_recorded_time
@@ -94,6 +97,7 @@ class Estimates:
     comparison: TheoryComparison | None
     current: Current | None = None  # the probability current (``current``)
     epoch: EpochComparison | None = None  # per epoch phase, under epoch reshuffling
+    exact_law: ExactComparison | None = None  # 1-D SGD, B = 1: the exact finite-η law
 
 
 @dataclass
@@ -163,7 +167,8 @@ class RunAnalysis(RunData):
                     "gibbs": e.gibbs.as_dict(),
                     "theory": e.comparison.as_dict() if e.comparison else None,
                     "current": e.current.as_dict() if e.current else None,
-                    "epoch": e.epoch.as_dict() if e.epoch else None})
+                    "epoch": e.epoch.as_dict() if e.epoch else None,
+                    "exact_law": e.exact_law.as_dict() if e.exact_law else None})
         return out
 
 
@@ -231,6 +236,16 @@ def _leading_draws(run: RunData) -> np.ndarray:
     return np.asarray(theta)[~run.diverged_chains()]
 
 
+def _exact_law(run: RunData) -> ExactComparison | None:
+    """The exact 1-D law's comparison, where it applies (``exact_comparison.applies``)."""
+    r = run.spec.run
+    if applies(run.model, run.rule, r.batch_size, r.sampling) is None or run.partial:
+        return None
+    theta_star = newton_optimum_1d(run.model, float(optimum(run.model)[0]))
+    return exact_comparison(_leading_draws(run)[..., 0], run.model, run.rule, r.batch_size,
+                            r.sampling, theta_star)
+
+
 def analyze_run(run: RunData) -> RunAnalysis:
     """Everything ``sgdthermo analyze`` reports for one run, computed once."""
     diverged = int(run.diverged_chains().sum())
@@ -251,8 +266,9 @@ def analyze_run(run: RunData) -> RunAnalysis:
             _leading_draws(run), theory, run.spec.run.thin, tau=slowest_recorded_time(diag))
         epoch = None if run.partial else epoch_comparison(
             _leading_draws(run), theory, run.spec.run.burn_in, run.spec.run.thin)
+        exact = _exact_law(run)
         estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current,
-                              epoch)
+                              epoch, exact)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

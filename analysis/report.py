@@ -16,6 +16,7 @@ from .analyze import ArchiveAnalysis, analyze_archive
 from .claims import ClaimResult
 from .current import current_sentence
 from .epoch_phases import epoch_sentence
+from .exact_comparison import exact_sentence, shape_words
 from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
@@ -107,6 +108,9 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
         out.append(_current_section(r["current"]))
     if r.get("epoch"):
         out.append(_epoch_section(r["epoch"]))
+    if r.get("exact_law"):
+        out.append(f"<h3>Exact finite-η law</h3><p>"
+                   f"{_e(exact_sentence(r['exact_law'], shape_words(r['gibbs'])))}</p>")
     rows = []
     for var, stats in r["diagnostics"].items():
         shape = np.shape(stats["r_hat"])

@@ -11,6 +11,7 @@ from rich.table import Table
 from .analyze import ArchiveAnalysis
 from .current import current_sentence
 from .epoch_phases import epoch_sentence
+from .exact_comparison import exact_sentence, shape_words
 from .gibbs import format_p, p_equals
 from .record import measured_position
 from .tables import fit_tables
@@ -107,6 +108,8 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
                 console.print(current_sentence(r["current"]))
             if r.get("epoch"):
                 console.print(epoch_sentence(r["epoch"]))
+            if r.get("exact_law"):
+                console.print(exact_sentence(r["exact_law"], shape_words(r["gibbs"])))
             along = (r.get("theory") or {}).get("spike_directions")
             if along:
                 console.print(_spike_line(along))

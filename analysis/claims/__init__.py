@@ -19,6 +19,7 @@ from .posterior import posterior_claim
 from .running_averages import running_averages_claim
 from .scaling import scaling_claim
 from .sde import sgd_vs_sde_claim
+from .stationary_bias import stationary_bias_claim
 from .stationary_points import stationary_points_claim
 from .two_temperatures import two_temperatures_claim
 from .tz import tz_claim
@@ -45,6 +46,7 @@ CLAIMS: dict[str, Callable[[list[RunAnalysis]], ClaimResult]] = {
     "tz": tz_claim,
     "posterior": posterior_claim,
     "running_averages": running_averages_claim,
+    "stationary_bias": stationary_bias_claim,
 }
 
 __all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim", "evaluate_claims"]
