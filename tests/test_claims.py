@@ -320,3 +320,28 @@ def test_one_gradient_pass_per_run_for_records_and_claim(tmp_path, monkeypatch):
     assert analysis.claim is not None and analysis.claim.name == "two_temperatures"
     rows = sum(r.spec.run.chains * r.draws for r in analysis.runs)
     assert sum(calls) == rows
+
+
+QUAD2 = {"kind": "quadratic", "hessian": [1.0, 0.2], "noise_cov": [1.0, 9.0]}
+SQRT_RULES = [{"kind": "rmsprop", "lr": 0.01, "alpha": 0.99, "eps": 1e-8},
+              {"kind": "rmsprop", "lr": 0.04, "alpha": 0.84, "eps": 2.5e-9}]
+
+
+def test_sqrt_scaling_holds_for_rmsprop(tmp_path):
+    """Malladi's rule (B = 1 → 16: η ×4, 1 − α ×16, ε ÷4) keeps T ≈ η₀σ/2 within 4 SE."""
+    cfg = job("sqrt_scaling", QUAD2, SQRT_RULES[0],
+              sweep={"zip": {"run.batch_size": [1, 16], "rule": SQRT_RULES}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == HOLDS, result.explanation
+    assert "T frozen-rate (approx.)" in result.columns  # RMSProp has no exact law
+    first = [n["first_order"] for n in result.numbers["runs"]]
+    assert np.allclose(first[0], first[1], rtol=1e-3)
+
+
+def test_sqrt_scaling_negative_control_linear_rule_fails(tmp_path):
+    """The seeds' linear rule (η ×16 for B ×16) makes RMSProp 4× hotter: a counterexample."""
+    cfg = job("sqrt_scaling", QUAD2, SQRT_RULES[0],
+              sweep={"zip": {"run.batch_size": [1, 16],
+                             "rule": [SQRT_RULES[0], {**SQRT_RULES[0], "lr": 0.16}]}})
+    result = evaluate_claim(run_local(tmp_path, cfg))
+    assert result.verdict == FAILS and "Counterexample" in result.explanation

@@ -47,6 +47,10 @@ CLAIMS: dict[str, Callable[[list[RunAnalysis]], ClaimResult]] = {
     "posterior": posterior_claim,
     "running_averages": running_averages_claim,
     "stationary_bias": stationary_bias_claim,
+    "sqrt_scaling": lambda runs: scaling_claim(
+        runs, "sqrt_scaling", "Square-root scaling (Malladi et al. 2022): RMSProp/Adam with "
+        "η ∝ √B, 1 − β ∝ B, ε ∝ 1/√B keep the law fixed as B changes",
+        "beyond the seeds (Malladi, Lyu, Panigrahi & Arora 2022)"),
 }
 
 __all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim", "evaluate_claims"]
