@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from .config import MODEL_KINDS, RULE_KINDS, JobConfig, RunSpec
@@ -191,18 +192,23 @@ def _points(job: JobConfig) -> list[dict[str, Any]]:
     return [{**g, **z} for g in grid for z in zipped]
 
 
-def _differing(points: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """For each swept whole table (``rule``, ``model``), the fields whose values differ."""
-    out: dict[str, list[str]] = {}
+def _differing(points: list[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:
+    """For each swept whole table (``rule``, ``model``), the fields whose values differ.
+
+    Each with the kinds whose tables set it: a table of another kind shows the field only if
+    it sets it too (``sgd`` does not say ``matrix=default``).
+    """
+    out: dict[str, dict[str, set[str]]] = {}
     for key in {k for p in points for k, v in p.items() if isinstance(v, dict)}:
         tables = [p[key] for p in points if isinstance(p.get(key), dict)]
         names = sorted({f for t in tables for f in t} - {"kind"})
-        out[key] = [f for f in names if len({json.dumps(t.get(f), sort_keys=True)
-                                             for t in tables}) > 1]
+        out[key] = {f: {str(t.get("kind")) for t in tables if f in t} for f in names
+                    if len({json.dumps(t.get(f), sort_keys=True) for t in tables}) > 1}
     return out
 
 
-def _label(point: dict[str, Any], differing: dict[str, list[str]] | None = None) -> str:
+def _label(point: dict[str, Any],
+           differing: dict[str, dict[str, set[str]]] | None = None) -> str:
     """A run's label, e.g. ``rule.lr=0.1, rule=preconditioned(power=0.5)``.
 
     A swept table shows its kind and the fields that differ between the sweep's tables
@@ -211,12 +217,21 @@ def _label(point: dict[str, Any], differing: dict[str, list[str]] | None = None)
     parts = []
     for k, v in point.items():
         if isinstance(v, dict):
-            shown = [f"{f}={json.dumps(v[f]) if f in v else 'default'}"
-                     for f in (differing or {}).get(k, [])]
+            fields = (differing or {}).get(k, {})
             kind = v.get("kind", json.dumps(v))
+            shown = [f"{f}={_compact(v[f]) if f in v else 'default'}"
+                     for f, kinds in fields.items() if f in v or kind in kinds]
             v = f"{kind}({', '.join(shown)})" if shown else kind
         parts.append(f"{k}={v}")
     return ", ".join(parts) or "base"
+
+
+def _compact(value: Any) -> str:
+    """A field's value for a label: JSON, or the shape of a long array (``[10×10]``)."""
+    shape = np.shape(value) if isinstance(value, list) else ()
+    if shape and int(np.prod(shape)) > 4:
+        return "[" + "×".join(str(n) for n in shape) + "]"
+    return json.dumps(value)
 
 
 def expand(job: JobConfig) -> list[RunSpec]:

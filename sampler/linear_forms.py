@@ -36,9 +36,9 @@ from .low_rank import DiagPlusLowRank
 
 def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
                         damp: float) -> tuple[np.ndarray, np.ndarray]:
-    """``A`` and ``B`` of the joint (δ, b) recursion for rates ``Λ = diag(rates)``."""
+    """``A`` and ``B`` of the joint (δ, b) recursion for ``Λ = diag(rates)`` (or ``rates`` [D, D])."""
     d = h.shape[0]
-    lam, eye = np.diag(rates), np.eye(d)
+    lam, eye = (rates if rates.ndim == 2 else np.diag(rates)), np.eye(d)
     a = np.block([[eye - (1 - damp) * lam @ h, -mu * lam], [(1 - damp) * h, mu * eye]])
     b = np.vstack([-(1 - damp) * lam, (1 - damp) * eye])
     return a, b

@@ -41,7 +41,14 @@ def check_stability(model: Model, rule: UpdateRule) -> None:
     hb = rule.linear_form(np.zeros(model.dim), form.example_var, form.example_var_exact)
     if not hb.exact:
         return
-    if isinstance(form.hessian, DiagPlusLowRank):
+    if hb.rates.ndim == 2:  # a full rate matrix (rule "matrix"): eigenvalues of ΛH
+        hessian = form.dense().hessian
+        assert isinstance(hessian, np.ndarray)
+        if hb.rates.shape != hessian.shape:
+            return  # the rule's own init names the mismatch
+        lam = float(np.linalg.eigvals(hb.rates @ hessian).real.max())
+        h_max = float(np.linalg.eigvalsh(hessian).max())
+    elif isinstance(form.hessian, DiagPlusLowRank):
         h_max = form.hessian.max_eigenvalue()
         equal = bool(np.all(hb.rates == hb.rates[0]))  # one rate: λ_max(ΛH) = rate·λ_max(H)
         lam = float(hb.rates[0]) * h_max if equal else form.hessian.max_eigenvalue(hb.rates)

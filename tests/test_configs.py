@@ -44,5 +44,5 @@ def test_sweep_labels_name_what_differs_between_whole_tables():
     labels = [r.label for r in expand(job)]
     assert labels == ["rule=preconditioned(power=1), run.batch_size=1",
                       "rule=preconditioned(power=2), run.batch_size=2",
-                      "rule=sgd(power=default), run.batch_size=4"]
+                      "rule=sgd, run.batch_size=4"]
     assert len(set(labels)) == len(labels)

@@ -30,6 +30,7 @@ from .rules import (
     AdamConfig,
     AdamMinTConfig,
     LossProportionalConfig,
+    MatrixConfig,
     MomentumConfig,
     MomentumNgConfig,
     MultiplicativeConfig,
@@ -45,7 +46,8 @@ from .rules import (
 
 __all__ = ["MODEL_KINDS", "RULE_KINDS", "AdamConfig", "AdamMinTConfig", "ClusterConfig",
            "DataConfig", "JobConfig", "LinearRegressionConfig", "LogisticRegressionConfig",
-           "LossProportionalConfig", "CNNConfig", "MLPConfig", "MeanConfig", "ModelConfig",
+           "LossProportionalConfig", "MatrixConfig", "CNNConfig", "MLPConfig", "MeanConfig",
+           "ModelConfig",
            "MomentumConfig",
            "MomentumNgConfig", "MultiplicativeConfig", "NormalizedConfig",
            "PreconditionedConfig", "QuadraticConfig", "RMSPropConfig", "RMSPropPerExampleConfig",

@@ -97,6 +97,14 @@ class AdamConfig(_Rule):
     eps: float = Field(1e-8, ge=0)
 
 
+class MatrixConfig(_Rule):
+    """Full preconditioning ``θ ← θ − ηΛg`` with a fixed symmetric positive definite Λ."""
+
+    kind: Literal["matrix"] = "matrix"
+    matrix: list[list[float]] = Field(..., description="Λ, D rows of D numbers (SPD).")
+    lr: PositiveFloat = Field(1.0, description="η, a scalar multiplier of Λ.")
+
+
 class PreconditionedConfig(_Rule):
     """Diagonal preconditioning ``η_i = η'/σ_i^p`` from a running per-example variance estimate."""
 
@@ -166,7 +174,7 @@ class TZConfig(_Rule):
 
 RuleConfig = Annotated[
     SGDConfig | MomentumConfig | MomentumNgConfig | RMSPropConfig | AdamConfig
-    | PreconditionedConfig | AdamMinTConfig | RMSPropPerExampleConfig | NormalizedConfig
+    | PreconditionedConfig | MatrixConfig | AdamMinTConfig | RMSPropPerExampleConfig | NormalizedConfig
     | MultiplicativeConfig | LossProportionalConfig | TZConfig,
     Field(discriminator="kind"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .adaptive import adam, rmsprop
 from .base import GradSample, HeavyBall, LinearForm, UpdateRule
+from .matrix import matrix
 from .preconditioned import preconditioned
 from .schedule import scheduled
 from .seeds import adam_min_t, loss_proportional, multiplicative, normalized, rmsprop_per_example
@@ -16,5 +17,5 @@ from .sgd import momentum, momentum_ng, sgd
 from .tz import tz
 
 __all__ = ["GradSample", "HeavyBall", "LinearForm", "UpdateRule", "adam", "adam_min_t",
-           "loss_proportional", "momentum", "momentum_ng", "multiplicative", "normalized",
+           "loss_proportional", "matrix", "momentum", "momentum_ng", "multiplicative", "normalized",
            "preconditioned", "rmsprop", "rmsprop_per_example", "scheduled", "sgd", "tz"]

@@ -66,7 +66,7 @@ class UpdateFn(Protocol):
 class HeavyBall(NamedTuple):
     """``b' = μb + (1−d)g``, ``θ' = θ − diag(rates)·b'``: the linear form of a rule."""
 
-    rates: np.ndarray  # [D] per-coordinate rates Λ
+    rates: np.ndarray  # [D] per-coordinate rates Λ, or a full rate matrix [D, D] (rule "matrix")
     mu: float
     dampening: float
     exact: bool  # False: adaptive rates frozen at stationary moments (an approximation)
