@@ -174,7 +174,8 @@ def posterior_claim(runs: list[RunAnalysis]) -> ClaimResult:
     ranking = " < ".join(f"{n['rule']} {n['kind']} ({n['kl']:.3g})" for n in ranked)
     return ClaimResult(
         "posterior", "Constant SGD over η, η'/σ², the full preconditioner Λ* and iterate "
-        "averaging against an exact posterior (diabetes)", "beyond the seeds (Mandt, Hoffman & Blei 2017)",
+        "averaging against an exact posterior (diabetes)",
+        "beyond the seeds (Mandt, Hoffman & Blei 2017)",
         "KL(stationary law ‖ posterior) from the exact discrete law; Mandt's η* minimises it "
         "among scalar rates to first order", verdict,
         (f"Measured KLs agree with the exact discrete laws where those are exact "
