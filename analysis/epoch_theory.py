@@ -139,7 +139,7 @@ def epoch_law(model: Model, rule: UpdateRule, batch_size: int) -> EpochLaw | Non
     if steps < 1:
         return None
     hb = rule.linear_form(np.ones(d), np.ones(d), True)
-    if not hb.exact:
+    if not hb.exact or hb.injected:
         return None
     h = p.mean(axis=0)
     theta_star = np.linalg.solve(h, r.mean(axis=0))

@@ -59,7 +59,7 @@ def applies(model: Model, rule: UpdateRule, batch_size: int, sampling: str) -> f
     if rule.linear_form is None or not rule.stationary:
         return None
     hb = rule.linear_form(np.ones(1), np.ones(1), True)
-    if not hb.exact or hb.mu != 0 or hb.dampening != 0:
+    if not hb.exact or hb.mu != 0 or hb.dampening != 0 or hb.injected:
         return None
     return float(hb.rates[0])
 

@@ -105,7 +105,9 @@ def _fixed_point(form: LinearGradient, rule: UpdateRule, max_iter: int,
         a, b = heavy_ball_matrices(h, hb.rates, hb.mu, hb.dampening)
         if np.abs(np.linalg.eigvals(a)).max() >= 1:
             return None
-        sz = scipy.linalg.solve_discrete_lyapunov(a, b @ c_bar @ b.T)
+        q = b @ c_bar @ b.T
+        q[:d, :d] += hb.injected * np.eye(d)  # noise the rule adds to θ (SGLD: 2ηT)
+        sz = scipy.linalg.solve_discrete_lyapunov(a, q)
         new = sz[:d, :d]
         if not np.isfinite(new).all():
             return None
@@ -131,6 +133,9 @@ def stationary_theory(model: Model, rule: UpdateRule, run: RunSettings, max_iter
     form = model.linear_gradient(run.batch_size, run.sampling)
     if form is None or rule.linear_form is None or not rule.stationary:
         return None
+    injected = rule.linear_form(np.ones(model.dim), np.ones(model.dim), True).injected
+    if injected and model.dim > DENSE_MAX_DIM:
+        return None  # injected noise (SGLD): the dense solver only
     if form.diagonal and form.noise is None and model.dim > DENSE_MAX_DIM:
         return _diagonal_theory(form, rule, run.thin, max_iter, tol)
     if form.low_rank and model.dim > DENSE_MAX_DIM:

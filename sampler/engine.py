@@ -139,7 +139,8 @@ class Engine:
         return loss, g
 
     def apply(self, state: ChainState, batch: Batch, perm: Tensor, record: bool = True,
-              guard: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
+              guard: bool = True, noise: Tensor | None = None
+              ) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
         """One deterministic step given its randomness.
 
         The minibatch loss is evaluated only when the step is recorded or the rule needs it.
@@ -163,7 +164,7 @@ class Engine:
               else None)
         sq = (self.model.example_sq(state.params, stats_batch) if self.rule.needs_example_sq
               else None)
-        grad = GradSample(g, ev, sq, loss, state.params, state.step)
+        grad = GradSample(g, ev, sq, loss, state.params, state.step, noise)
         delta, rule_state = self.rule.update(grad, state.rule_state, state.params, state.step)
         new = state.params + delta
         if not guard:
@@ -181,9 +182,11 @@ class Engine:
 
     def step(self, generator: torch.Generator, state: ChainState, record: bool = True,
              guard: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:
-        """``draw`` then ``apply``."""
+        """``draw`` then ``apply`` (after the batch, N(0, I) for a rule that injects noise)."""
         batch, perm = self.draw(generator, state)
-        return self.apply(state, batch, perm, record, guard)
+        noise = (torch.randn(state.params.shape, generator=generator, dtype=state.params.dtype,
+                             device=state.params.device) if self.rule.needs_noise else None)
+        return self.apply(state, batch, perm, record, guard, noise)
 
     def run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                   thin: int) -> tuple[ChainState, BlockRecord]:

@@ -63,7 +63,7 @@ def linear_rule_form(rule: UpdateRule, dim: int, sampling: str) -> HeavyBall | N
     """
     if (sampling != "iid" or rule.rates != "constant" or not rule.stationary
             or rule.linear_form is None or rule.needs_loss or rule.needs_example_var
-            or rule.needs_example_sq):
+            or rule.needs_example_sq or rule.needs_noise):
         return None
     form = rule.linear_form(np.zeros(dim), np.zeros(dim), True)
     stateless = len(rule.init(torch.zeros(1, dim))) == 0

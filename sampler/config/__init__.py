@@ -41,6 +41,7 @@ from .rules import (
     RuleConfig,
     ScheduleConfig,
     SGDConfig,
+    SGLDConfig,
     TZConfig,
 )
 
@@ -51,5 +52,5 @@ __all__ = ["MODEL_KINDS", "RULE_KINDS", "AdamConfig", "AdamMinTConfig", "Cluster
            "MomentumConfig",
            "MomentumNgConfig", "MultiplicativeConfig", "NormalizedConfig",
            "PreconditionedConfig", "QuadraticConfig", "RMSPropConfig", "RMSPropPerExampleConfig",
-           "RuleConfig", "RunConfig", "RunSpec", "SGDConfig", "ScheduleConfig", "SweepConfig",
-           "TZConfig"]
+           "RuleConfig", "RunConfig", "RunSpec", "SGDConfig", "SGLDConfig", "ScheduleConfig",
+           "SweepConfig", "TZConfig"]

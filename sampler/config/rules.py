@@ -60,6 +60,15 @@ class SGDConfig(_Rule):
     lr: PositiveFloat
 
 
+class SGLDConfig(_Rule):
+    """Stochastic gradient Langevin dynamics ``θ ← θ − ηg + √(2ηT)ξ`` (Welling & Teh 2011)."""
+
+    kind: Literal["sgld"] = "sgld"
+    lr: PositiveFloat
+    temperature: float = Field(..., ge=0, description="T of the target exp(−L/T) (1/N: the "
+                               "Bayesian posterior of the mean loss).")
+
+
 class MomentumConfig(_Rule):
     """PyTorch heavy ball ``b ← μb + (1−d)g; θ ← θ − ηb``."""
 
@@ -173,7 +182,7 @@ class TZConfig(_Rule):
 
 
 RuleConfig = Annotated[
-    SGDConfig | MomentumConfig | MomentumNgConfig | RMSPropConfig | AdamConfig
+    SGDConfig | SGLDConfig | MomentumConfig | MomentumNgConfig | RMSPropConfig | AdamConfig
     | PreconditionedConfig | MatrixConfig | AdamMinTConfig | RMSPropPerExampleConfig | NormalizedConfig
     | MultiplicativeConfig | LossProportionalConfig | TZConfig,
     Field(discriminator="kind"),

@@ -13,9 +13,9 @@ from .matrix import matrix
 from .preconditioned import preconditioned
 from .schedule import scheduled
 from .seeds import adam_min_t, loss_proportional, multiplicative, normalized, rmsprop_per_example
-from .sgd import momentum, momentum_ng, sgd
+from .sgd import momentum, momentum_ng, sgd, sgld
 from .tz import tz
 
 __all__ = ["GradSample", "HeavyBall", "LinearForm", "UpdateRule", "adam", "adam_min_t",
            "loss_proportional", "matrix", "momentum", "momentum_ng", "multiplicative", "normalized",
-           "preconditioned", "rmsprop", "rmsprop_per_example", "scheduled", "sgd", "tz"]
+           "preconditioned", "rmsprop", "rmsprop_per_example", "scheduled", "sgd", "sgld", "tz"]

@@ -25,7 +25,8 @@ moments (``exact = False``). ``stationary`` is false for a rule whose rates deca
 it has a stability bound (its first step is its largest) but no stationary law. ``lr`` is the
 base rate the config set, for error messages (``None`` for TZ, which has none).
 
-Rules never touch a random generator: all randomness belongs to the engine.
+Rules never touch a random generator: all randomness belongs to the engine (a rule that injects
+noise, SGLD, says ``needs_noise`` and gets standard normal draws in ``GradSample.noise``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class GradSample(NamedTuple):
     loss: Tensor | None = None  # [C] minibatch loss (only on recorded steps or if needs_loss)
     params: Tensor | None = None  # [C, D] θ_t, where the gradient was taken
     step: int = 0  # t, counted from 0 (the same for every chain)
+    noise: Tensor | None = None  # [C, D] standard normal draws (rules with needs_noise: SGLD)
 
 
 class InitFn(Protocol):
@@ -70,6 +72,7 @@ class HeavyBall(NamedTuple):
     mu: float
     dampening: float
     exact: bool  # False: adaptive rates frozen at stationary moments (an approximation)
+    injected: float = 0.0  # variance per coordinate of noise the rule adds to θ each step
 
 
 LinearForm = Callable[[np.ndarray, np.ndarray, bool], HeavyBall]
@@ -112,6 +115,7 @@ class UpdateRule(NamedTuple):
     linear_form: LinearForm | None = None  # None: no heavy-ball form
     stationary: bool = True  # False: decaying rates, no stationary law
     buffer_map: BufferMap | None = None  # heavy-ball rules: their state as the buffer b
+    needs_noise: bool = False  # the engine draws N(0, I) per step into GradSample.noise
 
 
 class EmptyState(NamedTuple):

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .base import BufferMap, EmptyState, GradSample, UpdateRule, check_range, constant_form
+from .base import (
+    BufferMap,
+    EmptyState,
+    GradSample,
+    HeavyBall,
+    UpdateRule,
+    check_range,
+    constant_form,
+)
 
 
 def sgd(lr: float) -> UpdateRule:
@@ -118,3 +127,40 @@ def momentum_ng(lr: float, n_g: float = 10.0) -> UpdateRule:
                       linear_form=constant_form(lr, mu),
                       buffer_map=BufferMap(lambda s: s.velocity / lr,
                                            lambda b: VelocityState(lr * b), False))
+
+
+def sgld(lr: float, temperature: float) -> UpdateRule:
+    """Stochastic gradient Langevin dynamics, ``θ_{t+1} = θ_t − ηg_B + √(2ηT)·ξ_t``, ξ ~ N(0, I).
+
+    Welling & Teh (2011) in this package's units: it targets ``exp(−L/T)`` as η → 0 (a
+    Bayesian posterior at ``T = 1/N``), with the minibatch noise on top. Fluctuation term
+    (exact: ξ is independent of θ and g): ``(η/2)g_B² + T``, since stationarity of
+    ``E[(θ−c)²]`` gives ``2ηE[(θ−c)g] = η²E[g²] + 2ηT``. Its linear form is SGD's with the
+    injected variance ``2ηT`` per coordinate and step.
+
+    Args:
+        lr: η > 0.
+        temperature: T ≥ 0 (0 is plain SGD with an extra draw per step).
+    """
+    check_range("lr", lr, 0.0, low_open=True)
+    check_range("temperature", temperature, 0.0)
+    scale = (2.0 * lr * temperature) ** 0.5
+
+    def init(params: Tensor) -> EmptyState:
+        return EmptyState()
+
+    def update(grad: GradSample, state: EmptyState, params: Tensor,
+               step: int) -> tuple[Tensor, EmptyState]:
+        assert grad.noise is not None
+        return -lr * grad.minibatch + scale * grad.noise, state
+
+    def fluctuation(grad: GradSample, state: EmptyState) -> Tensor:
+        return 0.5 * lr * grad.minibatch.square() + temperature
+
+    def linear_form(second_moment: np.ndarray, example_var: np.ndarray,
+                    var_exact: bool) -> HeavyBall:
+        return HeavyBall(np.full(len(second_moment), lr), 0.0, 0.0, True,
+                         2.0 * lr * temperature)
+
+    return UpdateRule("sgld", init, update, fluctuation, rates="constant", lr=lr,
+                      linear_form=linear_form, needs_noise=True)
