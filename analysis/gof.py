@@ -41,7 +41,12 @@ def gof_test(draws: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray],
     """Test draws ``[C, n]`` of a scalar against the law with ``cdf`` and ``quantile``."""
     edges = quantile(np.arange(1, bins) / bins)
     expected = np.diff(np.concatenate([[0.0], cdf(edges), [1.0]]))
-    index = np.searchsorted(edges, draws, side="right")  # bin j holds (e_{j−1}, e_j]
+    return gof_binned(np.searchsorted(edges, draws, side="left"), expected)
+
+
+def gof_binned(index: np.ndarray, expected: np.ndarray) -> GofResult:
+    """Hotelling's test of bin indices ``[C, n]`` (0 … M−1) against bin probabilities ``[M]``."""
+    bins = len(expected)
     onehot = (index[..., None] == np.arange(bins)).astype(float)  # [C, n, M]
     observed = onehot.mean(axis=(0, 1))
     k = bins - 1

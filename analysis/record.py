@@ -21,6 +21,7 @@ from .diagnostics import diagnostics, worst
 from .epoch_phases import EpochComparison, epoch_comparison
 from .estimators import integrated_time_se, mean_and_se
 from .exact_comparison import ExactComparison, applies, exact_comparison
+from .exact_comparison_2d import exact_comparison_2d
 from .exact_law import newton_optimum_1d
 from .gibbs import GibbsResult, gibbs_test
 from .measure import temperatures, virial_samples
@@ -98,6 +99,7 @@ class Estimates:
     current: Current | None = None  # the probability current (``current``)
     epoch: EpochComparison | None = None  # per epoch phase, under epoch reshuffling
     exact_law: ExactComparison | None = None  # 1-D SGD, B = 1: the exact finite-η law
+    exact_law_2d: dict[str, Any] | None = None  # 2-D GLM, SGD, B = 1 (``exact_comparison_2d``)
 
 
 @dataclass
@@ -168,7 +170,8 @@ class RunAnalysis(RunData):
                     "theory": e.comparison.as_dict() if e.comparison else None,
                     "current": e.current.as_dict() if e.current else None,
                     "epoch": e.epoch.as_dict() if e.epoch else None,
-                    "exact_law": e.exact_law.as_dict() if e.exact_law else None})
+                    "exact_law": e.exact_law.as_dict() if e.exact_law else None,
+                    "exact_law_2d": e.exact_law_2d})
         return out
 
 
@@ -267,8 +270,11 @@ def analyze_run(run: RunData) -> RunAnalysis:
         epoch = None if run.partial else epoch_comparison(
             _leading_draws(run), theory, run.spec.run.burn_in, run.spec.run.thin)
         exact = _exact_law(run)
+        exact_2d = None if run.partial or run.model.dim != 2 else exact_comparison_2d(
+            _leading_draws(run), run.model, run.rule, run.spec.run.batch_size,
+            run.spec.run.sampling, np.asarray(optimum(run.model), dtype=float))
         estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current,
-                              epoch, exact)
+                              epoch, exact, exact_2d)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

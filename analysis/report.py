@@ -17,6 +17,7 @@ from .claims import ClaimResult
 from .current import current_sentence
 from .epoch_phases import epoch_sentence
 from .exact_comparison import exact_sentence, shape_words
+from .exact_comparison_2d import exact_sentence_2d
 from .gibbs import format_p, p_equals
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
@@ -111,6 +112,9 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     if r.get("exact_law"):
         out.append(f"<h3>Exact finite-η law</h3><p>"
                    f"{_e(exact_sentence(r['exact_law'], shape_words(r['gibbs'])))}</p>")
+    if r.get("exact_law_2d"):
+        out.append(f"<h3>Exact finite-η law (2-D)</h3><p>"
+                   f"{_e(exact_sentence_2d(r['exact_law_2d']))}</p>")
     rows = []
     for var, stats in r["diagnostics"].items():
         shape = np.shape(stats["r_hat"])

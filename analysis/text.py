@@ -12,6 +12,7 @@ from .analyze import ArchiveAnalysis
 from .current import current_sentence
 from .epoch_phases import epoch_sentence
 from .exact_comparison import exact_sentence, shape_words
+from .exact_comparison_2d import exact_sentence_2d
 from .gibbs import format_p, p_equals
 from .record import measured_position
 from .tables import fit_tables
@@ -110,6 +111,8 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
                 console.print(epoch_sentence(r["epoch"]))
             if r.get("exact_law"):
                 console.print(exact_sentence(r["exact_law"], shape_words(r["gibbs"])))
+            if r.get("exact_law_2d"):
+                console.print(exact_sentence_2d(r["exact_law_2d"]))
             along = (r.get("theory") or {}).get("spike_directions")
             if along:
                 console.print(_spike_line(along))

@@ -168,6 +168,13 @@ class Model:
         """The exact linear-gradient form of minibatch gradients, or ``None`` (module docstring)."""
         return None
 
+    def glm_parts(self) -> tuple[np.ndarray, np.ndarray, float, Any] | None:
+        """``(X, y, l2, r)`` of a GLM, ``∇ℓ_i = x_i·r(x_iᵀθ, y_i) + l2·θ`` (``r`` on numpy).
+
+        ``None`` for other models; exact laws of SGD on small GLMs invert its per-example maps.
+        """
+        return None
+
     def example_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(P [N, D, D], r [N, D])`` when every per-example gradient is ``g_i = P_iθ − r_i``.
 

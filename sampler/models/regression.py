@@ -6,6 +6,8 @@ The per-example losses are the reference (``DatasetModel`` derives gradients fro
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -42,6 +44,15 @@ class GLM(DatasetModel):
     def residual(self, z: Tensor, y: Tensor) -> Tensor:
         """``∂φ/∂z`` alone (the same tensor ``link`` returns second)."""
         raise NotImplementedError
+
+    def glm_parts(self) -> tuple[np.ndarray, np.ndarray, float, Any]:
+        """``(X, y, l2, r)`` with ``r`` the residual on float64 numpy arrays."""
+        x, y = self.dataset()
+
+        def residual(z: np.ndarray, targets: np.ndarray) -> np.ndarray:
+            out = self.residual(torch.as_tensor(z), torch.as_tensor(targets))
+            return out.numpy()
+        return x, y, float(self.l2), residual
 
     def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """``φ(xᵀθ, y)``."""

@@ -89,6 +89,14 @@ class ScaledModel(Model):
         inner = self.inner.linear_gradient(batch_size, sampling)
         return None if inner is None else inner.scaled(self.scale)
 
+    def glm_parts(self) -> tuple[np.ndarray, np.ndarray, float, Any] | None:
+        """The inner GLM with ``r → s·r`` and ``l2 → s·l2``."""
+        inner = self.inner.glm_parts()
+        if inner is None:
+            return None
+        x, y, l2, residual = inner
+        return x, y, self.scale * l2, lambda z, t: self.scale * residual(z, t)
+
     def example_affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The inner ``(P_i, r_i)``, both times s."""
         inner = self.inner.example_affine()
