@@ -151,7 +151,9 @@ def posterior_claim(runs: list[RunAnalysis]) -> ClaimResult:
             label = fmt(exact) + ("" if th is None or th.exact else " (approx.)")
             rows.append([run.label, kind, fmt(kl, kl_se), label if np.isfinite(exact)
                          else "–", f"{z:+.1f}" if np.isfinite(z) else "–", f"{spread:.3g}"])
-            numbers.append({"run": run.index, "rule": run.spec.rule.kind, "kind": kind,
+            numbers.append({"run": run.index, "rule": run.spec.rule.kind,
+                            "name": f"{run.spec.rule.kind} η = {run.spec.rule.param('lr'):g}",
+                            "kind": kind,
                             "kl": kl, "kl_se": kl_se, "exact": exact})
     verdict = HOLDS if zs and all(abs(z) < Z_MAX for z in zs) else FAILS
     mp, sp, t_post = posterior(runs[0])
@@ -171,7 +173,7 @@ def posterior_claim(runs: list[RunAnalysis]) -> ClaimResult:
                   f"measures {matrix_runs[0]['kl']:.3g} ± {matrix_runs[0]['kl_se']:.2g} before "
                   "the plug-in bias correction.")
     ranked = sorted(numbers, key=lambda n: n["kl"])
-    ranking = " < ".join(f"{n['rule']} {n['kind']} ({n['kl']:.3g})" for n in ranked)
+    ranking = " < ".join(f"{n['name']} {n['kind']} ({n['kl']:.3g})" for n in ranked)
     return ClaimResult(
         "posterior", "Constant SGD over η, η'/σ², the full preconditioner Λ* and iterate "
         "averaging against an exact posterior (diabetes)",
