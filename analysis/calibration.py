@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.stats
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,9 @@ def o3_sums_pvalues(reps: int, seed: int, mis_scale: float = 1.0, dim: int = 4, 
         center = virial[r, :, :, 0].sum(axis=(0, 1)) / total
         out[r] = _chi2_p(o3_from_sums(virial[r], fluct[r], steps, center))
     return out
+
+
+def binomial_rate(k: int, n: int) -> str:
+    """``k/n (rate) [95 % interval]`` with the exact (Clopper-Pearson) interval."""
+    ci = scipy.stats.binomtest(k, n).proportion_ci(0.95)
+    return f"{k}/{n} ({k / n:.3f}) [{ci.low:.3f}, {ci.high:.3f}]"

@@ -15,16 +15,10 @@ from __future__ import annotations
 import argparse
 import platform
 
-import scipy.stats
+from sgdthermo.analysis.calibration import binomial_rate
 from sgdthermo.analysis.exact_law_calibration import gaussian_distance, rejections
 
 RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
-
-
-def rate(k: int, n: int) -> str:
-    """``k/n (rate) [95 % interval]``."""
-    ci = scipy.stats.binomtest(k, n).proportion_ci(0.95)
-    return f"{k}/{n} ({k / n:.3f}) [{ci.low:.3f}, {ci.high:.3f}]"
 
 
 def main() -> None:
@@ -39,8 +33,8 @@ def main() -> None:
     print("|---:|---:|---|---|---|")
     for i, lr in enumerate(RATES):
         r = rejections(lr, n, seed=1000 + i)
-        print(f"| {lr:g} | {gaussian_distance(lr):.3g} | {rate(r['exact'], n)} | "
-              f"{rate(r['gaussian'], n)} | {rate(r['shape'], n)} |")
+        print(f"| {lr:g} | {gaussian_distance(lr):.3g} | {binomial_rate(r['exact'], n)} | "
+              f"{binomial_rate(r['gaussian'], n)} | {binomial_rate(r['shape'], n)} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import argparse
 import platform
 
 import numpy as np
-import scipy.stats
+from sgdthermo.analysis.calibration import binomial_rate
 from sgdthermo.analysis.until_calibration import (
     exact_excess,
     judged_blocks,
@@ -28,12 +28,6 @@ from sgdthermo.analysis.until_calibration import (
 )
 
 H, INIT, BLOCKS, STEPS = 0.1, 30.0, 40, 100
-
-
-def rate(k: int, n: int) -> str:
-    """``k/n (rate) [95 % interval]``."""
-    ci = scipy.stats.binomtest(k, n).proportion_ci(0.95)
-    return f"{k}/{n} ({k / n:.3f}) [{ci.low:.3f}, {ci.high:.3f}]"
 
 
 def main() -> None:
@@ -57,8 +51,8 @@ def main() -> None:
         kw = judged_blocks(*simulate(0.0, 0.0, n, chains, BLOCKS, STEPS, seed + 2), tol)
         med = np.median(np.where(ks > 0, ks, BLOCKS + 1))
         print(f"| {tol:g} | {chains} | {np.median(np.where(k > 0, k, BLOCKS)) * STEPS:,.0f} | "
-              f"{rate(int((excess > 0.05).sum()), n)} | {med:g} | "
-              f"{rate(int(((ks > 0) & (ks <= 10)).sum()), n)} | {rate(int((kw > 0).sum()), n)} |")
+              f"{binomial_rate(int((excess > 0.05).sum()), n)} | {med:g} | "
+              f"{binomial_rate(int(((ks > 0) & (ks <= 10)).sum()), n)} | {binomial_rate(int((kw > 0).sum()), n)} |")
 
 
 if __name__ == "__main__":

@@ -94,11 +94,15 @@ def test_gof_size_and_power():
     assert power["gaussian"] >= 90 and power["shape"] >= 90, power
 
 
+def sgd_job(model: dict, lr: float, seed: int) -> dict:
+    """32 chains × 4 000 draws of SGD with B = 1 from θ = 0."""
+    return {"seed": seed, "model": model, "rule": {"kind": "sgd", "lr": lr},
+            "run": {"chains": 32, "draws": 4000, "burn_in": 500, "init_scale": 0.0},
+            "cluster": {"shard_chains": 32, "chunk_draws": 2000}}
+
+
 def test_engine_runs_fit_their_exact_law(tmp_path):
-    cfg = {"seed": 8, "model": LOGISTIC, "rule": {"kind": "sgd", "lr": 0.48},
-           "run": {"chains": 32, "draws": 4000, "burn_in": 500, "init_scale": 0.0},
-           "cluster": {"shard_chains": 32, "chunk_draws": 2000}}
-    run = analyze_run(simulate(tmp_path, cfg))
+    run = analyze_run(simulate(tmp_path, sgd_job(LOGISTIC, 0.48, 8)))
     e = run.estimates.exact_law
     assert e is not None and e.gof.p_value > 1e-3
     m, _, _ = e.law.moments()
@@ -174,10 +178,7 @@ def test_2d_law_matches_a_direct_simulation_and_refines():
 
 
 def test_engine_2d_run_fits_its_exact_law(tmp_path):
-    cfg = {"seed": 9, "model": LOGISTIC_2D, "rule": {"kind": "sgd", "lr": 0.3},
-           "run": {"chains": 32, "draws": 4000, "burn_in": 500, "init_scale": 0.0},
-           "cluster": {"shard_chains": 32, "chunk_draws": 2000}}
-    run = analyze_run(simulate(tmp_path, cfg))
+    run = analyze_run(simulate(tmp_path, sgd_job(LOGISTIC_2D, 0.3, 9)))
     e = run.estimates.exact_law_2d
     assert e is not None and e["gof"]["p_value"] > 1e-3, e["gof"]
     z = (np.array(e["measured_mean"]) - e["exact_mean"]) / np.array(e["mean_se"])
