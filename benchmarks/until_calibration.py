@@ -52,7 +52,8 @@ def main() -> None:
         med = np.median(np.where(ks > 0, ks, BLOCKS + 1))
         print(f"| {tol:g} | {chains} | {np.median(np.where(k > 0, k, BLOCKS)) * STEPS:,.0f} | "
               f"{binomial_rate(int((excess > 0.05).sum()), n)} | {med:g} | "
-              f"{binomial_rate(int(((ks > 0) & (ks <= 10)).sum()), n)} | {binomial_rate(int((kw > 0).sum()), n)} |")
+              f"{binomial_rate(int(((ks > 0) & (ks <= 10)).sum()), n)} | "
+              f"{binomial_rate(int((kw > 0).sum()), n)} |")
 
 
 if __name__ == "__main__":
