@@ -19,8 +19,8 @@ import scipy.stats
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .estimators import mean_and_se
-from .exact_law import ExactLaw1D, Linearised1D, exact_law_1d, linearise_1d
-from .gof import GofResult, gof_test
+from .exact_law import ExactLaw1D, Linearised1D, discrete_law_1d, exact_law_1d, linearise_1d
+from .gof import BINS, GofResult, gof_binned, gof_test
 
 
 @dataclass
@@ -34,11 +34,12 @@ class ExactComparison:
     mean: tuple[float, float]  # measured E θ, its SE
     variance: tuple[float, float]
     gaussian_distance: float  # sup |F_exact − Φ((x − m)/s)|
+    method: str = "transfer operator"  # or "discrete: every map is constant"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``exact_law`` in ``sgdthermo analyze --json``)."""
         m, v, skew = self.law.moments()
-        return {"lr": self.lr, "theta_star": self.law.theta_star,
+        return {"lr": self.lr, "theta_star": self.law.theta_star, "method": self.method,
                 "exact": {"mean": m, "variance": v, "skewness": skew},
                 "measured": {"mean": self.mean[0], "mean_se": self.mean[1],
                              "variance": self.variance[0], "variance_se": self.variance[1]},
@@ -71,6 +72,9 @@ def exact_comparison(theta: np.ndarray, model: Model, rule: UpdateRule, batch_si
     if lr is None or theta.shape[1] < 8:
         return None
     linear = linearise_1d(model, theta_star)
+    discrete = discrete_law_1d(model, lr)
+    if discrete is not None:
+        return _discrete_comparison(theta, discrete, linear, lr, theta_star)
     law = exact_law_1d(model, lr, theta_star, linear.variance(lr))
     if law is None:
         return None
@@ -83,12 +87,44 @@ def exact_comparison(theta: np.ndarray, model: Model, rule: UpdateRule, batch_si
                            (float(var[0]), float(var_se[0])), gauss)
 
 
+def _discrete_comparison(theta: np.ndarray, discrete: tuple[np.ndarray, np.ndarray],
+                         linear: Linearised1D, lr: float,
+                         theta_star: float) -> ExactComparison:
+    """Against a discrete exact law (``exact_law.discrete_law_1d``).
+
+    Each draw is assigned its nearest atom; atoms are grouped into at most ``gof.BINS`` bins
+    of consecutive atoms by cumulative mass, and a draw farther than 1e-9 (relative) from every
+    atom goes to an extra bin of probability 0, which the test then rejects. The CDF is kept as
+    steps of width 1e-9 at the atoms (for the moments and the Gaussian distance).
+    """
+    atoms, masses = discrete
+    cdf = np.cumsum(masses)
+    width = 1e-9 * np.maximum(1.0, np.abs(atoms))
+    grid = np.ravel(np.column_stack([atoms - width, atoms]))
+    steps = np.ravel(np.column_stack([cdf - masses, cdf]))
+    law = ExactLaw1D(grid, steps, 0.0, 0.0, theta_star)
+    nearest = np.abs(theta[..., None] - atoms).argmin(axis=-1)
+    off = np.abs(theta - atoms[nearest]) > 1e-9 * np.maximum(1.0, np.abs(theta))
+    group = np.minimum(((cdf - masses) * BINS + 1e-9).astype(int), BINS - 1)  # per atom
+    groups = np.unique(group)
+    expected = np.array([masses[group == g].sum() for g in groups] + [0.0])
+    index = np.where(off, len(groups), np.searchsorted(groups, group[nearest]))
+    gof = gof_binned(index, expected)
+    m, v, _ = law.moments()
+    mean, mean_se = mean_and_se(theta[..., None])
+    var, var_se = mean_and_se(((theta - m) ** 2)[..., None])
+    gauss = float(np.abs(steps - scipy.stats.norm.cdf(grid, m, np.sqrt(v))).max())
+    return ExactComparison(law, linear, lr, gof, (float(mean[0]), float(mean_se[0])),
+                           (float(var[0]), float(var_se[0])), gauss,
+                           "discrete: every map is constant, mass 1/N at each T_i")
+
+
 def exact_sentence(e: dict[str, Any], shape: str | None = None) -> str:
     """One sentence: the fit to the exact law, the moments and the bias against it."""
     ex, me, b, g = e["exact"], e["measured"], e["bias"], e["gof"]
     z_mean = (me["mean"] - ex["mean"]) / me["mean_se"]
     z_var = (me["variance"] - ex["variance"]) / me["variance_se"]
-    text = (f"Exact finite-η law (η = {e['lr']:g}, B = 1, transfer operator; grid error "
+    text = (f"Exact finite-η law (η = {e['lr']:g}, B = 1, {e['method']}; grid error "
             f"{e['grid_error']:.1g}): goodness of fit p = {g['p_value']:.3g} (F({g['dof'][0]}, "
             f"{g['dof'][1]}) = {g['f']:.3g}); mean {me['mean']:.6g} ± {me['mean_se']:.2g} "
             f"(exact {ex['mean']:.6g}, z {z_mean:+.1f}), variance {me['variance']:.4g} ± "

@@ -165,3 +165,18 @@ def newton_optimum_1d(model: Model, start: float, steps: int = 20) -> float:
         if abs(step) <= 1e-15 * max(abs(theta), 1.0):
             break
     return theta
+
+
+def discrete_law_1d(model: Model, lr: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Atoms and masses when every map is constant (``mean`` at η = 1: θ' = y_i), else None.
+
+    Then the stationary law is exactly discrete after one step: mass 1/N at each ``T_i``.
+    """
+    if model.dim != 1 or model.dataset() is None:
+        return None
+    maps = example_maps(model, lr, np.array([-1.0, 1.0]))  # [N, 2]
+    scale = max(float(np.abs(maps).max()), 1.0)
+    if np.abs(maps[:, 0] - maps[:, 1]).max() > 1e-12 * scale:
+        return None
+    atoms, counts = np.unique(maps[:, 0], return_counts=True)
+    return atoms, counts / counts.sum()

@@ -8,8 +8,10 @@ independent and normal; Hotelling's test of their mean against ``p``,
 
     T² = m·d̄ᵀS⁻¹d̄,   (m − k)/(k(m − 1))·T² ~ F(k, m − k),
 
-(m batch means, k = M − 1, S their sample covariance) gives the p-value. Size and power by
-simulation: ``benchmarks/exact_law_calibration.py``.
+(m batch means, k = M − 1, S their sample covariance) gives the p-value. A bin whose frequency
+never varies between batches is exact and left out, unless it differs from its probability (or
+a bin of probability 0 is hit): then p = 0. Size and power by simulation:
+``benchmarks/exact_law_calibration.py``.
 """
 
 from __future__ import annotations
@@ -49,15 +51,20 @@ def gof_binned(index: np.ndarray, expected: np.ndarray) -> GofResult:
     bins = len(expected)
     onehot = (index[..., None] == np.arange(bins)).astype(float)  # [C, n, M]
     observed = onehot.mean(axis=(0, 1))
-    k = bins - 1
-    x = onehot[..., :k]
-    means = batch_means(x, batches_for(slowest_time(x), x.shape[1]))  # [m, k]
+    x = onehot[..., :bins - 1]
+    means = batch_means(x, batches_for(slowest_time(x), x.shape[1]))  # [m, M − 1]
     m = means.shape[0]
+    d = means.mean(axis=0) - expected[:bins - 1]
+    flat = means.std(axis=0) == 0  # a bin never (or always) hit: its mean is exact
+    if np.any((observed > 0) & (expected == 0)) or np.any(flat & (np.abs(d) > 1e-12)):
+        # an event of probability 0 happened, or a frequency that never varies is off: certain
+        return GofResult(float("inf"), (bins - 1, m - bins + 1), 0.0, expected, observed)
+    means, d = means[:, ~flat], d[~flat]
+    k = means.shape[1]
     nan = GofResult(float("nan"), (k, m - k), float("nan"), expected, observed)
-    if m <= k + 1:
+    if m <= k + 1 or k == 0:
         return nan
-    d = means.mean(axis=0) - expected[:k]
-    s = np.cov(means, rowvar=False)
+    s = np.atleast_2d(np.cov(means, rowvar=False))
     try:
         t2 = float(m * d @ np.linalg.solve(s, d))
     except np.linalg.LinAlgError:

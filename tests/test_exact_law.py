@@ -192,3 +192,20 @@ def test_engine_2d_run_fits_its_exact_law(tmp_path):
                                                                          theta[..., 1])
     independent = np.full(9, 1 / 9)  # tertiles of each axis, as if the coordinates were
     assert gof_binned(index, independent).p_value < 1e-6  # independent: they are correlated
+
+
+def test_discrete_law_at_eta_one(tmp_path):
+    """The mean model at η = 1: θ' = y_i, so the law is the data's (mass 1/N per point)."""
+    run = analyze_run(simulate(tmp_path, sgd_job({"kind": "mean", "n": 20}, 1.0, 4)))
+    e = run.estimates.exact_law
+    assert e is not None and e.method.startswith("discrete") and e.gof.p_value > 1e-3
+    y = run.model.dataset()[1]
+    assert e.law.moments()[0] == pytest.approx(y.mean(), abs=1e-8)
+    assert e.law.moments()[1] == pytest.approx(y.var(), rel=1e-6)
+    # negative control: draws of the η = 0.5 law are not on the atoms and fail the test
+    from sgdthermo.analysis.exact_comparison import exact_comparison
+
+    other = analyze_run(simulate(tmp_path / "b", sgd_job({"kind": "mean", "n": 20}, 0.5, 4)))
+    theta = np.asarray(other.posterior()["theta"].values)[..., 0]
+    wrong = exact_comparison(theta, run.model, run.rule, 1, "iid", float(y.mean()))
+    assert wrong.gof.p_value < 1e-6
