@@ -28,6 +28,7 @@ from .actor import ShardFailed
 from .driver import JobInterrupted, Terminated, shard_table
 from .jobs import resume_job, run_job, warm_analysis
 from .lease import describe, read_lease
+from .until import until_status
 
 USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,
                ConnectionError)
@@ -114,7 +115,8 @@ def cmd_status(args: argparse.Namespace) -> None:
         rows.append({"run": run["index"], "label": run["label"], "shards": len(shards),
                      "shards_done": sum(sp.done for sp in shards),
                      "chain_steps": done, "total_chain_steps": total,
-                     "complete": done == total})
+                     "complete": all(sp.done for sp in shards),
+                     **until_status(args.archive, run["index"])})
     lease = read_lease(args.archive)
     complete = all(r["complete"] for r in rows)
     state = ("complete" if complete else "interrupted" if lease is None or lease["stale"]
@@ -132,7 +134,9 @@ def cmd_status(args: argparse.Namespace) -> None:
     console = output_console()
     cells = [[str(r["run"]), r["label"], f"{r['shards_done']}/{r['shards']}",
               f"{100 * r['chain_steps'] / max(r['total_chain_steps'], 1):.1f}%",
-              "complete" if r["complete"] else
+              ("complete" + (f" ({r['until']})" if "until" in r else "")) if r["complete"] else
+              f"{r['until']}; interrupted: sgdthermo resume" if "until" in r and state != "running"
+              else
               f"running: {describe(lease)}" if state == "running" and lease is not None else
               "interrupted: sgdthermo resume"] for r in rows]
     for t in fit_tables(f"{args.archive} ({meta['config']['name']}, created {meta['created']})",

@@ -4,15 +4,15 @@
 barrier): it reads the committed data, stores the next decision (``sampler.archive.until_state``)
 and returns it; the shards then run the blocks it allows. A stopped run is ``finalize``d: its
 draw arrays are cut to the draws it took. Both are idempotent, so ``resume`` repeats whatever a
-kill interrupted and makes the same decision from the same data.
+kill interrupted and makes the same decision from the same data. The analysis that reads the
+data is imported when a decision is made, not with the driver (whose start-up stays a plain
+job's).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.reader import open_run
-from ..analysis.until import center_window, fdr_ratio, half_window, met, monitored, passes
 from ..sampler.archive import RunStore
 from ..sampler.archive.until_state import (
     STOP_BITS,
@@ -36,6 +36,7 @@ def at_barrier(store: RunStore) -> bool:
 
 def shard_ratios(store: RunStore, k: int) -> np.ndarray:
     """``analysis.until.fdr_ratio`` of each shard over the later half of ``k`` warm-up blocks."""
+    from ..analysis.until import center_window, fdr_ratio, half_window
     before = store.blocks[center_window(k)]  # c: fixed before the window
     draws = slice(before[0].draw_start, before[-1].draw_start + before[-1].n_draws)
     identity = store.node("fluctuation/warmup_identity")
@@ -46,6 +47,8 @@ def shard_ratios(store: RunStore, k: int) -> np.ndarray:
 
 def _judge_warmup(store: RunStore, state: UntilState) -> None:
     """Mark the shards that pass the equilibration test; start sampling once all have."""
+    from ..analysis.until import passes
+
     run, chunk = store.spec.run, store.chunk_draws
     assert run.until is not None
     k = len(store.blocks)
@@ -70,6 +73,9 @@ def _judge_warmup(store: RunStore, state: UntilState) -> None:
 
 def _check_targets(store: RunStore, state: UntilState) -> None:
     """Stop when every target is met or at ``max_draws``; else one more chunk of draws."""
+    from ..analysis.reader import open_run
+    from ..analysis.until import met, monitored
+
     until = store.spec.run.until
     assert until is not None
     values = monitored(open_run(store.path, store.index))
@@ -122,3 +128,16 @@ def finish_until(path: str, index: int) -> None:
     store = RunStore(path, index)
     if store.until is not None and store.until.stopped:
         finalize(path, index)
+
+
+def until_status(path: str, index: int) -> dict[str, str]:
+    """``{"until": phase}`` for a ``run.until`` run (``status``), else ``{}``."""
+    state = RunStore(path, index).until
+    if state is None:
+        return {}
+    if state.stopped:
+        return {"until": f"stopped by {', '.join(state.reasons())} at "
+                         f"{state.posterior_draws:,} draws"}
+    if state.posterior_draws == 0:
+        return {"until": f"warming up: {state.warmup_draws:,} warm-up draws scheduled"}
+    return {"until": f"sampling: {state.posterior_draws:,} draws scheduled"}

@@ -14,8 +14,8 @@ import xarray as xr
 from sgdthermo.analysis.estimators import mean_and_se
 from sgdthermo.analysis.reader import open_run
 from sgdthermo.analysis.until import fdr_ratio, until_record, until_sentence
-from sgdthermo.cluster.driver import prepare_archive, run_archive
-from sgdthermo.cluster.until import advance, shard_ratios
+from sgdthermo.cluster.driver import prepare_archive, run_archive, shard_table
+from sgdthermo.cluster.until import advance, shard_ratios, until_status
 from sgdthermo.sampler.archive import RunStore
 from sgdthermo.sampler.archive.until_state import STOP_BITS, WARMUP_CAPPED, WARMUP_STATIONARY
 from sgdthermo.sampler.jobspec import ConfigError, validate
@@ -164,7 +164,8 @@ def test_interrupted_and_resumed_until_job_is_bitwise_the_uninterrupted_one(ray_
     local = make_archive(tmp_path, config, "local.zarr")
     run_until_local(local)
     assert_archives_equal(whole, local)  # the order shards finish in decides nothing
-    for stop_after in (3, 14):  # blocks committed: in the warm-up, then while sampling
+    warm = RunStore(whole, 0).n_warmup  # warm-up blocks per shard (2 shards)
+    for stop_after in (warm, 2 * warm + 3):  # blocks committed: in the warm-up, then sampling
         cut = str(tmp_path / f"cut{stop_after}.zarr")
         prepare_archive(validate(config), cut, overwrite=False, device="cpu")
         seen = []
@@ -176,7 +177,11 @@ def test_interrupted_and_resumed_until_job_is_bitwise_the_uninterrupted_one(ray_
 
         with pytest.raises(Exception, match="interrupted"):
             run_archive(cut, on_progress=interrupt)
+        phase = until_status(cut, 0)["until"]  # what `sgdthermo status` shows meanwhile
+        assert phase.startswith("warming up" if stop_after == warm else "sampling"), phase
+        assert not all(sp.done for sp in shard_table(cut))
         run_archive(cut)
+        assert until_status(cut, 0)["until"].startswith("stopped by ess_bulk")
         assert_archives_equal(whole, cut)
 
 
