@@ -25,9 +25,10 @@ from ..sampler.archive import (
 from ..sampler.jobspec import ConfigError, parse_value
 from ..sampler.models import DataError
 from .actor import ShardFailed
-from .driver import JobInterrupted, Terminated, shard_table
+from .driver import JobInterrupted, Terminated
 from .jobs import resume_job, run_job, warm_analysis
 from .lease import describe, read_lease
+from .shards import shard_table
 from .until import until_status
 
 USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,

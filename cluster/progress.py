@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from .driver import ShardProgress
+from .shards import ShardProgress
 
 LOG_EVERY_S = 10.0
 
