@@ -119,3 +119,13 @@ def test_batch_scaling_under_epoch_reshuffling(tmp_path):
     base["model"]["n"] = 1030  # 1030 mod 16 = 6, mod 64 = 6 examples dropped per epoch
     result = evaluate_claim(run_local(tmp_path, base, "b.zarr"))
     assert result.verdict == FAILS and "N mod B" in result.explanation, result.explanation
+
+
+def test_per_phase_test_size_and_power():
+    """200 replicates (full table: benchmarks/RESULTS.md): size at α = 0.01 at most 8
+    rejections (observed 2/400; P(X > 8 | p = 0.01) < 10⁻³), power against the law at 1.05 η
+    and against independent batches at least 190 (observed 400/400 each)."""
+    from sgdthermo.analysis.epoch_calibration import rejections
+
+    r = rejections(200, seed=13, factors=(1.0, 1.05))
+    assert r["1 η"] <= 8 and r["1.05 η"] >= 190 and r["independent batches"] >= 190, r
