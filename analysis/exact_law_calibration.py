@@ -69,3 +69,68 @@ def gaussian_distance(lr: float) -> float:
     _, law = mean_model_law(lr)
     mean, var, _ = law.moments()
     return float(np.abs(law.cdf - scipy.stats.norm.cdf(law.grid, mean, np.sqrt(var))).max())
+
+
+LOGISTIC_2D = {"kind": "logistic_regression", "l2": 0.05,
+               "data": {"n": 6, "d": 2, "seed": 3, "condition": 2.0}}
+
+
+def rejections_2d(reps: int, seed: int, lr: float = 0.3, chains: int = 8, draws: int = 2000,
+                  alpha: float = 0.01) -> dict[str, int]:
+    """2-D logistic SGD (B = 1): rejections of the 3 × 3 tertile-bin test.
+
+    Against the exact density (size) and against the linearised Gaussian ``N(θ*, Σ_lin)`` on
+    the same bins (power against the small-η approximation).
+    """
+    from ..sampler.config import LogisticRegressionConfig
+    from .exact_law_2d import (
+        exact_law_2d,
+        glm_curvature,
+        linear_covariance,
+        newton_optimum,
+        quantile_bins,
+    )
+    from .gof import gof_binned
+
+    model = LogisticRegressionConfig.model_validate(LOGISTIC_2D).build(1)
+    parts = model.glm_parts()
+    assert parts is not None
+    x, y, l2, residual = parts
+    theta_star = newton_optimum(parts, np.zeros(2))
+    _, h, _, c = glm_curvature(parts, theta_star)
+    cov = linear_covariance(h, c, lr)
+    law = exact_law_2d(parts, lr, theta_star, cov)
+    assert law is not None
+    edges, exact = quantile_bins(law)
+    gauss = _gaussian_bins(edges, theta_star, cov)
+    rng = np.random.default_rng(seed)
+    theta = np.tile(theta_star, (reps * chains, 1))
+    out = np.empty((draws, reps * chains, 2))
+    for t in range(300 + draws):
+        i = rng.integers(0, len(y), len(theta))
+        z = (x[i] * theta).sum(axis=1)
+        theta = theta - lr * (x[i] * residual(z, y[i])[:, None] + l2 * theta)
+        if t >= 300:
+            out[t - 300] = theta
+    counts = {"exact": 0, "gaussian": 0}
+    for run in out.transpose(1, 0, 2).reshape(reps, chains, draws, 2):
+        index = (3 * np.searchsorted(edges[0], run[..., 0])
+                 + np.searchsorted(edges[1], run[..., 1]))
+        counts["exact"] += gof_binned(index, exact).p_value < alpha
+        counts["gaussian"] += gof_binned(index, gauss).p_value < alpha
+    return counts
+
+
+def _gaussian_bins(edges: list[np.ndarray], mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Probabilities of the 3 × 3 bins between ``edges`` under ``N(mean, cov)``."""
+    law = scipy.stats.multivariate_normal(mean, cov)
+    ex = np.concatenate([[-np.inf], edges[0], [np.inf]])
+    ey = np.concatenate([[-np.inf], edges[1], [np.inf]])
+
+    def cdf(a: float, b: float) -> float:
+        if a == -np.inf or b == -np.inf:
+            return 0.0
+        a, b = min(a, mean[0] + 50 * np.sqrt(cov[0, 0])), min(b, mean[1] + 50 * np.sqrt(cov[1, 1]))
+        return float(law.cdf([a, b]))
+    return np.array([cdf(ex[i + 1], ey[j + 1]) - cdf(ex[i], ey[j + 1]) - cdf(ex[i + 1], ey[j])
+                     + cdf(ex[i], ey[j]) for i in range(3) for j in range(3)])

@@ -7,6 +7,9 @@ the GOF test against the exact law (its size: an exact null), the GOF test again
 Gaussian (power against "SGD is Gibbs"), and the Gibbs test's shape component on the same draws.
 Rates with exact (Clopper-Pearson) 95 % intervals.
 
+Then the same for a 2-D logistic regression (``rejections_2d``): the 3 × 3 tertile-bin test
+against the exact density (size) and against the linearised Gaussian (power).
+
 Usage: ``python benchmarks/exact_law_calibration.py [--reps 400]``.
 """
 
@@ -16,7 +19,7 @@ import argparse
 import platform
 
 from sgdthermo.analysis.calibration import binomial_rate
-from sgdthermo.analysis.exact_law_calibration import gaussian_distance, rejections
+from sgdthermo.analysis.exact_law_calibration import gaussian_distance, rejections, rejections_2d
 
 RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -37,5 +40,16 @@ def main() -> None:
               f"{binomial_rate(r['gaussian'], n)} | {binomial_rate(r['shape'], n)} |")
 
 
+def main_2d(n: int) -> None:
+    """The 2-D logistic regression's tertile-bin test: size and power."""
+    r = rejections_2d(n, seed=2000)
+    print(f"\n2-D logistic regression (η = 0.3, B = 1), 3 x 3 tertile bins, {n} replicates:")
+    print("| tested against | rejected |")
+    print("|---|---|")
+    print(f"| exact density (size) | {binomial_rate(r['exact'], n)} |")
+    print(f"| linearised Gaussian (power) | {binomial_rate(r['gaussian'], n)} |")
+
+
 if __name__ == "__main__":
     main()
+    main_2d(400)
