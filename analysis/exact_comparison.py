@@ -1,7 +1,8 @@
 """A 1-D run measured against its exact finite-η law (``exact_law``), beyond quadratics.
 
 For SGD at a constant rate with B = 1 and i.i.d. indices on a 1-D dataset model (``mean``,
-``linear_regression`` or ``logistic_regression`` with one feature): the exact stationary CDF,
+``linear_regression`` or ``logistic_regression`` with one feature) small enough that the
+operator converges in seconds (examples × iterations ≤ ``WORK_1D``): the exact stationary CDF,
 the goodness-of-fit test of the draws against it (``gof``), measured against exact mean,
 variance and skewness, the stationary-mean bias ``E[θ] − θ*`` measured, exact and at leading
 order (``Linearised1D.mean_bias``), and the exact law's sup distance from the Gaussian with its
@@ -19,7 +20,15 @@ import scipy.stats
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .estimators import mean_and_se
-from .exact_law import ExactLaw1D, Linearised1D, discrete_law_1d, exact_law_1d, linearise_1d
+from .exact_law import (
+    WORK_1D,
+    ExactLaw1D,
+    Linearised1D,
+    discrete_law_1d,
+    exact_law_1d,
+    iterations,
+    linearise_1d,
+)
 from .gof import BINS, GofResult, gof_binned, gof_test
 
 
@@ -75,6 +84,9 @@ def exact_comparison(theta: np.ndarray, model: Model, rule: UpdateRule, batch_si
     discrete = discrete_law_1d(model, lr)
     if discrete is not None:
         return _discrete_comparison(theta, discrete, linear, lr, theta_star)
+    n = len(model.dataset()[1])
+    if n * iterations(lr, linear.h, 1e-13) > WORK_1D:
+        return None  # a large dataset at a small rate: the operator would take minutes
     law = exact_law_1d(model, lr, theta_star, linear.variance(lr))
     if law is None:
         return None

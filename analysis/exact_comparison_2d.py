@@ -1,7 +1,8 @@
 """A 2-D run measured against its exact finite-η density (``exact_law_2d``).
 
 For SGD at a constant rate with B = 1 and i.i.d. indices on a 2-D GLM (``linear_regression`` or
-``logistic_regression`` with d = 2): the goodness-of-fit test of the draws on a 3 × 3 grid of
+``logistic_regression`` with d = 2) small enough for the operator (examples × iterations ≤
+``WORK_2D``): the goodness-of-fit test of the draws on a 3 × 3 grid of
 bins at the exact marginal tertiles (``gof.gof_binned``, 8 degrees of freedom), measured mean
 and covariance against exact, and the stationary-mean bias measured, exact and at leading
 order ``−½H⁻¹∇³L(θ*)[Σ]`` with Σ the linearised covariance.
@@ -16,6 +17,7 @@ import numpy as np
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .estimators import mean_and_se
+from .exact_law import iterations
 from .exact_law_2d import (
     exact_law_2d,
     glm_curvature,
@@ -24,6 +26,8 @@ from .exact_law_2d import (
     quantile_bins,
 )
 from .gof import gof_binned
+
+WORK_2D = 20_000  # examples × iterations of the 2-D operator (each a G² spline pass: ~10 s)
 
 
 def constant_sgd_rate(rule: UpdateRule, dim: int) -> float | None:
@@ -46,6 +50,8 @@ def exact_comparison_2d(theta: np.ndarray, model: Model, rule: UpdateRule, batch
         return None
     theta_star = newton_optimum(parts, start)
     _, h, third, c = glm_curvature(parts, theta_star)
+    if len(parts[1]) * iterations(lr, float(np.linalg.eigvalsh(h).min()), 1e-11) > WORK_2D:
+        return None  # a large dataset at a small rate: the operator would take minutes
     cov = linear_covariance(h, c, lr)
     law = exact_law_2d(parts, lr, theta_star, cov)
     if law is None:

@@ -180,3 +180,12 @@ def discrete_law_1d(model: Model, lr: float) -> tuple[np.ndarray, np.ndarray] | 
         return None
     atoms, counts = np.unique(maps[:, 0], return_counts=True)
     return atoms, counts / counts.sum()
+
+
+WORK_1D = 400_000  # examples × iterations the 1-D transfer operator may take (~5 s)
+
+
+def iterations(lr: float, h_min: float, tol: float) -> float:
+    """Iterations a transfer operator contracting by ``1 − ηh_min`` needs to reach ``tol``."""
+    rate = lr * h_min
+    return float("inf") if rate <= 0 else float(np.log(1 / tol) / min(rate, 1.0))
