@@ -10,6 +10,7 @@ order ``−½H⁻¹∇³L(θ*)[Σ]`` with Σ the linearised covariance.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,14 +42,17 @@ def constant_sgd_rate(rule: UpdateRule, dim: int) -> float | None:
 
 
 def exact_comparison_2d(theta: np.ndarray, model: Model, rule: UpdateRule, batch_size: int,
-                        sampling: str, start: np.ndarray) -> dict[str, Any] | None:
-    """The comparison for draws ``theta [C, n, 2]`` (``None`` where no exact law applies)."""
+                        sampling: str, start: Callable[[], np.ndarray]) -> dict[str, Any] | None:
+    """The comparison for draws ``theta [C, n, 2]`` (``None`` where no exact law applies).
+
+    ``start``: where Newton's method starts (called only when the law applies).
+    """
     parts = model.glm_parts()
     lr = constant_sgd_rate(rule, model.dim)
     if (parts is None or lr is None or model.dim != 2 or batch_size != 1 or sampling != "iid"
             or theta.shape[1] < 8):
         return None
-    theta_star = newton_optimum(parts, start)
+    theta_star = newton_optimum(parts, start())
     _, h, third, c = glm_curvature(parts, theta_star)
     if len(parts[1]) * iterations(lr, float(np.linalg.eigvalsh(h).min()), 1e-11) > WORK_2D:
         return None  # a large dataset at a small rate: the operator would take minutes

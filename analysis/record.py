@@ -272,7 +272,7 @@ def analyze_run(run: RunData) -> RunAnalysis:
         exact = _exact_law(run)
         exact_2d = None if run.partial or run.model.dim != 2 else exact_comparison_2d(
             _leading_draws(run), run.model, run.rule, run.spec.run.batch_size,
-            run.spec.run.sampling, np.asarray(optimum(run.model), dtype=float))
+            run.spec.run.sampling, lambda: np.asarray(optimum(run.model), dtype=float))
         estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current,
                               epoch, exact, exact_2d)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
