@@ -113,7 +113,8 @@ def sweep_figure(runs: list[RunAnalysis], key: str, alpha: float) -> str | None:
     axes[2].scatter(x, p, color="k")
     axes[2].axhline(alpha, color="C3", ls="--", label=f"α = {alpha}")
     axes[2].set_yscale("log")
-    axes[2].set_ylim(top=2.0)
+    low = float(np.nanmin(np.append(p, alpha)))  # the 1e-300 floor plus autoscale margins
+    axes[2].set_ylim(max(1e-300, 0.3 * low), 2.0)  # went subnormal and broke the log ticks
     axes[2].set_ylabel("Gibbs p (family-wise; 1e-300 is the floor)")
     axes[2].legend(fontsize=7)
     for ax in axes:

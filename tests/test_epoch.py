@@ -129,3 +129,27 @@ def test_per_phase_test_size_and_power():
 
     r = rejections(200, seed=13, factors=(1.0, 1.05))
     assert r["1 η"] <= 8 and r["1.05 η"] >= 190 and r["independent batches"] >= 190, r
+
+
+def test_report_of_an_epoch_sweep_with_a_zero_gibbs_p(tmp_path, monkeypatch):
+    """An epoch run's Gibbs p is 0 (floored at 1e-300 on the sweep figure's log axis): the
+    autoscaled limit went subnormal (1.3e-315) and, with some labels, the log ticks overflowed
+    and the report failed. The axis now stops at 1e-300."""
+    from sgdthermo.analysis import sweep_figures
+    from sgdthermo.analysis.analyze import analyze_archive
+    from sgdthermo.analysis.report import render_html
+
+    cfg = {"seed": 5, "model": {"kind": "mean", "n": 20}, "rule": {"kind": "sgd", "lr": 0.1},
+           "run": {"chains": 32, "draws": 3000, "burn_in": 1000, "thin": 5, "batch_size": 5,
+                   "init_scale": 0.0},
+           "cluster": {"shard_chains": 32, "chunk_draws": 1000},
+           "sweep": {"grid": {"run.sampling": ["epoch", "iid"]}}}
+    analysis = analyze_archive(run_local(tmp_path, cfg))
+    assert min(r.gibbs.p_value for r in analysis.runs) == 0.0
+    html = render_html(analysis)
+    assert "<h3>run.sampling</h3>" in html and "Epoch reshuffling, per epoch phase" in html
+    limits = []
+    monkeypatch.setattr(sweep_figures, "to_png",
+                        lambda fig: limits.append(fig.axes[2].get_ylim()) or "")
+    sweep_figures.sweep_figure(analysis.runs, "run.sampling", 0.01)
+    assert limits and limits[0][0] >= 1e-300
