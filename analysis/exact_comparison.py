@@ -62,16 +62,21 @@ class ExactComparison:
                 "grid_error": self.law.grid_error, "tail_mass": self.law.tail_mass}
 
 
+def constant_sgd_rate(rule: UpdateRule, dim: int) -> float | None:
+    """η when the rule is constant-rate SGD (one rate, no momentum, nothing injected), else None."""
+    if rule.linear_form is None or not rule.stationary:
+        return None
+    hb = rule.linear_form(np.ones(dim), np.ones(dim), True)
+    if not hb.exact or hb.mu != 0 or hb.dampening != 0 or hb.injected or hb.rates.ndim != 1:
+        return None
+    return float(hb.rates[0]) if np.all(hb.rates == hb.rates[0]) else None
+
+
 def applies(model: Model, rule: UpdateRule, batch_size: int, sampling: str) -> float | None:
     """The constant rate η when the exact 1-D law applies to this run, else ``None``."""
     if model.dim != 1 or model.dataset() is None or batch_size != 1 or sampling != "iid":
         return None
-    if rule.linear_form is None or not rule.stationary:
-        return None
-    hb = rule.linear_form(np.ones(1), np.ones(1), True)
-    if not hb.exact or hb.mu != 0 or hb.dampening != 0 or hb.injected:
-        return None
-    return float(hb.rates[0])
+    return constant_sgd_rate(rule, 1)
 
 
 def exact_comparison(theta: np.ndarray, model: Model, rule: UpdateRule, batch_size: int,
@@ -90,13 +95,18 @@ def exact_comparison(theta: np.ndarray, model: Model, rule: UpdateRule, batch_si
     law = exact_law_1d(model, lr, theta_star, linear.variance(lr))
     if law is None:
         return None
+    return _measured(theta, law, linear, lr, gof_test(theta, law.cdf_at, law.quantile))
+
+
+def _measured(theta: np.ndarray, law: ExactLaw1D, linear: Linearised1D, lr: float,
+              gof: GofResult, method: str = "transfer operator") -> ExactComparison:
+    """The draws' mean and variance (τ-sized SEs) and the law's Gaussian distance beside it."""
     m, v, _ = law.moments()
     mean, mean_se = mean_and_se(theta[..., None])
     var, var_se = mean_and_se(((theta - m) ** 2)[..., None])
     gauss = float(np.abs(law.cdf - scipy.stats.norm.cdf(law.grid, m, np.sqrt(v))).max())
-    return ExactComparison(law, linear, lr, gof_test(theta, law.cdf_at, law.quantile),
-                           (float(mean[0]), float(mean_se[0])),
-                           (float(var[0]), float(var_se[0])), gauss)
+    return ExactComparison(law, linear, lr, gof, (float(mean[0]), float(mean_se[0])),
+                           (float(var[0]), float(var_se[0])), gauss, method)
 
 
 def _discrete_comparison(theta: np.ndarray, discrete: tuple[np.ndarray, np.ndarray],
@@ -121,14 +131,8 @@ def _discrete_comparison(theta: np.ndarray, discrete: tuple[np.ndarray, np.ndarr
     groups = np.unique(group)
     expected = np.array([masses[group == g].sum() for g in groups] + [0.0])
     index = np.where(off, len(groups), np.searchsorted(groups, group[nearest]))
-    gof = gof_binned(index, expected)
-    m, v, _ = law.moments()
-    mean, mean_se = mean_and_se(theta[..., None])
-    var, var_se = mean_and_se(((theta - m) ** 2)[..., None])
-    gauss = float(np.abs(steps - scipy.stats.norm.cdf(grid, m, np.sqrt(v))).max())
-    return ExactComparison(law, linear, lr, gof, (float(mean[0]), float(mean_se[0])),
-                           (float(var[0]), float(var_se[0])), gauss,
-                           "discrete: every map is constant, mass 1/N at each T_i")
+    return _measured(theta, law, linear, lr, gof_binned(index, expected),
+                     "discrete: every map is constant, mass 1/N at each T_i")
 
 
 def exact_sentence(e: dict[str, Any], shape: str | None = None) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .estimators import mean_and_se
+from .exact_comparison import constant_sgd_rate
 from .exact_law import iterations
 from .exact_law_2d import (
     exact_law_2d,
@@ -29,16 +30,6 @@ from .exact_law_2d import (
 from .gof import gof_binned
 
 WORK_2D = 20_000  # examples × iterations of the 2-D operator (each a G² spline pass: ~10 s)
-
-
-def constant_sgd_rate(rule: UpdateRule, dim: int) -> float | None:
-    """η when the rule is constant-rate SGD with nothing injected, else ``None``."""
-    if rule.linear_form is None or not rule.stationary:
-        return None
-    hb = rule.linear_form(np.ones(dim), np.ones(dim), True)
-    if not hb.exact or hb.mu != 0 or hb.dampening != 0 or hb.injected or hb.rates.ndim != 1:
-        return None
-    return float(hb.rates[0]) if np.all(hb.rates == hb.rates[0]) else None
 
 
 def exact_comparison_2d(theta: np.ndarray, model: Model, rule: UpdateRule, batch_size: int,

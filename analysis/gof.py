@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 
-from .estimators import batch_means, batches_for, slowest_time
+from .contrast_tests import Means
+from .estimators import batches_for, slowest_time
 
 BINS = 10
 
@@ -60,10 +61,10 @@ def gof_binned(index: np.ndarray, expected: np.ndarray) -> GofResult:
     onehot = (index[..., None] == np.arange(bins)).astype(float)  # [C, n, M]
     observed = onehot.mean(axis=(0, 1))
     x = onehot[..., :bins - 1]
-    n_batches = batches_for(slowest_time(x), x.shape[1])
-    means, halves = batch_means(x, n_batches), batch_means(x, 2 * n_batches)  # [m, M − 1]
+    pair = Means.of(x, batches_for(slowest_time(x), x.shape[1]))  # lengths L and L/2
+    means, halves = pair.m1, pair.m2  # [m, M − 1], [2m, M − 1]
     m = means.shape[0]
-    d = x.mean(axis=(0, 1)) - expected[:bins - 1]
+    d = pair.mean - expected[:bins - 1]
     flat = means.std(axis=0) == 0  # a bin never (or always) hit: its mean is exact
     if np.any((observed > 0) & (expected == 0)) or np.any(flat & (np.abs(d) > 1e-12)):
         # an event of probability 0 happened, or a frequency that never varies is off: certain

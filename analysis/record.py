@@ -239,14 +239,14 @@ def _leading_draws(run: RunData) -> np.ndarray:
     return np.asarray(theta)[~run.diverged_chains()]
 
 
-def _exact_law(run: RunData) -> ExactComparison | None:
+def _exact_law(run: RunData, lead: np.ndarray) -> ExactComparison | None:
     """The exact 1-D law's comparison, where it applies (``exact_comparison.applies``)."""
     r = run.spec.run
-    if applies(run.model, run.rule, r.batch_size, r.sampling) is None or run.partial:
+    if applies(run.model, run.rule, r.batch_size, r.sampling) is None:
         return None
     theta_star = newton_optimum_1d(run.model, float(optimum(run.model)[0]))
-    return exact_comparison(_leading_draws(run)[..., 0], run.model, run.rule, r.batch_size,
-                            r.sampling, theta_star)
+    return exact_comparison(lead[..., 0], run.model, run.rule, r.batch_size, r.sampling,
+                            theta_star)
 
 
 def analyze_run(run: RunData) -> RunAnalysis:
@@ -265,14 +265,16 @@ def analyze_run(run: RunData) -> RunAnalysis:
         comparison = (compare(run, theory, samples, temps, diag) if theory is not None
                       else None)
         gibbs = gibbs_test(samples) if samples is not None else gibbs_unavailable()
-        current = None if run.partial else probability_current(
-            _leading_draws(run), theory, run.spec.run.thin, tau=slowest_recorded_time(diag))
-        epoch = None if run.partial else epoch_comparison(
-            _leading_draws(run), theory, run.spec.run.burn_in, run.spec.run.thin)
-        exact = _exact_law(run)
-        exact_2d = None if run.partial or run.model.dim != 2 else exact_comparison_2d(
-            _leading_draws(run), run.model, run.rule, run.spec.run.batch_size,
-            run.spec.run.sampling, lambda: np.asarray(optimum(run.model), dtype=float))
+        current = epoch = exact = exact_2d = None
+        if not run.partial:  # θ's first coordinates, read once for all four
+            lead = _leading_draws(run)
+            current = probability_current(lead, theory, run.spec.run.thin,
+                                          tau=slowest_recorded_time(diag))
+            epoch = epoch_comparison(lead, theory, run.spec.run.burn_in, run.spec.run.thin)
+            exact = _exact_law(run, lead)
+            exact_2d = None if run.model.dim != 2 else exact_comparison_2d(
+                lead, run.model, run.rule, run.spec.run.batch_size, run.spec.run.sampling,
+                lambda: np.asarray(optimum(run.model), dtype=float))
         estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current,
                               epoch, exact, exact_2d)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
