@@ -22,6 +22,7 @@ from ..sampler.rules import UpdateRule
 from .estimators import mean_and_se
 from .exact_law import (
     WORK_1D,
+    DiscreteLaw1D,
     ExactLaw1D,
     Linearised1D,
     discrete_law_1d,
@@ -29,7 +30,7 @@ from .exact_law import (
     iterations,
     linearise_1d,
 )
-from .gof import BINS, GofResult, gof_binned, gof_test
+from .gof import BINS, GofResult, gof_binned, gof_test, gof_words, merge_groups
 
 
 @dataclass
@@ -55,9 +56,7 @@ class ExactComparison:
                 "bias": {"exact": m - self.law.theta_star,
                          "leading_order": self.linear.mean_bias(self.lr),
                          "measured": self.mean[0] - self.law.theta_star},
-                "gof": {"f": self.gof.f_stat, "dof": list(self.gof.dof),
-                        "p_value": self.gof.p_value, "expected": self.gof.expected.tolist(),
-                        "observed": self.gof.observed.tolist()},
+                "gof": self.gof.as_dict(),
                 "gaussian_distance": self.gaussian_distance,
                 "grid_error": self.law.grid_error, "tail_mass": self.law.tail_mass}
 
@@ -109,28 +108,27 @@ def _measured(theta: np.ndarray, law: ExactLaw1D, linear: Linearised1D, lr: floa
                            (float(var[0]), float(var_se[0])), gauss, method)
 
 
-def _discrete_comparison(theta: np.ndarray, discrete: tuple[np.ndarray, np.ndarray],
-                         linear: Linearised1D, lr: float,
-                         theta_star: float) -> ExactComparison:
+def _discrete_comparison(theta: np.ndarray, discrete: DiscreteLaw1D, linear: Linearised1D,
+                         lr: float, theta_star: float) -> ExactComparison:
     """Against a discrete exact law (``exact_law.discrete_law_1d``).
 
-    Each draw is assigned its nearest atom; atoms are grouped into at most ``gof.BINS`` bins
-    of consecutive atoms by cumulative mass, and a draw farther than 1e-9 (relative) from every
-    atom goes to an extra bin of probability 0, which the test then rejects. The CDF is kept as
-    steps of width 1e-9 at the atoms (for the moments and the Gaussian distance).
+    Each draw is assigned the atom it lies on (``DiscreteLaw1D.atom_of``); atoms are grouped
+    into at most ``gof.BINS`` bins of consecutive atoms by cumulative mass, and a draw on no
+    atom lies in no bin, which the test rejects with certainty. The CDF is kept as steps of
+    width ``tol`` at the atoms (for the moments and the Gaussian distance).
     """
-    atoms, masses = discrete
+    atoms, masses = discrete.atoms, discrete.masses
     cdf = np.cumsum(masses)
-    width = 1e-9 * np.maximum(1.0, np.abs(atoms))
-    grid = np.ravel(np.column_stack([atoms - width, atoms]))
+    grid = np.ravel(np.column_stack([atoms - discrete.tol / 4, atoms]))
     steps = np.ravel(np.column_stack([cdf - masses, cdf]))
     law = ExactLaw1D(grid, steps, 0.0, 0.0, theta_star)
-    nearest = np.abs(theta[..., None] - atoms).argmin(axis=-1)
-    off = np.abs(theta - atoms[nearest]) > 1e-9 * np.maximum(1.0, np.abs(theta))
-    group = np.minimum(((cdf - masses) * BINS + 1e-9).astype(int), BINS - 1)  # per atom
-    groups = np.unique(group)
-    expected = np.array([masses[group == g].sum() for g in groups] + [0.0])
-    index = np.where(off, len(groups), np.searchsorted(groups, group[nearest]))
+    group = merge_groups(masses, BINS) or [np.arange(len(atoms))]  # atoms → bins
+    bin_of = np.empty(len(atoms), dtype=int)
+    for b, members in enumerate(group):
+        bin_of[members] = b
+    on = discrete.atom_of(theta)
+    index = np.where(on >= 0, bin_of[on], -1)
+    expected = np.array([masses[g].sum() for g in group])
     return _measured(theta, law, linear, lr, gof_binned(index, expected),
                      "discrete: every map is constant, mass 1/N at each T_i")
 
@@ -141,8 +139,7 @@ def exact_sentence(e: dict[str, Any], shape: str | None = None) -> str:
     z_mean = (me["mean"] - ex["mean"]) / me["mean_se"]
     z_var = (me["variance"] - ex["variance"]) / me["variance_se"]
     text = (f"Exact finite-η law (η = {e['lr']:g}, B = 1, {e['method']}; grid error "
-            f"{e['grid_error']:.1g}): goodness of fit p = {g['p_value']:.3g} (F({g['dof'][0]}, "
-            f"{g['dof'][1]}) = {g['f']:.3g}); mean {me['mean']:.6g} ± {me['mean_se']:.2g} "
+            f"{e['grid_error']:.1g}): {gof_words(g)}; mean {me['mean']:.6g} ± {me['mean_se']:.2g} "
             f"(exact {ex['mean']:.6g}, z {z_mean:+.1f}), variance {me['variance']:.4g} ± "
             f"{me['variance_se']:.2g} (exact {ex['variance']:.4g}, z {z_var:+.1f}), exact "
             f"skewness {ex['skewness']:.3g}; bias E[θ] − θ* measured {b['measured']:.3g}, exact "

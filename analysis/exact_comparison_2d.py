@@ -27,7 +27,7 @@ from .exact_law_2d import (
     newton_optimum,
     quantile_bins,
 )
-from .gof import gof_binned
+from .gof import gof_binned, gof_words
 
 WORK_2D = 20_000  # examples × iterations of the 2-D operator (each a G² spline pass: ~10 s)
 
@@ -67,8 +67,7 @@ def exact_comparison_2d(theta: np.ndarray, model: Model, rule: UpdateRule, batch
             "bias": {"exact": (exact_mean - theta_star).tolist(),
                      "leading_order": leading.tolist(),
                      "measured": (mean - theta_star).tolist()},
-            "gof": {"f": gof.f_stat, "dof": list(gof.dof), "p_value": gof.p_value,
-                    "expected": gof.expected.tolist(), "observed": gof.observed.tolist()}}
+            "gof": gof.as_dict()}
 
 
 def exact_sentence_2d(e: dict[str, Any]) -> str:
@@ -76,7 +75,7 @@ def exact_sentence_2d(e: dict[str, Any]) -> str:
     g, b = e["gof"], e["bias"]
     z = (np.array(e["measured_mean"]) - np.array(e["exact_mean"])) / np.array(e["mean_se"])
     vec = lambda v: "(" + ", ".join(f"{x:.3g}" for x in v) + ")"  # noqa: E731
-    return (f"Exact finite-η law (2-D, η = {e['lr']:g}, B = 1, transfer operator): goodness of "
-            f"fit on 3 × 3 tertile bins p = {g['p_value']:.3g} (F({g['dof'][0]}, {g['dof'][1]})"
-            f" = {g['f']:.3g}); bias E[θ] − θ* measured {vec(b['measured'])} (z vs exact "
-            f"{vec(z)}), exact {vec(b['exact'])}, leading order {vec(b['leading_order'])}.")
+    return (f"Exact finite-η law (2-D, η = {e['lr']:g}, B = 1, transfer operator): "
+            f"{gof_words(g, 'on 3 × 3 tertile bins ')}; bias E[θ] − θ* measured "
+            f"{vec(b['measured'])} (z vs exact {vec(z)}), exact {vec(b['exact'])}, leading "
+            f"order {vec(b['leading_order'])}.")

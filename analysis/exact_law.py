@@ -167,19 +167,69 @@ def newton_optimum_1d(model: Model, start: float, steps: int = 20) -> float:
     return theta
 
 
-def discrete_law_1d(model: Model, lr: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Atoms and masses when every map is constant (``mean`` at η = 1: θ' = y_i), else None.
+@dataclass
+class DiscreteLaw1D:
+    """Atoms and masses of a discrete stationary law, near-ties merged.
 
-    Then the stationary law is exactly discrete after one step: mass 1/N at each ``T_i``.
+    Values ``T_i(θ)`` closer than ``tol`` (absolute) to their neighbour are one atom: they
+    differ only by rounding (or by less than any run can resolve), and splitting a cluster of
+    them would assign rounded draws to one or the other by chance. An atom sits at its cluster's
+    mass-weighted centre and covers ``[low − tol, high + tol]``.
+    """
+
+    atoms: np.ndarray  # [A] increasing
+    masses: np.ndarray  # [A], sum 1
+    low: np.ndarray  # [A] the smallest value merged into each atom
+    high: np.ndarray  # [A] the largest
+    tol: float
+
+    def atom_of(self, x: np.ndarray) -> np.ndarray:
+        """The index of the atom each value lies on, ``-1`` where it lies on none (NaN too).
+
+        The tolerance widens to ``1000·ε·scale`` for draws stored at a coarser precision ε.
+        """
+        tol = max(self.tol, tie_tolerance(x.dtype, self.atoms))
+        j = np.clip(np.searchsorted(self.low, x, side="right") - 1, 0, len(self.atoms) - 1)
+        on = (x >= self.low[j] - tol) & (x <= self.high[j] + tol)
+        k = np.minimum(j + 1, len(self.atoms) - 1)  # x may sit just below the next cluster
+        on_next = (x >= self.low[k] - tol) & (x <= self.high[k] + tol)
+        return np.where(on, j, np.where(on_next, k, -1))
+
+
+def tie_tolerance(dtype: np.dtype | torch.dtype, values: np.ndarray) -> float:
+    """``max(1e-9, 1000·ε)·max(1, max|v|)``: values closer than this are one (ε of ``dtype``).
+
+    One SGD step ``θ − η(θ − y)`` rounds to a few ε times the largest magnitude involved.
+    """
+    eps = torch.finfo(dtype).eps if isinstance(dtype, torch.dtype) else np.finfo(dtype).eps
+    return max(1e-9, 1e3 * float(eps)) * max(1.0, float(np.abs(values).max(initial=0.0)))
+
+
+def merge_ties(values: np.ndarray, tol: float) -> DiscreteLaw1D:
+    """Equal-mass values ``[N]`` as a discrete law, neighbours closer than ``tol`` merged."""
+    v = np.sort(np.asarray(values, dtype=float))
+    start = np.concatenate([[True], np.diff(v) > tol])  # single linkage along the sorted values
+    label = np.cumsum(start) - 1
+    count = np.bincount(label).astype(float)
+    atoms = np.bincount(label, weights=v) / count
+    first = np.flatnonzero(start)
+    last = np.concatenate([first[1:], [len(v)]]) - 1
+    return DiscreteLaw1D(atoms, count / len(v), v[first], v[last], tol)
+
+
+def discrete_law_1d(model: Model, lr: float) -> DiscreteLaw1D | None:
+    """The law when every map is constant (``mean`` at η = 1: θ' = y_i), else None.
+
+    Then the stationary law is exactly discrete after one step: mass 1/N at each ``T_i``, with
+    values equal to within rounding (``tie_tolerance`` of the model's dtype) merged.
     """
     if model.dim != 1 or model.dataset() is None:
         return None
     maps = example_maps(model, lr, np.array([-1.0, 1.0]))  # [N, 2]
-    scale = max(float(np.abs(maps).max()), 1.0)
-    if np.abs(maps[:, 0] - maps[:, 1]).max() > 1e-12 * scale:
+    tol = tie_tolerance(model.dtype, maps)
+    if np.abs(maps[:, 0] - maps[:, 1]).max() > tol:
         return None
-    atoms, counts = np.unique(maps[:, 0], return_counts=True)
-    return atoms, counts / counts.sum()
+    return merge_ties(maps[:, 0], tol)
 
 
 WORK_1D = 400_000  # examples × iterations the 1-D transfer operator may take (~5 s)

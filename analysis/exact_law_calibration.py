@@ -54,9 +54,9 @@ def rejections(lr: float, reps: int, seed: int, chains: int = 8, draws: int = 20
     sd = np.sqrt(var)
     out = {"exact": 0, "gaussian": 0, "shape": 0}
     for x in replicates(y, lr, reps, chains, draws, seed):
-        out["exact"] += gof_test(x, law.cdf_at, law.quantile).p_value < alpha
+        out["exact"] += gof_test(x, law.cdf_at, law.quantile).rejects(alpha)
         out["gaussian"] += gof_test(x, lambda v: scipy.stats.norm.cdf(v, mean, sd),
-                                    lambda q: scipy.stats.norm.ppf(q, mean, sd)).p_value < alpha
+                                    lambda q: scipy.stats.norm.ppf(q, mean, sd)).rejects(alpha)
         centred = (x - x.mean())[..., None]
         shape = next(c for c in gibbs_test_arrays(centred, (x - y.mean())[..., None]).components
                      if c.name == "shape")
@@ -116,8 +116,8 @@ def rejections_2d(reps: int, seed: int, lr: float = 0.3, chains: int = 8, draws:
     for run in out.transpose(1, 0, 2).reshape(reps, chains, draws, 2):
         index = (3 * np.searchsorted(edges[0], run[..., 0])
                  + np.searchsorted(edges[1], run[..., 1]))
-        counts["exact"] += gof_binned(index, exact).p_value < alpha
-        counts["gaussian"] += gof_binned(index, gauss).p_value < alpha
+        counts["exact"] += gof_binned(index, exact).rejects(alpha)
+        counts["gaussian"] += gof_binned(index, gauss).rejects(alpha)
     return counts
 
 

@@ -17,6 +17,7 @@ import torch
 
 from ..sampler.archive import set_storage_options
 from ..sampler.shard import ShardRunner
+from .machine import WritersLock
 
 
 class ShardFailed(RuntimeError):
@@ -28,6 +29,7 @@ class _ShardActor:
                  storage_options: dict[str, Any]) -> None:
         torch.set_num_threads(1)  # two threads collapse when another process holds a core
         set_storage_options(storage_options)  # the driver's, for an archive URL
+        self.writers = WritersLock(path)  # held while this process lives (``machine``)
         self.runner: ShardRunner | None = None
         self.error: str | None = None
         try:

@@ -124,7 +124,8 @@ def cmd_status(args: argparse.Namespace) -> None:
              else "running")
     driver = None if lease is None else {"owner": lease["owner"],
                                          "heartbeat_age_s": round(lease["age_s"], 1),
-                                         "stale": lease["stale"]}
+                                         "stale": lease["stale"],
+                                         "gone": lease.get("gone", False)}
     if args.json:
         print(json.dumps({"archive": args.archive, "created": meta["created"],
                           "device": meta["device"], "state": state, "driver": driver,

@@ -98,6 +98,14 @@ def init_ray(address: str | None = None) -> str:
     return "local"
 
 
+def nodes_on_this_machine() -> bool:
+    """Whether every live node of the Ray cluster runs on this machine (host name)."""
+    import socket
+
+    host = socket.gethostname()
+    return all(n.get("NodeManagerHostname") == host for n in ray.nodes() if n.get("Alive"))
+
+
 def resolve_device(requested: str) -> str:
     """``auto`` → ``cuda`` when the Ray cluster has GPUs, else ``cpu``."""
     gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0

@@ -30,12 +30,13 @@ from .driver import (
     check_output,
     handle_sigterm,
     init_ray,
+    nodes_on_this_machine,
     prepare_archive,
     resolve_device,
     run_archive,
     validate_runs,
 )
-from .lease import Lease, acquire, refuse_if_held
+from .lease import Lease, acquire, refuse_if_held, takeover_line
 from .progress import RunBars
 from .resources import check_resources
 
@@ -49,7 +50,8 @@ def load_config(config: str | Path | Mapping[str, Any],
 
 
 def check_job(job: JobConfig, out: str, overwrite: bool = False, force: bool = False,
-              resource_check: bool = True) -> list[dict[str, Any]]:
+              resource_check: bool = True,
+              console: Console | None = None) -> list[dict[str, Any]]:
     """Every check before Ray starts; returns each run's facts (``shard.state_facts``)."""
     if job.claim is not None:  # the claims (and the analysis they import) load only if named
         from ..analysis.claims import check_claim_name
@@ -60,8 +62,11 @@ def check_job(job: JobConfig, out: str, overwrite: bool = False, force: bool = F
             raise ConfigError(str(err)) from None
     facts = validate_runs(job)
     check_resources(job, facts, out, machine=resource_check)
-    refuse_if_held(out, force, name=f"--out {out!r}")
+    previous = refuse_if_held(out, force, name=f"--out {out!r}")
     check_output(out, overwrite)
+    line = takeover_line(out, previous)
+    if line is not None:
+        (console or Console(stderr=True)).print(line, markup=False)
     return facts
 
 
@@ -72,6 +77,7 @@ def execute(path: str, mode: str, held: Lease, progress: bool = False,
     meta = read_root(path)
     labels = {r["index"]: r["label"] for r in meta["runs"]}
     console.print(f"[dim]ray: {mode}; device: {meta['device']}; archive: {path}[/dim]")
+    held.set_writers_local(nodes_on_this_machine())
     restore = handle_sigterm()
     try:
         with RunBars(labels, enabled=progress, console=console) as bars:
@@ -111,7 +117,7 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
     """
     job = load_config(config, overrides)
     set_storage_options({**job.cluster.storage_options, **(storage_options or {})})
-    facts = check_job(job, out, overwrite, force, resource_check)
+    facts = check_job(job, out, overwrite, force, resource_check, console)
     mode = init_ray(address)
     prepare_archive(job, out, overwrite, resolve_device(job.cluster.device), facts)
     execute(out, mode, acquire(out, force=True), progress, console)
@@ -135,6 +141,9 @@ def resume_job(archive: str, *, address: str | None = None, force: bool = False,
     set_storage_options({**stored, **given})
     check_kernels(archive)  # and runs this machine cannot continue
     held = acquire(archive, force=force)  # and a job another driver is running
+    line = takeover_line(archive, held.taken_from)
+    if line is not None:
+        (console or Console(stderr=True)).print(line, markup=False)
     try:
         check_integrity(archive, repair, console or Console(stderr=True))
         mode = init_ray(address)

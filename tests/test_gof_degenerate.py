@@ -1,0 +1,127 @@
+"""The goodness-of-fit test on degenerate input: every case built directly, every outcome defined.
+
+A zero-probability bin, a covariance that is singular by construction, a bin never or always
+hit, too few batches for the bins, a single bin, NaN draws and near-tied atoms each give a
+p-value, a certain rejection or "undecided" with its reason — never NaN — on every CPU, because
+each case is singular exactly, not by a rounding that one BLAS kernel makes and another does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+from sgdthermo.analysis.exact_law import merge_ties, tie_tolerance
+from sgdthermo.analysis.gof import gof_binned, gof_test, gof_words, merge_groups
+
+
+def ar1_bins(chains: int, draws: int, phi: float, bins: int, seed: int) -> np.ndarray:
+    """Bin indices of a stationary AR(1) chain binned at its exact deciles (a valid null)."""
+    rng = np.random.default_rng(seed)
+    z = np.empty((chains, draws))
+    z[:, 0] = rng.normal(size=chains)
+    noise = rng.normal(size=(chains, draws)) * np.sqrt(1 - phi**2)
+    for t in range(1, draws):
+        z[:, t] = phi * z[:, t - 1] + noise[:, t]
+    return np.minimum((scipy.stats.norm.cdf(z) * bins).astype(int), bins - 1)
+
+
+def test_a_zero_probability_bin_never_hit_leaves_the_statistic_unchanged():
+    """The discrete law's failure: with a bin of probability 0 appended, the other bins'
+    indicators sum to 1 in every batch (a covariance singular by construction). The test is
+    the same as without that bin, to rounding, and never NaN."""
+    index = ar1_bins(8, 2000, 0.3, 10, seed=1)
+    plain = gof_binned(index, np.full(10, 0.1))
+    padded = gof_binned(index, np.concatenate([np.full(10, 0.1), [0.0]]))
+    assert plain.outcome == padded.outcome == "tested"
+    assert padded.p_value == pytest.approx(plain.p_value, rel=1e-9)
+    assert padded.dof == plain.dof == (9, plain.dof[1])
+    # and a zero bin in the middle (coinciding quantile edges) likewise
+    middle = gof_binned(np.where(index >= 5, index + 1, index),
+                        np.concatenate([np.full(5, 0.1), [0.0], np.full(5, 0.1)]))
+    assert middle.p_value == pytest.approx(plain.p_value, rel=1e-9)
+
+
+def test_a_draw_where_the_law_has_no_mass_rejects_with_certainty():
+    index = ar1_bins(8, 500, 0.3, 10, seed=2)
+    index[3, 17] = 10  # the appended bin of probability 0
+    r = gof_binned(index, np.concatenate([np.full(10, 0.1), [0.0]]))
+    assert r.outcome == "rejected" and r.p_value == 0.0 and "probability 0" in r.reason
+    outside = ar1_bins(8, 500, 0.3, 10, seed=2)
+    outside[0, 0] = -1  # in no bin at all
+    assert gof_binned(outside, np.full(10, 0.1)).p_value == 0.0
+
+
+def test_nan_draws_lie_in_no_bin():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 400))
+    ok = gof_test(x, scipy.stats.norm.cdf, scipy.stats.norm.ppf)
+    assert ok.outcome == "tested" and 0 < ok.p_value <= 1
+    x[1, 5] = np.nan
+    r = gof_test(x, scipy.stats.norm.cdf, scipy.stats.norm.ppf)
+    assert r.outcome == "rejected" and r.p_value == 0.0
+
+
+def test_a_bin_never_hit_rejects_unless_its_probability_is_negligible():
+    index = ar1_bins(8, 1000, 0.3, 9, seed=4)  # bins 0 … 8; bin 9 never hit
+    wrong = gof_binned(index, np.full(10, 0.1))  # bin 9 should have 10 %: certain rejection
+    assert wrong.outcome == "rejected" and "never varies" in wrong.reason
+    tiny = np.concatenate([np.full(9, (1 - 1e-12) / 9), [1e-12]])  # 1e-12 away: left out
+    r = gof_binned(index, tiny)
+    assert r.outcome == "tested" and r.dof[0] == 8
+    assert r.p_value == pytest.approx(gof_binned(index, np.full(9, 1 / 9)).p_value, rel=1e-6)
+
+
+def test_frequencies_that_never_vary_are_exact():
+    """Alternating bins with batches of even length: every batch holds exactly half of each,
+    so V = 0. Equal to the law: undecided (nothing varies); off it: certain rejection."""
+    index = np.tile([0, 1], (8, 300))  # 600 draws: 30 batches of 20, 60 of 10
+    even = gof_binned(index, np.array([0.5, 0.5]))
+    assert even.outcome == "undecided" and even.p_value is None and "varies" in even.reason
+    assert gof_binned(index, np.array([0.4, 0.6])).outcome == "rejected"
+
+
+def test_one_bin_is_undecided():
+    index = np.zeros((4, 100), dtype=int)
+    r = gof_binned(index, np.array([0.0, 1.0, 0.0])[[1, 0, 2]])  # all mass in bin 0
+    assert r.outcome == "undecided" and "one bin" in r.reason
+    assert gof_words(r.as_dict()).startswith("goodness of fit undecided (")
+
+
+def test_too_few_batches_merge_bins_then_undecided():
+    """τ ≈ 2000 draws: one batch per chain. 16 chains (ν = 6) leave room for 5 merged bins;
+    2 chains (ν = 0.4) for none."""
+    slow = ar1_bins(16, 2000, 0.999, 10, seed=5)
+    r = gof_binned(slow, np.full(10, 0.1))
+    assert r.outcome == "tested" and r.dof[0] == 4 and "merged to 5" in r.reason
+    assert 0 < r.p_value <= 1
+    few = gof_binned(slow[:2], np.full(10, 0.1))
+    assert few.outcome == "undecided" and "too few" in few.reason
+
+
+def test_merge_groups_keeps_runs_of_consecutive_bins():
+    groups = merge_groups(np.full(10, 0.1), 4)
+    assert [g.tolist() for g in groups] == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9]]
+    assert merge_groups(np.full(3, 1 / 3), 5) == [np.array([0]), np.array([1]), np.array([2])]
+    assert merge_groups(np.full(3, 1 / 3), 1) is None
+
+
+def test_json_form_has_no_nan_or_infinity():
+    import json
+
+    index = ar1_bins(2, 2000, 0.999, 10, seed=6)
+    for r in (gof_binned(index, np.full(10, 0.1)),
+              gof_binned(np.full((4, 50), 7), np.full(10, 0.1))):
+        json.dumps(r.as_dict(), allow_nan=False)
+
+
+def test_near_tied_atoms_are_one_atom():
+    """Values one ulp apart, exact duplicates and values apart by far more than rounding."""
+    y = np.array([1.0, np.nextafter(1.0, 2.0), 2.0, 2.0, 3.0, 3.0 + 1e-6])
+    law = merge_ties(y, tie_tolerance(np.float64, y))
+    assert law.atoms.tolist() == pytest.approx([1.0, 2.0, 3.0, 3.0 + 1e-6])
+    assert law.masses.tolist() == pytest.approx([2 / 6, 2 / 6, 1 / 6, 1 / 6])
+    x = np.array([1.0, np.nextafter(1.0, 0.0), 2.0 + 1e-13, 3.0 + 1e-6, 1.5, np.nan])
+    assert law.atom_of(x).tolist() == [0, 0, 1, 3, -1, -1]
+    # float32 draws of the same atoms: their rounding (~1e-7) is not "off the support"
+    assert law.atom_of(np.float32([1.0, 3.0])).tolist() == [0, 2]
