@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 import torch
+from scipy import sparse
+from scipy.sparse import linalg as splinalg
 
 from ..sampler.models import Model
 
@@ -68,15 +70,51 @@ def example_maps(model: Model, lr: float, grid: np.ndarray) -> np.ndarray:
     return (grid[:, None] - lr * g).T
 
 
+def transfer_operator(maps: np.ndarray, grid: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The transfer operator on CDFs on a uniform grid, as ``F ↦ A·F + b``.
+
+    ``(PF)(x) = (1/N) Σ_i F(T_i⁻¹(x))`` with F linear between nodes, 0 left of the grid and 1
+    right of it: row x of ``A`` holds, for each map, the two interpolation weights of
+    ``T_i⁻¹(x)`` (``1/N`` each in all), and ``b(x)`` the share of maps with ``T_i⁻¹(x)`` right
+    of the grid. ``T_i⁻¹`` by interpolating the tabulated, increasing ``T_i``.
+    """
+    n, size = maps.shape
+    lo, step = grid[0], grid[1] - grid[0]
+    rows, cols, weights = [], [], []
+    b = np.zeros(size)
+    for t in maps:
+        inverse = np.interp(grid, t, grid, left=-np.inf, right=np.inf)
+        right = inverse > grid[-1]
+        b += right
+        inside = np.flatnonzero((inverse >= lo) & ~right)
+        u = (inverse[inside] - lo) / step
+        j = np.clip(np.floor(u).astype(int), 0, size - 2)
+        w = np.clip(u - j, 0.0, 1.0)
+        rows += [inside, inside]
+        cols += [j, j + 1]
+        weights += [1 - w, w]
+    a = sparse.csr_matrix((np.concatenate(weights) / n,
+                           (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+    return a, b / n
+
+
 def _fixed_point(model: Model, lr: float, grid: np.ndarray, start: np.ndarray,
                  tol: float, max_iter: int) -> np.ndarray | None:
+    """The fixed point ``F = A·F + b`` (``transfer_operator``), or ``None``.
+
+    BiCGSTAB on ``(I − A)F = b`` from ``start``, then plain iterations until one changes F by
+    less than ``tol`` (the check, and the fallback if BiCGSTAB breaks down): tens of operator
+    applications where the plain iteration alone takes ``log(1/tol)/(ηh)``.
+    """
     maps = example_maps(model, lr, grid)
     if not np.all(np.diff(maps, axis=1) > 0):
         return None  # a map folds: the CDF transfer needs increasing maps
-    inverse = np.stack([np.interp(grid, t, grid, left=-np.inf, right=np.inf) for t in maps])
-    f = start
+    a, b = transfer_operator(maps, grid)
+    eye_minus_a = splinalg.LinearOperator(a.shape, matvec=lambda v: v - a @ v, dtype=float)
+    f, _ = splinalg.bicgstab(eye_minus_a, b, x0=start, rtol=0.0, atol=tol / 2, maxiter=1000)
+    f = f if np.all(np.isfinite(f)) else start
     for _ in range(max_iter):
-        new = np.mean([np.interp(inv, grid, f, left=0.0, right=1.0) for inv in inverse], axis=0)
+        new = a @ f + b
         if np.abs(new - f).max() < tol:
             return new
         f = new
