@@ -89,8 +89,9 @@ def _value(v) -> str:
     return repr(v)
 
 
-def _cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
+def _cli(*args: str, address: str = "") -> subprocess.Popen:
+    """The CLI in its own process group, joining ``address`` (default: its embedded Ray)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": address}
     return subprocess.Popen([sys.executable, "-m", "sgdthermo.cluster.cli", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
@@ -122,11 +123,19 @@ def _wait_for_blocks(path: str, at_least: int, proc: subprocess.Popen, timeout=1
     pytest.fail("no progress")
 
 
-def test_ctrl_c_and_driver_kill_then_resume_bitwise(tmp_path):
-    job = {**JOB, "run": {**JOB["run"], "draws": 20000}}
+def test_ctrl_c_and_driver_kill_then_resume_bitwise(ray_session, tmp_path):
+    """Each driver joins this session's Ray instance (the embedded default is tested in
+    test_cli and test_join_existing_cluster_with_address): what is tested is the driver.
+    32 blocks per shard: a driver's actors run at most the one block each that it asked for
+    after it stops, so every interruption lands well before the end."""
+    job = {**JOB, "run": {**JOB["run"], "draws": 8000}}
     cfg = tmp_path / "job.toml"
     cfg.write_text(_toml(job))
     path = str(tmp_path / "cli.zarr")
+    session = ray_session.get_runtime_context().gcs_address
+
+    def _cli(*args: str) -> subprocess.Popen:
+        return globals()["_cli"](*args, address=session)
 
     proc = _cli("run", str(cfg), "--out", path, "--no-progress", "--no-analyze")
     _wait_for_blocks(path, 3, proc)

@@ -28,9 +28,9 @@ JOB = {
     "name": "node-loss", "seed": 5,
     "model": {"kind": "quadratic", "hessian": [1.0, 2.0], "noise_cov": [1.0, 3.0]},
     "rule": {"kind": "rmsprop", "lr": 0.01},  # the torch step path: slow enough to be cut
-    "run": {"chains": 4, "draws": 40000, "burn_in": 0},
+    "run": {"chains": 4, "draws": 20000, "burn_in": 0},
     # no restarts by Ray itself: the lost actors die for good, and the driver must replace them
-    "cluster": {"shard_chains": 2, "chunk_draws": 5000, "max_restarts": 0},
+    "cluster": {"shard_chains": 2, "chunk_draws": 2500, "max_restarts": 0},
 }
 RAY = str(Path(sys.executable).parent / "ray")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+import zarr.storage
 from zarr.codecs import BloscCodec
 
 from ..config import JobConfig, RunSpec
@@ -35,7 +36,7 @@ from .schema import (
     run_group_name,
     shard_bounds,
 )
-from .storage import consolidate, open_store
+from .storage import consolidate, write_new
 from .until_state import create_until, until_schedule
 
 # Draws of θ barely compress (random mantissas: 7–11 % with any codec); blosc lz4 with byte
@@ -145,7 +146,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             ``model`` (description) and
             ``state`` (name → (shape without chain, dtype)) of the engine's checkpoint state.
     """
-    root = zarr.open_group(store=open_store(path), mode="w-", zarr_format=3)
+    memory = zarr.storage.MemoryStore()  # built in memory, then written at once (write_new)
+    root = zarr.open_group(store=memory, mode="w-", zarr_format=3)
     root.attrs[ROOT_KEY] = {
         "schema_version": SCHEMA_VERSION, "package_version": package_version(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -202,4 +204,5 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             create_until(internal, spec, chunk, n_shards)
         directions = {} if recording.directions is None else {"directions": recording.directions}
         _model_arrays(g, {**facts.get("arrays", {}), **directions}, CONSTANT_DATA)
-    consolidate(path)
+    consolidate(memory)
+    write_new(path, memory)

@@ -14,6 +14,7 @@ package for the protocol) becomes one ``StorageError`` line instead of the clien
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import warnings
 from collections.abc import Iterator, Mapping
@@ -21,6 +22,8 @@ from typing import Any
 
 import fsspec
 import zarr
+import zarr.core.buffer
+import zarr.core.sync
 import zarr.storage
 
 _OPTIONS: dict[str, Any] = {}
@@ -116,8 +119,31 @@ def remove_tree(path: str) -> None:
             fs.rm(root, recursive=True)
 
 
-def consolidate(path: str) -> None:
+def consolidate(path: str | zarr.storage.MemoryStore) -> None:
     """Write the archive's consolidated metadata (after creating it or resizing arrays)."""
     with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
         warnings.simplefilter("ignore", category=UserWarning)
-        zarr.consolidate_metadata(open_store(path))
+        zarr.consolidate_metadata(open_store(path) if isinstance(path, str) else path)
+
+
+def write_new(path: str, source: zarr.storage.MemoryStore) -> None:
+    """Every key of an archive built in memory, written at once to a new archive at ``path``.
+
+    Creating an archive's arrays one by one on disk costs a round trip each (~0.3 s for a run's
+    ~70 arrays); built in memory and written concurrently, a few milliseconds. Refuses
+    (``ArchiveError``) where ``path`` already holds a Zarr node.
+    """
+    target = open_store(path)
+
+    async def copy() -> None:
+        if await target.exists("zarr.json"):
+            raise ArchiveError(f"{path!r} already holds a Zarr hierarchy; not replacing it")
+        keys = [key async for key in source.list()]
+        prototype = zarr.core.buffer.default_buffer_prototype()
+        values = await asyncio.gather(*(source.get(key, prototype) for key in keys))
+        await asyncio.gather(*(target.set(key, value)
+                               for key, value in zip(keys, values, strict=True)
+                               if value is not None))
+
+    with storage_errors(path):
+        zarr.core.sync.sync(copy())
