@@ -22,6 +22,7 @@ from typing import Any
 
 import fsspec
 import zarr
+import zarr.abc.store
 import zarr.core.buffer
 import zarr.core.sync
 import zarr.storage
@@ -62,7 +63,7 @@ def filesystem(path: str) -> tuple[Any, str]:
         return fsspec.core.url_to_fs(path.removeprefix("file://"))
 
 
-def open_store(path: str, read_only: bool = False) -> zarr.storage.StoreLike:
+def open_store(path: str, read_only: bool = False) -> zarr.abc.store.Store:
     """A Zarr store for a local path or an fsspec URL, with this process's storage options."""
     if is_url(path):
         with storage_errors(path):
