@@ -134,3 +134,29 @@ def _gaussian_bins(edges: list[np.ndarray], mean: np.ndarray, cov: np.ndarray) -
         return float(law.cdf([a, b]))
     return np.array([cdf(ex[i + 1], ey[j + 1]) - cdf(ex[i], ey[j + 1]) - cdf(ex[i + 1], ey[j])
                      + cdf(ex[i], ey[j]) for i in range(3) for j in range(3)])
+
+
+def rejections_few_batches(reps: int, seed: int, chains: int = 16, draws: int = 2000,
+                           phi: float = 0.999, shift: float = 1.0,
+                           alpha: float = 0.01) -> dict[str, int]:
+    """The GOF test where batches are too few for its bins (``gof`` merges them).
+
+    Stationary AR(1) chains with N(0, 1) marginals and ``τ ≈ (1 + φ)/(1 − φ)`` ≈ ``draws``: one
+    batch per chain, so 16 chains leave ν = 6 and the 10 decile bins are merged to 5. Counts
+    rejections against N(0, 1) (size: an exact null), against N(``shift``, 1) (power) and runs
+    whose bins were merged.
+    """
+    rng = np.random.default_rng(seed)
+    out = {"exact": 0, "shifted": 0, "merged": 0}
+    for _ in range(reps):
+        z = np.empty((chains, draws))
+        z[:, 0] = rng.normal(size=chains)
+        noise = rng.normal(size=(chains, draws)) * np.sqrt(1 - phi**2)
+        for t in range(1, draws):
+            z[:, t] = phi * z[:, t - 1] + noise[:, t]
+        exact = gof_test(z, scipy.stats.norm.cdf, scipy.stats.norm.ppf)
+        out["exact"] += exact.rejects(alpha)
+        out["merged"] += "merged" in exact.reason
+        out["shifted"] += gof_test(z, lambda v: scipy.stats.norm.cdf(v, shift),
+                                   lambda q: scipy.stats.norm.ppf(q, shift)).rejects(alpha)
+    return out

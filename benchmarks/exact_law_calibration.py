@@ -8,7 +8,9 @@ Gaussian (power against "SGD is Gibbs"), and the Gibbs test's shape component on
 Rates with exact (Clopper-Pearson) 95 % intervals.
 
 Then the same for a 2-D logistic regression (``rejections_2d``): the 3 × 3 tertile-bin test
-against the exact density (size) and against the linearised Gaussian (power).
+against the exact density (size) and against the linearised Gaussian (power). Then chains so
+slow that each is one batch (``rejections_few_batches``): the test merges its bins to fit the
+batch means; its size and its power against a shifted law.
 
 Usage: ``python benchmarks/exact_law_calibration.py [--reps 400]``.
 """
@@ -19,7 +21,12 @@ import argparse
 import platform
 
 from sgdthermo.analysis.calibration import binomial_rate
-from sgdthermo.analysis.exact_law_calibration import gaussian_distance, rejections, rejections_2d
+from sgdthermo.analysis.exact_law_calibration import (
+    gaussian_distance,
+    rejections,
+    rejections_2d,
+    rejections_few_batches,
+)
 
 RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -50,6 +57,18 @@ def main_2d(n: int) -> None:
     print(f"| linearised Gaussian (power) | {binomial_rate(r['gaussian'], n)} |")
 
 
+def main_few_batches(n: int) -> None:
+    """Slow chains, one batch each: the test with its bins merged to fit the batch means."""
+    r = rejections_few_batches(n, seed=3000)
+    print(f"\nAR(1) with phi = 0.999 (tau ~ 2000 draws), 16 chains x 2000 draws, {n} replicates "
+          f"(bins merged in {r['merged']}):")
+    print("| tested against | rejected |")
+    print("|---|---|")
+    print(f"| N(0, 1), the exact law (size) | {binomial_rate(r['exact'], n)} |")
+    print(f"| N(1, 1) (power) | {binomial_rate(r['shifted'], n)} |")
+
+
 if __name__ == "__main__":
     main()
     main_2d(400)
+    main_few_batches(400)
