@@ -84,6 +84,8 @@ def quadratic_form_test(means: Means, contrast_mean: bool) -> tuple[float, float
     mean = means.mean
     rows = m - m.mean(axis=0)
     ok = (var > 0) & (rows.var(axis=0) > 0)
+    if ok.sum() <= int(contrast_mean):  # no term varies (or one, against its own mean)
+        return 0.0, float("nan"), float("nan")
     rows, mean, var = rows[:, ok], mean[ok], var[ok]
     w = 1.0 / var
     centre = (w * mean).sum() / w.sum() if contrast_mean else 0.0
@@ -129,6 +131,8 @@ def max_test(means: Means, contrast_mean: bool) -> tuple[float, float, float]:
     var, m = lugsail_variance(means), means.m1
     mean = means.mean
     ok = var > 0
+    if ok.sum() <= int(contrast_mean):  # no term varies (or one, against its own mean)
+        return 0.0, float("nan"), float("nan")
     mean, var = mean[ok], var[ok]
     if contrast_mean:
         w = 1.0 / var

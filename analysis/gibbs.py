@@ -44,6 +44,7 @@ from .estimators import batch_means, batches_for, integrated_time
 ALPHA = 0.01
 MIN_BATCHES = 20  # batch means needed for any component
 MAX_DIRECTIONS = 8
+COMPONENTS = ("equal temperatures", "no coupling", "shape")
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Component:
     df: list[float] = field(default_factory=list)
     p_value: float = float("nan")
     reason: str = ""
-    statistic_kind: str = ""  # "Q" (sum of z², scaled χ²_ν), "max|z|" (t_ν, Bonferroni), "T²"
+    statistic_kind: str = ""  # "Q" (χ²_ν), "max|z|" (t_ν, Bonferroni), "T²", "certain" (p = 0)
 
 
 @dataclass
@@ -144,6 +145,10 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
         alpha: Family-wise level.
         seed: Seed of the random test directions (large D).
     """
+    frozen = ((centred.max(axis=(0, 1)) == centred.min(axis=(0, 1)))  # θ_i never moves, or
+              | ((centred**2).mean(axis=(0, 1)) == 0))  # by less than float64 can square
+    if frozen.any():
+        return _with_frozen(centred, grads, frozen, tau, alpha, seed)
     c, n, d = centred.shape
     tau = float(np.max(integrated_time(centred))) if tau is None else tau
     # E[∇L] = 0 (O1) and Σ(θ − θ̄) = 0, so centring the gradients leaves every mean below
@@ -163,7 +168,7 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
         comps.append(Component("equal temperatures", "undecided", reason=few))
     else:
         kind, q, nu, p = contrast_test(virial, nb, contrast_mean=True)
-        comps.append(Component("equal temperatures", "ok", q, [nu], p, statistic_kind=kind))
+        comps.append(_tested("equal temperatures", q, [nu], p, kind))
     max_off = 0.0
     if d == 1:
         comps.append(Component("no coupling", "not applicable", reason="one coordinate"))
@@ -179,13 +184,45 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
                 few if n_total < MIN_BATCHES else
                 f"too few effective draws: {n_total} batch means for {r} contrasts")))
         else:
-            comps.append(Component("no coupling", "ok", t2, [r, dof2], p, statistic_kind="T²"))
+            comps.append(_tested("no coupling", t2, [r, dof2], p, "T²"))
     if n_total < MIN_BATCHES:
         comps.append(Component("shape", "undecided", reason=few))
     else:
         kind, q, nu, p = contrast_test(shape, nb, contrast_mean=False)
-        comps.append(Component("shape", "ok", q, [nu], p, statistic_kind=kind))
+        comps.append(_tested("shape", q, [nu], p, kind))
     return _verdict(comps, alpha, temps, max_off, n_total)
+
+
+def _tested(name: str, statistic: float, df: list[float], p: float, kind: str) -> Component:
+    """A computed component; undecided where its statistic is degenerate (no p-value)."""
+    if not np.isfinite(p):
+        return Component(name, "undecided", reason="none of its terms varies between batches")
+    return Component(name, "ok", statistic, df, p, statistic_kind=kind)
+
+
+def _with_frozen(centred: np.ndarray, grads: np.ndarray, frozen: np.ndarray,
+                 tau: float | None, alpha: float, seed: int) -> GibbsResult:
+    """Coordinates that never move have temperature exactly 0.
+
+    "Never move": constant, or spread so small that its square underflows (a coordinate with no
+    gradient noise, decayed to 1e-199 of its start).
+
+    All frozen: a point mass, nothing to test (undecided). Some: no single T > 0 gives a
+    Gibbs law with ``Var θ_i = 0`` beside fluctuating coordinates, so "equal temperatures"
+    rejects with certainty (p = 0); the other components run on the moving coordinates.
+    """
+    k, d = int(frozen.sum()), len(frozen)
+    if k == d:
+        why = "θ never varies (a point mass: temperature 0 everywhere); nothing to test"
+        return GibbsResult("undecided", float("nan"), alpha, why,
+                           [Component(name, "undecided", reason=why) for name in COMPONENTS],
+                           float("nan"), 0.0, 0)
+    moving = gibbs_test_arrays(centred[..., ~frozen], grads[..., ~frozen], tau, alpha, seed)
+    certain = Component("equal temperatures", "ok", float("inf"), [], 0.0,
+                        f"{k} of {d} coordinates never vary (temperature exactly 0) while the "
+                        f"others fluctuate", "certain")
+    comps = [certain if x.name == certain.name else x for x in moving.components]
+    return _verdict(comps, alpha, np.zeros(1), moving.max_offdiag, moving.batches)
 
 
 def _summaries(centred: np.ndarray, grads: np.ndarray, g_mean: np.ndarray, nb: int,
@@ -216,7 +253,9 @@ def _verdict(comps: list[Component], alpha: float, temps: np.ndarray, max_off: f
     undecided = [x for x in comps if x.status == "undecided"]
     if done and p < alpha:
         worst = min(done, key=lambda x: x.p_value)
-        verdict, reason = "not Gibbs", f"{worst.name} rejected ({p_equals(worst.p_value)})"
+        how = "p = 0, certain" if worst.statistic_kind == "certain" else p_equals(worst.p_value)
+        why = f"; {worst.reason}" if worst.reason else ""
+        verdict, reason = "not Gibbs", f"{worst.name} rejected ({how}{why})"
     elif undecided:
         verdict, reason = "undecided", f"{undecided[0].name}: {undecided[0].reason}"
     else:

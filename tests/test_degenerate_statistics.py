@@ -1,9 +1,11 @@
-"""The goodness-of-fit test on degenerate input: every case built directly, every outcome defined.
+"""The statistical tests on degenerate input: every case built directly, every outcome defined.
 
-A zero-probability bin, a covariance that is singular by construction, a bin never or always
-hit, too few batches for the bins, a single bin, NaN draws and near-tied atoms each give a
-p-value, a certain rejection or "undecided" with its reason — never NaN — on every CPU, because
-each case is singular exactly, not by a rounding that one BLAS kernel makes and another does not.
+Goodness of fit: a zero-probability bin, a covariance that is singular by construction, a bin
+never or always hit, too few batches for the bins, a single bin, NaN draws and near-tied atoms.
+The Gibbs test: coordinates that never move (all of them, or some), and components none of
+whose terms vary. Each gives a p-value, a certain rejection or "undecided" with its reason —
+never NaN, never an exception — on every CPU, because each case is degenerate exactly, not by a
+rounding that one BLAS kernel makes and another does not.
 """
 
 from __future__ import annotations
@@ -165,3 +167,50 @@ def test_merged_bins_keep_the_size_and_some_power():
 
     r = rejections_few_batches(100, seed=51)
     assert r["merged"] == 100 and r["exact"] <= 6 and r["shifted"] >= 35, r
+
+
+def test_gibbs_test_on_coordinates_that_never_move():
+    from sgdthermo.analysis.gibbs import gibbs_test_arrays
+
+    rng = np.random.default_rng(8)
+    moving = rng.normal(size=(8, 2000, 2))
+    grads = moving + 0.3 * rng.normal(size=moving.shape)
+    still = np.full((8, 2000, 1), 0.1)  # constant, and its mean rounds: θ − θ̄ ≠ 0 exactly
+    r = gibbs_test_arrays(np.concatenate([moving, still - still.mean()], -1),
+                          np.concatenate([grads, np.zeros_like(still)], -1), 1.0)
+    assert r.verdict == "not Gibbs" and r.p_value == 0.0
+    assert "1 of 3 coordinates never vary" in r.reason
+    assert [c.status for c in r.components] == ["ok", "ok", "ok"]
+    point = gibbs_test_arrays(np.zeros((4, 500, 3)), rng.normal(size=(4, 500, 3)), 1.0)
+    assert point.verdict == "undecided" and "point mass" in point.reason
+    assert all(c.status == "undecided" for c in point.components)
+    # negative control: the same moving coordinates alone are tested as usual
+    assert gibbs_test_arrays(moving, grads, 1.0).components[0].statistic_kind in ("Q", "max|z|")
+
+
+def test_a_component_whose_terms_never_vary_is_undecided():
+    from sgdthermo.analysis.contrast_tests import Means, max_test, quadratic_form_test
+
+    flat = Means(np.array([0.5, 0.5]), np.full((40, 2), 0.5), np.full((80, 2), 0.5))
+    for test in (quadratic_form_test, max_test):
+        for contrast in (True, False):
+            assert np.isnan(test(flat, contrast)[2])
+    one = Means(np.array([0.5, 0.2]), np.column_stack([np.linspace(0, 1, 40), np.full(40, 0.2)]),
+                np.column_stack([np.linspace(0, 1, 80), np.full(80, 0.2)]))
+    assert np.isnan(quadratic_form_test(one, True)[2])  # one varying term against its own mean
+    assert np.isfinite(quadratic_form_test(one, False)[2])
+
+
+@pytest.mark.parametrize("noise,verdict", [([1.0, 0.0], "not Gibbs"), ([0.0, 0.0], "undecided")])
+def test_a_coordinate_without_noise_through_the_pipeline(tmp_path, noise, verdict):
+    """A quadratic with no gradient noise along a coordinate: SGD sits at θ*_i exactly after
+    the burn-in (it used to raise ZeroDivisionError in `analyze`)."""
+    from sgdthermo.analysis.record import analyze_run
+
+    from tests.conftest import quadratic_config, simulate
+
+    job = quadratic_config([1.0, 2.0], noise, {"kind": "sgd", "lr": 0.1}, chains=8, draws=4000,
+                           burn_in=2000)
+    run = analyze_run(simulate(tmp_path, job))
+    assert run.gibbs.verdict == verdict, run.gibbs.reason
+    assert ("never vary" if verdict == "not Gibbs" else "point mass") in run.gibbs.reason
