@@ -220,8 +220,17 @@ def join(parts: list[Temperatures]) -> Temperatures:
 
 
 def _chi2_p(z: np.ndarray) -> float:
-    return float(scipy.stats.chi2.sf(np.sum(z**2), df=len(z))) if np.isfinite(z).all() else (
-        float("nan"))
+    """``P(χ²_k > Σz²)`` over the defined z-scores.
+
+    A z of 0/0 (both sides exactly equal with no spread: a coordinate that never moves) carries
+    no information and is left out; ±∞ (unequal with no spread) makes the check fail with
+    certainty (p = 0); NaN when no z is defined (fewer than two chains, nothing moves).
+    """
+    z = np.asarray(z, dtype=float)
+    if np.isinf(z).any():
+        return 0.0
+    z = z[np.isfinite(z)]
+    return float(scipy.stats.chi2.sf(np.sum(z**2), df=len(z))) if len(z) else float("nan")
 
 
 def virial_from_sums(sums: np.ndarray, steps: np.ndarray,

@@ -214,3 +214,21 @@ def test_a_coordinate_without_noise_through_the_pipeline(tmp_path, noise, verdic
     run = analyze_run(simulate(tmp_path, job))
     assert run.gibbs.verdict == verdict, run.gibbs.reason
     assert ("never vary" if verdict == "not Gibbs" else "point mass") in run.gibbs.reason
+    # the O3 check leaves the still coordinate's 0/0 out: a p-value when another one moves
+    temps = run.temperatures
+    assert temps.virial[1] == temps.fluctuation[1] == 0
+    assert np.isfinite(temps.agreement_p) == (verdict == "not Gibbs"), temps.agreement_p
+
+
+def test_o3_check_on_degenerate_z_scores():
+    from sgdthermo.analysis.temperature import FluctuationSums, combine
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        same = combine(np.array([1.0, 0.0]), np.array([0.1, 0.0]), np.zeros(2), 1.0,
+                       FluctuationSums(np.array([[[1.0, 0.0]]] * 4), np.array([1]), None),
+                       exact=True)
+        unequal = combine(np.array([1.0, 0.5]), np.array([0.1, 0.0]), np.zeros(2), 1.0,
+                          FluctuationSums(np.array([[[1.0, 0.0]]] * 4), np.array([1]), None),
+                          exact=True)
+    assert np.isnan(same.z[1]) and same.agreement_p == 1.0  # 0/0 left out; coordinate 0 agrees
+    assert np.isinf(unequal.z[1]) and unequal.agreement_p == 0.0  # unequal with no spread
