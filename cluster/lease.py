@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..sampler.archive import ArchiveError, filesystem, storage_errors
@@ -80,8 +80,13 @@ class Lease:
     writers_local: bool = False  # every process that may write runs on this machine
     writers: WritersLock | None = None
     taken_from: dict[str, Any] | None = None  # the lease this one replaced
+    _writing: threading.Lock = field(default_factory=threading.Lock)  # beat vs. driver thread
 
     def _write(self, started: float) -> None:
+        with self._writing:  # one temporary file per lease: one writer at a time
+            self._write_now(started)
+
+    def _write_now(self, started: float) -> None:
         fs, key = _where(self.archive)
         data = json.dumps({"owner": self.owner, "started": started, "heartbeat": time.time(),
                            "expiry_s": EXPIRY_S, "machine": this_machine(), "pid": os.getpid(),
