@@ -114,14 +114,56 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key=value`` overrides (dotted keys) to a raw config mapping."""
+    """Apply ``key=value`` overrides (dotted keys) to a raw config mapping.
+
+    An override of a field that the sweep sets for every run (the same key, a field inside a
+    swept table, or a table that sets a swept field) would be ignored: it is refused instead.
+    """
     out = copy.deepcopy(data)
+    keys = []
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set: expected key=value, got {item!r}")
         key, text = item.split("=", 1)
         set_path(out, key.strip(), parse_value(text.strip()))
+        keys.append(key.strip())
+    _refuse_swept(out, keys)
     return out
+
+
+def _get_path(data: Any, dotted: str) -> Any:
+    for k in dotted.split("."):
+        data = data.get(k) if isinstance(data, dict) else None
+    return data
+
+
+def _holds(table: Any, dotted: str) -> bool:
+    """Whether a table sets the field at ``dotted`` (``rule={lr = 0.1}`` holds ``lr``)."""
+    *parents, last = dotted.split(".")
+    node = _get_path(table, ".".join(parents)) if parents else table
+    return isinstance(node, dict) and last in node
+
+
+def _refuse_swept(data: dict[str, Any], keys: list[str]) -> None:
+    """``ConfigError`` for the first override that a sweep key shadows."""
+    sweep = data.get("sweep")
+    if not isinstance(sweep, dict):
+        return
+    swept = [(part, name) for part in ("grid", "zip") if isinstance(sweep.get(part), dict)
+             for name in sweep[part]]
+    for key in keys:
+        for part, name in swept:
+            inner = name.startswith(f"{key}.") and _holds(_get_path(data, key),
+                                                           name[len(key) + 1:])
+            if key == name or key.startswith(f"{name}.") or inner:
+                values = json.dumps(sweep[part][name])
+                values = values if len(values) <= 40 else values[:37] + "..."
+                hint = (f"set the table's other fields one by one ({key}.<field>=…), "
+                        if inner else "")
+                raise ConfigError(
+                    f"--set {key}: [sweep.{part}] sets {name!r} for every run (= {values}), "
+                    f"so this value would be ignored; {hint}change the config's sweep, or empty "
+                    f"it with --set sweep.{part}={{}} to run at your value alone")
 
 
 def validate(data: dict[str, Any]) -> JobConfig:

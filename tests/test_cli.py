@@ -93,6 +93,24 @@ def test_bad_set_override(tmp_path, capsys):
     assert job.rule.lr == 0.05 and job.seed == 3
 
 
+def test_set_on_a_swept_key_is_refused_not_ignored(capsys):
+    """The quickstart sweeps rule.lr: an override of it would be shadowed for every run."""
+    from pathlib import Path
+
+    quickstart = str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.toml")
+    for given in ("rule.lr=25", "rule={kind = 'sgd', lr = 0.1}"):
+        code, text = run_cli(capsys, "run", quickstart, "--out", "x.zarr", "--set", given)
+        assert code == 2 and len(text.strip().splitlines()) == 1, text
+        assert "[sweep.grid] sets 'rule.lr' for every run (= [0.05, 0.2])" in text, text
+    # fields beside the swept one are applied; emptying the sweep lets the value through,
+    # where it meets the same stability check as the file
+    job = load_job(quickstart, ["rule.kind=momentum", "rule.mu=0.5"])
+    assert job.rule.kind == "momentum" and job.sweep.grid["rule.lr"] == [0.05, 0.2]
+    code, text = run_cli(capsys, "run", quickstart, "--out", "x.zarr",
+                         "--set", "sweep.grid={}", "--set", "rule.lr=25")
+    assert code == 2 and "rule.lr: 25.0 is unstable for this model" in text, text
+
+
 def test_existing_archive_needs_overwrite(tmp_path, capsys):
     path = make_archive(tmp_path, quadratic_config([1.0], [1.0], {"kind": "sgd", "lr": 0.1},
                                                    chains=2, draws=10, burn_in=0))
