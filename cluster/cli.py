@@ -15,25 +15,21 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ..sampler.archive import (
-    ArchiveError,
-    StorageError,
-    read_root,
-    set_storage_options,
-    verify_archive,
-)
-from ..sampler.jobspec import ConfigError, parse_value
-from ..sampler.models import DataError
-from .actor import ShardFailed
-from .driver import JobInterrupted, Terminated
-from .jobs import resume_job, run_job, warm_analysis
-from .lease import describe, read_lease
-from .shards import shard_table
-from .until import until_status
+from .signals import handle_sigterm, was_terminated
 
-USER_ERRORS = (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,
-               ConnectionError)
+# Everything else is imported where a command needs it: `--help` and a SIGTERM during
+# start-up are answered before torch, Ray and Zarr load (about 2 s).
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a user's input can raise: one line, exit 2."""
+    from ..sampler.archive import ArchiveError
+    from ..sampler.jobspec import ConfigError
+    from ..sampler.models import DataError
+
+    return (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,
+            ConnectionError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """``sgdthermo run``."""
+    from .jobs import run_job, warm_analysis
+
     if not args.no_analyze:
         warm_analysis()
     run_job(args.config, args.out, overrides=args.overrides, address=args.address,
@@ -100,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_resume(args: argparse.Namespace) -> None:
     """``sgdthermo resume``."""
+    from .jobs import resume_job
+
     resume_job(args.archive, address=args.address, force=args.force,
                progress=not args.no_progress, storage_options=_storage_options(args),
                repair=args.repair, console=err_console)
@@ -107,6 +107,11 @@ def cmd_resume(args: argparse.Namespace) -> None:
 
 def cmd_status(args: argparse.Namespace) -> None:
     """``sgdthermo status``."""
+    from ..sampler.archive import read_root
+    from .lease import describe, read_lease
+    from .shards import shard_table
+    from .until import until_status
+
     meta = read_root(args.archive)
     rows = []
     for run in meta["runs"]:
@@ -170,6 +175,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """``sgdthermo verify``: exit 0 when every committed block matches its checksum, else 1."""
+    from ..sampler.archive import verify_archive
+
     report = verify_archive(args.archive)
     if args.json:
         print(json.dumps({"archive": args.archive, "ok": report.ok,
@@ -191,6 +198,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
     """``--storage-option KEY=VALUE`` as a mapping (values read as TOML literals, else text)."""
+    from ..sampler.jobspec import ConfigError, parse_value
+
     options: dict[str, Any] = {}
     for item in args.storage_options:
         key, sep, value = item.partition("=")
@@ -208,27 +217,37 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sgdthermo`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    restore = handle_sigterm()  # SIGTERM from the start: "terminated", 143 (ray.init keeps it)
     try:
-        if args.command not in ("run", "resume"):  # those merge them with the config's
-            set_storage_options(_storage_options(args))
-        code = COMMANDS[args.command](args)
-    except JobInterrupted as err:
-        err_console.print(f"[yellow]{escape(str(err))}[/yellow]")
-        return err.exit_code
-    except ShardFailed as err:
-        err_console.print(f"[red]error:[/red] {escape(str(err))}\nCommitted blocks are intact; "
-                          f"fix the cause "
-                          f"and run `sgdthermo resume`.", highlight=False)
-        return 1
-    except USER_ERRORS as err:
-        err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
-        if isinstance(err, StorageError):  # the client's abandoned requests, collected at
-            sys.unraisablehook = lambda _: None  # exit, would print their tracebacks
-        return 2
+        from ..sampler.archive import StorageError, set_storage_options
+        from .actor import ShardFailed
+        from .driver import JobInterrupted
+
+        user_errors = _user_errors()
+        try:
+            if args.command not in ("run", "resume"):  # those merge them with the config's
+                set_storage_options(_storage_options(args))
+            code = COMMANDS[args.command](args)
+        except JobInterrupted as err:
+            err_console.print(f"[yellow]{escape(str(err))}[/yellow]")
+            return err.exit_code
+        except ShardFailed as err:
+            err_console.print(f"[red]error:[/red] {escape(str(err))}\nCommitted blocks are "
+                              f"intact; fix the cause and run `sgdthermo resume`.",
+                              highlight=False)
+            return 1
+        except user_errors as err:
+            err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
+            if isinstance(err, StorageError):  # the client's abandoned requests, collected at
+                sys.unraisablehook = lambda _: None  # exit, would print their tracebacks
+            return 2
     except KeyboardInterrupt as err:
-        terminated = isinstance(err, Terminated)
-        err_console.print(f"[yellow]{'terminated' if terminated else 'interrupted'}[/yellow]")
+        terminated = was_terminated(err)
+        err_console.print(f"[yellow]{'terminated (SIGTERM)' if terminated else 'interrupted'}"
+                          f"[/yellow]")
         return 143 if terminated else 130
+    finally:
+        restore()
     return code or 0
 
 

@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,8 +34,10 @@ from ..sampler.config import JobConfig
 from ..sampler.jobspec import expand
 from ..sampler.native import unavailable_reason
 from ..sampler.shard import state_facts
+from . import signals
 from .actor import ShardFailed, make_actor
 from .shards import ShardProgress, shard_table
+from .signals import Terminated, was_terminated
 from .until import advance, finish_until
 
 
@@ -51,29 +52,6 @@ class JobInterrupted(RuntimeError):
         self.exit_code = exit_code
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the driver's main thread so it unwinds exactly as Ctrl-C does."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
-def handle_sigterm() -> Callable[[], None]:
-    """Make SIGTERM interrupt the driver like Ctrl-C; returns what restores the previous handler.
-
-    Call after ``ray.init``, which installs its own handler; main thread only (elsewhere it
-    does nothing).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-    return restore
-
-
 def init_ray(address: str | None = None) -> str:
     """Join ``address`` (or ``RAY_ADDRESS``), else start the embedded local instance.
 
@@ -82,6 +60,20 @@ def init_ray(address: str | None = None) -> str:
     """
     if ray.is_initialized():
         return "existing"
+    had_ours = signals.ours()
+    try:
+        return _start_ray(address)
+    except SystemExit as err:  # Ray's handler during its start: sys.exit(SIGTERM)
+        if err.code != signal.SIGTERM:
+            raise
+        signals.note_sigterm()
+        raise Terminated() from None
+    finally:
+        if had_ours:  # ray.init replaced our handler with its own
+            signals.reinstall()
+
+
+def _start_ray(address: str | None) -> str:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         try:
@@ -279,11 +271,13 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
             if on_progress:
                 on_progress(table)
     except KeyboardInterrupt as err:
-        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        term = was_terminated(err)
+        what = "terminated (SIGTERM)" if term else "interrupted"
         raise JobInterrupted(f"{what}; committed blocks are safe. Continue with "
-                             f"`sgdthermo resume {path}`",
-                             143 if isinstance(err, Terminated) else 130) from None
+                             f"`sgdthermo resume {path}`", 143 if term else 130) from None
     finally:
+        for ref in pending:  # calls abandoned, not to be retried (nor "retries remaining" lines)
+            ray.cancel(ref)
         for sp in table:
             if sp.actor is not None:
                 ray.kill(sp.actor, no_restart=True)

@@ -28,7 +28,6 @@ from .driver import (
     ShardProgress,
     check_kernels,
     check_output,
-    handle_sigterm,
     init_ray,
     nodes_on_this_machine,
     prepare_archive,
@@ -39,6 +38,7 @@ from .driver import (
 from .lease import Lease, acquire, refuse_if_held, takeover_line
 from .progress import RunBars
 from .resources import check_resources
+from .signals import handle_sigterm
 
 
 def load_config(config: str | Path | Mapping[str, Any],
