@@ -122,13 +122,12 @@ def _discrete_comparison(theta: np.ndarray, discrete: DiscreteLaw1D, linear: Lin
     grid = np.ravel(np.column_stack([atoms - discrete.tol / 4, atoms]))
     steps = np.ravel(np.column_stack([cdf - masses, cdf]))
     law = ExactLaw1D(grid, steps, 0.0, 0.0, theta_star)
-    group = merge_groups(masses, BINS) or [np.arange(len(atoms))]  # atoms → bins
-    bin_of = np.empty(len(atoms), dtype=int)
-    for b, members in enumerate(group):
-        bin_of[members] = b
+    groups = merge_groups(masses, BINS)  # runs of consecutive atoms
+    assert groups is not None  # BINS ≥ 2
+    bin_of = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
     on = discrete.atom_of(theta)
     index = np.where(on >= 0, bin_of[on], -1)
-    expected = np.array([masses[g].sum() for g in group])
+    expected = np.array([masses[g].sum() for g in groups])
     return _measured(theta, law, linear, lr, gof_binned(index, expected),
                      "discrete: every map is constant, mass 1/N at each T_i")
 

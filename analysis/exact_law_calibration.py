@@ -136,6 +136,16 @@ def _gaussian_bins(edges: list[np.ndarray], mean: np.ndarray, cov: np.ndarray) -
                      + cdf(ex[i], ey[j]) for i in range(3) for j in range(3)])
 
 
+def ar1_chains(chains: int, draws: int, phi: float, rng: np.random.Generator) -> np.ndarray:
+    """Stationary AR(1) chains ``[C, n]``: ``z_t = φz_{t−1} + √(1 − φ²)ε_t``, N(0, 1) marginals."""
+    z = np.empty((chains, draws))
+    z[:, 0] = rng.normal(size=chains)
+    noise = rng.normal(size=(chains, draws)) * np.sqrt(1 - phi**2)
+    for t in range(1, draws):
+        z[:, t] = phi * z[:, t - 1] + noise[:, t]
+    return z
+
+
 def rejections_few_batches(reps: int, seed: int, chains: int = 16, draws: int = 2000,
                            phi: float = 0.999, shift: float = 1.0,
                            alpha: float = 0.01) -> dict[str, int]:
@@ -149,11 +159,7 @@ def rejections_few_batches(reps: int, seed: int, chains: int = 16, draws: int = 
     rng = np.random.default_rng(seed)
     out = {"exact": 0, "shifted": 0, "merged": 0}
     for _ in range(reps):
-        z = np.empty((chains, draws))
-        z[:, 0] = rng.normal(size=chains)
-        noise = rng.normal(size=(chains, draws)) * np.sqrt(1 - phi**2)
-        for t in range(1, draws):
-            z[:, t] = phi * z[:, t - 1] + noise[:, t]
+        z = ar1_chains(chains, draws, phi, rng)
         exact = gof_test(z, scipy.stats.norm.cdf, scipy.stats.norm.ppf)
         out["exact"] += exact.rejects(alpha)
         out["merged"] += "merged" in exact.reason

@@ -146,7 +146,7 @@ def gibbs_test_arrays(centred: np.ndarray, grads: np.ndarray, tau: float | None 
         seed: Seed of the random test directions (large D).
     """
     frozen = ((centred.max(axis=(0, 1)) == centred.min(axis=(0, 1)))  # θ_i never moves, or
-              | ((centred**2).mean(axis=(0, 1)) == 0))  # by less than float64 can square
+              | (np.einsum("cnd,cnd->d", centred, centred) == 0))  # less than float64 squares
     if frozen.any():
         return _with_frozen(centred, grads, frozen, tau, alpha, seed)
     c, n, d = centred.shape

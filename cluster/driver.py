@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,8 +93,6 @@ def _start_ray(address: str | None) -> str:
 
 def nodes_on_this_machine() -> bool:
     """Whether every live node of the Ray cluster runs on this machine (host name)."""
-    import socket
-
     host = socket.gethostname()
     return all(n.get("NodeManagerHostname") == host for n in ray.nodes() if n.get("Alive"))
 

@@ -64,10 +64,16 @@ def check_job(job: JobConfig, out: str, overwrite: bool = False, force: bool = F
     check_resources(job, facts, out, machine=resource_check)
     previous = refuse_if_held(out, force, name=f"--out {out!r}")
     check_output(out, overwrite)
-    line = takeover_line(out, previous)
+    _say_takeover(out, previous, console)
+    return facts
+
+
+def _say_takeover(archive: str, previous: dict[str, Any] | None,
+                  console: Console | None) -> None:
+    """The one line when this driver takes the archive over from another (``lease``)."""
+    line = takeover_line(archive, previous)
     if line is not None:
         (console or Console(stderr=True)).print(line, markup=False)
-    return facts
 
 
 def execute(path: str, mode: str, held: Lease, progress: bool = False,
@@ -141,9 +147,7 @@ def resume_job(archive: str, *, address: str | None = None, force: bool = False,
     set_storage_options({**stored, **given})
     check_kernels(archive)  # and runs this machine cannot continue
     held = acquire(archive, force=force)  # and a job another driver is running
-    line = takeover_line(archive, held.taken_from)
-    if line is not None:
-        (console or Console(stderr=True)).print(line, markup=False)
+    _say_takeover(archive, held.taken_from, console)
     try:
         check_integrity(archive, repair, console or Console(stderr=True))
         mode = init_ray(address)

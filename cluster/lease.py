@@ -139,9 +139,14 @@ class Lease:
                 pass
 
 
+def _who(lease: dict[str, Any]) -> str:
+    """``host:pid`` of the lease's owner."""
+    return str(lease.get("owner", "?")).rsplit(":", 1)[0]
+
+
 def describe(lease: dict[str, Any]) -> str:
     """``host:pid (heartbeat 3 s ago)`` for messages (or ``(its process is gone)``)."""
-    who = lease.get("owner", "?").rsplit(":", 1)[0]
+    who = _who(lease)
     if lease.get("gone"):
         return f"{who} (its process is gone from this machine)"
     return f"{who} (heartbeat {lease['age_s']:.0f} s ago)"
@@ -168,7 +173,7 @@ def refuse_if_held(archive: str, force: bool = False,
         return current
     name = name or repr(archive)
     if current["gone"] and current["age_s"] <= float(current.get("expiry_s", EXPIRY_S)):
-        who = current.get("owner", "?").rsplit(":", 1)[0]
+        who = _who(current)
         if not current.get("writers_local"):
             raise ArchiveError(f"{name} was being written by {who}, whose process is gone, but "
                                f"its Ray actors may run on other machines; its lease expires "

@@ -14,17 +14,13 @@ import numpy as np
 import pytest
 import scipy.stats
 from sgdthermo.analysis.exact_law import merge_ties, tie_tolerance
+from sgdthermo.analysis.exact_law_calibration import ar1_chains
 from sgdthermo.analysis.gof import gof_binned, gof_test, gof_words, merge_groups
 
 
 def ar1_bins(chains: int, draws: int, phi: float, bins: int, seed: int) -> np.ndarray:
     """Bin indices of a stationary AR(1) chain binned at its exact deciles (a valid null)."""
-    rng = np.random.default_rng(seed)
-    z = np.empty((chains, draws))
-    z[:, 0] = rng.normal(size=chains)
-    noise = rng.normal(size=(chains, draws)) * np.sqrt(1 - phi**2)
-    for t in range(1, draws):
-        z[:, t] = phi * z[:, t - 1] + noise[:, t]
+    z = ar1_chains(chains, draws, phi, np.random.default_rng(seed))
     return np.minimum((scipy.stats.norm.cdf(z) * bins).astype(int), bins - 1)
 
 
