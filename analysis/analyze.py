@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .claims import ClaimResult, evaluate_claims
+from .mixing import Thresholds
 from .reader import archive_metadata, check_integrity, open_archive
 from .record import RunAnalysis, analyze_run
 
@@ -35,16 +36,19 @@ class ArchiveAnalysis:
         return strict_json(self.as_dict())
 
 
-def analyze_archive(path: str, verify: bool = True) -> ArchiveAnalysis:
+def analyze_archive(path: str, verify: bool = True,
+                    thresholds: Thresholds | None = None) -> ArchiveAnalysis:
     """Analyse every run of the archive at ``path`` once, then its claim from those records.
 
     With ``verify`` every committed block is first checked against its checksum
     (``CorruptArchiveError`` names the first corrupt ones): no number comes from damaged data.
+    ``thresholds`` sets what "converged" means (``mixing.Thresholds``): verdicts that assume a
+    stationary law are "undecided" for runs that fail it.
     """
     if verify:
         check_integrity(path)
     meta = archive_metadata(path)
-    runs = [analyze_run(r) for r in open_archive(path)]
+    runs = [analyze_run(r, thresholds) for r in open_archive(path)]
     return ArchiveAnalysis(path, meta, runs, evaluate_claims(meta["config"].get("claim"), runs))
 
 

@@ -102,8 +102,10 @@ def worst(diag: dict) -> dict[str, float]:
         rh += np.ravel(np.asarray(stats["r_hat"], dtype=float)).tolist()
         eb += np.ravel(np.asarray(stats["ess_bulk"], dtype=float)).tolist()
         et += np.ravel(np.asarray(stats["ess_tail"], dtype=float)).tolist()
-    if not rh or np.isnan(rh).all():
-        return {"max_r_hat": float("nan"), "min_ess_bulk": float("nan"),
-                "min_ess_tail": float("nan")}
-    return {"max_r_hat": float(np.nanmax(rh)), "min_ess_bulk": float(np.nanmin(eb)),
-            "min_ess_tail": float(np.nanmin(et))}
+    def extreme(values: list[float], pick: Any) -> float:
+        finite = [v for v in values if np.isfinite(v)]
+        return float(pick(finite)) if finite else float("nan")
+
+    # each on its own: a point mass has no R-hat (0/0) but its ESS is every draw
+    return {"max_r_hat": extreme(rh, max), "min_ess_bulk": extreme(eb, min),
+            "min_ess_tail": extreme(et, min)}

@@ -64,7 +64,7 @@ def temperatures(run: RunData, samples: VirialSamples | None = None,
     """
     if not run.partial and samples is None:
         samples = virial_samples(run)
-    exact = fluctuation_is_exact(run.rule, run.model)
+    exact = fluctuation_is_exact(run.rule, run.model, run.spec.run.sampling)
     keep = ~run.diverged_chains()
     d = run.model.dim if samples is None else samples.centred.shape[-1]
     terms = 4 if samples is not None else 7  # fluctuation, identity (3) and virial (3) sums

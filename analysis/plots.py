@@ -24,6 +24,14 @@ def to_png(fig: plt.Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def ticks_overlap(fig: plt.Figure, ax: plt.Axes) -> bool:
+    """Whether any two of ``ax``'s x tick labels overlap as drawn (their text boxes intersect)."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()
+             if t.get_visible() and t.get_text()]
+    return any(a.overlaps(b) for n, a in enumerate(boxes) for b in boxes[n + 1:])
+
+
 def trace_and_rank(run: RunData, coords: int = 3) -> str:
     """ArviZ trace and rank plots of the first few coordinates of θ."""
     post = run.posterior().isel(coord=slice(0, coords)).load()

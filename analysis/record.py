@@ -8,7 +8,7 @@ gradient pass of the run, which the claims reuse). Text, HTML and JSON are rende
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from .exact_comparison_2d import exact_comparison_2d
 from .exact_law import newton_optimum_1d
 from .gibbs import GibbsResult, gibbs_test
 from .measure import temperatures, virial_samples
+from .mixing import Convergence, Thresholds, judge
 from .partial import GIBBS_REASON, gibbs_unavailable, recorded_variance, slowest_recorded_time
 from .reader import RunData
 from .temperature import Temperatures, VirialSamples
@@ -32,6 +33,9 @@ from .theory import StationaryTheory, skipped_reason, stationary_theory
 from .until import until_record
 
 MIN_DRAWS = 8  # fewer committed draws than this: nothing is estimated
+# The JSON records whose comparisons assume a stationary law: each gets ``undecided`` (the
+# reason) when the chains have not converged; the Gibbs test's verdict itself becomes undecided.
+STATIONARY_RECORDS = ("theory", "current", "epoch", "exact_law", "exact_law_2d")
 
 
 @dataclass
@@ -100,6 +104,7 @@ class Estimates:
     epoch: EpochComparison | None = None  # per epoch phase, under epoch reshuffling
     exact_law: ExactComparison | None = None  # 1-D SGD, B = 1: the exact finite-η law
     exact_law_2d: dict[str, Any] | None = None  # 2-D GLM, SGD, B = 1 (``exact_comparison_2d``)
+    convergence: Convergence | None = None  # None only for records built by hand
 
 
 @dataclass
@@ -126,6 +131,17 @@ class RunAnalysis(RunData):
         if self.estimates is None:
             raise ValueError(f"run {self.index} ({self.label}): {self.status}")
         return self.estimates
+
+    @property
+    def converged(self) -> bool:
+        """Whether the chains passed every convergence check (``mixing.judge``)."""
+        e = self.estimates
+        return e is not None and (e.convergence is None or e.convergence.converged)
+
+    @property
+    def convergence(self) -> Convergence | None:
+        """The convergence judgement (None when nothing could be estimated)."""
+        return None if self.estimates is None else self.estimates.convergence
 
     @property
     def samples(self) -> VirialSamples:
@@ -165,6 +181,7 @@ class RunAnalysis(RunData):
         if e is None:
             return out
         out.update({"diagnostics": e.diagnostics, "worst": e.worst,
+                    "convergence": e.convergence.as_dict() if e.convergence else None,
                     "temperature": temperature_record(e.temperatures),
                     "gibbs": e.gibbs.as_dict(),
                     "theory": e.comparison.as_dict() if e.comparison else None,
@@ -172,6 +189,10 @@ class RunAnalysis(RunData):
                     "epoch": e.epoch.as_dict() if e.epoch else None,
                     "exact_law": e.exact_law.as_dict() if e.exact_law else None,
                     "exact_law_2d": e.exact_law_2d})
+        if not self.converged and e.convergence is not None:
+            for key in STATIONARY_RECORDS:  # measured, but not judged
+                if out[key] is not None:
+                    out[key] = {**out[key], "undecided": e.convergence.undecided}
         return out
 
 
@@ -249,8 +270,26 @@ def _exact_law(run: RunData, lead: np.ndarray) -> ExactComparison | None:
                             theta_star)
 
 
-def analyze_run(run: RunData) -> RunAnalysis:
-    """Everything ``sgdthermo analyze`` reports for one run, computed once."""
+def withheld(gibbs: GibbsResult, convergence: Convergence) -> GibbsResult:
+    """The Gibbs test with its verdict withheld when the chains have not converged.
+
+    Its statistics and p-values stay (they describe the draws); its verdict becomes
+    "undecided" and its reason says which convergence check failed.
+    """
+    if convergence.converged:
+        return gibbs
+    return replace(gibbs, verdict="undecided",
+                   reason="the chains have not converged (see convergence); the test assumes "
+                   "stationary draws")
+
+
+def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalysis:
+    """Everything ``sgdthermo analyze`` reports for one run, computed once.
+
+    ``thresholds`` sets what "converged" means (``mixing.Thresholds``; R-hat ≤ 1.01 and bulk
+    and tail ESS ≥ 400 by default): a run that fails keeps its numbers, and every verdict that
+    assumes a stationary law is "undecided" with the reason.
+    """
     diverged = int(run.diverged_chains().sum())
     theory = stationary_theory(run.model, run.rule, run.spec.run)
     note = None if theory is not None else skipped_reason(run.model, run.rule, run.spec.run)
@@ -264,7 +303,10 @@ def analyze_run(run: RunData) -> RunAnalysis:
         temps = temperatures(run, samples, tau=slowest_recorded_time(diag))
         comparison = (compare(run, theory, samples, temps, diag) if theory is not None
                       else None)
-        gibbs = gibbs_test(samples) if samples is not None else gibbs_unavailable()
+        convergence = judge(worst(diag), temps, int((~run.diverged_chains()).sum()),
+                            thresholds)
+        gibbs = withheld(gibbs_test(samples) if samples is not None else gibbs_unavailable(),
+                         convergence)
         current = epoch = exact = exact_2d = None
         if not run.partial:  # θ's first coordinates, read once for all four
             lead = _leading_draws(run)
@@ -276,7 +318,7 @@ def analyze_run(run: RunData) -> RunAnalysis:
                 lead, run.model, run.rule, run.spec.run.batch_size, run.spec.run.sampling,
                 lambda: np.asarray(optimum(run.model), dtype=float))
         estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current,
-                              epoch, exact, exact_2d)
+                              epoch, exact, exact_2d, convergence)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

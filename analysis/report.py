@@ -19,10 +19,12 @@ from .epoch_phases import epoch_sentence
 from .exact_comparison import exact_sentence, shape_words
 from .exact_comparison_2d import exact_sentence_2d
 from .gibbs import format_p, p_equals
+from .mixing import Thresholds, convergence_words
 from .plots import temperature_bars, trace_and_rank
 from .record import RunAnalysis, measured_position
 from .run_figures import acf_plot, ess_plot, pair_plot
-from .sweep_figures import sweep_figure, swept_keys
+from .sweep_figures import sweep_images, swept_keys
+from .text import check_words
 from .until import until_sentence
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -32,7 +34,8 @@ th{background:#f3f3f3}nav{columns:2;font-size:14px}nav a{display:block}
 details pre{background:#f8f8f8;padding:0.5em;overflow-x:auto}
 td.l,th.l{text-align:left}.bad{color:#b00;font-weight:bold}.good{color:#070}
 h2{border-bottom:1px solid #ddd;margin-top:2em}code{background:#f5f5f5;padding:1px 4px}
-img{max-width:100%}"""
+img{max-width:100%}.panels{display:flex;flex-wrap:wrap;gap:4px}
+.panels img{max-width:32%;min-width:300px}"""
 
 
 def _e(x: Any) -> str:
@@ -68,8 +71,29 @@ def _gibbs_components(g: dict) -> str:
             + _table(["component", "status", "statistic", "value", "df", "p", "note"], rows))
 
 
-def _agree(agree: bool | None) -> str:
-    return "–" if agree is None else ("yes" if agree else "NO")
+def _converged(c: dict | None) -> str:
+    words = convergence_words(c)
+    return f"<span class=bad>{_e(words)}</span>" if words.startswith("NO") else _e(words)
+
+
+def _convergence_section(r: dict) -> str:
+    """Whether the chains converged, against the stated thresholds; what is withheld if not."""
+    c = r.get("convergence")
+    if not c:
+        return ""
+    limits = (f"max R-hat ≤ {c['r_hat_max']:g} (rank-normalised, split), min bulk and tail ESS "
+              f"≥ {c['ess_min']:g}, and the exact stationarity identity where there is one")
+    notes = "".join(f" ({_e(n)})" for n in c["notes"])
+    if c["converged"]:
+        return f"<p>Converged: {_e(limits)} hold{notes}.</p>"
+    return (f"<p class=bad>Not converged: {_e('; '.join(c['reasons']))}{notes}.</p><p>Checked: "
+            f"{_e(limits)}. Every verdict below that assumes a stationary law (the Gibbs test, "
+            "z-scores against theory, exact-law and current tests) is undecided; the numbers "
+            "are shown as measured. Run longer (run.draws, run.burn_in) or use run.until.</p>")
+
+
+def _withheld(record: dict) -> str:
+    return "<b>Undecided (chains not converged):</b> " if "undecided" in record else ""
 
 
 def _stationarity(tp: dict) -> str:
@@ -102,6 +126,7 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
         out.append(f"<h3>Run until converged</h3><p>{_e(until_sentence(r['until']))}</p>")
     if r.get("status") != "ok":
         return "".join(out) + f"<p class=bad>{_e(r.get('status'))}</p>"
+    out.append(_convergence_section(r))
     out.append(_gibbs_components(r["gibbs"]))
     out.append(f"<p>Temperature ratio max/min {_num(r['gibbs']['temperature_ratio'])}, largest "
                f"tested off-diagonal virial term {_num(r['gibbs']['max_offdiag'])}·T.</p>")
@@ -110,24 +135,27 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     if r.get("epoch"):
         out.append(_epoch_section(r["epoch"]))
     if r.get("exact_law"):
-        out.append(f"<h3>Exact finite-η law</h3><p>"
+        out.append(f"<h3>Exact finite-η law</h3><p>{_withheld(r['exact_law'])}"
                    f"{_e(exact_sentence(r['exact_law'], shape_words(r['gibbs'])))}</p>")
     if r.get("exact_law_2d"):
-        out.append(f"<h3>Exact finite-η law (2-D)</h3><p>"
+        out.append(f"<h3>Exact finite-η law (2-D)</h3><p>{_withheld(r['exact_law_2d'])}"
                    f"{_e(exact_sentence_2d(r['exact_law_2d']))}</p>")
-    rows = []
+    rows, cut = [], []
     for var, stats in r["diagnostics"].items():
         shape = np.shape(stats["r_hat"])
         cols = {k: np.ravel(np.asarray(stats[k], dtype=float)) for k in
                 ("mean", "sd", "mcse_mean", "r_hat", "ess_bulk", "ess_tail")}
+        if len(cols["r_hat"]) > 8:
+            cut.append(f"{var}: first 8 of {len(cols['r_hat'])}")
         for i in range(min(len(cols["r_hat"]), 8)):
             at = ",".join(str(j) for j in np.unravel_index(i, shape)) if shape else ""
             rows.append([f"{var}[{at}]" if shape else var,
                          _num(float(cols["mean"][i])), _num(float(cols["sd"][i])),
-                         _num(float(cols["mcse_mean"][i])), f"{cols['r_hat'][i]:.3f}",
-                         f"{cols['ess_bulk'][i]:.0f}", f"{cols['ess_tail'][i]:.0f}"])
+                         _num(float(cols["mcse_mean"][i])), _num(float(cols["r_hat"][i])),
+                         _num(float(cols["ess_bulk"][i])), _num(float(cols["ess_tail"][i]))])
+    shown = "" if not cut else f"<p>Shown: {_e('; '.join(cut))} (sgdthermo analyze --json: all).</p>"
     out.append("<h3>Diagnostics (ArviZ)</h3>" + _table(
-        ["quantity", "mean", "sd", "MCSE", "R-hat", "ESS bulk", "ESS tail"], rows))
+        ["quantity", "mean", "sd", "MCSE", "R-hat", "ESS bulk", "ESS tail"], rows) + shown)
     tp, th = r["temperature"], r["theory"]
     out.append(f"<h3>Temperatures (O3)</h3><p>{_stationarity(tp)}</p>")
     fl = "T fluctuation" if tp["fluctuation_exact"] else "T fluctuation (approx.)"
@@ -136,20 +164,26 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
         head += ["T theory", "z (virial − theory)", "Var measured", "Var theory", "τ measured",
                  "τ theory"]
     rows = []
+    judged = th is not None and "undecided" not in th
     for i in range(min(len(tp["virial"]), 32)):
         t, se = tp["virial"][i], tp["virial_se"][i]
         beta = _num(1 / t, se / t**2) if t > 0 else "–"
         row = [str(i), _num(t, se), beta, _num(tp["fluctuation"][i], tp["fluctuation_se"][i]),
-               f"{tp['z'][i]:+.2f}"]
+               "–" if tp["z"][i] is None or not np.isfinite(tp["z"][i]) else f"{tp['z'][i]:+.2f}"]
         if th:
             j = measured_position(th, i)  # None: coordinate not recorded (run.record)
-            row += [_num(th["temperature"][i]), f"{th['virial_z'][i]:+.2f}",
+            z = th["virial_z"][i]
+            row += [_num(th["temperature"][i]),
+                    f"{z:+.2f}" if judged and z is not None and np.isfinite(z) else "–",
                     "–" if j is None else _num(th["measured_variance"][j], th["variance_se"][j]),
                     _num(th["variance"][i]),
                     "–" if j is None else _num(th["measured_iat"][j], th["iat_se"][j]),
                     "–" if th["iat"] is None else _num(th["iat"][i])]
         rows.append(row)
-    out.append(_table(head, rows))
+    d = len(tp["virial"])
+    out.append(_table(head, rows) + ("" if d <= 32 else
+                                     f"<p>Shown: the first 32 of {d} coordinates (sgdthermo "
+                                     "analyze --json: all).</p>"))
     if th:
         out.append(f"<p>Theory: {_e(th['note'])}; predicted excess loss E[L] − L* = "
                    f"{th['excess_loss']:.4g}; theory says the law is "
@@ -178,7 +212,7 @@ def _current_section(c: dict) -> str:
             rows.append([f"A[{i},{j}]", str(lag), _num(c["measured"][k][p], c["se"][k][p]),
                          exact, z])
     theory = "exact" if c.get("theory_exact", True) else "approximate theory"
-    return (f"<h3>Probability current</h3><p>{_e(current_sentence(c))}</p>"
+    return (f"<h3>Probability current</h3><p>{_withheld(c)}{_e(current_sentence(c))}</p>"
             + _table(["entry", "lag (draws)", "measured ± SE", theory, "z"], rows))
 
 
@@ -189,14 +223,16 @@ def _epoch_section(e: dict) -> str:
         for c, coord in enumerate(e["coords"]):
             rows.append([str(phase), str(coord), _num(e["measured"][j][c], e["se"][j][c]),
                          _num(e["exact"][j][c]), f"{e['z'][j][c]:+.2f}"])
-    return (f"<h3>Epoch reshuffling, per epoch phase</h3><p>{_e(epoch_sentence(e))}</p>"
+    return (f"<h3>Epoch reshuffling, per epoch phase</h3><p>{_withheld(e)}"
+            f"{_e(epoch_sentence(e))}</p>"
             + _table(["phase", "i", "Var θ_i measured ± SE", "exact", "z"], rows))
 
 
 def _claim_section(c: ClaimResult | None) -> str:
     if c is None:
         return ""
-    cls = "good" if c.verdict.startswith("holds") else "bad"
+    cls = ("good" if c.verdict.startswith("holds") else "" if c.verdict == "undecided"
+           else "bad")
     return (f"<h2 id='claim'>Seed claim: {_e(c.title)}</h2><p>Seed document {_e(c.seed)}.</p>"
             f"<p><b>Prediction:</b> {_e(c.prediction)}</p>"
             f"<p><b>Verdict: <span class={cls}>{_e(c.verdict)}</span></b> — "
@@ -208,12 +244,14 @@ def render_html(analysis: ArchiveAnalysis) -> str:
     meta, path, runs = analysis.meta, analysis.archive, analysis.runs
     records = [r.as_dict() for r in runs]
     overview = _table(
-        ["run", "label", "rule", "draws × chains", "max R-hat", "min ESS bulk", "stationary",
-         "Gibbs"],
+        ["run", "label", "rule", "draws × chains", "max R-hat", "min ESS bulk", "min ESS tail",
+         "converged", "O3 check", "Gibbs"],
         [[str(r["run"]), _e(r["label"]), _e(r["rule"]), f"{r['draws']} × {r['chains']}",
-          f"{r['worst']['max_r_hat']:.3f}" if "worst" in r else "–",
-          f"{r['worst']['min_ess_bulk']:.0f}" if "worst" in r else "–",
-          _agree(r["temperature"]["agree"]) if "temperature" in r else "–",
+          _num(r["worst"]["max_r_hat"]) if "worst" in r else "–",
+          _num(r["worst"]["min_ess_bulk"]) if "worst" in r else "–",
+          _num(r["worst"]["min_ess_tail"]) if "worst" in r else "–",
+          _converged(r.get("convergence")),
+          _e(check_words(r["temperature"])) if "temperature" in r else "–",
           _verdict(r["gibbs"]) if "gibbs" in r else _e(r.get("status"))] for r in records],
         left=3)
     sections = "".join(_run_section(run, r) for run, r in zip(runs, records, strict=True))
@@ -236,27 +274,36 @@ def render_html(analysis: ArchiveAnalysis) -> str:
 
 
 def _sweep_section(analysis: ArchiveAnalysis) -> str:
-    """One figure per swept key: temperatures, β ratio and Gibbs p against it, with theory."""
+    """Per swept key: temperatures, β ratio and Gibbs −log₁₀ p against it, with theory."""
     keys = swept_keys(analysis.meta["config"])
     alpha = next((r.gibbs.alpha for r in analysis.runs if r.ok), 0.01)
-    figures = [(k, sweep_figure(analysis.runs, k, alpha)) for k in keys]
-    shown = "".join(f"<h3>{_e(k)}</h3>" + _img(png, f"sweep over {k}")
-                    for k, png in figures if png is not None)
+    shown = ""
+    for k in keys:
+        panels = sweep_images(analysis.runs, k, keys, alpha)
+        if panels:
+            shown += f"<h3>{_e(k)}</h3><div class=panels>" + "".join(
+                _img(png, f"{what} against {k}") for what, png in panels) + "</div>"
     if not shown:
         return ""
     return ("<h2 id='sweep'>The sweep against theory</h2><p>Virial temperatures (±2 SE, log "
             "axis) with the exact theory (a curve where it could be recomputed along the "
-            "swept value, else a bar per run); β_0/β_1 = T_1/T_0 (1 for a Gibbs law); the "
-            "Gibbs test's family-wise p-value against its level.</p>" + shown)
+            "swept value, else a bar per run); β_0/β_1 = T_1/T_0 (1 for a Gibbs law; only for "
+            "two coordinates or more); the Gibbs test's family-wise p-value as −log₁₀ p "
+            "against its level (a triangle at 300: p < 1e-300). With several swept keys, one "
+            "series per value of the others.</p>" + shown)
 
 
-def render(path: str, verify: bool = True) -> str:
-    """Analyse the archive at ``path`` (checksums first, unless not ``verify``) and render it."""
-    return render_html(analyze_archive(path, verify))
+def render(path: str, verify: bool = True, thresholds: Thresholds | None = None) -> str:
+    """Analyse the archive at ``path`` (checksums first, unless not ``verify``) and render it.
+
+    ``thresholds``: what "converged" means (``mixing.Thresholds``; the defaults when None).
+    """
+    return render_html(analyze_archive(path, verify, thresholds))
 
 
-def write_report(path: str, output: str, verify: bool = True) -> None:
+def write_report(path: str, output: str, verify: bool = True,
+                 thresholds: Thresholds | None = None) -> None:
     """Write the report of the archive at ``path`` to ``output``."""
-    text = render(path, verify)
+    text = render(path, verify, thresholds)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)

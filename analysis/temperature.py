@@ -79,8 +79,16 @@ def thinning_stride(n_chains: int, n_draws: int, max_rows: int, epoch_steps: int
     return stride
 
 
-def fluctuation_is_exact(rule: UpdateRule, model: Model) -> bool:
-    """Whether ``(η_i/2)κE[u_i²]`` is an exact identity for this rule on this model."""
+def fluctuation_is_exact(rule: UpdateRule, model: Model, sampling: str = "iid") -> bool:
+    """Whether ``(η_i/2)κE[u_i²]`` is an exact identity for this rule on this model.
+
+    O3 equates ``E[(θ−c)·g_B]`` (the step's own batch) with ``E[(θ−c)·∇L]``, which needs each
+    batch drawn independently of θ. Under epoch reshuffling the batches of one epoch depend on
+    the earlier ones, and so on θ: there the check is the rate-weighted identity, which uses
+    the step's own gradient on both sides and holds for any sampling.
+    """
+    if sampling == "epoch":
+        return False
     return rule.rates == "constant" or (rule.rates == "noise" and model.constant_noise)
 
 

@@ -14,6 +14,7 @@ from .epoch_phases import epoch_sentence
 from .exact_comparison import exact_sentence, shape_words
 from .exact_comparison_2d import exact_sentence_2d
 from .gibbs import format_p, p_equals
+from .mixing import convergence_words
 from .record import measured_position
 from .tables import fit_tables
 from .until import until_sentence
@@ -23,22 +24,29 @@ def _num(x: float, fmt: str = ".4g") -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:{fmt}}"
 
 
+def check_words(tp: dict[str, Any]) -> str:
+    """The exact stationarity identity's outcome in a cell: pass, FAIL or – (none possible)."""
+    if tp.get("agree") is None:
+        return "–"
+    word = "pass" if tp["agree"] else "FAIL"
+    return word if tp.get("check") == "O3" else f"{word} (rate-w.)"
+
+
 def _overview(result: dict[str, Any], width: int) -> list[Table]:
-    """One line per run: draws, worst R-hat, bulk and tail ESS, stationarity and Gibbs."""
+    """One line per run: draws, worst R-hat and ESS, convergence, the O3 check and Gibbs."""
     head = ["run", "label", "rule", "draws×chains", "max R-hat", "min ESS bulk",
-            "min ESS tail", "stationary", "Gibbs", "p"]
+            "min ESS tail", "converged", "O3 check", "Gibbs", "p"]
     rows = []
     for r in result["runs"]:
         if r.get("status") != "ok":
             rows.append([str(r["run"]), r["label"], r["rule"], str(r["draws"]), "–", "–", "–",
-                         "–", r.get("status", ""), "–"])
+                         "–", "–", r.get("status", ""), "–"])
             continue
-        w, g, agree = r["worst"], r["gibbs"], r["temperature"]["agree"]
+        w, g = r["worst"], r["gibbs"]
         rows.append([str(r["run"]), r["label"], r["rule"], f"{r['draws']}×{r['chains']}",
                      _num(w["max_r_hat"], ".3f"), _num(w["min_ess_bulk"], ".0f"),
-                     _num(w["min_ess_tail"], ".0f"),
-                     "–" if agree is None else ("yes" if agree else "NO"), g["verdict"],
-                     format_p(g["p_value"], 2)])
+                     _num(w["min_ess_tail"], ".0f"), convergence_words(r.get("convergence")),
+                     check_words(r["temperature"]), g["verdict"], format_p(g["p_value"], 2)])
     return fit_tables(f"sgdthermo analysis: {result['archive']}", head, rows, width)
 
 
@@ -49,6 +57,7 @@ def _beta(t: float, se: float) -> tuple[str, str]:
 
 def _coordinates(r: dict[str, Any], width: int, max_rows: int = 8) -> list[Table]:
     tp, th = r["temperature"], r["theory"]
+    judged = th is not None and "undecided" not in th
     fl = "T fluct" if tp.get("fluctuation_exact", True) else "T fluct ≈"
     head = ["i", "T virial", "± SE", "β = 1/T", "± SE", fl, "± SE"] + (
         ["T theory", "z vir", "Var", "± SE", "Var theory", "τ", "± SE", "τ theory"] if th else [])
@@ -59,7 +68,9 @@ def _coordinates(r: dict[str, Any], width: int, max_rows: int = 8) -> list[Table
                f"{tp['fluctuation'][i]:.4g}", f"{tp['fluctuation_se'][i]:.2g}"]
         if th:
             j = measured_position(th, i)  # None: coordinate not recorded (run.record)
-            row += [f"{th['temperature'][i]:.4g}", f"{th['virial_z'][i]:+.1f}",
+            z = th["virial_z"][i]
+            row += [f"{th['temperature'][i]:.4g}",
+                    f"{z:+.1f}" if judged and z is not None and np.isfinite(z) else "–",
                     "–" if j is None else f"{th['measured_variance'][j]:.4g}",
                     "–" if j is None else f"{th['variance_se'][j]:.2g}",
                     f"{th['variance'][i]:.4g}",
@@ -67,22 +78,52 @@ def _coordinates(r: dict[str, Any], width: int, max_rows: int = 8) -> list[Table
                     "–" if j is None else f"{th['iat_se'][j]:.2g}",
                     "–" if th["iat"] is None else f"{th['iat'][i]:.3g}"]
         rows.append(row)
-    return fit_tables(f"run {r['run']} ({r['label']}): per-coordinate temperatures", head, rows,
-                      width)
+    d = len(tp["virial"])
+    part = "" if d <= max_rows else f" (first {max_rows} of {d}; --json for all)"
+    return fit_tables(f"run {r['run']} ({r['label']}): per-coordinate temperatures{part}", head,
+                      rows, width)
+
+
+def check_sentence(tp: dict[str, Any]) -> str:
+    """The exact stationarity identity: which one, whether it passed, and its p-value."""
+    what = {"O3": "O3 (virial = fluctuation temperature, exact for this rule)",
+            "rate-weighted identity": "the rate-weighted identity E[(θ−c)·p·g] = ½E[(p·g)²]"
+            }.get(tp["check"], tp["check"])
+    if tp.get("agree") is None:
+        outcome = "not made (nothing exact could be checked)"
+    else:
+        outcome = (f"{'passes' if tp['agree'] else 'FAILS'} at the 0.1 % level "
+                   f"(χ² {p_equals(tp['agreement_p'], 2)})")
+    tail = "" if tp["fluctuation_exact"] else "; T fluct is approximate for this rule"
+    return f"Stationarity check, {what}: {outcome}{tail}."
 
 
 def _gibbs_line(r: dict[str, Any]) -> str:
     """The Gibbs verdict with its reason and each component's p-value; the check used below."""
-    g, tp = r["gibbs"], r["temperature"]
+    g = r["gibbs"]
     parts = []
     for c in g["components"]:
         p = c["p_value"]
         parts.append(f"{c['name']} " + (p_equals(p, 2) if c["status"] == "ok"
                                          and np.isfinite(p) else c["status"]))
     return (f"Gibbs test: {g['verdict']} ({g['reason']})" + "".join(f"; {p}" for p in parts)
-            + f".\nStationarity check: {tp['check']}"
-            + ("" if tp["fluctuation_exact"] else " (T fluct is approximate for this rule)")
-            + ".")
+            + ".\n" + check_sentence(r["temperature"]))
+
+
+def convergence_sentence(r: dict[str, Any]) -> str | None:
+    """Why the run's stationary verdicts are withheld (None when it converged)."""
+    c = r.get("convergence")
+    if not c or c["converged"]:
+        return None
+    return (f"Run {r['run']} has not converged: {'; '.join(c['reasons'])} (thresholds R-hat ≤ "
+            f"{c['r_hat_max']:g}, bulk and tail ESS ≥ {c['ess_min']:g}). Every verdict that "
+            "assumes a stationary law (the Gibbs test, z against theory, exact-law and current "
+            "tests) is undecided; the numbers are shown as measured.")
+
+
+def undecided_prefix(record: dict[str, Any] | None) -> str:
+    """``"[undecided: chains not converged] "`` for a record whose test was withheld."""
+    return "[undecided: chains not converged] " if record and "undecided" in record else ""
 
 
 def _spike_line(along: dict[str, Any]) -> str:
@@ -104,15 +145,17 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
         if r.get("status") == "ok":
             for table in _coordinates(r, console.width):
                 console.print(table)
-            console.print(_gibbs_line(r))
-            if r.get("current"):
-                console.print(current_sentence(r["current"]))
-            if r.get("epoch"):
-                console.print(epoch_sentence(r["epoch"]))
-            if r.get("exact_law"):
-                console.print(exact_sentence(r["exact_law"], shape_words(r["gibbs"])))
-            if r.get("exact_law_2d"):
-                console.print(exact_sentence_2d(r["exact_law_2d"]))
+            late = convergence_sentence(r)
+            if late:
+                console.print(late, highlight=False)
+            console.print(_gibbs_line(r), highlight=False)
+            for key, sentence in (("current", current_sentence), ("epoch", epoch_sentence),
+                                  ("exact_law", lambda e, g=r["gibbs"]: exact_sentence(
+                                      e, shape_words(g))),
+                                  ("exact_law_2d", exact_sentence_2d)):
+                if r.get(key):
+                    console.print(undecided_prefix(r[key]) + sentence(r[key]),
+                                  highlight=False, markup=False)
             along = (r.get("theory") or {}).get("spike_directions")
             if along:
                 console.print(_spike_line(along))

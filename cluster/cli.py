@@ -40,8 +40,14 @@ def _parser() -> argparse.ArgumentParser:
                          default=[], metavar="KEY=VALUE",
                          help="an fsspec option for an archive URL, e.g. "
                               "endpoint_url=http://127.0.0.1:9000 (repeatable; TOML values)")
+    judging = argparse.ArgumentParser(add_help=False)
+    judging.add_argument("--r-hat-max", type=float, default=None, metavar="R",
+                         help="largest rank-normalised R-hat of a converged run (default 1.01)")
+    judging.add_argument("--ess-min", type=float, default=None, metavar="N",
+                         help="smallest bulk and tail ESS of a converged run (default 400)")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run a job config into a new archive", parents=[storage])
+    r = sub.add_parser("run", help="run a job config into a new archive",
+                       parents=[storage, judging])
     r.add_argument("config", help="TOML job config")
     r.add_argument("--out", required=True, help="archive directory (or fsspec URL)")
     r.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else local)")
@@ -70,11 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("archive")
     st.add_argument("--json", action="store_true")
     a = sub.add_parser("analyze", help="diagnostics, temperatures and the Gibbs test per run",
-                       parents=[storage])
+                       parents=[storage, judging])
     a.add_argument("archive")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     a.add_argument("--no-verify", action="store_true", help="skip the checksum pass")
-    rep = sub.add_parser("report", help="write a self-contained HTML report", parents=[storage])
+    rep = sub.add_parser("report", help="write a self-contained HTML report",
+                         parents=[storage, judging])
     rep.add_argument("archive")
     rep.add_argument("-o", "--output", default="report.html")
     rep.add_argument("--no-verify", action="store_true", help="skip the checksum pass")
@@ -86,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from .jobs import run_job, warm_analysis
 
     if not args.no_analyze:
+        _thresholds(args)  # a bad threshold is refused before the run, not after it
         warm_analysis()
     run_job(args.config, args.out, overrides=args.overrides, address=args.address,
             overwrite=args.overwrite, force=args.force,
@@ -93,7 +101,8 @@ def cmd_run(args: argparse.Namespace) -> None:
             storage_options=_storage_options(args), console=err_console)
     if not args.no_analyze:
         cmd_analyze(argparse.Namespace(archive=args.out, json=False, storage_options=[],
-                                       no_verify=True))  # just written by this driver
+                                       no_verify=True, r_hat_max=args.r_hat_max,
+                                       ess_min=args.ess_min))  # just written by this driver
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
@@ -158,7 +167,8 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     from ..analysis.tables import output_console
     from ..analysis.text import print_summary
 
-    analysis = analyze_archive(args.archive, verify=not args.no_verify)
+    analysis = analyze_archive(args.archive, verify=not args.no_verify,
+                               thresholds=_thresholds(args))
     if args.json:
         print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
@@ -169,7 +179,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     """``sgdthermo report``."""
     from ..analysis.report import write_report
 
-    write_report(args.archive, args.output, verify=not args.no_verify)
+    write_report(args.archive, args.output, verify=not args.no_verify,
+                 thresholds=_thresholds(args))
     err_console.print(f"report written to {escape(args.output)}")
 
 
@@ -194,6 +205,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"{verdict}: {report.blocks_checked} committed block(s) checked"
               + ("" if report.ok else f"; `sgdthermo resume --repair {args.archive}` re-runs them"))
     return 0 if report.ok else 1
+
+
+def _thresholds(args: argparse.Namespace) -> Any:
+    """``--r-hat-max`` and ``--ess-min`` as ``mixing.Thresholds`` (ValueError names the flag)."""
+    from ..analysis.mixing import ESS_MIN, R_HAT_MAX, Thresholds
+
+    r_hat = R_HAT_MAX if args.r_hat_max is None else args.r_hat_max
+    ess = ESS_MIN if args.ess_min is None else args.ess_min
+    if not r_hat >= 1.0 or r_hat == float("inf"):
+        raise ValueError(f"--r-hat-max must be a finite number ≥ 1, got {args.r_hat_max!r}")
+    if not ess >= 0.0 or ess == float("inf"):
+        raise ValueError(f"--ess-min must be a finite number ≥ 0, got {args.ess_min!r}")
+    return Thresholds(r_hat, ess)
 
 
 def _storage_options(args: argparse.Namespace) -> dict[str, Any]:

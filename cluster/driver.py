@@ -74,7 +74,33 @@ def init_ray(address: str | None = None) -> str:
             signals.reinstall()
 
 
+class _Unactionable(logging.Filter):
+    """Drops Ray's start-up notes that ask nothing of the user.
+
+    Ray 2.5x announces "Token authentication is enabled for this Ray cluster" on every local
+    start: it is Ray's secure default, so there is nothing to do about it. Warnings that ask
+    for action (e.g. that authentication is *disabled*) pass.
+    """
+
+    QUIET = ("Token authentication is enabled for this Ray cluster",)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.QUIET)
+
+
+_RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
 def _start_ray(address: str | None) -> str:
+    quiet = _Unactionable()
+    logging.getLogger(_RAY_AUTH_LOGGER).addFilter(quiet)
+    try:
+        return _init(address)
+    finally:
+        logging.getLogger(_RAY_AUTH_LOGGER).removeFilter(quiet)
+
+
+def _init(address: str | None) -> str:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         try:

@@ -84,7 +84,7 @@ def test_runs_at_the_optimal_matrix_measure_the_posterior(tmp_path, diabetes):
     lam = optimal_rate_matrix(model, 32, t_post)
     cfg = {"claim": "posterior", "seed": 3, "model": DIABETES,
            "rule": {"kind": "sgd", "lr": 0.162},
-           "run": {"chains": 16, "draws": 6000, "thin": 2, "burn_in": 2000, "batch_size": 32,
+           "run": {"chains": 16, "draws": 6000, "thin": 6, "burn_in": 6000, "batch_size": 32,
                    "init_scale": 0.0},
            "cluster": {"shard_chains": 16, "chunk_draws": 3000},
            "sweep": {"grid": {"rule": [{"kind": "sgd", "lr": 0.162},

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..reader import archive_metadata, open_archive
 from ..record import MIN_DRAWS, RunAnalysis, analyze_run
 from .alpha import gibbs_alpha_claim
-from .common import ClaimResult
+from .common import UNDECIDED, ClaimResult
 from .convergence import convergence_claim
 from .heat_capacity import heat_capacity_claim
 from .loss_units import loss_units_claim
@@ -53,6 +53,18 @@ CLAIMS: dict[str, Callable[[list[RunAnalysis]], ClaimResult]] = {
         "beyond the seeds (Malladi, Lyu, Panigrahi & Arora 2022)"),
 }
 
+# Claims whose runs are not stationary on purpose, and what each judges instead.
+TRANSIENT: dict[str, str] = {
+    "weighted_average": "these runs are not stationary on purpose: the rate is so small that θ "
+    "stays put, and only the increments ΔΦ are judged",
+    "running_averages": "these runs are not stationary on purpose: the rate is so small that "
+    "θ stays put, and only the buffers' running averages are judged",
+    "convergence": "these runs are not stationary on purpose: E[θ_t²] is judged against its "
+    "exact transient at each time",
+    "tz": "these runs are not stationary on purpose: the TZ rates decay, and the progress per "
+    "gradient is judged",
+}
+
 __all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim", "evaluate_claims"]
 
 
@@ -63,11 +75,31 @@ def check_claim_name(name: str | None) -> None:
 
 
 def evaluate_claims(name: str | None, runs: list[RunAnalysis]) -> ClaimResult | None:
-    """The verdict of claim ``name`` (``None``: no claim) on the runs with enough draws."""
+    """The verdict of claim ``name`` (``None``: no claim) on the runs with enough draws.
+
+    A claim about the stationary law is judged only on converged runs (``mixing``): if any run
+    it uses has not converged, its table is shown and its verdict is "undecided", naming each
+    such run and the check it failed. A claim in ``TRANSIENT`` uses non-stationary runs on
+    purpose and judges only what it claims; its explanation says so.
+    """
     if not name:
         return None
     check_claim_name(name)
-    return CLAIMS[name]([r for r in runs if r.draws >= MIN_DRAWS])
+    used = [r for r in runs if r.draws >= MIN_DRAWS]
+    result = CLAIMS[name](used)
+    if name in TRANSIENT:
+        result.explanation = f"{result.explanation} ({TRANSIENT[name]})"
+        return result
+    late = [r for r in used if r.ok and not r.converged]
+    if late:
+        result.numbers = {**result.numbers, "unconverged_runs": [r.index for r in late]}
+        result.explanation = (
+            f"not judged: {len(late)} of {len(used)} runs have not converged, and this claim "
+            "is about the stationary law — " + "; ".join(
+                f"run {r.index} ({r.label}): {r.convergence.reason}" for r in late
+                if r.convergence is not None) + ". The table shows what was measured.")
+        result.verdict = UNDECIDED
+    return result
 
 
 def evaluate_claim(path: str) -> ClaimResult | None:
