@@ -10,6 +10,7 @@ set. Only rich is needed, so the CLI's light commands can use it.
 from __future__ import annotations
 
 import os
+import sys
 
 from rich import box
 from rich.console import Console
@@ -18,10 +19,25 @@ from rich.table import Table
 WIDE = 160  # columns of the layout when the output is not a terminal (a file, a pipe, a log)
 
 
+class PipeConsole(Console):
+    """A console whose reader may go away (``| head``).
+
+    Stdout goes to /dev/null and the ``BrokenPipeError`` reaches the caller (the CLI exits 141,
+    as for SIGPIPE) instead of rich's ``SystemExit(1)``.
+    """
+
+    def on_broken_pipe(self) -> None:
+        """Silence stdout for the rest of the process, then let the caller decide."""
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise BrokenPipeError
+
+
 def output_console() -> Console:
     """The terminal's width on a terminal or as ``COLUMNS`` says; else a fixed wide layout."""
-    probe = Console()
-    return probe if probe.is_terminal or "COLUMNS" in os.environ else Console(width=WIDE)
+    probe = PipeConsole()
+    return probe if probe.is_terminal or "COLUMNS" in os.environ else PipeConsole(width=WIDE)
 
 
 def fit_tables(title: str, head: list[str], rows: list[list[str]], width: int) -> list[Table]:

@@ -17,11 +17,8 @@ import torch
 
 from ..sampler.archive import set_storage_options
 from ..sampler.shard import ShardRunner
+from .errors import ShardFailed
 from .machine import WritersLock
-
-
-class ShardFailed(RuntimeError):
-    """A shard could not be built or run; carries the actor-side traceback."""
 
 
 class _ShardActor:

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from .errors import JobInterrupted, ShardFailed
 from .signals import handle_sigterm, was_terminated
 
 # Everything else is imported where a command needs it: `--help` and a SIGTERM during
@@ -22,14 +23,20 @@ from .signals import handle_sigterm, was_terminated
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """What a user's input can raise: one line, exit 2."""
-    from ..sampler.archive import ArchiveError
-    from ..sampler.jobspec import ConfigError
-    from ..sampler.models import DataError
+# What a user's input can raise: one line, exit 2. ConfigError, ArchiveError (StorageError)
+# and DataError are ValueErrors; catching that base keeps torch out of light commands.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, ConnectionError)
 
-    return (ConfigError, ArchiveError, DataError, ValueError, FileNotFoundError,
-            ConnectionError)
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that its flush at exit does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,23 +122,15 @@ def cmd_resume(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    """``sgdthermo status``."""
-    from ..sampler.archive import read_root
+    """``sgdthermo status``: the archive is read once, without rebuilding any run."""
+    from ..sampler.archive.progress import archive_progress
     from .lease import describe, read_lease
-    from .shards import shard_table
-    from .until import until_status
 
-    meta = read_root(args.archive)
-    rows = []
-    for run in meta["runs"]:
-        shards = [sp for sp in shard_table(args.archive) if sp.run == run["index"]]
-        done = sum(sp.chain_steps for sp in shards)
-        total = sum(sp.chains * sp.steps[-1] for sp in shards)
-        rows.append({"run": run["index"], "label": run["label"], "shards": len(shards),
-                     "shards_done": sum(sp.done for sp in shards),
-                     "chain_steps": done, "total_chain_steps": total,
-                     "complete": all(sp.done for sp in shards),
-                     **until_status(args.archive, run["index"])})
+    try:
+        meta, progress = archive_progress(args.archive)
+        rows = [p.as_dict() for p in progress]
+    except KeyError:  # runs written before their attributes held the spec: rebuild them
+        meta, rows = _status_rebuilt(args.archive)
     lease = read_lease(args.archive)
     complete = all(r["complete"] for r in rows)
     state = ("complete" if complete else "interrupted" if lease is None or lease["stale"]
@@ -159,6 +158,25 @@ def cmd_status(args: argparse.Namespace) -> None:
                         ["run", "label", "shards done", "progress", "state"], cells,
                         console.width):
         console.print(t)
+
+
+def _status_rebuilt(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Progress of an archive from before runs stored their spec (schema 1): runs rebuilt."""
+    from ..sampler.archive import read_root
+    from .shards import shard_table
+    from .until import until_status
+
+    meta, table = read_root(path), shard_table(path)
+    rows = []
+    for run in meta["runs"]:
+        shards = [sp for sp in table if sp.run == run["index"]]
+        rows.append({"run": run["index"], "label": run["label"], "shards": len(shards),
+                     "shards_done": sum(sp.done for sp in shards),
+                     "chain_steps": sum(sp.chain_steps for sp in shards),
+                     "total_chain_steps": sum(sp.chains * sp.steps[-1] for sp in shards),
+                     "complete": all(sp.done for sp in shards),
+                     **until_status(path, run["index"])})
+    return meta, rows
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
@@ -222,7 +240,7 @@ def _thresholds(args: argparse.Namespace) -> Any:
 
 def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
     """``--storage-option KEY=VALUE`` as a mapping (values read as TOML literals, else text)."""
-    from ..sampler.jobspec import ConfigError, parse_value
+    from ..sampler.config.base import ConfigError, parse_value
 
     options: dict[str, Any] = {}
     for item in args.storage_options:
@@ -243,15 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     restore = handle_sigterm()  # SIGTERM from the start: "terminated", 143 (ray.init keeps it)
     try:
-        from ..sampler.archive import StorageError, set_storage_options
-        from .actor import ShardFailed
-        from .driver import JobInterrupted
+        from ..sampler.archive.storage import StorageError, set_storage_options
 
-        user_errors = _user_errors()
         try:
             if args.command not in ("run", "resume"):  # those merge them with the config's
                 set_storage_options(_storage_options(args))
             code = COMMANDS[args.command](args)
+        except BrokenPipeError:  # the reader stopped (`| head`): no traceback, SIGPIPE's code
+            _quiet_stdout()
+            return 141
         except JobInterrupted as err:
             err_console.print(f"[yellow]{escape(str(err))}[/yellow]")
             return err.exit_code
@@ -260,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               f"intact; fix the cause and run `sgdthermo resume`.",
                               highlight=False)
             return 1
-        except user_errors as err:
+        except USER_ERRORS as err:
             err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
             if isinstance(err, StorageError):  # the client's abandoned requests, collected at
                 sys.unraisablehook = lambda _: None  # exit, would print their tracebacks

@@ -36,21 +36,11 @@ from ..sampler.jobspec import expand
 from ..sampler.native import unavailable_reason
 from ..sampler.shard import state_facts
 from . import signals
-from .actor import ShardFailed, make_actor
+from .actor import make_actor
+from .errors import JobInterrupted, ShardFailed
 from .shards import ShardProgress, shard_table
 from .signals import Terminated, was_terminated
 from .until import advance, finish_until
-
-
-class JobInterrupted(RuntimeError):
-    """The job was interrupted (Ctrl-C, SIGTERM); the archive is valid and ``resume`` continues it.
-
-    ``exit_code``: 130 for Ctrl-C, 143 for SIGTERM (128 + the signal, as shells report it).
-    """
-
-    def __init__(self, message: str, exit_code: int = 130) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def init_ray(address: str | None = None) -> str:

@@ -13,11 +13,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from .config import MODEL_KINDS, RULE_KINDS, JobConfig, RunSpec
+from .config.base import ConfigError, parse_value
 from .config.fields import allowed_keys
-
-
-class ConfigError(ValueError):
-    """A config that cannot be run; the message names the field, what is allowed and what was given."""
 
 
 def _field(loc: tuple[object, ...]) -> tuple[object, ...]:
@@ -91,14 +88,6 @@ def _without_indices(field: tuple[object, ...]) -> tuple[object, ...]:
 
 
 _KINDS = {*MODEL_KINDS, *RULE_KINDS}  # union tags pydantic puts in error locations
-
-
-def parse_value(text: str) -> Any:
-    """Parse a ``--set`` value as a TOML literal (numbers, bools, lists, tables), else a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

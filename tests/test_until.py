@@ -151,6 +151,15 @@ def test_caps_stop_the_run_and_are_reported(tmp_path):
     sentence = until_sentence(until_record(open_run(path, 0)))
     assert "max_burn_in" in sentence and "max_draws = 300" in sentence
     assert abs(shard_ratios(RunStore(path, 0), 2) - 1).min() > 0.02  # why it was not judged
+    assert_same_progress(path)
+
+
+def assert_same_progress(path: str) -> None:
+    """``status`` reads the archive once without rebuilding runs: the same rows as rebuilt."""
+    from sgdthermo.cluster.cli import _status_rebuilt
+    from sgdthermo.sampler.archive.progress import archive_progress
+
+    assert [p.as_dict() for p in archive_progress(path)[1]] == _status_rebuilt(path)[1]
 
 
 @pytest.mark.ray
@@ -179,9 +188,11 @@ def test_interrupted_and_resumed_until_job_is_bitwise_the_uninterrupted_one(ray_
             run_archive(cut, on_progress=interrupt)
         phase = until_status(cut, 0)["until"]  # what `sgdthermo status` shows meanwhile
         assert phase.startswith("warming up" if stop_after == warm else "sampling"), phase
+        assert_same_progress(cut)
         assert not all(sp.done for sp in shard_table(cut))
         run_archive(cut)
         assert until_status(cut, 0)["until"].startswith("stopped by ess_bulk")
+        assert_same_progress(cut)
         assert_archives_equal(whole, cut)
 
 

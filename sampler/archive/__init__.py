@@ -8,33 +8,34 @@ the analysis reader), ``integrity`` and ``verify`` (checksums of committed data)
 
 from __future__ import annotations
 
-from .integrity import CorruptArchiveError, Corruption
-from .layout import create_archive
-from .schema import (
-    DTYPES,
-    ROOT_KEY,
-    SCHEMA_VERSION,
-    archived_job,
-    internal_group_name,
-    package_version,
-    read_root,
-    run_group_name,
-    shard_bounds,
-)
-from .storage import (
-    ArchiveError,
-    StorageError,
-    check_reachable,
-    filesystem,
-    is_url,
-    open_store,
-    remove_tree,
-    set_storage_options,
-    storage_errors,
-    storage_options,
-)
-from .store import BlockData, Checkpoint, RunStore
-from .verify import VerifyReport, verify_archive
+from typing import Any
+
+# Names are loaded on first use (PEP 562): `status` and the CLI's error handling read the
+# storage layer and the schema without the layout, which needs the config, hence torch.
+_HOMES = {
+    "integrity": ("CorruptArchiveError", "Corruption"),
+    "layout": ("create_archive",),
+    "schema": ("DTYPES", "ROOT_KEY", "SCHEMA_VERSION", "archived_job", "internal_group_name",
+               "package_version", "read_root", "run_group_name", "shard_bounds"),
+    "storage": ("ArchiveError", "StorageError", "check_reachable", "filesystem", "is_url",
+                "open_store", "remove_tree", "set_storage_options", "storage_errors",
+                "storage_options"),
+    "store": ("BlockData", "Checkpoint", "RunStore"),
+    "verify": ("VerifyReport", "verify_archive"),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """The public name ``name`` from the module that defines it (imported now)."""
+    import importlib
+
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["DTYPES", "ROOT_KEY", "SCHEMA_VERSION", "ArchiveError", "BlockData", "Checkpoint",
            "CorruptArchiveError", "Corruption", "RunStore", "StorageError", "VerifyReport",

@@ -51,17 +51,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import zarr
 
-from ..config import JobConfig, RunSpec
-from ..jobspec import expand
 from .storage import ArchiveError, open_store, storage_errors
 
+if TYPE_CHECKING:  # the config (and torch) load only where a run is rebuilt: `status` reads none
+    from ..config import JobConfig, RunSpec
+
 SCHEMA_VERSION = 2  # 2: InferenceData groups only under run_NNN (internal state elsewhere)
-DTYPES = {"float32": torch.float32, "float64": torch.float64}  # run.dtype → torch dtype of θ
 RNG_BYTES = 8192  # room for any torch generator state (CPU mt19937: 5056 bytes, CUDA: 16)
 ROOT_KEY, RUN_KEY = "sgdthermo", "sgdthermo_run"
 DRAW_STATS = ("loss", "grad_norm", "full_loss", "diverged")  # what an engine block records
@@ -169,6 +168,11 @@ def n_posterior_blocks(blocks: list[Block]) -> int:
 
 def read_root(path: str) -> dict[str, Any]:
     """Root attributes of an archive, or ``ArchiveError`` if it is not a readable sgdthermo archive."""
+    return open_root(path)[1]
+
+
+def open_root(path: str) -> tuple[Any, dict[str, Any]]:
+    """The archive's root group (read-only) and its attributes, checked as ``read_root`` says."""
     try:
         with storage_errors(path):
             root = zarr.open_group(store=open_store(path, read_only=True), mode="r")
@@ -186,10 +190,23 @@ def read_root(path: str) -> dict[str, Any]:
         raise ArchiveError(f"{path!r} has archive schema {meta['schema_version']}, newer than "
                            f"this sgdthermo ({package_version()}) reads (up to "
                            f"{SCHEMA_VERSION}); upgrade sgdthermo")
-    return meta
+    return root, meta
 
 
 def archived_job(meta: dict[str, Any]) -> tuple[JobConfig, list[RunSpec]]:
     """The job and its expanded runs, rebuilt from an archive's root attributes."""
+    from ..config import JobConfig
+    from ..jobspec import expand
+
     job = JobConfig.model_validate(meta["config"])
     return job, expand(job)
+
+
+def __getattr__(name: str) -> Any:
+    """``DTYPES``: run.dtype → torch dtype of θ, built on first use (torch loads then)."""
+    if name == "DTYPES":
+        import torch
+
+        globals()["DTYPES"] = {"float32": torch.float32, "float64": torch.float64}
+        return globals()["DTYPES"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

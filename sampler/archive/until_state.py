@@ -22,12 +22,11 @@ arrays to the draws taken: ArviZ then reads exactly the run's posterior and warm
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 
-from ..config import RunSpec
 from ..config.until import TARGETS
 from .schema import (
     LAYOUT_LAYERS,
@@ -38,6 +37,9 @@ from .schema import (
     run_group_name,
 )
 from .storage import consolidate, open_store
+
+if TYPE_CHECKING:
+    from ..config import RunSpec
 
 # stop bits: one per target met, and the cap
 STOP_BITS = {name: 1 << i for i, name in enumerate(TARGETS)} | {"max_draws": 1 << len(TARGETS)}

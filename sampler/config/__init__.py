@@ -13,37 +13,34 @@ sweep tables. The math modules never import this package.
 
 from __future__ import annotations
 
-from .job import ClusterConfig, JobConfig, RunConfig, RunSpec, SweepConfig
-from .models import (
-    MODEL_KINDS,
-    CNNConfig,
-    DataConfig,
-    LinearRegressionConfig,
-    LogisticRegressionConfig,
-    MeanConfig,
-    MLPConfig,
-    ModelConfig,
-    QuadraticConfig,
-)
-from .rules import (
-    RULE_KINDS,
-    AdamConfig,
-    AdamMinTConfig,
-    LossProportionalConfig,
-    MatrixConfig,
-    MomentumConfig,
-    MomentumNgConfig,
-    MultiplicativeConfig,
-    NormalizedConfig,
-    PreconditionedConfig,
-    RMSPropConfig,
-    RMSPropPerExampleConfig,
-    RuleConfig,
-    ScheduleConfig,
-    SGDConfig,
-    SGLDConfig,
-    TZConfig,
-)
+from typing import Any
+
+# Names load on first use (PEP 562): ``config.until`` and ``config.base`` (pydantic only) are
+# read by the archive's light readers without the models, which need torch.
+_HOMES = {
+    "job": ("ClusterConfig", "JobConfig", "RunConfig", "RunSpec", "SweepConfig"),
+    "models": ("MODEL_KINDS", "CNNConfig", "DataConfig", "LinearRegressionConfig",
+               "LogisticRegressionConfig", "MeanConfig", "MLPConfig", "ModelConfig",
+               "QuadraticConfig"),
+    "rules": ("RULE_KINDS", "AdamConfig", "AdamMinTConfig", "LossProportionalConfig",
+              "MatrixConfig", "MomentumConfig", "MomentumNgConfig", "MultiplicativeConfig",
+              "NormalizedConfig", "PreconditionedConfig", "RMSPropConfig",
+              "RMSPropPerExampleConfig", "RuleConfig", "ScheduleConfig", "SGDConfig",
+              "SGLDConfig", "TZConfig"),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """The public name ``name`` from the module that defines it (imported now)."""
+    import importlib
+
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["MODEL_KINDS", "RULE_KINDS", "AdamConfig", "AdamMinTConfig", "ClusterConfig",
            "DataConfig", "JobConfig", "LinearRegressionConfig", "LogisticRegressionConfig",

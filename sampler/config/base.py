@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import tomllib
 from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the field, what is allowed and what was given."""
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value as a TOML literal (numbers, bools, lists, tables), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 class _Strict(BaseModel):
