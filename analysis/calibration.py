@@ -2,7 +2,7 @@
 
 Every case is plain SGD on a diagonal quadratic ``L = ½ Σ h_i θ_i²`` (so ``∂_iL = h_i θ_i``),
 simulated in numpy, started from its exact stationary law, so size and power are measured on
-exactly known laws (THEORY.md, "Exact-Gibbs nulls at finite η"):
+exactly known laws (README law G0):
 
 * ``null``: noise variance ``c_i = k(2 − ηh_i)``; the law is ``N(0, T/h_i)`` with ``T = ηk`` for
   every i, i.e. exactly ``p ∝ exp(−L/T)``, with non-isotropic ``h``.

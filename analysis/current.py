@@ -1,4 +1,4 @@
-"""The probability current: how far a stationary chain is from reversible (issue 10, part 2).
+"""The probability current: how far a stationary chain is from reversible.
 
 A Gibbs law is reversible; SGD with anisotropic noise is not (Chaudhari & Soatto 2018; Kunin
 et al. 2021). The measure is the antisymmetric part of the lag-k cross-covariance,

@@ -69,7 +69,7 @@ def _window(rho: np.ndarray, window: float) -> np.ndarray:
     decay length of the envelope, whatever the sign pattern (positive, alternating for SGD with
     ηh > 1, oscillating for heavy-ball momentum). ``M = ⌈window·K⌉``, so the truncated tail is
     below ``e^{-window}`` of the envelope. A window sized from τ itself fails for anticorrelated
-    chains, whose τ = (2−ηh)/(ηh) ≪ 1 while ``|ρ_k| = |1−ηh|^k`` decays slowly (THEORY.md).
+    chains, whose τ = (2−ηh)/(ηh) ≪ 1 while ``|ρ_k| = |1−ηh|^k`` decays slowly (README law S1).
     """
     n = rho.shape[0]
     envelope = np.maximum.accumulate(np.abs(rho)[::-1], axis=0)[::-1]  # max_{j ≥ k} |ρ_j|

@@ -171,7 +171,7 @@ class Linearised1D:
         """Leading-order stationary-mean bias ``E[θ] − θ* ≈ −L'''·Var/(2L'')``.
 
         The 1-D form of ``−½H⁻¹∇³L(θ*)[Σ]``: averaging ``∇L(θ) ≈ h δ + ½L'''δ²`` over the
-        stationary law and using ``E[∇L(θ)] = 0`` (THEORY.md O1).
+        stationary law and using ``E[∇L(θ)] = 0`` (README identity O1).
         """
         return -self.third * self.variance(lr) / (2 * self.h)
 

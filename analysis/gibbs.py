@@ -1,7 +1,7 @@
 """The Gibbs test: is the stationary law ``p ∝ exp(−L/T)``? Three components, one verdict.
 
 A Gibbs law satisfies Stein's identity ``E[T f'(θ_i) − f(θ_i) ∂_iL] = 0`` for every coordinate i
-and smooth f (integration by parts; THEORY.md O12). With ``f(θ) = θ_j − c_j`` this is
+and smooth f (integration by parts; README identity O12). With ``f(θ) = θ_j − c_j`` this is
 ``E[(θ_j − c_j)∂_iL] = T δ_ij``. The test checks three consequences, each on batch means of
 per-draw terms (batches of at least 10 τ draws, so that batch means are nearly independent):
 

@@ -233,7 +233,7 @@ def _claim_section(c: ClaimResult | None) -> str:
         return ""
     cls = ("good" if c.verdict.startswith("holds") else "" if c.verdict == "undecided"
            else "bad")
-    return (f"<h2 id='claim'>Seed claim: {_e(c.title)}</h2><p>Seed document {_e(c.seed)}.</p>"
+    return (f"<h2 id='claim'>Claim: {_e(c.title)}</h2><p>Described in {_e(c.seed)}.</p>"
             f"<p><b>Prediction:</b> {_e(c.prediction)}</p>"
             f"<p><b>Verdict: <span class={cls}>{_e(c.verdict)}</span></b> — "
             f"{_e(c.explanation)}</p>" + _table(c.columns, [[_e(x) for x in r] for r in c.rows]))
@@ -257,7 +257,7 @@ def render_html(analysis: ArchiveAnalysis) -> str:
     sections = "".join(_run_section(run, r) for run, r in zip(runs, records, strict=True))
     config = _e(json.dumps(meta["config"], indent=2))
     sweep = _sweep_section(analysis)
-    toc = [("runs", "Runs")] + ([("claim", "Seed claim")] if analysis.claim else []) + (
+    toc = [("runs", "Runs")] + ([("claim", "Claim")] if analysis.claim else []) + (
         [("sweep", "The sweep against theory")] if sweep else []) + [
         (f"run-{r['run']}", f"Run {r['run']}: {r['label']}") for r in records] + [
         ("config", "Job config")]

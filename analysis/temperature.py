@@ -1,4 +1,4 @@
-"""Per-coordinate temperatures (THEORY.md O3) and the exact stationarity check of every rule.
+"""Per-coordinate temperatures (README identity O3) and the exact stationarity check of every rule.
 
 * Virial: ``T_i = E[(θ_i − c_i) ∂_iL(θ)]`` with ``c = θ̄`` (any constant works since
   ``E[∇L] = 0``, O1), from the recorded draws and full-batch gradients evaluated in batches. This
@@ -11,8 +11,8 @@
 
 The stationarity check is always an exact identity: for constant rates the agreement of the two
 temperatures (Yaida 2019), ``z_i = (T_vir − T_fl)/√(se_vir² + se_fl²)``; otherwise the
-rate-weighted identity ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (THEORY.md), both sides accumulated
-during the run. No agreement test is ever run on a relation that is only approximate.
+rate-weighted identity ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (README identity R), both sides
+accumulated during the run. No agreement test is ever run on a relation that is only approximate.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def thinning_stride(n_chains: int, n_draws: int, max_rows: int, epoch_steps: int
     """Subsampling stride of the draws for the gradient pass, at least ``⌈C·n/max_rows⌉``.
 
     Under epoch reshuffling the stride is coprime to the period of the draws' phases, so the kept
-    draws visit every epoch phase the draws visit, equally often (THEORY.md, epoch reshuffling):
+    draws visit every epoch phase the draws visit, equally often (README, epoch reshuffling):
     a stride sharing a factor with it sees only some phases (spacing 10 steps in an epoch of 4
     sees two of the four, which once biased the epoch average by 18 %).
     """

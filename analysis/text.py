@@ -161,7 +161,7 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
                 console.print(_spike_line(along))
     claim = result.get("claim")
     if claim:
-        for table in fit_tables(f"Seed claim: {claim['title']} (seed {claim['seed']})",
+        for table in fit_tables(f"Claim: {claim['title']} ({claim['seed']})",
                                 list(claim["columns"]), [list(r) for r in claim["rows"]],
                                 console.width):
             console.print(table)

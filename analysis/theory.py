@@ -1,4 +1,4 @@
-"""Exact finite-η stationary laws of linear-gradient models (THEORY.md, "Quadratic models").
+"""Exact finite-η stationary laws of linear-gradient models (README law L).
 
 Every constant-rate rule here is a heavy-ball recursion ``z' = Az + Bξ`` of ``z = (θ − θ*, b)``
 (``sampler.linear_forms``; Adam's EMA form: μ = d = β₁), so the stationary covariance solves the
@@ -222,13 +222,13 @@ def skipped_reason(model: Model, rule: UpdateRule, run: RunSettings) -> str | No
 
 
 def sgd_1d(lr: float, h: float, sigma2: float) -> dict[str, float]:
-    """THEORY.md 1-D closed forms for SGD: variance, temperature and τ (a check on the solver)."""
+    """1-D closed forms for SGD (README law S1): variance, temperature and τ (a check on the solver)."""
     var = lr * sigma2 / (h * (2 - lr * h))
     return {"var": var, "temperature": h * var, "iat": (2 - lr * h) / (lr * h)}
 
 
 def momentum_1d(lr: float, mu: float, h: float, sigma2: float) -> dict[str, float]:
-    """THEORY.md 1-D closed forms for PyTorch momentum (d = 0)."""
+    """1-D closed forms for PyTorch momentum (README law S2) (d = 0)."""
     var = lr * sigma2 * (1 + mu) / (h * (1 - mu) * (2 * (1 + mu) - lr * h))
     iat = (1 - mu) * (2 * (1 + mu) - lr * h) / (lr * h * (1 + mu))
     return {"var": var, "temperature": h * var, "iat": iat}

@@ -3,7 +3,7 @@
 When every coordinate has the same rate r (SGD, both momentum forms, preconditioning by a
 constant σ²) and the minibatch noise is ``C̄ = αI + βH``, the joint recursion is a function of H
 alone, so the stationary covariance is too. In H's eigenbasis each eigenvalue λ is a scalar
-heavy ball with rate ``r' = (1−d)r`` and noise ``c(λ) = α + βλ`` (THEORY.md's 1-D momentum law
+heavy ball with rate ``r' = (1−d)r`` and noise ``c(λ) = α + βλ`` (README's momentum law S2
 with ``r'``), whose variance has simple poles at 0 and ``p = 2(1+μ)/r'``:
 
     x(λ) = κ c(λ) / (λ (p − λ)),   κ = (1+μ)/(1−μ),

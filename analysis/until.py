@@ -1,7 +1,8 @@
 """What ``run.until`` decides from: Yaida's equilibration test and the monitored targets.
 
 * ``fdr_ratio``: the half-running ratio of the two sides of the rate-weighted stationarity
-  identity (THEORY.md O2/O3; Yaida 2019), ``R = Σ_i(Σθ_ip_ig_i − c_iΣp_ig_i) / Σ_i Σ½(p_ig_i)²``
+  identity (README identities O2, O3; Yaida 2019), ``R = Σ_i(Σθ_ip_ig_i − c_iΣp_ig_i) / Σ_i
+  Σ½(p_ig_i)²``
   over the later half of the warm-up blocks so far (blocks ``⌊k/2⌋ … k−1``), all chains of a shard
   and all coordinates, with ``c`` the mean of θ over the earlier half (the first block alone at
   the first barrier). Per step the difference of the two sides telescopes:

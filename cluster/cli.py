@@ -56,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a job config into a new archive",
                        parents=[storage, judging])
     r.add_argument("config", help="TOML job config")
-    r.add_argument("--out", required=True, help="archive directory (or fsspec URL)")
+    r.add_argument("--out", help="archive directory (or fsspec URL); required unless --dry-run")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the expanded runs, chain-steps, time measured here and archive "
+                        "size, then exit (nothing written, Ray not started)")
+    r.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
     r.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else local)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set rule.lr=0.05 (repeatable)")
@@ -96,7 +100,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    """``sgdthermo run``."""
+    """``sgdthermo run`` (``--dry-run``: the plan only)."""
+    if args.dry_run:
+        from ..analysis.tables import output_console
+        from .dry_run import dry_run, print_plan
+
+        record = dry_run(args.config, args.overrides)
+        if args.json:
+            print(json.dumps(record, indent=2))
+        else:
+            print_plan(record, output_console())
+        return
+    if not args.out:
+        raise ValueError("--out: where the archive goes is required (a directory or fsspec "
+                         "URL), got none; or --dry-run to see the plan only")
     from .jobs import run_job, warm_analysis
 
     if not args.no_analyze:

@@ -96,6 +96,8 @@ def total_seconds(costs: list[RunCost], cores: int | None = None) -> float:
 
 def human_time(seconds: float) -> str:
     """``"45 s"``, ``"3.2 min"``, ``"1.5 h"``."""
+    if seconds < 1:
+        return "< 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -109,3 +111,47 @@ def human_bytes(n: float) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n:.0f} B"
+
+
+def dry_run(config: Any, overrides: Any = (), cores: int | None = None) -> dict[str, Any]:
+    """Validate ``config`` as ``run`` does, then plan it: the record ``run --dry-run`` prints.
+
+    Nothing is written and Ray does not start.
+    """
+    from .driver import validate_runs
+    from .jobs import load_config
+    from .resources import check_resources
+
+    job = load_config(config, overrides)
+    facts = validate_runs(job)
+    check_resources(job, facts, ".", machine=False)  # the job's own limits, not this disk's
+    costs = plan(job, facts)
+    cores = cores or os.cpu_count() or 1
+    return {"name": job.name, "cores": cores,
+            "runs": [{"run": c.index, "label": c.label, "chains": c.chains,
+                      "steps_per_chain": c.steps, "chain_steps": c.chain_steps,
+                      "chain_steps_per_s": c.rate, "seconds_one_actor": c.seconds,
+                      "shards": c.shards, "archive_bytes": c.archive_bytes} for c in costs],
+            "chain_steps": sum(c.chain_steps for c in costs),
+            "archive_bytes": sum(c.archive_bytes for c in costs),
+            "seconds": total_seconds(costs, cores)}
+
+
+def print_plan(record: dict[str, Any], console: Any) -> None:
+    """The plan as a table (one row per run) and a one-line total."""
+    from ..analysis.tables import fit_tables
+
+    rows = [[str(r["run"]), r["label"], str(r["chains"]), f"{r['steps_per_chain']:,}",
+             f"{r['chain_steps']:,}", f"{r['chain_steps_per_s']:,.0f}",
+             human_time(r["seconds_one_actor"]), human_bytes(r["archive_bytes"])]
+            for r in record["runs"]]
+    head = ["run", "label", "chains", "steps/chain", "chain-steps", "chain-steps/s",
+            "time (1 core)", "archive"]
+    for table in fit_tables(f"{record['name']}: dry run (nothing written, Ray not started)",
+                            head, rows, console.width):
+        console.print(table)
+    console.print(f"{len(record['runs'])} run(s), {record['chain_steps']:,} chain-steps, "
+                  f"archive about {human_bytes(record['archive_bytes'])} (uncompressed, at "
+                  f"most); sampling about {human_time(record['seconds'])} on "
+                  f"{record['cores']} core(s) of this machine, measured here, plus Ray's "
+                  f"start (about 5 s) and the analysis.", highlight=False)

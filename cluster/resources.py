@@ -21,7 +21,7 @@ from typing import Any
 
 from ..sampler.archive import ArchiveError
 from ..sampler.archive.schema import BLOCK_BYTES, block_draws
-from ..sampler.config import JobConfig
+from ..sampler.config import JobConfig, RunSpec
 from ..sampler.jobspec import ConfigError, expand
 
 MAX_SHARDS = 10_000  # actors' worth of work per job; more is a typo, or several jobs
@@ -44,8 +44,7 @@ def estimate(job: JobConfig, facts: list[dict[str, Any]]) -> dict[str, float]:
         itemsize = 4 if run.dtype == "float32" else 8
         recorded = f["recording"].n_recorded(dim) if f.get("recording") else dim
         warmup = run.max_burn_in // run.thin  # run.until: the caps
-        draws = run.max_draws + (warmup if run.records_warmup else 0)
-        archive += run.chains * (draws * (recorded + _STATS) * itemsize + dim * 16 * 8)
+        archive += run_archive_bytes(spec, f)
         k = min(job.cluster.shard_chains, run.chains)
         actor = max(actor, k * dim * 24 * itemsize + BLOCK_BYTES)
         shards += -(-run.chains // job.cluster.shard_chains)
@@ -53,6 +52,16 @@ def estimate(job: JobConfig, facts: list[dict[str, Any]]) -> dict[str, float]:
         blocks = max(blocks, -(-warmup // chunk) + -(-run.max_draws // chunk))
     return {"archive_bytes": archive, "actor_bytes": actor, "shards": shards,
             "blocks": blocks}
+
+
+def run_archive_bytes(spec: RunSpec, facts: dict[str, Any]) -> float:
+    """One run's share of the archive (uncompressed; a ``run.until`` run at its caps)."""
+    run, dim = spec.run, int(facts["dim"])
+    itemsize = 4 if run.dtype == "float32" else 8
+    recorded = facts["recording"].n_recorded(dim) if facts.get("recording") else dim
+    warmup = run.max_burn_in // run.thin
+    draws = run.max_draws + (warmup if run.records_warmup else 0)
+    return float(run.chains * (draws * (recorded + _STATS) * itemsize + dim * 16 * 8))
 
 
 def check_resources(job: JobConfig, facts: list[dict[str, Any]], out: str,

@@ -152,8 +152,8 @@ class Engine:
             The new state, the minibatch loss ``[C]`` (or ``None``), the gradient ``[C, D]``, the rule's
             fluctuation term ``[C, D]`` and the step ``δ_t = θ_{t+1} − θ_t = −p_t⊙g_t`` ``[C, D]``:
             with the step written this way for any per-coordinate rate ``p_t``, stationarity of
-            ``E[(θ_i − c_i)²]`` gives exactly ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (THEORY.md,
-            "Any per-coordinate rate"); ``run_block`` accumulates both sides. Fluctuation and
+            ``E[(θ_i − c_i)²]`` gives exactly ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (README
+            identity R); ``run_block`` accumulates both sides. Fluctuation and
             ``δ`` are zero for diverged chains.
         """
         loss, g = self.gradient(state.params, batch, record or self.rule.needs_loss)

@@ -40,7 +40,8 @@ def test_batch_scaling_negative_control_unscaled_rates_fail(tmp_path):
     from sgdthermo.analysis.report import render
 
     html = render(path)
-    assert "Seed claim: Batch scaling" in html and "Counterexample" in html
+    assert "Claim: Batch scaling" in html and "Counterexample" in html
+    assert "configs/seeds/README.md, claim 1" in html
 
 
 def test_momentum_scaling_both_parametrisations(tmp_path):

@@ -1,6 +1,7 @@
 """The probability current against exact theory, and the zero-current test's size and power.
 
-Exact: ``A_1 = Σ(I − ΛH)ᵀ − (I − ΛH)Σ`` for SGD (THEORY.md), zero iff ΛHΣ is symmetric;
+Exact: ``A_1 = Σ(I − ΛH)ᵀ − (I − ΛH)Σ`` for SGD (README, exact laws), zero iff ΛHΣ
+is symmetric;
 momentum's from the joint (δ, buffer) recursion. Measured ``A_k`` must agree with it within
 4 of its own batch-means SEs, and must *not* agree with a wrong answer (the reversible zero).
 The test of zero current is run on many simulated replicates under an exact null (diagonal H
@@ -88,7 +89,7 @@ def test_zero_current_test_size_and_power():
 
 @pytest.mark.parametrize("lr", [0.3, 0.8])  # ηh = 0.3, 0.6 and 0.8, 1.6 (anticorrelated)
 def test_lag_covariance_gives_sgd_autocorrelation_exactly(lr):
-    """THEORY.md: for SGD on a diagonal quadratic ρ_k = (1 − ηh_i)^k, alternating if ηh > 1."""
+    """README law S1: for SGD on a diagonal quadratic ρ_k = (1 − ηh_i)^k, alternating if ηh > 1."""
     th = _theory([1.0, 2.0], (1.0, 1.0), SGDConfig(lr=lr).build())
     covs = np.array([np.diag(th.lag_covariance(k)) for k in range(6)])
     expected = (1 - lr * np.array([1.0, 2.0])) ** np.arange(6)[:, None]

@@ -1,7 +1,7 @@
 """The one IAT and SE helper against exact autocorrelation times and against ArviZ.
 
 Chains are simulated exactly in numpy (AR(1) for SGD on a 1-D quadratic, the AR(2) of heavy-ball
-momentum), started at stationarity. Exact τ from THEORY.md: SGD ``(2 − ηh)/(ηh)``, momentum
+momentum), started at stationarity. Exact τ (README law S1): SGD ``(2 − ηh)/(ηh)``, momentum
 ``(1−μ)(2(1+μ) − ηh)/(ηh(1+μ))``.
 """
 

@@ -1,7 +1,8 @@
 """The Gibbs test is itself tested: size on exact-Gibbs nulls and power on named alternatives.
 
 Cheap simulated draws (numpy, no Ray, ``analysis.calibration``): SGD on a diagonal quadratic with
-noise ``c_i = k(2 − ηh_i)`` is exactly Gibbs at finite η (THEORY.md). Each check is binomial: the
+noise ``c_i = k(2 − ηh_i)`` is exactly Gibbs at finite η (README, exact laws).
+Each check is binomial: the
 bounds are chosen so that a test with the intended rate fails them with probability < 0.5 %, while
 the defects they guard against (a reference distribution off by the degenerate contrasts of
 issue 6, or a test that always answers "Gibbs") fail them for sure. Full tables, at α = 0.01 and

@@ -1,7 +1,8 @@
 """Exact theory never reports a law that does not exist: linear regression's second-moment bound.
 
 With state-dependent minibatch noise the variance of θ can diverge while its mean converges
-(THEORY.md; ``sampler.linear_forms``). In 1-D at B = 1 with i.i.d. indices the bound is exact and
+(README, exact laws; ``sampler.linear_forms``). In 1-D at B = 1 with i.i.d.
+indices the bound is exact and
 elementary: ``E[(1 − ηx²)²] < 1 ⇔ η < 2E[x²]/E[x⁴]`` (2/(3h) for Gaussian x).
 """
 

@@ -1,6 +1,6 @@
 """SGLD: the injected noise in the engine, the exact law with it, bitwise resume.
 
-1-D closed form (THEORY.md's SGD law with the injected variance 2ηT added per step):
+1-D closed form (README's SGD law S1 with the injected variance 2ηT added per step):
 ``Var θ = (ησ² + 2T)/(h(2 − ηh))`` for ``θ' = (1 − ηh)θ − η(ξ_B) + √(2ηT)ζ``.
 """
 

@@ -1,4 +1,4 @@
-"""The exact stationarity check of rules with adaptive rates (THEORY.md, "Any per-coordinate rate").
+"""The exact stationarity check of rules with adaptive rates (README identity R).
 
 For ``θ' = θ − p⊙g`` with ``p`` depending on θ and on the step's own minibatch, stationarity of
 ``E[(θ_i − c_i)²]`` gives ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` exactly; the engine accumulates

@@ -1,4 +1,5 @@
-"""Stationary statistics of the chains against exact theory (THEORY.md), with MCSE tolerances.
+"""Stationary statistics of the chains against exact theory (README, exact laws),
+with MCSE tolerances.
 
 Every comparison is a z-score ``(measured − exact)/MCSE`` where the MCSE comes from batch means
 (or, for τ, the jackknife over independent chains). ``Z_MAX = 4`` keeps the false-alarm rate of the

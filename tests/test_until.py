@@ -1,6 +1,6 @@
 """run.until: the burn-in judged by Yaida's FDR test, draws extended until targets, bitwise resume.
 
-Exact theory (THEORY.md, 1-D SGD on ``L = hθ²/2`` with gradient noise σ²/B): ``a = 1 − ηh``,
+Exact theory (README law S1: 1-D SGD on ``L = hθ²/2`` with gradient noise σ²/B): ``a = 1 − ηh``,
 ``E θ_t² = a^{2t} m₀ + s∞(1 − a^{2t})``, ``s∞ = ησ²/(Bh(2 − ηh))`` — so the bias left at the
 judged burn-in is known exactly.
 """

@@ -68,6 +68,26 @@ TRANSIENT: dict[str, str] = {
 __all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim", "evaluate_claims"]
 
 
+# Each claim's entry in the catalogue shipped with the configs (configs/seeds/README.md).
+CATALOGUE = {"batch_scaling": "1", "momentum_scaling": "2", "weighted_average": "3",
+             "conjugacy": "4", "running_averages": "5", "loss_units": "6",
+             "stationary_points": "7", "gibbs_alpha": "8", "two_temperatures": "9",
+             "heat_capacity": "10", "convergence": "11", "sgd_vs_sde": "12", "tz": "13",
+             "posterior": "14", "stationary_bias": "15", "sqrt_scaling": "16"}
+
+
+def catalogue_reference(name: str, origin: str) -> str:
+    """Where a reader finds the claim: its catalogue entry, and a published source if any.
+
+    ``origin`` is the claim's provenance as its module records it; only a published source in
+    it (``"beyond the seeds (Malladi, … 2022)"``) is worth citing to a reader.
+    """
+    ref = f"configs/seeds/README.md, claim {CATALOGUE[name]}"
+    if origin.startswith("beyond the seeds (") and "README" not in origin:
+        ref += "; " + origin.removeprefix("beyond the seeds (").removesuffix(")")
+    return ref
+
+
 def check_claim_name(name: str | None) -> None:
     """Raise ``ValueError`` naming the field, the known claims and the value given."""
     if name is not None and name not in CLAIMS:
@@ -87,6 +107,7 @@ def evaluate_claims(name: str | None, runs: list[RunAnalysis]) -> ClaimResult | 
     check_claim_name(name)
     used = [r for r in runs if r.draws >= MIN_DRAWS]
     result = CLAIMS[name](used)
+    result.seed = catalogue_reference(name, result.seed)
     if name in TRANSIENT:
         result.explanation = f"{result.explanation} ({TRANSIENT[name]})"
         return result

@@ -1,14 +1,16 @@
-"""Claim 8: the 1-D Gibbs density ``p ∝ exp(−L/(αησ²))`` and the value of α (seed 003).
+"""Claim 8: the 1-D Gibbs density ``p ∝ exp(−L/(αησ²))`` and the value of α (configs/seeds/README.md).
 
 For SGD on ``ℓ_i(β) = ½(β − y_i)²`` (curvature h = 1) the stationary law is Gaussian with
 ``Var = αησ²/h``, where σ² is the per-step noise variance of ĝ under i.i.d. sampling,
-``σ_1²/B``. Exact (THEORY.md): ``α = 1/(2 − ηh)`` for i.i.d. batches, times ``(N−B)/(N−1)``
+``σ_1²/B``. Exact (README, exact laws): ``α = 1/(2 − ηh)`` for i.i.d. batches,
+times ``(N−B)/(N−1)``
 without replacement; epoch reshuffling is far colder (roughly ``α ≈ ηNh/6``) and its exact law
 per epoch phase comes from ``analysis.epoch_theory``. The seeds' ``α ≈ 1/10`` is examined: it is
 what one reads off if σ² is taken as the per-example variance σ_1² while the batch has B = 5
 (``α_per-example = 1/(2B)``).
 
-Epoch reshuffling is cyclostationary (THEORY.md): its variance depends on the step's position in
+
+Epoch reshuffling is cyclostationary: its variance depends on the step's position in
 the epoch, so α is reported per epoch phase and averaged over the epoch, from draws whose
 spacing ``thin`` is coprime to the epoch length (a commensurate spacing sees one phase only:
 main once read α = 0.101 at even draws and 0.0076 at odd ones). The shape of every law is
@@ -101,7 +103,7 @@ def gibbs_alpha_claim(runs: list[RunAnalysis]) -> ClaimResult:
         "batches, not 1/10. The seeds' 1/10 is reproduced only when σ² is the per-example "
         "variance while the batch has B = 5 (last column: α_per-example = α/B = 1/(2B) at "
         "small η)" + (f"; epoch reshuffling is cyclostationary and far colder, as its exact "
-                      f"law per epoch phase says: {'; '.join(phases)} (THEORY.md's rough "
+                      f"law per epoch phase says: {'; '.join(phases)} (the seed notes' rough "
                       "estimate is ηNh/(6B)); a value near 1/10 is at most one epoch phase's, "
                       "not the law's"
                       if phases else "") + ". Shape: " + (

@@ -1,4 +1,4 @@
-"""Claim 10: the heat capacity theorem ``dL(η)/dη at η = 0 = ¼ E_b‖g_b‖²`` (seeds 000, 003).
+"""Claim 10: the heat capacity theorem ``dL(η)/dη at η = 0 = ¼ E_b‖g_b‖²`` (configs/seeds/README.md).
 
 ``L(η)`` is the stationary mean loss at rate η and ``g_b`` the per-example gradients at the
 optimum. With batches of B the same argument gives ``¼ tr(Σ_1(θ*))/B``. The slope is fitted

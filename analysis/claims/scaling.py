@@ -1,11 +1,11 @@
 """Claims 1 and 2: learning-rate scaling rules make the temperature depend on η₀ alone.
 
-Claim 1 (seed 004, problem 1): with ``η = Bη₀`` the stationary law depends on η₀ only.
-Claim 2 (seed 004, problem 2): with momentum, ``η = (1−μ)Bη₀`` (PyTorch form) or, in the seeds'
+Claim 1 (configs/seeds/README.md): with ``η = Bη₀`` the stationary law depends on η₀ only.
+Claim 2 (configs/seeds/README.md): with momentum, ``η = (1−μ)Bη₀`` (PyTorch form) or, in the seeds'
 ``N_g`` form, ``η = Bη₀/N_g`` makes the temperature independent of μ and B.
 
 Prediction: to first order in η every run has the same temperature ``T_i = η₀ Σ_1,ii / 2``
-(THEORY.md: SGD ``T = ηC/2``, momentum ``T = ηC/(2(1−μ))``, ``C = Σ_1/B``). The exact finite-η
+(README laws T0: SGD ``T = ηC/2``, momentum ``T = ηC/(2(1−μ))``, ``C = Σ_1/B``). The exact finite-η
 law (discrete Lyapunov) says how far each run departs from it; the verdict compares the
 measurements with both.
 """

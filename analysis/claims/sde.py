@@ -1,4 +1,4 @@
-"""Claim 12: SGD versus its SDE model (seeds 001, 004).
+"""Claim 12: SGD versus its SDE model (configs/seeds/README.md).
 
 ``dΦ = −g dt + ε√dt, ε ~ N(0, ηΣ^B)`` discretised by Euler–Maruyama with ``dt = η`` is SGD with
 Gaussian gradient noise of the same covariance (``run.sampling = "gaussian"``). For a quadratic

@@ -2,7 +2,7 @@
 
 For a 1-D dataset model with B = 1 (``exact_comparison``), the exact finite-η law gives
 ``E[θ] − θ*`` exactly; to leading order it is ``−L'''(θ*)·Var/(2L''(θ*))``, the 1-D form of
-``−½H⁻¹∇³L(θ*)[Σ]`` (THEORY.md O1 expanded), so it is O(η) and Richardson–Romberg over a pair
+``−½H⁻¹∇³L(θ*)[Σ]`` (README identity O1, expanded), so it is O(η) and Richardson–Romberg over a pair
 of rates, ``2m(η) − m(2η)``, leaves O(η²). The claim: measured biases equal the exact ones
 (|z| < Z_MAX), the bias at the largest rate is resolved (|z| against 0 above Z_MAX), and the
 measured Richardson–Romberg means equal their exact values. Each run's Gibbs test shape verdict
@@ -76,4 +76,4 @@ def stationary_bias_claim(runs: list[RunAnalysis]) -> ClaimResult:
 
 
 TITLE = "Stationary-mean bias of SGD beyond quadratics, against the exact finite-η law"
-SEED = "beyond the seeds (THEORY.md O1; issue 10 part 4)"
+SEED = "beyond the seeds (README identity O1)"

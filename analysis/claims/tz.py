@@ -1,4 +1,4 @@
-"""Claim 13: the seeds' TZ algorithm (seed 003, "A Second Order Algorithm (TZ)").
+"""Claim 13: the seeds' TZ algorithm (configs/seeds/README.md).
 
 The TZ rates ``η_i = λ_η g̃_i²/σ̃_i²`` go to zero as the running gradient g̃ → 0 near a minimum
 (its averaging window B* = λ_B σ̃²/g̃² grows as the signal-to-noise ratio falls), so the algorithm

@@ -1,4 +1,4 @@
-"""Claim 3: weighted-average updates, ``Σ_ΔΦ = (Σ_k α_k²) Σ_g`` (seed 004, problem 2).
+"""Claim 3: weighted-average updates, ``Σ_ΔΦ = (Σ_k α_k²) Σ_g`` (configs/seeds/README.md).
 
 A heavy-ball buffer ``b_t = μ b_{t−1} + (1−d) g_t`` is the weighted sum ``Σ_k (1−d)μ^k g_{t−k}``,
 so for independent gradients ``Var(b) = (1−d)²/(1−μ²) · Var(g)``: momentum (d = 0) gives

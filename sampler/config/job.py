@@ -185,7 +185,8 @@ class JobConfig(_Strict):
 
     name: str = "job"
     claim: str | None = Field(
-        None, description="Seed claim this job tests; the report adds its verdict section. "
+        None, description="Claim (configs/seeds/README.md) this job tests; the report adds "
+        "its verdict section. "
         "Claims are an analysis concept: the CLI checks the name against "
         "sgdthermo.analysis.claims.CLAIMS before Ray starts.")
     seed: int = Field(0, ge=0, description="Root seed; every shard's generator derives from it.")

@@ -1,7 +1,7 @@
 """The seeds' unusual rules: simplified Adam, per-example RMSProp, and three adaptive updates.
 
-Sources: seed 003 ("Adam (simplified)", "Scaling η with Batch Size for RMSProp") and seed 001
-(problems 6, 7 and 9: the normalised, multiplicative and loss-proportional updates).
+Sources: the claims of configs/seeds/README.md (RMSProp's batch scaling, claim 16; the
+normalised, multiplicative and loss-proportional updates, claim 7).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def adam_min_t(lr: float, n_g: float = 10.0, n_s: float = 100.0, eps: float = 1e
 
 def rmsprop_per_example(lr: float, alpha: float = 0.99, eps: float = 1e-8,
                         eps_inside_sqrt: bool = True) -> UpdateRule:
-    """RMSProp on per-example squared gradients (seed 003, "Scaling η with Batch Size for RMSProp").
+    """RMSProp on per-example squared gradients (configs/seeds/README.md).
 
     ``s_t = α s_{t−1} + (1−α) (1/B) Σ_b g_{b,i}²``; ``θ_{t+1} = θ_t − η g_B/√(s_t + ε)``.
     Standard RMSProp averages ``g_B²``, whose mean ``μ_i² + σ_i²/B`` shrinks with B; this one
@@ -87,7 +87,7 @@ def rmsprop_per_example(lr: float, alpha: float = 0.99, eps: float = 1e-8,
 
 
 def normalized(lr: float, eps: float = 1e-8) -> UpdateRule:
-    """Seed 001 problem 6: ``θ ← θ − η A ĝ`` with ``A = 1/√(‖ĝ‖²/d + ε)`` (one scalar per chain).
+    """Normalised update: ``θ ← θ − η A ĝ`` with ``A = 1/√(‖ĝ‖²/d + ε)`` (one scalar per chain).
 
     Its stationary points solve ``E[ĝ/√(‖ĝ‖²/d + ε)] = 0``, which is not ``E[ĝ] = 0`` when the
     gradient norm varies between examples: examples with small gradients get more weight.
@@ -116,7 +116,7 @@ def normalized(lr: float, eps: float = 1e-8) -> UpdateRule:
 
 
 def multiplicative(lr: float, eps: float = 1e-2) -> UpdateRule:
-    """Seed 001 problems 7/9: ``θ_i ← θ_i − η max(ε, |θ_i|) ĝ_i``.
+    """Multiplicative update: ``θ_i ← θ_i − η max(ε, |θ_i|) ĝ_i``.
 
     The expected update at θ is ``−η max(ε, |θ_i|) ∂_iL(θ)``: zero wherever ``∇L = 0``, so loss
     stationary points stay stationary; the stationary *law* is tilted by the state-dependent rate.
@@ -145,7 +145,7 @@ def multiplicative(lr: float, eps: float = 1e-2) -> UpdateRule:
 
 
 def loss_proportional(lr: float) -> UpdateRule:
-    """Seed 001 problems 7b/9b: ``θ ← θ − η L(θ, batch) ĝ``.
+    """Loss-proportional update: ``θ ← θ − η L(θ, batch) ĝ``.
 
     The expected update is ``−η E[ℓ_b ∇ℓ_b]``, which differs from ``−η L ∇L`` by the covariance of
     per-example losses and gradients: a loss stationary point is not stationary for this rule

@@ -1,4 +1,4 @@
-"""The seeds' second-order "TZ" algorithm (seed 003, "A Complete Algorithm")."""
+"""The seeds' second-order "TZ" algorithm (configs/seeds/README.md)."""
 
 from __future__ import annotations
 
