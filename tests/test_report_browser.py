@@ -116,3 +116,37 @@ def test_the_browser_check_catches_each_defect(report, tmp_path):
     res = _measure(browser, page, tmp_path)
     assert res["broken"] == 1 and res["empty"] == 1, res
     assert res["page_width"] > res["window_width"], res
+
+
+@pytest.fixture(scope="module")
+def sweep_pages(tmp_path_factory) -> dict[str, Path]:
+    """Two sweeps the report once drew badly: a rule × batch grid (series pooled across
+    rules, overlapping rule ticks) and a 1-D model (an empty β-ratio panel)."""
+    tmp = tmp_path_factory.mktemp("sweeps")
+    rules = [{"kind": "sgd", "lr": 0.05}, {"kind": "preconditioned", "lr": 0.05, "power": 1}]
+    grid = quadratic_config([1.0, 1.0], [1.0, 9.0], rules[0], chains=8, draws=2000,
+                            burn_in=1000, thin=5)
+    grid["sweep"] = {"grid": {"run.batch_size": [1, 4], "rule": rules}}
+    one = {"seed": 1, "model": {"kind": "mean", "n": 20}, "rule": {"kind": "sgd", "lr": 0.1},
+           "run": {"chains": 8, "draws": 2000, "burn_in": 200, "init_scale": 0.0},
+           "cluster": {"shard_chains": 8, "chunk_draws": 2000},
+           "sweep": {"grid": {"rule.lr": [0.1, 0.2, 0.4]}}}
+    pages = {}
+    for name, cfg in (("grid", grid), ("one", one)):
+        page = tmp / f"{name}.html"
+        page.write_text(render_html(analyze_archive(run_local(tmp, cfg, f"{name}.zarr"))))
+        pages[name] = page
+    return pages
+
+
+def test_sweep_panels_render_without_an_empty_one(sweep_pages, tmp_path):
+    browser = _chromium()
+    grid, one = sweep_pages["grid"].read_text(), sweep_pages["one"].read_text()
+    for key in ("run.batch_size", "rule"):  # three panels per swept key, each its own image
+        for what in ("temperatures", "beta ratio", "Gibbs p"):
+            assert f"alt='{what} against {key}'" in grid
+    assert "alt='temperatures against rule.lr'" in one and "beta ratio against" not in one
+    for page in sweep_pages.values():
+        res = _measure(browser, page, tmp_path)
+        assert res["broken"] == 0 and res["empty"] == 0, res
+        assert res["page_width"] <= res["window_width"], res
