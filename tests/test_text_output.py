@@ -98,3 +98,24 @@ def test_p_equals_never_reads_p_equals_less_than():
     from sgdthermo.analysis.gibbs import p_equals
 
     assert p_equals(0.0) == "p < 1e-300" and p_equals(0.0123) == "p = 0.0123"
+
+
+def test_every_outcome_is_said_and_a_cut_table_says_so(tmp_path):
+    """The O3 check says pass/fail with its p-value, a run says whether it converged, and a
+    per-coordinate table of 20 coordinates says it shows the first 8."""
+    job = {**JOB, "model": {"kind": "quadratic", "hessian": [1.0] * 20, "noise_cov": [1.0] * 20},
+           "run": {"chains": 4, "draws": 2000, "burn_in": 200}, "sweep": {}}
+    analysis = analyze_archive(run_local(tmp_path, job))
+    buf = io.StringIO()
+    print_summary(analysis, Console(file=buf, width=100))
+    out = " ".join(buf.getvalue().split())  # sentences wrap at the width
+    assert "(first 8 of 20; --json for all)" in out
+    assert "Stationarity check, O3" in out and ("passes at the 0.1 % level" in out
+                                                 or "FAILS at the 0.1 % level" in out)
+    converged = analysis.runs[0].converged
+    assert ("Run 0 has not converged" in out) != converged
+    record = analysis.as_dict()["runs"][0]
+    assert len(record["temperature"]["virial"]) == 20  # --json has them all
+    entropy = record["current"]["entropy_production"]
+    assert entropy == 0.0  # reversible (ΛHΣ symmetric): exactly 0, not rounding noise
+    assert "entropy production 0 nats/step" in out
