@@ -14,19 +14,17 @@ from typing import Any
 import numpy as np
 
 from ..sampler.optimum import optimum
-from .blocks import concat, map_blocks
-from .convergence import block_size
+from .comparison import TheoryComparison, compare
 from .current import MAX_COORDS, Current, probability_current
 from .diagnostics import diagnostics, worst
 from .epoch_phases import EpochComparison, epoch_comparison
-from .estimators import integrated_time_se, mean_and_se
 from .exact_comparison import ExactComparison, applies, exact_comparison
 from .exact_comparison_2d import exact_comparison_2d
 from .exact_law import newton_optimum_1d
 from .gibbs import GibbsResult, gibbs_test
 from .measure import temperatures, virial_samples
 from .mixing import Convergence, Thresholds, judge
-from .partial import GIBBS_REASON, gibbs_unavailable, recorded_variance, slowest_recorded_time
+from .partial import GIBBS_REASON, gibbs_unavailable, slowest_recorded_time
 from .reader import RunData
 from .temperature import Temperatures, VirialSamples
 from .theory import StationaryTheory, skipped_reason, stationary_theory
@@ -36,58 +34,6 @@ MIN_DRAWS = 8  # fewer committed draws than this: nothing is estimated
 # The JSON records whose comparisons assume a stationary law: each gets ``undecided`` (the
 # reason) when the chains have not converged; the Gibbs test's verdict itself becomes undecided.
 STATIONARY_RECORDS = ("theory", "current", "epoch", "exact_law", "exact_law_2d")
-
-
-@dataclass
-class TheoryComparison:
-    """Exact theory beside measurement; differences in units of the measurement's SE."""
-
-    theory: StationaryTheory
-    measured_mean: np.ndarray  # [D] θ̄
-    variance: np.ndarray  # [D] measured Var θ_i
-    variance_se: np.ndarray
-    measured_iat: np.ndarray  # [D] τ_i
-    iat_se: np.ndarray
-    virial_z: np.ndarray  # [D] (T_vir − T_theory)/se
-    fluctuation_z: np.ndarray
-    directions_variance: np.ndarray | None = None  # [m] measured Var ûᵀθ (low-rank models)
-    directions_variance_se: np.ndarray | None = None
-    coords: np.ndarray | None = None  # the recorded coordinates when θ is recorded partly
-
-    @property
-    def theory_variance(self) -> np.ndarray:
-        """The predicted ``Var θ_i`` of the measured coordinates."""
-        v = self.theory.variance
-        return v if self.coords is None else v[self.coords]
-
-    @property
-    def variance_z(self) -> np.ndarray:
-        """``(Var − Var_theory)/se`` per measured coordinate."""
-        return (self.variance - self.theory_variance) / self.variance_se
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form (the keys of ``sgdthermo analyze --json``)."""
-        th = self.theory
-        return {
-            "exact": th.exact, "note": th.note, "gibbs": th.gibbs, "mean": th.mean.tolist(),
-            "measured_mean": self.measured_mean.tolist(),
-            "variance": th.variance.tolist(), "measured_variance": self.variance.tolist(),
-            "variance_se": self.variance_se.tolist(), "variance_z": self.variance_z.tolist(),
-            "temperature": th.temperature.tolist(), "virial_z": self.virial_z.tolist(),
-            "fluctuation_z": self.fluctuation_z.tolist(),
-            "iat": None if th.iat is None else th.iat.tolist(),
-            "measured_iat": self.measured_iat.tolist(), "iat_se": self.iat_se.tolist(),
-            "excess_loss": th.excess_loss, **self._directions(),
-            **({} if self.coords is None else {"coords": self.coords.tolist()})}
-
-    def _directions(self) -> dict[str, Any]:
-        th, var, se = self.theory, self.directions_variance, self.directions_variance_se
-        if th.directions_variance is None or var is None or se is None:
-            return {}
-        return {"spike_directions": {
-            "variance": th.directions_variance.tolist(), "measured_variance": var.tolist(),
-            "variance_se": se.tolist(),
-            "variance_z": ((var - th.directions_variance) / se).tolist()}}
 
 
 @dataclass
@@ -196,19 +142,6 @@ class RunAnalysis(RunData):
         return out
 
 
-def measured_position(theory: dict[str, Any], i: int) -> int | None:
-    """Where coordinate ``i``'s measured variance and τ sit in a ``theory`` JSON record.
-
-    ``i`` itself, unless θ was recorded partly (``theory["coords"]``): then its position among
-    the recorded coordinates, or ``None`` if it was not recorded.
-    """
-    coords = theory.get("coords")
-    if coords is None:
-        return i
-    pos = int(np.searchsorted(coords, i))
-    return pos if pos < len(coords) and coords[pos] == i else None
-
-
 def temperature_record(temps: Temperatures) -> dict[str, Any]:
     """JSON form of ``Temperatures``: both estimates and the run's exact stationarity check."""
     out = {"virial": temps.virial.tolist(), "virial_se": temps.virial_se.tolist(),
@@ -220,38 +153,6 @@ def temperature_record(temps: Temperatures) -> dict[str, Any]:
         out["identity_lhs"] = temps.identity_lhs.tolist()
         out["identity_rhs"] = temps.identity_rhs.tolist()
     return out
-
-
-def compare(run: RunData, theory: StationaryTheory, samples: VirialSamples | None,
-            temps: Temperatures, diag: dict[str, Any] | None = None) -> TheoryComparison:
-    """Theory beside the measured variance, τ and temperatures of a run.
-
-    τ comes from the diagnostics pass (``diag["theta"]["iat"]``) when no chain diverged, else
-    from a pass over the non-diverged chains. Without ``samples`` (θ recorded partly) the
-    variances are those of the recorded coordinates.
-    """
-    if samples is None:
-        center, var, var_se = recorded_variance(run, slowest_recorded_time(diag or {}))
-    else:
-        center = samples.center
-        var, var_se = mean_and_se(samples.centred**2, samples.batches)
-    keep = ~run.diverged_chains()
-    if diag is not None and keep.all() and "iat" in diag.get("theta", {}):
-        tau = np.asarray(diag["theta"]["iat"], dtype=float)
-        tau_se = np.asarray(diag["theta"]["iat_se"], dtype=float)
-    else:
-        theta = run.posterior()["theta"]
-        width = block_size(int(keep.sum()), theta.sizes["draw"])
-        tau, tau_se = concat(map_blocks(theta, integrated_time_se, width, rows=keep))
-    along = along_se = None
-    if theory.directions is not None and samples is not None:  # Var ûᵀθ along the spikes
-        along, along_se = mean_and_se((samples.centred @ theory.directions) ** 2,
-                                      samples.batches)
-    return TheoryComparison(
-        theory, center, var, var_se, tau, tau_se,
-        (temps.virial - theory.temperature) / temps.virial_se,
-        (temps.fluctuation - theory.temperature) / temps.fluctuation_se, along, along_se,
-        run.recorded_coords)
 
 
 def _leading_draws(run: RunData) -> np.ndarray:

@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 from .analyze import ArchiveAnalysis
+from .comparison import measured_position
 from .current import current_sentence
 from .epoch_phases import epoch_sentence
 from .exact_comparison import exact_sentence, shape_words
 from .exact_comparison_2d import exact_sentence_2d
 from .gibbs import format_p, p_equals
 from .mixing import convergence_words
-from .record import measured_position
 from .tables import fit_tables
 from .until import until_sentence
 

@@ -100,8 +100,8 @@ def test_temperatures_streamed_over_coordinate_blocks_equal_one_block(tmp_path, 
 
 def test_theory_comparison_reads_tau_from_the_diagnostics_pass(tmp_path):
     """τ per coordinate from the diagnostics pass equals a separate pass over the draws."""
+    from sgdthermo.analysis.comparison import compare
     from sgdthermo.analysis.diagnostics import diagnostics
-    from sgdthermo.analysis.record import compare
     run = simulate(tmp_path, quadratic_config([1.0, 2.0], [1.0, 4.0], {"kind": "sgd", "lr": 0.1},
                                               chains=4, draws=600))
     samples = virial_samples(run)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from sgdthermo.analysis.comparison import measured_position
 from sgdthermo.analysis.reader import open_run
-from sgdthermo.analysis.record import analyze_run, measured_position
+from sgdthermo.analysis.record import analyze_run
 from sgdthermo.sampler.jobspec import ConfigError, expand, validate
 from sgdthermo.sampler.shard import build_engine, state_facts
 
