@@ -287,7 +287,8 @@ def combine(t_v: np.ndarray, se_v: np.ndarray, center: np.ndarray, tau_steps: fl
     """
     t_f, se_f = fluctuation_temperature(fl, tau_steps)
     if exact:
-        z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2) if z_o3 is None else z_o3
+        with np.errstate(divide="ignore", invalid="ignore"):  # no spread: ±inf or 0/0, which
+            z = (t_v - t_f) / np.sqrt(se_v**2 + se_f**2) if z_o3 is None else z_o3  # _chi2_p reads
         return Temperatures(t_v, se_v, t_f, se_f, True, "O3", z, _chi2_p(z))
     if fl.identity is None:
         nan = np.full_like(t_v, np.nan)

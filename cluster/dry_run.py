@@ -80,7 +80,8 @@ def plan(job: Any, facts: list[dict[str, Any]]) -> list[RunCost]:
         run = spec.run
         steps = run.max_burn_in + run.max_draws * run.thin  # run.until: its caps
         k = job.cluster.shard_chains
-        out.append(RunCost(spec.index, spec.label, run.chains, steps, run_archive_bytes(spec, f),
+        size = run_archive_bytes(spec, f, k, job.cluster.chunk_draws)
+        out.append(RunCost(spec.index, spec.label, run.chains, steps, size,
                            measure_rate(spec, k), -(-run.chains // k)))
     return out
 

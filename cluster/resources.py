@@ -7,7 +7,8 @@ checks for a cluster bigger than the machine the job is submitted from (the shar
 
 Estimates (bytes, all runs; blocks per run): the archive holds every recorded draw once,
 ``chains × (draws + kept warm-up draws) × (recorded numbers + 5 per-draw statistics) ×
-itemsize``, plus per-coordinate sums and checkpoints (``chains × D × 16`` float64 numbers); an
+itemsize``, plus per-coordinate sums of every posterior block and checkpoints
+(``run_archive_bytes``); an
 actor holds its shard's state and sums (``shard_chains × D × 24`` numbers) and one block of
 draws (at most ``BLOCK_BYTES``).
 """
@@ -44,7 +45,7 @@ def estimate(job: JobConfig, facts: list[dict[str, Any]]) -> dict[str, float]:
         itemsize = 4 if run.dtype == "float32" else 8
         recorded = f["recording"].n_recorded(dim) if f.get("recording") else dim
         warmup = run.max_burn_in // run.thin  # run.until: the caps
-        archive += run_archive_bytes(spec, f)
+        archive += run_archive_bytes(spec, f, job.cluster.shard_chains, job.cluster.chunk_draws)
         k = min(job.cluster.shard_chains, run.chains)
         actor = max(actor, k * dim * 24 * itemsize + BLOCK_BYTES)
         shards += -(-run.chains // job.cluster.shard_chains)
@@ -54,14 +55,26 @@ def estimate(job: JobConfig, facts: list[dict[str, Any]]) -> dict[str, float]:
             "blocks": blocks}
 
 
-def run_archive_bytes(spec: RunSpec, facts: dict[str, Any]) -> float:
-    """One run's share of the archive (uncompressed; a ``run.until`` run at its caps)."""
+def run_archive_bytes(spec: RunSpec, facts: dict[str, Any], shard_chains: int,
+                      chunk_draws: int) -> float:
+    """One run's share of the archive, uncompressed (an upper bound; ``run.until``: its caps).
+
+    ``C × [draws × (recorded + 5) × itemsize + blocks × terms × D × 8 + 6 × D × itemsize]``:
+    the recorded draws and statistics; the per-coordinate sums of every posterior block in
+    float64 (the fluctuation term and the three of the rate-weighted identity, three more for
+    the virial when θ is recorded partly); two checkpoint slots of up to three state arrays.
+    """
     run, dim = spec.run, int(facts["dim"])
     itemsize = 4 if run.dtype == "float32" else 8
-    recorded = facts["recording"].n_recorded(dim) if facts.get("recording") else dim
+    recording = facts.get("recording")
+    recorded = recording.n_recorded(dim) if recording else dim
     warmup = run.max_burn_in // run.thin
     draws = run.max_draws + (warmup if run.records_warmup else 0)
-    return float(run.chains * (draws * (recorded + _STATS) * itemsize + dim * 16 * 8))
+    k = min(shard_chains, run.chains)
+    blocks = -(-run.max_draws // block_draws(chunk_draws, k, recorded, itemsize))
+    terms = 7 if recording is not None and recording.partial else 4
+    return float(run.chains * (draws * (recorded + _STATS) * itemsize
+                               + blocks * terms * dim * 8 + 6 * dim * itemsize))
 
 
 def check_resources(job: JobConfig, facts: list[dict[str, Any]], out: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sgdthermo.cluster import cli
@@ -70,3 +71,23 @@ def test_help_and_unknown_flags_are_quick_and_plain(capsys):
     with pytest.raises(SystemExit) as err:
         cli.main(["run", "--help"])
     assert err.value.code == 0 and "--dry-run" in capsys.readouterr().out
+
+
+def test_the_archive_estimate_bounds_what_is_written(tmp_path):
+    """Upper bound, sums of every block included (a 126k-parameter run once wrote 8.3 GiB
+    against an estimate of 7.0 that had counted one block of sums)."""
+    from sgdthermo.cluster.driver import validate_runs
+    from sgdthermo.cluster.resources import estimate
+    from sgdthermo.sampler.jobspec import validate
+
+    from tests.conftest import quadratic_config, run_local
+
+    cfg = quadratic_config([1.0] * 64, [1.0] * 64, {"kind": "sgd", "lr": 0.1}, chains=6,
+                           draws=400, burn_in=0)
+    cfg["cluster"] = {"shard_chains": 3, "chunk_draws": 10}  # 40 blocks: the sums dominate
+    path = run_local(tmp_path, cfg)
+    written = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    job = validate(cfg)
+    bound = estimate(job, validate_runs(job))["archive_bytes"]
+    sums = 6 * 40 * 4 * 64 * 8
+    assert sums < written <= bound, (written, bound)
