@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from sgdthermo.cluster.cli import _status_rebuilt
+from sgdthermo.cluster.status import _status_rebuilt
 from sgdthermo.sampler.archive.progress import archive_progress, block_steps
 from sgdthermo.sampler.shard import ShardRunner
 

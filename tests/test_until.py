@@ -156,7 +156,7 @@ def test_caps_stop_the_run_and_are_reported(tmp_path):
 
 def assert_same_progress(path: str) -> None:
     """``status`` reads the archive once without rebuilding runs: the same rows as rebuilt."""
-    from sgdthermo.cluster.cli import _status_rebuilt
+    from sgdthermo.cluster.status import _status_rebuilt
     from sgdthermo.sampler.archive.progress import archive_progress
 
     assert [p.as_dict() for p in archive_progress(path)[1]] == _status_rebuilt(path)[1]
