@@ -14,23 +14,11 @@ import torch
 from torch import Tensor
 
 from .chain_state import BlockRecord, ChainState
-from .linear_kernel import DiagonalLinearKernel
+from .kernels import FusedPath, choose
 from .minibatch import IndexSampler
 from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
-from .native import NativeUnavailable
-from .native import unavailable_reason as native_unavailable
-from .native_kernel import NativeDiagonalKernel
-from .native_regression import NativeRegressionKernel
 from .recording import Recording
 from .rules import GradSample, UpdateRule
-
-KERNELS = ("native", "fused", "step")
-FusedPath = DiagonalLinearKernel | NativeDiagonalKernel | NativeRegressionKernel
-
-
-def default_kernel() -> str:
-    """``"native"`` where its library builds here (a C compiler), else ``"fused"``."""
-    return "fused" if native_unavailable() else "native"
 
 
 class Engine:
@@ -45,8 +33,8 @@ class Engine:
         record_full_loss: Evaluate ``L`` at every draw; ``None`` asks the model if it is cheap.
         kernel: ``"native"`` runs blocks through ``NativeDiagonalKernel`` where it applies,
             else as ``"fused"``; ``"fused"`` through ``DiagonalLinearKernel`` where it applies;
-            ``"step"`` always takes the general step. ``kernel_name`` says which path runs.
-            ``None``: ``default_kernel()``.
+            ``"step"`` always takes the general step (``kernels.choose`` decides). ``kernel_name``
+            says which path runs. ``None``: ``kernels.default_kernel()``.
         recording: What a recorded step keeps of θ (``run.record``; default all of it); with a
             subset the engine also sums ``θ, θ⊙g_B, g_B`` per block (``VirialWindow``).
     """
@@ -68,25 +56,9 @@ class Engine:
         elif sampling not in ("full", "gaussian"):
             self.indexer = IndexSampler(sampling, model.n_examples, batch_size, n_chains,
                                         model.device)
-        kernel = default_kernel() if kernel is None else kernel
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
-        self.fused: FusedPath | None = None
-        self.kernel_name = "step"
-        if kernel == "native":  # raises NativeUnavailable where it applies but cannot be built
-            try:
-                self.fused = (NativeDiagonalKernel.build(model, rule, sampling,
-                                                         self.record_full_loss, self.recording)
-                              or NativeRegressionKernel.build(model, rule, batch_size, sampling,
-                                                              self.record_full_loss,
-                                                              self.recording))
-            except NativeUnavailable as err:
-                raise NativeUnavailable(f"kernel 'native' cannot run here: {err}") from None
-            self.kernel_name = "native" if self.fused is not None else "step"
-        if kernel == "fused" or (kernel == "native" and self.fused is None):
-            self.fused = DiagonalLinearKernel.build(model, rule, sampling, self.record_full_loss,
-                                                    self.recording)
-            self.kernel_name = "step" if self.fused is None else "fused"
+        self.fused: FusedPath | None
+        self.fused, self.kernel_name = choose(kernel, model, rule, batch_size, sampling,
+                                              self.record_full_loss, self.recording)
 
     def init(self, generator: torch.Generator, init_scale: float,
              start: Tensor | None = None) -> ChainState:

@@ -1,6 +1,6 @@
 """The fused diagonal-quadratic path and the per-block divergence check of the general step.
 
-The fused path (``sampler/linear_kernel.py``) must record what the general step records, given the
+The fused path (``sampler/fused_linear.py``) must record what the general step records, given the
 same noise: the same draws, losses, gradient norms, full losses, fluctuation and stationarity sums,
 and the same divergence semantics (frozen at the last finite θ, flagged, contributing nothing).
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sgdthermo.sampler import linear_kernel
 from sgdthermo.sampler.engine import Engine
 from sgdthermo.sampler.jobspec import expand, validate
+from sgdthermo.sampler.kernels import fused_linear
 from sgdthermo.sampler.models import NoiseBatch
 from sgdthermo.sampler.models.quadratic import Quadratic
 from sgdthermo.sampler.recording import Recording, projection_directions
@@ -65,7 +65,7 @@ def _run(kernel: str, lr: float, theta0: torch.Tensor, noise: torch.Tensor, step
 
 @pytest.mark.parametrize("thin", [1, 3])
 def test_fused_path_records_what_the_step_records(thin, monkeypatch):
-    monkeypatch.setattr(linear_kernel, "MAX_ELEMENTS", 5 * 4 * 3)  # sub-blocks of 5 steps
+    monkeypatch.setattr(fused_linear, "MAX_ELEMENTS", 5 * 4 * 3)  # sub-blocks of 5 steps
     gen = torch.Generator().manual_seed(1)
     theta0 = torch.randn(4, 3, generator=gen, dtype=torch.float64)
     noise = torch.randn(24, 4, 3, generator=gen, dtype=torch.float64)
@@ -88,7 +88,7 @@ def test_fused_path_records_what_the_step_records(thin, monkeypatch):
 def test_fused_heavy_ball_records_what_the_step_records(rule, start, thin, monkeypatch):
     """PyTorch momentum (first step b = g undamped) and the seeds' N_g form, from the first step
     or mid-run with a non-zero buffer: the same draws, sums and final rule state."""
-    monkeypatch.setattr(linear_kernel, "MAX_ELEMENTS", 5 * 4 * 3)  # sub-blocks of 5 steps
+    monkeypatch.setattr(fused_linear, "MAX_ELEMENTS", 5 * 4 * 3)  # sub-blocks of 5 steps
     gen = torch.Generator().manual_seed(6)
     theta0 = torch.randn(4, 3, generator=gen, dtype=torch.float64)
     noise = torch.randn(24, 4, 3, generator=gen, dtype=torch.float64)
@@ -112,7 +112,7 @@ def test_fused_path_freezes_diverging_chains_like_the_step(monkeypatch):
     intermediate ``Λ⊙h⊙θ`` can overflow one step earlier), so a chain may be frozen one step
     apart; before that the records agree, and after it each path holds its chain at a finite θ.
     """
-    monkeypatch.setattr(linear_kernel, "MAX_ELEMENTS", 7 * 3 * 3)  # sub-blocks of 7 steps
+    monkeypatch.setattr(fused_linear, "MAX_ELEMENTS", 7 * 3 * 3)  # sub-blocks of 7 steps
     theta0 = torch.tensor([1.0, 1e30, 1e200], dtype=torch.float64).unsqueeze(1).expand(3, 3)
     noise = torch.randn(400, 3, 3, generator=torch.Generator().manual_seed(2),
                         dtype=torch.float64)
@@ -195,7 +195,7 @@ def test_unguarded_block_equals_guarded_block_when_nothing_diverges():
 def test_swap_leading_is_a_bitwise_transpose(d, dtype):
     """Rows of 1–8 bytes move as one integer (a tiled transpose); NaN payloads, signed zeros and
     infinities survive bit for bit; other widths take the plain strided copy."""
-    from sgdthermo.sampler.linear_kernel import swap_leading
+    from sgdthermo.sampler.kernels.fused_linear import swap_leading
     x = torch.randn(37, 129, d, generator=torch.Generator().manual_seed(d), dtype=dtype)
     flat = x.view(-1)
     flat[:4] = torch.tensor([float("nan"), -0.0, float("inf"), -float("inf")], dtype=dtype)

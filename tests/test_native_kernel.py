@@ -1,4 +1,4 @@
-"""The native diagonal-quadratic path (``sampler/native_kernel.py``, ``native/diagonal.c``).
+"""The native diagonal-quadratic path (``sampler/native_diagonal.py``, ``native/diagonal.c``).
 
 Given the same noise it must record what the general step records (draws, losses, gradient
 norms, full losses, fluctuation, stationarity and virial sums, final state), with the same
@@ -13,13 +13,13 @@ import ctypes
 import numpy as np
 import pytest
 import torch
-from sgdthermo.sampler import engine as engine_module
-from sgdthermo.sampler import linear_kernel, native
+from sgdthermo.sampler import kernels, native
 from sgdthermo.sampler.engine import Engine
+from sgdthermo.sampler.kernels import fused_linear
+from sgdthermo.sampler.kernels.native_block import fluctuation_factor
 from sgdthermo.sampler.models import NoiseBatch
 from sgdthermo.sampler.models.quadratic import Quadratic
 from sgdthermo.sampler.models.regression import LinearRegression
-from sgdthermo.sampler.native_block import fluctuation_factor
 from sgdthermo.sampler.recording import Recording, projection_directions
 from sgdthermo.sampler.rules import adam, momentum, momentum_ng, sgd
 
@@ -80,9 +80,9 @@ def _run(kernel, rule, theta0, z, thin, monkeypatch, start=0, buf=None):
 def test_native_path_records_what_the_step_records(rule, start, thin, c, d, monkeypatch):
     """Tiles of 64 chains (70 = 64 + 6), one chain per tile at D = 200, sub-blocks of 5 steps,
     windows of 64 steps crossed (132 steps), PyTorch's undamped first step and a run mid-way."""
-    monkeypatch.setattr(linear_kernel, "MAX_ELEMENTS", 5 * c * d)
-    from sgdthermo.sampler import native_kernel
-    monkeypatch.setattr(native_kernel, "MAX_ELEMENTS", 5 * c * d)
+    monkeypatch.setattr(fused_linear, "MAX_ELEMENTS", 5 * c * d)
+    from sgdthermo.sampler.kernels import native_diagonal
+    monkeypatch.setattr(native_diagonal, "MAX_ELEMENTS", 5 * c * d)
     gen = torch.Generator().manual_seed(3)
     theta0 = torch.randn(c, d, generator=gen, dtype=torch.float64)
     z = torch.randn(132, c, d, generator=gen, dtype=torch.float64)
@@ -171,7 +171,7 @@ def test_kernel_choice_and_fallbacks(monkeypatch):
                                    dtype=torch.float64), batch_size=1)
     assert Engine(dense, sgd(0.1), 1, "iid", 4, kernel="native").kernel_name != "native"
     monkeypatch.setenv("SGDTHERMO_NATIVE", "0")
-    assert engine_module.default_kernel() == "fused"
+    assert kernels.default_kernel() == "fused"
     assert Engine(model, sgd(0.1), 2, "iid", 4).kernel_name == "fused"
     with pytest.raises(native.NativeUnavailable, match="kernel 'native' cannot run here: "
                                                        "switched off by SGDTHERMO_NATIVE=0"):
@@ -230,7 +230,7 @@ def test_native_least_squares_records_what_the_step_records(kind, d, n, l2, rule
     """The same generator gives both paths the same batches (one randint of [S, C, B] is S
     draws of [C, B]); sub-blocks of 6 steps, D not a multiple of the 8 lanes, a ridge term,
     the full loss where N·D is small, and a partial record (virial sums)."""
-    from sgdthermo.sampler import native_regression
+    from sgdthermo.sampler.kernels import native_regression
     monkeypatch.setattr(native_regression, "MAX_ELEMENTS", 6 * 5 * 7)
     record = {"coords": [0], "projections": 2}
     ns, nr = _regression(kind, d, n, l2, rule, thin, 5, 132, "native", record)

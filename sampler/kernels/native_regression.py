@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .chain_state import BlockRecord, ChainState
-from .linear_kernel import MAX_ELEMENTS, linear_rule_form
-from .native import library
+from ..chain_state import BlockRecord, ChainState
+from ..native import library
+from ..recording import Recording
+from ..rules import HeavyBall, UpdateRule
+from .fused_linear import MAX_ELEMENTS, linear_rule_form
 from .native_block import NativeBlock, fluctuation_factor
-from .recording import Recording
-from .rules import HeavyBall, UpdateRule
 
 if TYPE_CHECKING:
-    from .models import Model
+    from ..models import Model
 
 _SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 _P = ctypes.c_void_p

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .chain_state import BlockRecord, ChainState
-from .linear_kernel import MAX_ELEMENTS, eligible
-from .native import NativeUnavailable, library
+from ..chain_state import BlockRecord, ChainState
+from ..native import NativeUnavailable, library
+from ..recording import Recording
+from ..rules import HeavyBall, UpdateRule
+from .fused_linear import MAX_ELEMENTS, eligible
 from .native_block import NativeBlock, fluctuation_factor
-from .recording import Recording
-from .rules import HeavyBall, UpdateRule
 
 if TYPE_CHECKING:
-    from .models import Model
+    from ..models import Model
 
 TILE_ELEMENTS = 128  # chains per tile: ⌈128 / D⌉ (measured: 64 chains at D = 2 is fastest)
 _SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}

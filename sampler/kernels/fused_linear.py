@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .chain_state import BlockRecord, ChainState
-from .recording import Recording
-from .rules import GradSample, HeavyBall, UpdateRule
+from ..chain_state import BlockRecord, ChainState
+from ..recording import Recording
+from ..rules import GradSample, HeavyBall, UpdateRule
 
 if TYPE_CHECKING:
-    from .models import Model
+    from ..models import Model
 
 MAX_ELEMENTS = 2**20  # sub-block: S·C·D of at most ~4 MB per float32 buffer (measured best)
 

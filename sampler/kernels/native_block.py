@@ -16,10 +16,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .chain_state import BlockRecord, ChainState
-from .linear_kernel import block_outputs
-from .recording import Recording
-from .rules import GradSample, UpdateRule
+from ..chain_state import BlockRecord, ChainState
+from ..recording import Recording
+from ..rules import GradSample, UpdateRule
+from .fused_linear import block_outputs
 
 
 def fluctuation_factor(rule: UpdateRule, dim: int, dtype: torch.dtype) -> Tensor | None:
