@@ -43,9 +43,11 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.r_hat_max) and self.r_hat_max >= 1.0):
-            raise ValueError(f"r_hat_max must be a number ≥ 1, got {self.r_hat_max!r}")
+            raise ValueError(f"r_hat_max (--r-hat-max) must be a finite number ≥ 1, got "
+                             f"{self.r_hat_max!r}")
         if not (np.isfinite(self.ess_min) and self.ess_min >= 0):
-            raise ValueError(f"ess_min must be a number ≥ 0, got {self.ess_min!r}")
+            raise ValueError(f"ess_min (--ess-min) must be a finite number ≥ 0, got "
+                             f"{self.ess_min!r}")
 
 
 @dataclass
