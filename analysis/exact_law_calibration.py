@@ -136,11 +136,16 @@ def _gaussian_bins(edges: list[np.ndarray], mean: np.ndarray, cov: np.ndarray) -
                      + cdf(ex[i], ey[j]) for i in range(3) for j in range(3)])
 
 
-def ar1_chains(chains: int, draws: int, phi: float, rng: np.random.Generator) -> np.ndarray:
-    """Stationary AR(1) chains ``[C, n]``: ``z_t = φz_{t−1} + √(1 − φ²)ε_t``, N(0, 1) marginals."""
-    z = np.empty((chains, draws))
-    z[:, 0] = rng.normal(size=chains)
-    noise = rng.normal(size=(chains, draws)) * np.sqrt(1 - phi**2)
+def ar1_chains(chains: int, draws: int, phi: float, rng: np.random.Generator,
+               coords: int | None = None, start: np.ndarray | None = None) -> np.ndarray:
+    """AR(1) chains ``[C, n]`` (``[C, n, K]`` with ``coords``): ``z_t = φz_{t−1} + √(1 − φ²)ε_t``.
+
+    N(0, 1) marginals: stationary from the start unless ``start [C(, K)]`` is given.
+    """
+    shape = (chains,) if coords is None else (chains, coords)
+    z = np.empty((shape[0], draws, *shape[1:]))
+    z[:, 0] = rng.normal(size=shape) if start is None else start
+    noise = rng.normal(size=z.shape) * np.sqrt(1 - phi**2)
     for t in range(1, draws):
         z[:, t] = phi * z[:, t - 1] + noise[:, t]
     return z
