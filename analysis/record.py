@@ -204,7 +204,8 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
         temps = temperatures(run, samples, tau=slowest_recorded_time(diag))
         comparison = (compare(run, theory, samples, temps, diag) if theory is not None
                       else None)
-        convergence = judge(worst(diag), temps, int((~run.diverged_chains()).sum()),
+        extremes = worst(diag)
+        convergence = judge(extremes, temps, int((~run.diverged_chains()).sum()),
                             thresholds)
         gibbs = withheld(gibbs_test(samples) if samples is not None else gibbs_unavailable(),
                          convergence)
@@ -218,7 +219,7 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
             exact_2d = None if run.model.dim != 2 else exact_comparison_2d(
                 lead, run.model, run.rule, run.spec.run.batch_size, run.spec.run.sampling,
                 lambda: np.asarray(optimum(run.model), dtype=float))
-        estimates = Estimates(diag, worst(diag), samples, temps, gibbs, comparison, current,
+        estimates = Estimates(diag, extremes, samples, temps, gibbs, comparison, current,
                               epoch, exact, exact_2d, convergence)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
