@@ -62,7 +62,7 @@ def temperatures(run: RunData, samples: VirialSamples | None = None,
     temperatures from the engine's sums (3 more per coordinate and block), grouped by ``tau``
     (the largest integrated time of what it recorded, in draws).
     """
-    if not run.partial and samples is None:
+    if not run.virial_from_sums and samples is None:
         samples = virial_samples(run)
     exact = fluctuation_is_exact(run.rule, run.model, run.spec.run.sampling)
     keep = ~run.diverged_chains()

@@ -30,10 +30,15 @@ def slowest_recorded_time(diag: dict) -> float:
     return float(finite.max()) if finite.size else 1.0
 
 
-def gibbs_unavailable() -> GibbsResult:
-    """The Gibbs verdict of a partly recorded run: undecided, with the reason."""
+OPAQUE_REASON = ("a user's module: the Gibbs test needs the full-data gradient at each draw, "
+                 "and reading an archive never runs the module's code")
+
+
+def gibbs_unavailable(partial: bool = True) -> GibbsResult:
+    """The Gibbs verdict of a partly recorded run or a user's module: undecided, with why."""
     nan = float("nan")
-    return GibbsResult("undecided", nan, ALPHA, GIBBS_REASON, [], nan, nan, 0)
+    return GibbsResult("undecided", nan, ALPHA, GIBBS_REASON if partial else OPAQUE_REASON,
+                       [], nan, nan, 0)
 
 
 def recorded_variance(run: RunData, tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -217,8 +217,26 @@ class RunData:
 
     @cached_property
     def model(self) -> Model:
-        """The run's model, rebuilt from the stored config (on CPU, in the run's dtype)."""
+        """The run's model, rebuilt from the stored config (on CPU, in the run's dtype).
+
+        A user's module (``torch``) is never imported: its stand-in (``ArchivedModel``) holds
+        the stored facts only.
+        """
+        if self.spec.model.kind == "torch":
+            from ..sampler.models.archived import ArchivedModel
+
+            return ArchivedModel(self.store.model_facts, self.store.variables,
+                                 DTYPES[self.spec.run.dtype])
         return self.spec.model.build(self.spec.run.batch_size, DTYPES[self.spec.run.dtype])
+
+    @property
+    def virial_from_sums(self) -> bool:
+        """Whether the virial comes from the engine's sums.
+
+        So it does when θ is recorded partly, or when the model's code is not imported
+        (gradients at the draws cannot be evaluated).
+        """
+        return self.partial or self.model.opaque
 
     @cached_property
     def rule(self) -> UpdateRule:

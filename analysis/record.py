@@ -200,23 +200,23 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
                           diverged=diverged, theory=theory, theory_note=note)
     else:
         diag = diagnostics(run)
-        samples = None if run.partial else virial_samples(run)
+        samples = None if run.virial_from_sums else virial_samples(run)
         temps = temperatures(run, samples, tau=slowest_recorded_time(diag))
         comparison = (compare(run, theory, samples, temps, diag) if theory is not None
                       else None)
         extremes = worst(diag)
         convergence = judge(extremes, temps, int((~run.diverged_chains()).sum()),
                             thresholds)
-        gibbs = withheld(gibbs_test(samples) if samples is not None else gibbs_unavailable(),
-                         convergence)
+        gibbs = withheld(gibbs_test(samples) if samples is not None
+                         else gibbs_unavailable(run.partial), convergence)
         current = epoch = exact = exact_2d = None
         if not run.partial:  # θ's first coordinates, read once for all four
             lead = _leading_draws(run)
             current = probability_current(lead, theory, run.spec.run.thin,
                                           tau=slowest_recorded_time(diag))
             epoch = epoch_comparison(lead, theory, run.spec.run.burn_in, run.spec.run.thin)
-            exact = _exact_law(run, lead)
-            exact_2d = None if run.model.dim != 2 else exact_comparison_2d(
+            exact = None if run.model.opaque else _exact_law(run, lead)
+            exact_2d = None if run.model.dim != 2 or run.model.opaque else exact_comparison_2d(
                 lead, run.model, run.rule, run.spec.run.batch_size, run.spec.run.sampling,
                 lambda: np.asarray(optimum(run.model), dtype=float))
         estimates = Estimates(diag, extremes, samples, temps, gibbs, comparison, current,

@@ -23,9 +23,13 @@ from .machine import WritersLock
 
 class _ShardActor:
     def __init__(self, path: str, run_index: int, shard_index: int, device: str,
-                 storage_options: dict[str, Any]) -> None:
+                 storage_options: dict[str, Any], user: Any = None) -> None:
         torch.set_num_threads(1)  # two threads collapse when another process holds a core
         set_storage_options(storage_options)  # the driver's, for an archive URL
+        if user is not None:  # a user's module given in Python, or its source files
+            from ..sampler.config.torch_model import set_supplied
+
+            set_supplied(user)
         self.writers = WritersLock(path)  # held while this process lives (``machine``)
         self.runner: ShardRunner | None = None
         self.error: str | None = None
@@ -54,13 +58,15 @@ class _ShardActor:
 
 
 def make_actor(path: str, run_index: int, shard_index: int, device: str, num_gpus: float,
-               max_restarts: int, storage_options: dict[str, Any]) -> Any:
+               max_restarts: int, storage_options: dict[str, Any], user: Any = None) -> Any:
     """Start a shard actor: one CPU, and ``num_gpus`` of a GPU when the job runs on CUDA.
 
     ``storage_options``: the driver's fsspec options for an archive URL (``storage``).
+    ``user``: the user's objects and source files (``sampler.config.torch_model.Supplied``),
+    so that actors on any node build the same module.
     """
     cls = ray.remote(_ShardActor)
     return cls.options(
         num_cpus=1, num_gpus=num_gpus if device == "cuda" else 0,
         max_restarts=max_restarts, max_task_retries=max_restarts,
-    ).remote(path, run_index, shard_index, device, storage_options)
+    ).remote(path, run_index, shard_index, device, storage_options, user)

@@ -41,6 +41,7 @@ from .errors import JobInterrupted, ShardFailed
 from .shards import ShardProgress, shard_table
 from .signals import Terminated, was_terminated
 from .until import advance, finish_until
+from .user_code import shipped
 
 
 def init_ray(address: str | None = None) -> str:
@@ -213,6 +214,7 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                            f"resume it on a cluster with GPUs (device is fixed per archive so "
                            f"that resumed chains stay bitwise identical)")
     table = shard_table(path)
+    user = shipped(job)  # a user's module: its objects or source files travel to every actor
     pending: dict[Any, ShardProgress] = {}
     losses: dict[tuple[int, int], int] = {}
 
@@ -222,7 +224,7 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
 
     def start(sp: ShardProgress) -> None:
         sp.actor = make_actor(path, sp.run, sp.shard, device, job.cluster.num_gpus,
-                              job.cluster.max_restarts, storage_options())
+                              job.cluster.max_restarts, storage_options(), user)
         call(sp)
 
     def settle(run: int) -> None:

@@ -20,7 +20,14 @@ from typing import Any
 
 from rich.console import Console
 
-from ..sampler.archive import CorruptArchiveError, read_root, set_storage_options, verify_archive
+from ..sampler.archive import (
+    CorruptArchiveError,
+    RunStore,
+    archived_job,
+    read_root,
+    set_storage_options,
+    verify_archive,
+)
 from ..sampler.config import JobConfig
 from ..sampler.jobspec import ConfigError, job_from_mapping, load_job
 from ..sampler.shard import repair_shard
@@ -39,6 +46,7 @@ from .lease import Lease, acquire, refuse_if_held, takeover_line
 from .progress import RunBars
 from .resources import check_resources
 from .signals import handle_sigterm
+from .user_code import check_sources
 
 
 def load_config(config: str | Path | Mapping[str, Any],
@@ -105,7 +113,8 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
             address: str | None = None, overwrite: bool = False, force: bool = False,
             resource_check: bool = True, progress: bool = False,
             storage_options: Mapping[str, Any] | None = None,
-            console: Console | None = None) -> str:
+            console: Console | None = None, model: Any = None, loss: Any = None,
+            data: Any = None) -> str:
     """Validate, run and return the archive path (``sgdthermo run`` without the analysis).
 
     Args:
@@ -120,32 +129,57 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
         storage_options: fsspec options for an archive URL (``--storage-option``), over the
             config's ``cluster.storage_options``; set for this process and every actor.
         console: Where messages and progress go (default: stderr).
+        model: A ``torch.nn.Module`` for a ``kind = "torch"`` model that names no module
+            (each chain starts from a copy whose layers' ``reset_parameters()`` ran under the
+            chain's seed, or, with ``model.init = "shared"``, from this module's parameters
+            plus noise).
+        loss: Its per-example loss ``fn(output, y) → [B]`` (default: the config's).
+        data: ``(x, y)`` arrays or tensors, when the config names no data file.
     """
+    from ..sampler.config.torch_model import Supplied, supplying
+
     job = load_config(config, overrides)
     set_storage_options({**job.cluster.storage_options, **(storage_options or {})})
-    facts = check_job(job, out, overwrite, force, resource_check, console)
-    mode = init_ray(address)
-    prepare_archive(job, out, overwrite, resolve_device(job.cluster.device), facts)
-    execute(out, mode, acquire(out, force=True), progress, console)
+    user = Supplied(model, loss, data) if (model, loss, data) != (None, None, None) else None
+    with supplying(user):
+        facts = check_job(job, out, overwrite, force, resource_check, console)
+        mode = init_ray(address)
+        prepare_archive(job, out, overwrite, resolve_device(job.cluster.device), facts)
+        execute(out, mode, acquire(out, force=True), progress, console)
     return out
 
 
 def resume_job(archive: str, *, address: str | None = None, force: bool = False,
                progress: bool = False, storage_options: Mapping[str, Any] | None = None,
-               repair: bool = False, console: Console | None = None) -> str:
+               repair: bool = False, console: Console | None = None, model: Any = None,
+               loss: Any = None, data: Any = None) -> str:
     """Continue an interrupted job bitwise identically (``sgdthermo resume``).
 
     Every committed block is checked against its checksum first; a corrupt one is refused
     (``CorruptArchiveError``) unless ``repair``, which re-runs it from its shard's start in
     this process (bitwise, checked against the stored checksum) before the job continues.
     ``storage_options`` as for ``run_job``, over those stored in the archive's config.
+    ``model``, ``loss``, ``data``: the same objects the job was run with (``run_job``). A run
+    whose module or loss file has changed since it began is refused before Ray starts.
     """
+    from ..sampler.config.torch_model import Supplied, supplying
+
+    user = Supplied(model, loss, data) if (model, loss, data) != (None, None, None) else None
+    with supplying(user):
+        return _resume(archive, address, force, progress, storage_options, repair, console)
+
+
+def _resume(archive: str, address: str | None, force: bool, progress: bool,
+            storage_options: Mapping[str, Any] | None, repair: bool,
+            console: Console | None) -> str:
     given = dict(storage_options or {})
     set_storage_options(given)
     meta = read_root(archive)  # refuse a non-archive before starting Ray
     stored = meta["config"].get("cluster", {}).get("storage_options", {})
     set_storage_options({**stored, **given})
     check_kernels(archive)  # and runs this machine cannot continue
+    _, runs = archived_job(meta)
+    check_sources(archive, runs, [RunStore(archive, r.index).model_facts for r in runs])
     held = acquire(archive, force=force)  # and a job another driver is running
     _say_takeover(archive, held.taken_from, console)
     try:

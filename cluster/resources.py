@@ -72,7 +72,7 @@ def run_archive_bytes(spec: RunSpec, facts: dict[str, Any], shard_chains: int,
     draws = run.max_draws + (warmup if run.records_warmup else 0)
     k = min(shard_chains, run.chains)
     blocks = -(-run.max_draws // block_draws(chunk_draws, k, recorded, itemsize))
-    terms = 7 if recording is not None and recording.partial else 4
+    terms = 7 if recording is not None and recording.keeps_virial else 4
     return float(run.chains * (draws * (recorded + _STATS) * itemsize
                                + blocks * terms * dim * 8 + 6 * dim * itemsize))
 

@@ -15,6 +15,7 @@ class ChainState(NamedTuple):
     diverged: Tensor  # [C] bool
     perm: Tensor  # [C, N] epoch permutation ([C, 0] unless sampling = "epoch")
     step: int  # steps done, identical for all chains
+    buffers: dict[str, Tensor] = {}  # noqa: RUF012 - per-chain module buffers [C, ...], never mutated
 
 
 class BlockRecord(NamedTuple):

@@ -44,7 +44,7 @@ class Engine:
                  kernel: str | None = None, recording: Recording | None = None) -> None:
         self.model, self.rule, self.c = model, rule, n_chains
         self.recording = recording or Recording(None, None)
-        self.virial = self.recording.partial
+        self.virial = self.recording.keeps_virial
         self.record_full_loss = (model.full_grad_cheap() if record_full_loss is None
                                  else record_full_loss)
         self.indexer: IndexSampler | None = None
@@ -73,7 +73,8 @@ class Engine:
         perm = (self.indexer.initial_perm() if self.indexer is not None
                 else torch.zeros(self.c, 0, dtype=torch.long, device=params.device))
         diverged = torch.zeros(self.c, dtype=torch.bool, device=params.device)
-        return ChainState(params, self.rule.init(params), diverged, perm, 0)
+        return ChainState(params, self.rule.init(params), diverged, perm, 0,
+                          self.model.init_buffers(self.c))
 
     def draw(self, generator: torch.Generator, state: ChainState) -> tuple[Batch, Tensor]:
         """The randomness of the next step, and the updated epoch permutation."""
@@ -90,25 +91,29 @@ class Engine:
             return SurrogateBatch(z), state.perm
         assert self.indexer is not None
         idx, perm = self.indexer.draw(generator, state.perm, state.step)
-        return IndexBatch(idx), perm
+        seed = None
+        if self.model.random_forward:  # the forward pass's randomness, from the same stream
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator,
+                                     device=generator.device).item())
+        return IndexBatch(idx, seed), perm
 
-    def gradient(self, params: Tensor, batch: Batch,
-                 with_loss: bool = True) -> tuple[Tensor | None, Tensor]:
-        """Loss ``[C]`` (``None`` unless ``with_loss``) and gradient ``[C, D]`` for the step.
+    def gradient(self, params: Tensor, batch: Batch, with_loss: bool = True,
+                 buffers: dict[str, Tensor] | None = None
+                 ) -> tuple[Tensor | None, Tensor, dict[str, Tensor]]:
+        """Loss ``[C]`` (``None`` unless ``with_loss``), gradient ``[C, D]`` and new buffers.
 
         Index or noise batches give the minibatch gradient; an empty batch the full-batch
         gradient (``full``); a ``weights`` batch the full gradient plus the Gaussian surrogate
         noise ``N(0, Σ_1(θ)/B)`` (``gaussian``). Skipping the minibatch loss on steps that are
         not recorded leaves the gradient bit for bit the same (``Model.minibatch_gradient``).
         """
+        buffers = {} if buffers is None else buffers
         if isinstance(batch, IndexBatch | NoiseBatch):
-            if not with_loss:
-                return None, self.model.minibatch_gradient(params, batch)
-            return self.model.minibatch_grad(params, batch)
+            return self.model.step_grad(params, buffers, batch, with_loss)
         loss, g = self.model.full_loss_grad(params)
         if isinstance(batch, SurrogateBatch):
             g = g + self.model.surrogate_noise(params, batch.weights, self.batch_size)
-        return loss, g
+        return loss, g, buffers
 
     def apply(self, state: ChainState, batch: Batch, perm: Tensor, record: bool = True,
               guard: bool = True, noise: Tensor | None = None
@@ -128,7 +133,8 @@ class Engine:
             identity R); ``run_block`` accumulates both sides. Fluctuation and
             ``δ`` are zero for diverged chains.
         """
-        loss, g = self.gradient(state.params, batch, record or self.rule.needs_loss)
+        loss, g, buffers = self.gradient(state.params, batch, record or self.rule.needs_loss,
+                                         state.buffers)
         stats_batch = batch
         if not isinstance(batch, IndexBatch) and self.model.n_examples is not None:
             stats_batch = self.model.all_examples(self.c)
@@ -140,17 +146,20 @@ class Engine:
         delta, rule_state = self.rule.update(grad, state.rule_state, state.params, state.step)
         new = state.params + delta
         if not guard:
-            return (ChainState(new, rule_state, state.diverged, perm, state.step + 1), loss, g,
-                    self.rule.fluctuation(grad, rule_state), delta)
+            return (ChainState(new, rule_state, state.diverged, perm, state.step + 1, buffers),
+                    loss, g, self.rule.fluctuation(grad, rule_state), delta)
         bad = state.diverged | ~torch.isfinite(new).all(dim=-1)
         keep = bad.unsqueeze(-1)
         params = torch.where(keep, state.params, new)
         rule_state = type(rule_state)(*(
             torch.where(keep.view(-1, *([1] * (n.dim() - 1))), o, n)
             for o, n in zip(state.rule_state, rule_state, strict=True)))
+        buffers = {k: torch.where(bad.view(-1, *([1] * (b.dim() - 1))), state.buffers[k], b)
+                   for k, b in buffers.items()}
         fluct = torch.where(keep, 0.0, self.rule.fluctuation(grad, rule_state))
         delta = torch.where(keep, 0.0, delta)
-        return ChainState(params, rule_state, bad, perm, state.step + 1), loss, g, fluct, delta
+        return (ChainState(params, rule_state, bad, perm, state.step + 1, buffers), loss, g,
+                fluct, delta)
 
     def step(self, generator: torch.Generator, state: ChainState, record: bool = True,
              guard: bool = True) -> tuple[ChainState, Tensor | None, Tensor, Tensor, Tensor]:

@@ -195,7 +195,7 @@ def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:
 
 
 def _absolute_data_file(data: dict[str, Any], base: Path) -> None:
-    """Resolve relative ``data.file`` paths against the config's folder.
+    """Resolve relative ``data.file`` paths and user code files against the config's folder.
 
     Covers the model and swept model tables; actors may run in another working directory.
     """
@@ -207,6 +207,14 @@ def _absolute_data_file(data: dict[str, Any], base: Path) -> None:
             if isinstance(table, dict) and isinstance(table.get("model"), list):
                 models += table["model"]
     for model in models:
+        if isinstance(model, dict):
+            for key in ("module", "loss"):  # user code named by a file: "net.py:build"
+                ref = model.get(key)
+                if isinstance(ref, str) and ".py:" in ref:
+                    where, _, name = ref.rpartition(":")
+                    path = Path(where).expanduser()
+                    if not path.is_absolute():
+                        model[key] = f"{(base / path).resolve()}:{name}"
         table = model.get("data") if isinstance(model, dict) else None
         if isinstance(table, dict) and isinstance(table.get("file"), str):
             path = Path(table["file"]).expanduser()

@@ -38,17 +38,21 @@ class Recording:
             ``None``.
         layers: ``(name, first, end)`` of each named block of θ whose norm ``‖θ[first:end]‖``
             is recorded (``posterior/<name>_norm``), or ``None``.
+        sums_virial: Keep the virial sums although θ is recorded in full (a user's module: the
+            analysis never imports its code, so it cannot evaluate gradients at the draws).
     """
 
     coords: np.ndarray | None
     directions: np.ndarray | None
     layers: tuple[tuple[str, int, int], ...] | None = None
+    sums_virial: bool = False
     _on_device: dict[str, tuple[Tensor | None, Tensor | None]] = field(
         default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, record: RecordConfig, dim: int,
-           variables: list[tuple[str, int]] | None = None) -> Recording:
+           variables: list[tuple[str, int]] | None = None,
+           sums_virial: bool = False) -> Recording:
         """The choice of ``run.record`` for a D-coordinate model (raises on a bad index).
 
         ``variables``: the model's named blocks ``(name, size)`` in order (``[]``: one θ).
@@ -61,12 +65,17 @@ class Recording:
                 variables or [("theta", dim)], ends, strict=True))
         return cls(None if idx is None else np.asarray(idx, dtype=np.int64),
                    projection_directions(dim, record.projections, record.seed)
-                   if record.projections else None, layers)
+                   if record.projections else None, layers, sums_virial)
 
     @property
     def partial(self) -> bool:
         """Whether θ is recorded as a subset (then the engine keeps the virial sums)."""
         return self.coords is not None
+
+    @property
+    def keeps_virial(self) -> bool:
+        """Whether the engine sums ``θ, θ⊙g_B, g_B`` per block (``fluctuation/virial``)."""
+        return self.partial or self.sums_virial
 
     def n_coords(self, dim: int) -> int:
         """Recorded coordinates of θ."""

@@ -38,7 +38,8 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     check_curvature_floor(model, rule)
     check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)
     recording = recording or Recording.of(spec.run.record, model.dim,
-                                          [(v.name, v.size) for v in model.variables()])
+                                          [(v.name, v.size) for v in model.variables()],
+                                          sums_virial=model.opaque)
     return Engine(model, rule, spec.run.batch_size, spec.run.sampling, n_chains, kernel=kernel,
                   recording=recording)
 
@@ -50,11 +51,20 @@ def shard_seed(job_seed: int, run_index: int, shard_index: int) -> int:
 
 
 def flatten_state(state: ChainState) -> dict[str, torch.Tensor]:
-    """The chain-indexed tensors of a state by name (``rule_<field>`` for the rule state)."""
+    """The chain-indexed tensors of a state by name.
+
+    ``rule_<field>`` for the rule state, ``buffer_<name>`` for a module's buffers.
+    """
     out = {"params": state.params, "diverged": state.diverged, "perm": state.perm}
     for field, value in state.rule_state._asdict().items():
         out[f"rule_{field}"] = value
+    for name, value in state.buffers.items():
+        out[f"{BUFFER}{name}"] = value
     return out
+
+
+BUFFER = "buffer_"
+"""Prefix of a module buffer's name in the checkpoint (``buffer_bn1.running_mean``)."""
 
 
 def state_facts(spec: RunSpec) -> dict[str, Any]:
@@ -124,8 +134,10 @@ class ShardRunner:
                                 for f in rule_cls._fields))
         self.generator.set_state(torch.as_tensor(ckpt.rng, dtype=torch.uint8))
         step = sum(b.steps for b in self.blocks[:ckpt.blocks_done])
+        buffers = {k: load(f"{BUFFER}{k}", b) for k, b in template.buffers.items()}
         state = ChainState(load("params", template.params), rule_state,
-                           load("diverged", template.diverged), load("perm", template.perm), step)
+                           load("diverged", template.diverged), load("perm", template.perm), step,
+                           buffers)
         return ckpt.blocks_done, state
 
     def run_until(self, target_blocks: int) -> dict[str, int]:

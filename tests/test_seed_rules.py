@@ -142,7 +142,7 @@ def test_gaussian_surrogate_has_the_minibatch_covariance():
     gen = torch.Generator().manual_seed(0)
     theta = torch.tensor([[0.3, -0.2]], dtype=F64).expand(20000, -1).contiguous()
     batch, _ = eng.draw(gen, eng.init(gen, 0.0))
-    _, g = eng.gradient(theta, batch)
+    _, g, _ = eng.gradient(theta, batch)
     _, full = eng.model.full_loss_grad(theta[:1])
     noise = (g - full).numpy()
     _, per_ex = eng.model.example_grads(theta[:1], eng.model.all_examples(1))

@@ -169,6 +169,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             "model": facts["model"], "shard_chains": k, "chunk_draws": chunk,
             "kernel": facts.get("kernel", "step"), "variables": facts.get("variables", []),
             "layout": layout, "partial": recording.partial,
+            **({"sums_virial": True} if recording.sums_virial else {}),
             **({} if recording.layers is None else {
                 "layer_norms": [list(layer) for layer in recording.layers]}),
             "n_blocks": len(blocks), "n_warmup_blocks": len(blocks) - len(posterior_blocks)}
@@ -193,7 +194,7 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
             nw = max(len(blocks) - len(posterior_blocks), 1)
             _array(fl, "warmup_identity", (spec.run.chains, nw, 3, d), (sh, 1, 3, fc), "float64",
                    ("chain", "warmup_block", "term", "coord"), 0.0)
-        if recording.partial:  # θ recorded partly: the virial comes from the engine's sums
+        if recording.keeps_virial:  # θ recorded partly, or a user's module: the engine's sums
             _array(fl, "virial", (spec.run.chains, nb, 3, d), (sh, 1, 3, fc), "float64",
                    ("chain", "block", "term", "coord"), 0.0)
         _array(fl, "steps", (nb,), (nb,), "int64", ("block",), 0)

@@ -76,6 +76,7 @@ class RunStore:
         self.internal: Any = root[internal_group_name(run_index, self.version)]
         attrs: Any = self.group.attrs.get(RUN_KEY, {})
         self.partial_flag: bool | None = attrs.get("partial")  # None: schema 1
+        self.sums_virial = bool(attrs.get("sums_virial", False))
         self._nodes: dict[str, Any] = {}
         self.keep_warmup = self.spec.run.records_warmup
         self.layer_norm_names = [name for name, _, _ in self._layers() or ()]
@@ -84,6 +85,7 @@ class RunStore:
         self.kernel = str(attrs.get("kernel", "step"))  # the engine path that writes this run
         # θ's named blocks [name, shape, dims] in coordinate order; [] for one ``theta``
         self.variables: list[Any] = list(attrs.get("variables", []))
+        self.model_facts: dict[str, Any] = dict(attrs.get("model", {}))
         self.layout = str(attrs.get("layout", LAYOUT_FLAT))  # LAYOUT_LAYERS: θ per variable
         self.shards = shard_bounds(self.spec.run.chains, self.shard_chains)
         self.until: UntilState | None = None
@@ -145,7 +147,7 @@ class RunStore:
         rec = self.group[where] if where in self.group else None
         directions = (np.asarray(rec["directions"][:]) if rec is not None
                       and "directions" in rec else None)
-        return Recording(coords, directions, self._layers())
+        return Recording(coords, directions, self._layers(), self.sums_virial)
 
     def node(self, path: str) -> Any:
         """An array or group of the run by path (``fluctuation/…``, ``checkpoint/…`` too).

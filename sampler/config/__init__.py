@@ -22,6 +22,7 @@ _HOMES = {
     "models": ("MODEL_KINDS", "CNNConfig", "DataConfig", "LinearRegressionConfig",
                "LogisticRegressionConfig", "MeanConfig", "MLPConfig", "ModelConfig",
                "QuadraticConfig"),
+    "torch_model": ("TorchConfig", "TorchDataConfig", "Supplied", "supplying"),
     "rules": ("RULE_KINDS", "AdamConfig", "AdamMinTConfig", "LossProportionalConfig",
               "MatrixConfig", "MomentumConfig", "MomentumNgConfig", "MultiplicativeConfig",
               "NormalizedConfig", "PreconditionedConfig", "RMSPropConfig",
@@ -50,4 +51,4 @@ __all__ = ["MODEL_KINDS", "RULE_KINDS", "AdamConfig", "AdamMinTConfig", "Cluster
            "MomentumNgConfig", "MultiplicativeConfig", "NormalizedConfig",
            "PreconditionedConfig", "QuadraticConfig", "RMSPropConfig", "RMSPropPerExampleConfig",
            "RuleConfig", "RunConfig", "RunSpec", "SGDConfig", "SGLDConfig", "ScheduleConfig",
-           "SweepConfig", "TZConfig"]
+           "SweepConfig", "Supplied", "TZConfig", "TorchConfig", "TorchDataConfig", "supplying"]

@@ -23,6 +23,7 @@ from ..models.data import Synthetic, digits, regression_data
 from ..models.low_rank_quadratic import LowRankQuadratic
 from .base import PositiveFloat, _Strict, kinds
 from .matrices import HessianTable, LowRank, NoiseOfHessian, NoiseTable, factored, values
+from .torch_model import TorchConfig
 
 
 class _Model(_Strict):
@@ -201,7 +202,7 @@ class CNNConfig(_DigitsNetwork):
 
 ModelConfig = Annotated[
     QuadraticConfig | MeanConfig | LinearRegressionConfig | LogisticRegressionConfig | MLPConfig
-    | CNNConfig,
+    | CNNConfig | TorchConfig,
     Field(discriminator="kind"),
 ]
 

@@ -147,7 +147,7 @@ class DiagonalLinearKernel:
         out = block_outputs(c, n_rec, like, self.recording, self.record_full_loss)
         fluct_sum = torch.zeros_like(like)
         ident_sum = torch.zeros(c, 3, d, dtype=torch.float64, device=like.device)
-        virial_sum = torch.zeros_like(ident_sum) if self.recording.partial else None
+        virial_sum = torch.zeros_like(ident_sum) if self.recording.keeps_virial else None
         hb = self.rule.buffer_map
         buf = hb.buffer(state.rule_state) if hb is not None else None
         params, diverged, done, r0 = like, state.diverged, 0, 0

@@ -145,7 +145,7 @@ class NativeBlock:
         out = self.out
         out["diverged"].copy_(self.flags.bool())
         fluct, ident, virial = record_sums(self.sums, rates64, factor, self.heavy,
-                                           self.recording.partial, self.theta.dtype)
+                                           self.recording.keeps_virial, self.theta.dtype)
         hb, start = self.rule.buffer_map, self.start
         rule_state = (hb.state(self.buf) if hb is not None and self.buf is not None
                       else start.rule_state)

@@ -33,13 +33,18 @@ from .batching import gather_rows
 
 
 class IndexBatch(NamedTuple):
-    """Example indices of a minibatch, ``[C, B]`` (dataset models)."""
+    """Example indices of a minibatch, ``[C, B]`` (dataset models), and the step's seed.
+
+    The seed is set for a model whose forward pass draws random numbers (``TorchModel`` with
+    Dropout), else ``None``.
+    """
 
     indices: Tensor
+    seed: int | None = None
 
     def select(self, chains: slice) -> IndexBatch:
         """The same randomness restricted to a slice of chains."""
-        return IndexBatch(self.indices[chains])
+        return IndexBatch(self.indices[chains], self.seed)
 
 
 class NoiseBatch(NamedTuple):
@@ -89,6 +94,8 @@ class Model:
     dim: int
     n_examples: int | None = None  # None: synthetic noise, no dataset
     constant_noise: bool = False  # per-example gradient covariance independent of θ
+    opaque: bool = False  # user code: an archive's reader never rebuilds it (engine sums instead)
+    random_forward: bool = False  # the minibatch gradient draws random numbers (a seed per step)
     dtype: torch.dtype
     device: torch.device
 
@@ -136,6 +143,18 @@ class Model:
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Minibatch loss ``[C]`` and gradient ``[C, D]``."""
         raise NotImplementedError
+
+    def init_buffers(self, n_chains: int) -> dict[str, Tensor]:
+        """Per-chain state a forward pass updates (BatchNorm's running statistics); ``{}``."""
+        return {}
+
+    def step_grad(self, theta: Tensor, buffers: dict[str, Tensor], batch: Batch,
+                  with_loss: bool = True) -> tuple[Tensor | None, Tensor, dict[str, Tensor]]:
+        """The engine's step: loss (``None`` unless ``with_loss``), ``g_B`` and new buffers."""
+        if not with_loss:
+            return None, self.minibatch_gradient(theta, batch), buffers
+        loss, g = self.minibatch_grad(theta, batch)
+        return loss, g, buffers
 
     def minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
         """The minibatch gradient alone (models override it to skip the loss's arithmetic).

@@ -1,0 +1,278 @@
+"""Any ``torch.nn.Module`` as a model: C chains of one module, one forward and one reverse pass.
+
+A chain's parameters are one row of ``θ [C, D]``, laid out as ``module.named_parameters()``
+in order; each parameter is a variable named as PyTorch names it (``layer1.0.conv1.weight``)
+with dims named after its layer (``layer1.0.conv1.out``, ``.in``, ``.kh``, ``.kw``).
+
+The step (``step_grad``) runs ``torch.func.functional_call`` under ``vmap`` over the chains:
+each chain sees its own parameters, its own buffers and its own minibatch ``[B, ...]``, exactly
+as C separate modules would, and ONE reverse pass gives every chain's gradient (the chains are
+independent, so ``∂/∂θ_c Σ_c' L_c'(θ_c') = ∇L_c(θ_c)``). Buffers (BatchNorm's running
+statistics, ``num_batches_tracked``) are stacked per chain, updated in place by the module's own
+code on a fresh copy each step, and carried by the engine (``ChainState.buffers``), so resume
+is bitwise. A module whose forward draws random numbers (Dropout) is run with
+``randomness="different"`` under a seed drawn from the shard's generator at every step
+(``IndexBatch.seed``): per-chain masks, reproducible on resume.
+
+The minibatch loss is ``(1/B) Σ_b ℓ(f_θ(x_b), y_b) + (l2/2)‖θ‖²`` with ``ℓ`` the per-example
+loss (``LOSSES`` or the user's).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from .base import Batch, DatasetModel, IndexBatch, indices_of
+from .batching import gather_rows
+from .network import Variable
+from .user_code import UserCodeError
+
+Loss = Callable[[Tensor, Tensor], Tensor]
+
+
+def cross_entropy(output: Tensor, y: Tensor) -> Tensor:
+    """``−log softmax(output)[y]`` per example ``[B]`` (extra axes averaged)."""
+    out = F.cross_entropy(output, y.long(), reduction="none")
+    return out.flatten(1).mean(1) if out.dim() > 1 else out
+
+
+def mse(output: Tensor, y: Tensor) -> Tensor:
+    """``mean_k (output_k − y_k)²`` per example ``[B]`` (``F.mse_loss`` averaged per example)."""
+    diff = output - y.reshape(output.shape)
+    return diff.square().flatten(1).mean(1) if diff.dim() > 1 else diff.square()
+
+
+LOSSES: dict[str, Loss] = {"cross_entropy": cross_entropy, "mse": mse}
+
+_DIMS = {nn.Linear: ("out", "in"), nn.Bilinear: ("out", "in1", "in2"),
+         nn.Conv1d: ("out", "in", "k"), nn.Conv2d: ("out", "in", "kh", "kw"),
+         nn.Conv3d: ("out", "in", "kd", "kh", "kw")}
+
+
+def parameter_variables(module: nn.Module) -> list[Variable]:
+    """Each parameter as a ``Variable`` with dims named after its layer."""
+    out = []
+    for name, p in module.named_parameters():
+        prefix, _, leaf = name.rpartition(".")
+        owner = module.get_submodule(prefix) if prefix else module
+        axes = next((v for k, v in _DIMS.items() if type(owner) is k), None)
+        if axes is not None and leaf == "bias":
+            axes = axes[:1]
+        elif axes is None and leaf in ("weight", "bias") and p.dim() == 1:
+            axes = ("channel",)
+        if axes is None or len(axes) != p.dim():
+            dims = tuple(f"{name}.{i}" for i in range(p.dim()))
+        else:
+            dims = tuple(f"{prefix or leaf}.{a}" for a in axes)
+        out.append(Variable(name, tuple(p.shape), dims))
+    return out
+
+
+class TorchModel(DatasetModel):
+    """C chains of a user's module on a dataset (module docstring).
+
+    Args:
+        factory: Builds a fresh module (the user's callable with its arguments bound); called
+            once per chain under that chain's seed when ``init = "per_chain"``.
+        template: A module from ``factory`` (its structure, buffers and shared start).
+        x: Inputs ``[N, ...]`` in the run's dtype and device.
+        y: Targets ``[N, ...]``.
+        loss: Per-example loss ``ℓ(output [B, ...], y [B, ...]) → [B]``.
+        l2: Ridge term (l2/2)‖θ‖² (weight decay coupled to the loss).
+        init: ``"per_chain"`` (each chain's own module, the module's own initialisation) or
+            ``"shared"`` (the template's parameters plus ``run.init_scale`` Gaussian noise).
+        facts: What ``describe`` adds (the module reference, arguments and source hash).
+    """
+
+    name = "torch"
+    opaque = True
+
+    def __init__(self, factory: Callable[[], nn.Module], template: nn.Module, x: Tensor,
+                 y: Tensor, loss: Loss, l2: float = 0.0, init: str = "per_chain",
+                 facts: dict[str, Any] | None = None) -> None:
+        self.factory, self.loss, self.init = factory, loss, init
+        self.module = template.to(dtype=x.dtype, device=x.device).train()
+        self.params = parameter_variables(self.module)
+        self.buffer_shapes = {k: (tuple(b.shape), b.dtype) for k, b in
+                              self.module.named_buffers()}
+        self.facts = facts or {}
+        super().__init__(x, y, dim=sum(v.size for v in self.params), l2=l2)
+        self.random_forward = False
+        self.batch_dependent = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                   for m in self.module.modules())
+
+    def probe(self, batch_size: int) -> None:
+        """Run the step once for 2 chains on the first examples; ``UserCodeError`` if it fails.
+
+        Finds out whether the forward pass draws random numbers (``random_forward``) and checks
+        that the loss gives one finite value per example.
+        """
+        b = min(max(batch_size, 2 if self.batch_dependent else 1), self.n_examples)
+        idx = IndexBatch(torch.arange(b, device=self.device).expand(2, -1), 0)
+        theta = self.flat(self.module).expand(2, -1).clone()
+        shapes = f"x {list(self.x[:b].shape)}, y {list(self.y[:b].shape)}"
+        for attempt in range(2):
+            try:
+                losses, _ = self._losses(self.unflatten(theta), None, gather_rows(self.x, idx.indices),
+                                         gather_rows(self.y, idx.indices), 0, False)
+                break
+            except RuntimeError as err:
+                if "random" in str(err) and attempt == 0 and not self.random_forward:
+                    self.random_forward = True
+                    continue
+                raise UserCodeError(f"model.module/model.loss: the forward pass and loss on a "
+                                    f"batch ({shapes}) raised: {_first(err)}") from None
+            except Exception as err:  # noqa: BLE001 - the user's code may raise anything
+                raise UserCodeError(f"model.module/model.loss: the forward pass and loss on a "
+                                    f"batch ({shapes}) raised {type(err).__name__}: "
+                                    f"{_first(err)}") from None
+        if tuple(losses.shape) != (2, b):
+            raise UserCodeError(f"model.loss: must return one value per example, shape [{b}] "
+                                f"for a batch of {b}, got {list(losses.shape[1:])}")
+        if not bool(torch.isfinite(losses).all()):
+            raise UserCodeError(f"model.loss: not finite at the initial parameters ({shapes})")
+
+    def variables(self) -> list[Variable]:
+        """The parameters, by ``named_parameters()`` name."""
+        return list(self.params)
+
+    def flat(self, module: nn.Module) -> Tensor:
+        """A module's parameters as one row ``[D]`` in θ's layout."""
+        return torch.cat([p.detach().reshape(-1) for p in module.parameters()]).to(
+            dtype=self.dtype, device=self.device)
+
+    def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
+        """Views ``[R, *shape]`` of θ's rows by parameter name (no copy)."""
+        out, start = {}, 0
+        for v in self.params:
+            out[v.name] = theta[:, start:start + v.size].unflatten(1, v.shape)
+            start += v.size
+        return out
+
+    def init_params(self, generator: torch.Generator, n_chains: int, scale: float) -> Tensor:
+        """Per chain: the callable under a seed from ``generator``, or shared + noise."""
+        if self.init == "shared":
+            z = torch.randn(n_chains, self.dim, generator=generator, dtype=self.dtype,
+                            device=self.device)
+            return self.flat(self.module).expand(n_chains, -1) + scale * z
+        seeds = torch.randint(0, 2**62, (n_chains,), generator=generator, device=self.device)
+        rows = []
+        for seed in seeds.tolist():
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                rows.append(self.flat(self.factory()))
+        return torch.stack(rows)
+
+    def init_buffers(self, n_chains: int) -> dict[str, Tensor]:
+        """The template's buffers, one copy per chain ``[C, ...]``."""
+        return {k: b.detach().to(self.device).expand(n_chains, *b.shape).clone()
+                for k, b in self.module.named_buffers()}
+
+    def _losses(self, params: dict[str, Tensor], buffers: dict[str, Tensor] | None, x: Tensor,
+                y: Tensor, seed: int | None, shared: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """Per-example losses ``[R, B]`` and the buffers after the forward pass (fresh copies)."""
+        rows = next(iter(params.values())).shape[0]
+        bufs = ({k: b.clone() for k, b in buffers.items()} if buffers is not None
+                else self.init_buffers(rows))
+
+        def one(p: dict[str, Tensor], b: dict[str, Tensor], xs: Tensor, ys: Tensor) -> Tensor:
+            return self.loss(functional_call(self.module, (p, b), (xs,)), ys)
+
+        dims = (0, 0, None, None) if shared else (0, 0, 0, 0)
+        if self.random_forward:
+            with torch.random.fork_rng(devices=[] if self.device.type == "cpu" else
+                                       [self.device]):
+                torch.manual_seed(int(seed or 0))
+                losses = vmap(one, in_dims=dims, randomness="different")(params, bufs, x, y)
+        else:
+            losses = vmap(one, in_dims=dims)(params, bufs, x, y)
+        return losses, bufs
+
+    def _loss_grad(self, theta: Tensor, buffers: dict[str, Tensor] | None, x: Tensor,
+                   y: Tensor, seed: int | None,
+                   shared: bool = False) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Mean loss ``[R]``, its gradient ``[R, D]`` and the updated buffers."""
+        with torch.enable_grad():  # a leaf per parameter: each gradient is written once
+            leaves = {k: v.detach().requires_grad_(True) for k, v in self.unflatten(theta).items()}
+            losses, bufs = self._losses(leaves, buffers, x, y, seed, shared)
+            loss = losses.mean(-1)
+            grads = torch.autograd.grad(loss.sum(), list(leaves.values()))
+        grad = torch.cat([g.flatten(1) for g in grads], 1)
+        loss = loss.detach()
+        if self.l2:
+            grad.add_(theta, alpha=self.l2)
+            loss = loss + 0.5 * self.l2 * (theta * theta).sum(-1)
+        return loss, grad, bufs
+
+    def step_grad(self, theta: Tensor, buffers: dict[str, Tensor], batch: Batch,
+                  with_loss: bool = True) -> tuple[Tensor | None, Tensor, dict[str, Tensor]]:
+        """Loss, ``g_B`` and new buffers of every chain from one batched forward/reverse pass."""
+        idx = indices_of(batch)
+        seed = batch.seed if isinstance(batch, IndexBatch) else None
+        loss, grad, bufs = self._loss_grad(theta, buffers, gather_rows(self.x, idx),
+                                           gather_rows(self.y, idx), seed)
+        return loss, grad, bufs
+
+    def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Loss and ``g_B`` with fresh buffers (callers that carry none)."""
+        idx = indices_of(batch)
+        seed = batch.seed if isinstance(batch, IndexBatch) else None
+        loss, grad, _ = self._loss_grad(theta, None, gather_rows(self.x, idx),
+                                        gather_rows(self.y, idx), seed)
+        return loss, grad
+
+    def full_loss_grad(self, theta: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+        """``L`` and ``∇L`` over all examples (in chunks of examples; buffers left unchanged)."""
+        loss = theta.new_zeros(theta.shape[0])
+        grad = torch.zeros_like(theta)
+        for lo in range(0, self.n_examples, chunk):
+            xs, ys = self.x[lo:lo + chunk], self.y[lo:lo + chunk]
+            li, gi, _ = self._loss_grad(theta, None, xs, ys, 0, shared=True)
+            weight = xs.shape[0] / self.n_examples
+            loss, grad = loss + weight * li, grad + weight * gi
+        return loss, grad
+
+    def full_grad_cheap(self) -> bool:
+        """Never: the analysis takes the virial from the engine's minibatch sums."""
+        return False
+
+    def example_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """One example's loss for one chain (per-example rules; refused with BatchNorm)."""
+        params = self.unflatten(theta.unsqueeze(0))
+        p = {k: v[0] for k, v in params.items()}
+        out = functional_call(self.module, p, (x.unsqueeze(0),))
+        return self.loss(out, y.unsqueeze(0))[0]
+
+    def describe(self) -> dict[str, Any]:
+        """Dimension, dataset size, parameter shapes, buffers, and the module's reference."""
+        return {**super().describe(), "shapes": [[v.name, list(v.shape)] for v in self.params],
+                "buffers": sorted(self.buffer_shapes), **self.facts}
+
+
+def _first(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:160]
+
+
+def reseeded(module: nn.Module) -> Callable[[], nn.Module]:
+    """A factory for a module given as an object.
+
+    Each call gives a copy with every layer's own ``reset_parameters()`` run under the current
+    seed (the module's own initialisation).
+    """
+
+    def build() -> nn.Module:
+        fresh = copy.deepcopy(module)
+        for m in fresh.modules():
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                reset()
+        return fresh
+
+    return build
