@@ -177,7 +177,7 @@ def withheld(gibbs: GibbsResult, convergence: Convergence) -> GibbsResult:
     Its statistics and p-values stay (they describe the draws); its verdict becomes
     "undecided" and its reason says which convergence check failed.
     """
-    if convergence.converged:
+    if convergence.converged or gibbs.verdict == "undecided":  # keep why it could not run
         return gibbs
     return replace(gibbs, verdict="undecided",
                    reason="the chains have not converged (see convergence); the test assumes "
