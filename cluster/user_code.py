@@ -19,7 +19,7 @@ from ..sampler.jobspec import expand
 
 def _by_value(obj: Any) -> None:
     """Pickle the module defining ``obj``'s class (or function) by value, if it is user code."""
-    import cloudpickle
+    from ray import cloudpickle  # Ray's own copy pickles actor arguments
 
     name = getattr(obj, "__module__", None) or type(obj).__module__
     if name in (None, "__main__", "builtins") or name.split(".")[0] in ("torch", "sgdthermo"):
