@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .chain_state import BlockRecord, ChainState
 from .kernels import FusedPath, choose
+from .kernels.lean_sgd import LeanSGDKernel
 from .minibatch import IndexSampler
 from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
 from .recording import Recording
@@ -57,8 +58,10 @@ class Engine:
             self.indexer = IndexSampler(sampling, model.n_examples, batch_size, n_chains,
                                         model.device)
         self.fused: FusedPath | None
-        self.fused, self.kernel_name = choose(kernel, model, rule, batch_size, sampling,
-                                              self.record_full_loss, self.recording)
+        path, self.kernel_name = choose(kernel, model, rule, batch_size, sampling,
+                                        self.record_full_loss, self.recording)
+        self.lean = path if isinstance(path, LeanSGDKernel) else None
+        self.fused = None if isinstance(path, LeanSGDKernel) else path
 
     def init(self, generator: torch.Generator, init_scale: float,
              start: Tensor | None = None) -> ChainState:
@@ -182,13 +185,19 @@ class Engine:
             raise ValueError(f"n_steps must be a multiple of thin ({thin}), got {n_steps}")
         if self.fused is not None:
             return self.fused.run_block(generator, state, n_steps, thin)
+        block = self._run_block if self.lean is None else self._run_lean
         if not bool(state.diverged.any()):
             rewind = generator.get_state()
-            new, record = self._run_block(generator, state, n_steps, thin, guard=False)
+            new, record = block(generator, state, n_steps, thin, guard=False)
             if bool(torch.isfinite(new.params).all()):
                 return new, record
             generator.set_state(rewind)
-        return self._run_block(generator, state, n_steps, thin, guard=True)
+        return block(generator, state, n_steps, thin, guard=True)
+
+    def _run_lean(self, generator: torch.Generator, state: ChainState, n_steps: int,
+                  thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:
+        assert self.lean is not None
+        return self.lean.run_block(self, generator, state, n_steps, thin, guard)
 
     def _run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                    thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:

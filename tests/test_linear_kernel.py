@@ -150,7 +150,9 @@ def test_fused_path_only_for_stateless_constant_rate_rules_on_diagonal_models():
     assert kernel(diag, {"kind": "rmsprop", "lr": 0.01}) == "step"
     assert kernel(diag, {"kind": "sgd", "lr": 0.1}, "full") == "step"
     assert kernel({"kind": "linear_regression", "data": {"n": 32, "d": 2}},
-                  {"kind": "sgd", "lr": 0.1}) == "step"
+                  {"kind": "sgd", "lr": 0.1}) == "lean"  # constant-rate SGD on a dataset
+    assert kernel({"kind": "linear_regression", "data": {"n": 32, "d": 2}},
+                  {"kind": "momentum", "lr": 0.1}) == "step"
 
 
 def test_unguarded_block_with_rollback_equals_the_guarded_block():

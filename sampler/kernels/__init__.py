@@ -5,7 +5,10 @@
   operations per block (``"fused"``);
 * ``native_diagonal`` and ``native_regression``: the same, and least squares, as one C pass per
   block (``"native"``; the C sources and their build live in ``sampler.native``), sharing
-  ``native_block``.
+  ``native_block``;
+* ``lean_sgd``: constant-rate SGD on any dataset model, networks and a user's module included,
+  in the fewest elementwise passes per step (``"lean"``); the gradient is the model's own
+  (``Model.step_grad``: for a user's module, ``vmap`` of ``grad(functional_call)``).
 
 An archive names the path that wrote it and is continued by it (``kernel`` in the run's
 attributes), so which path runs is decided in ``choose`` only.

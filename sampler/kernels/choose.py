@@ -2,8 +2,9 @@
 
 ``"native"`` takes ``native_diagonal`` or ``native_regression`` where one applies (and raises
 ``NativeUnavailable`` where one applies but its library cannot be built here), else falls back
-as ``"fused"`` does; ``"fused"`` takes ``fused_linear`` where it applies; ``"step"``, and every
-case no fused path applies to, is the engine's general torch step.
+as ``"fused"`` does; ``"fused"`` takes ``fused_linear`` where it applies, else as ``"lean"``;
+``"lean"`` takes ``lean_sgd`` (constant-rate SGD on any dataset model) where it applies;
+``"step"``, and every case no other path applies to, is the engine's general torch step.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from ..native import unavailable_reason as native_unavailable
 from ..recording import Recording
 from ..rules import UpdateRule
 from .fused_linear import DiagonalLinearKernel
+from .lean_sgd import LeanSGDKernel
 from .native_diagonal import NativeDiagonalKernel
 from .native_regression import NativeRegressionKernel
 
 if TYPE_CHECKING:
     from ..models import Model
 
-KERNELS = ("native", "fused", "step")
+KERNELS = ("native", "fused", "lean", "step")
 FusedPath = DiagonalLinearKernel | NativeDiagonalKernel | NativeRegressionKernel
+BlockPath = FusedPath | LeanSGDKernel
 
 
 def default_kernel() -> str:
@@ -31,7 +34,7 @@ def default_kernel() -> str:
 
 
 def choose(kernel: str | None, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
-           record_full_loss: bool, recording: Recording) -> tuple[FusedPath | None, str]:
+           record_full_loss: bool, recording: Recording) -> tuple[BlockPath | None, str]:
     """The block path for ``kernel`` (``None``: ``default_kernel()``) and the name of what runs.
 
     Returns:
@@ -58,4 +61,8 @@ def choose(kernel: str | None, model: Model, rule: UpdateRule, batch_size: int, 
         path = DiagonalLinearKernel.build(model, rule, sampling, record_full_loss, recording)
         if path is not None:
             return path, "fused"
+    if kernel in ("native", "fused", "lean"):
+        lean = LeanSGDKernel.build(model, rule, sampling, recording)
+        if lean is not None:
+            return lean, "lean"
     return None, "step"

@@ -156,6 +156,17 @@ class Model:
         loss, g = self.minibatch_grad(theta, batch)
         return loss, g, buffers
 
+    def step_grad_parts(self, theta: Tensor, buffers: dict[str, Tensor], batch: Batch,
+                        with_loss: bool = True
+                        ) -> tuple[Tensor | None, list[Tensor], dict[str, Tensor]]:
+        """``step_grad`` with ``g_B`` as consecutive blocks ``[C, n_k]`` of θ's coordinates.
+
+        Models whose gradient comes in pieces (a module's layers) return them uncopied; the
+        default is one block.
+        """
+        loss, g, buffers = self.step_grad(theta, buffers, batch, with_loss)
+        return loss, [g], buffers
+
     def minibatch_gradient(self, theta: Tensor, batch: Batch) -> Tensor:
         """The minibatch gradient alone (models override it to skip the loss's arithmetic).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor
 
 from .network import ACTIVATIONS, Network, Variable, dense, dense_stack
@@ -40,6 +41,15 @@ class MLP(Network):
     def logits(self, layers: dict[str, Tensor], x: Tensor) -> Tensor:
         """Dense layers with the activation between them."""
         return dense_stack(layers, x, len(self.hidden) + 1, self._act)
+
+    def chain_logits(self, layers: dict[str, Tensor], x: Tensor) -> Tensor:
+        """One chain's logits with ``F.linear`` (its batching rule under ``vmap`` is a bmm)."""
+        a = x
+        for i in range(1, len(self.hidden) + 2):
+            a = F.linear(a, layers[f"w{i}"], layers[f"b{i}"])
+            if i <= len(self.hidden):
+                a = self._act(a)
+        return a
 
     def describe(self) -> dict[str, Any]:
         """Dimension, dataset size, layer shapes and widths."""
