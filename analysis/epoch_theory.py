@@ -98,7 +98,7 @@ def _step_operator(a: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def _subset_programme(p: np.ndarray, r: np.ndarray, theta_star: np.ndarray, bs: int,
-                      steps: int, form: tuple[np.ndarray, float, float]) -> list[np.ndarray]:
+                      steps: int, form: tuple[np.ndarray, float, float, bool]) -> list[np.ndarray]:
     """General method: the phase maps ``Φ_k`` (k = 0 … K; ``Φ_0 = I``) over used-example sets."""
     n = len(p)
     size = 1 + 2 * r.shape[1] + (2 * r.shape[1]) ** 2
@@ -143,7 +143,7 @@ def epoch_law(model: Model, rule: UpdateRule, batch_size: int) -> EpochLaw | Non
         return None
     h = p.mean(axis=0)
     theta_star = np.linalg.solve(h, r.mean(axis=0))
-    form = (hb.rates, hb.mu, hb.dampening)
+    form = (hb.rates, hb.mu, hb.dampening, hb.nesterov)
     if np.allclose(p, h, rtol=1e-12, atol=0.0):  # equal curvature: closed form, any N
         a, b = heavy_ball_matrices(h, *form)
         if np.abs(np.linalg.eigvals(a)).max() >= 1:
@@ -158,7 +158,7 @@ def epoch_law(model: Model, rule: UpdateRule, batch_size: int) -> EpochLaw | Non
 
 
 def _general_law(p: np.ndarray, r: np.ndarray, h: np.ndarray, theta_star: np.ndarray, bs: int,
-                 steps: int, form: tuple[np.ndarray, float, float]) -> EpochLaw | None:
+                 steps: int, form: tuple[np.ndarray, float, float, bool]) -> EpochLaw | None:
     """The general method's fixed point and phase laws."""
     d = len(theta_star)
     m = 2 * d

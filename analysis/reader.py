@@ -222,12 +222,16 @@ class RunData:
         A user's module (``torch``) is never imported: its stand-in (``ArchivedModel``) holds
         the stored facts only.
         """
+        from ..sampler.models.weight_decay import with_weight_decay
+
         if self.spec.model.kind == "torch":
             from ..sampler.models.archived import ArchivedModel
 
-            return ArchivedModel(self.store.model_facts, self.store.variables,
-                                 DTYPES[self.spec.run.dtype])
-        return self.spec.model.build(self.spec.run.batch_size, DTYPES[self.spec.run.dtype])
+            model: Model = ArchivedModel(self.store.model_facts, self.store.variables,
+                                         DTYPES[self.spec.run.dtype])
+        else:
+            model = self.spec.model.build(self.spec.run.batch_size, DTYPES[self.spec.run.dtype])
+        return with_weight_decay(model, self.rule.weight_decay)
 
     @property
     def virial_from_sums(self) -> bool:

@@ -177,7 +177,7 @@ def withheld(gibbs: GibbsResult, convergence: Convergence) -> GibbsResult:
     Its statistics and p-values stay (they describe the draws); its verdict becomes
     "undecided" and its reason says which convergence check failed.
     """
-    if convergence.converged or gibbs.verdict == "undecided":  # keep why it could not run
+    if convergence.converged:
         return gibbs
     return replace(gibbs, verdict="undecided",
                    reason="the chains have not converged (see convergence); the test assumes "
@@ -207,8 +207,8 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
         extremes = worst(diag)
         convergence = judge(extremes, temps, int((~run.diverged_chains()).sum()),
                             thresholds)
-        gibbs = withheld(gibbs_test(samples) if samples is not None
-                         else gibbs_unavailable(run.partial), convergence)
+        gibbs = (withheld(gibbs_test(samples), convergence) if samples is not None
+                 else gibbs_unavailable(run.partial))  # why it cannot run comes first
         current = epoch = exact = exact_2d = None
         if not run.partial:  # θ's first coordinates, read once for all four
             lead = _leading_draws(run)

@@ -102,7 +102,7 @@ def _fixed_point(form: LinearGradient, rule: UpdateRule, max_iter: int,
         c_bar = form.noise_cov(cov)
         hb = rule.linear_form(np.diag(h @ cov @ h) + np.diag(c_bar), form.example_var,
                               form.example_var_exact)
-        a, b = heavy_ball_matrices(h, hb.rates, hb.mu, hb.dampening)
+        a, b = heavy_ball_matrices(h, hb.rates, hb.mu, hb.dampening, hb.nesterov)
         if np.abs(np.linalg.eigvals(a)).max() >= 1:
             return None
         q = b @ c_bar @ b.T

@@ -20,10 +20,16 @@ from ..sampler.linear_forms import LinearGradient
 from ..sampler.rules import UpdateRule
 
 
-def heavy_ball_2x2(h: np.ndarray, rates: np.ndarray, mu: float,
-                   damp: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-coordinate ``A [D, 2, 2]`` and ``B [D, 2]``."""
+def heavy_ball_2x2(h: np.ndarray, rates: np.ndarray, mu: float, damp: float,
+                   nesterov: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coordinate ``A [D, 2, 2]`` and ``B [D, 2]`` (``linear_forms.heavy_ball_matrices``)."""
     a = np.empty((len(h), 2, 2))
+    if nesterov:
+        a[:, 0, 0] = 1 - (1 + mu) * rates * h
+        a[:, 0, 1] = -mu * mu * rates
+        a[:, 1, 0] = h
+        a[:, 1, 1] = mu
+        return a, np.stack([-(1 + mu) * rates, np.ones_like(rates)], axis=1)
     a[:, 0, 0] = 1 - (1 - damp) * rates * h
     a[:, 0, 1] = -mu * rates
     a[:, 1, 0] = (1 - damp) * h
@@ -51,7 +57,7 @@ def diagonal_law(form: LinearGradient, rule: UpdateRule, thin: int, max_iter: in
     var = np.zeros_like(h)
     for _ in range(max_iter):
         hb = rule.linear_form(h**2 * var + c, form.example_var, form.example_var_exact)
-        a, b = heavy_ball_2x2(h, hb.rates, hb.mu, hb.dampening)
+        a, b = heavy_ball_2x2(h, hb.rates, hb.mu, hb.dampening, hb.nesterov)
         if np.abs(np.linalg.eigvals(a)).max() >= 1:
             return None
         s = lyapunov_2x2(a, b, c)

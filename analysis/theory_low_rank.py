@@ -55,6 +55,8 @@ def why_not(form: LinearGradient, rule: UpdateRule) -> str | None:
     hb = rule.linear_form(np.zeros(form.hessian.dim), form.example_var, form.example_var_exact)
     if not hb.exact or not np.all(hb.rates == hb.rates[0]):
         return "per-coordinate rates"
+    if hb.nesterov:
+        return "Nesterov momentum"
     if form.const.affine_in(form.hessian) is None:
         return "noise not of the form αI + βH"
     return None

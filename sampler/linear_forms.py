@@ -34,11 +34,18 @@ import scipy.linalg
 from .low_rank import DiagPlusLowRank
 
 
-def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float,
-                        damp: float) -> tuple[np.ndarray, np.ndarray]:
-    """``A`` and ``B`` of the joint (δ, b) recursion for ``Λ = diag(rates)`` (or ``rates`` [D, D])."""
+def heavy_ball_matrices(h: np.ndarray, rates: np.ndarray, mu: float, damp: float,
+                        nesterov: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``A`` and ``B`` of the joint (δ, b) recursion for ``Λ = diag(rates)`` (or ``rates`` [D, D]).
+
+    Heavy ball: ``b' = μb + (1−d)g``, ``δ' = δ − Λb'``. Nesterov (d = 0): ``δ' = δ − Λ(g + μb')
+    = (I − (1+μ)ΛH)δ − μ²Λb − (1+μ)Λξ``.
+    """
     d = h.shape[0]
     lam, eye = (rates if rates.ndim == 2 else np.diag(rates)), np.eye(d)
+    if nesterov:
+        a = np.block([[eye - (1 + mu) * lam @ h, -mu * mu * lam], [h, mu * eye]])
+        return a, np.vstack([-(1 + mu) * lam, eye])
     a = np.block([[eye - (1 - damp) * lam @ h, -mu * lam], [(1 - damp) * h, mu * eye]])
     b = np.vstack([-(1 - damp) * lam, (1 - damp) * eye])
     return a, b

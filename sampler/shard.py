@@ -16,6 +16,7 @@ from .archive import DTYPES, BlockData, CorruptArchiveError, RunStore
 from .archive.schema import LAYOUT_FLAT, LAYOUT_LAYERS
 from .config import RunSpec
 from .engine import BlockRecord, ChainState, Engine
+from .models.weight_decay import with_weight_decay
 from .optimum import optimum
 from .recording import Recording
 from .stability import check_curvature_floor, check_second_moment, check_stability
@@ -32,8 +33,9 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     path that wrote it and is continued with it (archives from before the fused path read as
     ``"step"``).
     """
-    model = spec.model.build(spec.run.batch_size, DTYPES[spec.run.dtype], device)
     rule = spec.rule.build(spec.run.batch_size)
+    model = with_weight_decay(spec.model.build(spec.run.batch_size, DTYPES[spec.run.dtype],
+                                               device), rule.weight_decay)
     check_stability(model, rule)
     check_curvature_floor(model, rule)
     check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)

@@ -58,7 +58,7 @@ def check_stability(model: Model, rule: UpdateRule) -> None:
         root = np.sqrt(hb.rates)
         lam = float(np.linalg.eigvalsh(root[:, None] * form.hessian * root[None, :]).max())
         h_max = float(np.linalg.eigvalsh(form.hessian).max())
-    bound = _lr_bound(hb.mu, hb.dampening, lam / rule.lr)
+    bound = _lr_bound(hb.mu, hb.dampening, lam / rule.lr, hb.nesterov)
     if rule.lr >= bound:
         raise UnstableError(
             f"rule.lr: {rule.lr} is unstable for this model ({rule.name} needs "
@@ -82,7 +82,8 @@ def check_curvature_floor(model: Model, rule: UpdateRule) -> None:
     hb = rule.linear_form(zeros, zeros, False)
     if not hb.exact:
         return
-    bound = _lr_bound(hb.mu, hb.dampening, floor * float((hb.rates / rule.lr).max()))
+    bound = _lr_bound(hb.mu, hb.dampening, floor * float((hb.rates / rule.lr).max()),
+                      hb.nesterov)
     if rule.lr >= bound:
         raise UnstableError(
             f"rule.lr: {rule.lr} diverges on this {model.name} from every start (its gradient is "
@@ -90,9 +91,13 @@ def check_curvature_floor(model: Model, rule: UpdateRule) -> None:
             f"< 2(1+μ)); allowed: 0 < lr < {bound:.6g}, got {rule.lr}")
 
 
-def _lr_bound(mu: float, dampening: float, lam_per_lr: float) -> float:
-    """The largest stable ``lr``, ``2(1+μ)/((1−d)·λ/lr)`` (rates ∝ lr, so ``λ/lr`` is fixed)."""
-    return 2.0 * (1 + mu) / ((1 - dampening) * lam_per_lr)
+def _lr_bound(mu: float, dampening: float, lam_per_lr: float, nesterov: bool = False) -> float:
+    """The largest stable ``lr``, ``2(1+μ)/((1−d)·λ/lr)`` (rates ∝ lr, so ``λ/lr`` is fixed).
+
+    Nesterov (d = 0): each mode's characteristic polynomial is ``z² − (1+μ)(1−a)z + μ(1−a)``
+    with ``a = ηλ``, whose root crosses −1 at ``a = 2(1+μ)/(1+2μ)``.
+    """
+    return 2.0 * (1 + mu) / ((1 + 2 * mu if nesterov else 1 - dampening) * lam_per_lr)
 
 
 def check_second_moment(model: Model, rule: UpdateRule, batch_size: int, sampling: str) -> None:
@@ -112,7 +117,8 @@ def check_second_moment(model: Model, rule: UpdateRule, batch_size: int, samplin
     assert isinstance(hessian, np.ndarray)
 
     def radius(rate: float) -> float:
-        a, b = heavy_ball_matrices(hessian, hb.rates * (rate / lr), hb.mu, hb.dampening)
+        a, b = heavy_ball_matrices(hessian, hb.rates * (rate / lr), hb.mu, hb.dampening,
+                                   hb.nesterov)
         if np.abs(np.linalg.eigvals(a)).max() >= 1:
             return float("inf")
         return second_moment_radius(a, b, noise)

@@ -56,7 +56,7 @@ def user_files(tmp_path: Path) -> Path:
 def torch_job(folder: Path, rule: dict, **model) -> dict:
     """A job config naming the user's files (relative to ``folder``)."""
     return {"model": {"kind": "torch", "module": "net.py:build", "l2": L2,
-                      "data": {"file": "train.npz"}, **model},
+                      "data": {"file": "train.npz"}} | model,
             "rule": rule, "run": {"chains": CHAINS, "draws": 4, "burn_in": 0,
                                   "batch_size": B}}
 
@@ -102,16 +102,31 @@ def _step_both(engine, state, generator, copies, optims):
     return state
 
 
-@pytest.mark.parametrize(("rule", "make_opt"), [
-    ({"kind": "sgd", "lr": LR}, lambda p, lr: torch.optim.SGD(p, lr=lr, weight_decay=L2)),
-    ({"kind": "momentum", "lr": LR, "mu": 0.9, "dampening": 0.2},
-     lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, dampening=0.2, weight_decay=L2)),
-    ({"kind": "adam", "lr": 0.01},
-     lambda p, lr: torch.optim.Adam(p, lr=lr / LR * 0.01, weight_decay=L2)),
-])
+RULES = {  # our rule (with the model's l2 = L2 unless given) → the torch.optim copy
+    "sgd": ({"kind": "sgd", "lr": LR},
+            lambda p, lr: torch.optim.SGD(p, lr=lr, weight_decay=L2)),
+    "sgd weight_decay": ({"kind": "sgd", "lr": LR, "weight_decay": 0.02},
+                         lambda p, lr: torch.optim.SGD(p, lr=lr, weight_decay=L2 + 0.02)),
+    "momentum": ({"kind": "momentum", "lr": LR, "mu": 0.9, "dampening": 0.2},
+                 lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, dampening=0.2,
+                                               weight_decay=L2)),
+    "nesterov": ({"kind": "momentum", "lr": LR, "mu": 0.8, "nesterov": True,
+                  "weight_decay": 0.02},
+                 lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.8, nesterov=True,
+                                               weight_decay=L2 + 0.02)),
+    "adam": ({"kind": "adam", "lr": 0.01},
+             lambda p, lr: torch.optim.Adam(p, lr=lr / LR * 0.01, weight_decay=L2)),
+    "adamw": ({"kind": "adamw", "lr": 0.01, "weight_decay": 0.05},
+              lambda p, lr: torch.optim.AdamW(p, lr=lr / LR * 0.01, weight_decay=0.05)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("norm", ["group", "batch"])
-def test_chains_equal_separate_torch_optim_copies(user_files: Path, rule, make_opt, norm):
-    engine = _engine(user_files, rule, args={"norm": norm})
+def test_chains_equal_separate_torch_optim_copies(user_files: Path, name: str, norm: str):
+    rule, make_opt = RULES[name]
+    l2 = 0.0 if name == "adamw" else L2  # AdamW's copy has no coupled term
+    engine = _engine(user_files, rule, args={"norm": norm}, l2=l2)
     generator = torch.Generator().manual_seed(11)
     state = engine.init(generator, 1.0)
     assert len({tuple(state.params[c, :5].tolist()) for c in range(CHAINS)}) == CHAINS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -23,10 +23,16 @@ class ScheduleConfig(_Strict):
 class _Rule(_Strict):
     kind: str  # each rule narrows it to its Literal; the factory is ``sampler.rules.<kind>``
     schedule: ScheduleConfig = Field(ScheduleConfig(), description="Learning-rate schedule.")
+    coupled_decay: ClassVar[bool] = True  # a weight_decay field adds λθ to the gradient
 
     def hyperparameters(self, batch_size: int) -> dict[str, Any]:
-        """Keyword arguments of the rule's factory: every field but ``kind`` and ``schedule``."""
-        return self.model_dump(exclude={"kind", "schedule"})
+        """Keyword arguments of the rule's factory.
+
+        Every field but ``kind``, ``schedule`` and a coupled ``weight_decay`` (which belongs
+        to the loss: ``models.weight_decay``).
+        """
+        skip = {"kind", "schedule"} | ({"weight_decay"} if self.coupled_decay else set())
+        return self.model_dump(exclude=skip)
 
     def param(self, name: str) -> float:
         """A numeric hyperparameter by name; a clear error if this rule has none of that name."""
@@ -47,6 +53,9 @@ class _Rule(_Strict):
         """The rule (wrapped in its schedule unless constant)."""
         factory: Callable[..., UpdateRule] = getattr(rules, self.kind)
         rule = factory(**self.hyperparameters(batch_size))
+        decay = getattr(self, "weight_decay", 0.0) if self.coupled_decay else 0.0
+        if decay:
+            rule = rule._replace(weight_decay=float(decay))
         if self.schedule.kind != "constant":
             rule = rules.scheduled(rule, self.schedule.kind, self.schedule.t0,
                                    self.schedule.power)
@@ -58,6 +67,8 @@ class SGDConfig(_Rule):
 
     kind: Literal["sgd"] = "sgd"
     lr: PositiveFloat
+    weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
+                                "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
 
 
 class SGLDConfig(_Rule):
@@ -76,6 +87,10 @@ class MomentumConfig(_Rule):
     lr: PositiveFloat
     mu: float = Field(0.9, ge=0, lt=1)
     dampening: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = Field(False, description="Nesterov momentum, as torch.optim.SGD's "
+                           "(needs mu > 0 and dampening = 0).")
+    weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
+                                "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
 
 
 class MomentumNgConfig(_Rule):
@@ -94,6 +109,8 @@ class RMSPropConfig(_Rule):
     alpha: float = Field(0.99, ge=0, lt=1)
     eps: float = Field(1e-8, ge=0)
     eps_inside_sqrt: bool = Field(False, description="Seeds' form η g/√(s + ε).")
+    weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
+                                "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
 
 
 class AdamConfig(_Rule):
@@ -104,6 +121,22 @@ class AdamConfig(_Rule):
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
     eps: float = Field(1e-8, ge=0)
+    weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
+                                "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
+
+
+class AdamWConfig(_Rule):
+    """PyTorch AdamW: decoupled weight decay ``θ ← θ(1 − ηλ)``, then the Adam step."""
+
+    kind: Literal["adamw"] = "adamw"
+    lr: PositiveFloat
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, ge=0)
+    weight_decay: float = Field(0.01, ge=0, description="Decoupled weight decay λ, as "
+                                "torch.optim.AdamW's: θ shrinks by ηλθ each step, outside the "
+                                "gradient.")
+    coupled_decay: ClassVar[bool] = False
 
 
 class MatrixConfig(_Rule):
@@ -183,6 +216,7 @@ class TZConfig(_Rule):
 
 RuleConfig = Annotated[
     SGDConfig | SGLDConfig | MomentumConfig | MomentumNgConfig | RMSPropConfig | AdamConfig
+    | AdamWConfig
     | PreconditionedConfig | MatrixConfig | AdamMinTConfig | RMSPropPerExampleConfig | NormalizedConfig
     | MultiplicativeConfig | LossProportionalConfig | TZConfig,
     Field(discriminator="kind"),

@@ -7,7 +7,7 @@ Rules know nothing of configs: ``sampler.config`` builds them (``RuleConfig.buil
 
 from __future__ import annotations
 
-from .adaptive import adam, rmsprop
+from .adaptive import adam, adamw, rmsprop
 from .base import GradSample, HeavyBall, LinearForm, UpdateRule
 from .matrix import matrix
 from .preconditioned import preconditioned
@@ -16,6 +16,6 @@ from .seeds import adam_min_t, loss_proportional, multiplicative, normalized, rm
 from .sgd import momentum, momentum_ng, sgd, sgld
 from .tz import tz
 
-__all__ = ["GradSample", "HeavyBall", "LinearForm", "UpdateRule", "adam", "adam_min_t",
+__all__ = ["GradSample", "HeavyBall", "LinearForm", "UpdateRule", "adam", "adam_min_t", "adamw",
            "loss_proportional", "matrix", "momentum", "momentum_ng", "multiplicative", "normalized",
            "preconditioned", "rmsprop", "rmsprop_per_example", "scheduled", "sgd", "sgld", "tz"]

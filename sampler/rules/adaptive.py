@@ -131,3 +131,30 @@ def adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8)
         return HeavyBall(lr / (np.sqrt(second_moment) + eps), beta1, beta1, False)
 
     return UpdateRule("adam", init, update, fluctuation, lr=lr, linear_form=linear_form)
+
+
+def adamw(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 0.01) -> UpdateRule:
+    """AdamW as ``torch.optim.AdamW``: ``θ ← θ(1 − ηλ)``, then Adam's step (decoupled decay).
+
+    ``δ_t = −ηλθ_t − η m̂/(√v̂ + ε)``: the shrink is not part of the gradient, so the chain is
+    not SGD on any fixed loss plus a penalty. Its fluctuation term is Adam's (an
+    approximation); the analysis checks stationarity with the rate-weighted identity R, which
+    holds for any step.
+
+    Args:
+        lr: η > 0.
+        beta1: β₁ in [0, 1).
+        beta2: β₂ in [0, 1).
+        eps: ε ≥ 0.
+        weight_decay: λ ≥ 0.
+    """
+    check_range("weight_decay", weight_decay, 0.0)
+    inner = adam(lr, beta1, beta2, eps)
+
+    def update(grad: GradSample, state: AdamState, params: Tensor,
+               step: int) -> tuple[Tensor, AdamState]:
+        delta, new = inner.update(grad, state, params, step)
+        return delta - (lr * weight_decay) * params, new
+
+    return inner._replace(name="adamw", update=update, linear_form=None)

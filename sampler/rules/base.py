@@ -73,6 +73,7 @@ class HeavyBall(NamedTuple):
     dampening: float
     exact: bool  # False: adaptive rates frozen at stationary moments (an approximation)
     injected: float = 0.0  # variance per coordinate of noise the rule adds to θ each step
+    nesterov: bool = False  # θ' = θ − Λ(g + μb') instead of θ − Λb' (d = 0)
 
 
 LinearForm = Callable[[np.ndarray, np.ndarray, bool], HeavyBall]
@@ -116,6 +117,7 @@ class UpdateRule(NamedTuple):
     stationary: bool = True  # False: decaying rates, no stationary law
     buffer_map: BufferMap | None = None  # heavy-ball rules: their state as the buffer b
     needs_noise: bool = False  # the engine draws N(0, I) per step into GradSample.noise
+    weight_decay: float = 0.0  # coupled (torch.optim's): the model's gradient gets λθ added
 
 
 class EmptyState(NamedTuple):

@@ -49,8 +49,9 @@ class MomentumState(NamedTuple):
     buffer: Tensor  # [C, D]
 
 
-def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
-    """PyTorch heavy ball (``torch.optim.SGD(momentum=μ, dampening=d)``).
+def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0,
+             nesterov: bool = False) -> UpdateRule:
+    """PyTorch heavy ball (``torch.optim.SGD(momentum=μ, dampening=d, nesterov=…)``).
 
     ``b_1 = g_1``; ``b_t = μ b_{t−1} + (1−d) g_t``; ``θ_{t+1} = θ_t − η b_t``. The first step
     copies the gradient undamped, exactly as PyTorch does. Effective rate ``η(1−d)/(1−μ)``.
@@ -62,14 +63,23 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
     ``2(μE[x_ib_i] + (1−d)E[x_ig_i]) = ηB``; eliminating ``E[x_ib_i]``,
     ``E[x_i∂_iL] = E[x_ig_i] = η(1+μ)B/(2(1−d))`` (the fresh noise in g is independent of x).
 
+    Nesterov (PyTorch's form, ``d = 0``): the step is ``θ_{t+1} = θ_t − η(g_t + μb_t)``. Its
+    stationary law is still linear-Gaussian on a quadratic (``HeavyBall.nesterov``), but the
+    heavy-ball fluctuation term is no longer exact: the analysis then checks stationarity with
+    the rate-weighted identity R, which holds for any step.
+
     Args:
         lr: Learning rate η > 0.
         mu: Momentum μ in [0, 1).
         dampening: d in [0, 1).
+        nesterov: Nesterov's look-ahead (needs μ > 0 and d = 0, as in PyTorch).
     """
     check_range("lr", lr, 0.0, low_open=True)
     check_range("mu", mu, 0.0, 1.0)
     check_range("dampening", dampening, 0.0, 1.0)
+    if nesterov and (mu <= 0 or dampening != 0):
+        raise ValueError(f"nesterov needs mu > 0 and dampening = 0 (as torch.optim.SGD), got "
+                         f"mu = {mu} and dampening = {dampening}")
     kappa = (1.0 + mu) / (1.0 - dampening)
 
     def init(params: Tensor) -> MomentumState:
@@ -81,13 +91,20 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0) -> UpdateRule:
             buf = grad.minibatch.clone()
         else:
             buf = mu * state.buffer + (1.0 - dampening) * grad.minibatch
+        if nesterov:
+            return -lr * (grad.minibatch + mu * buf), MomentumState(buf)
         return -lr * buf, MomentumState(buf)
 
     def fluctuation(grad: GradSample, state: MomentumState) -> Tensor:
         return 0.5 * lr * kappa * state.buffer.square()
 
-    return UpdateRule("momentum", init, update, fluctuation, rates="constant", lr=lr,
-                      linear_form=constant_form(lr, mu, dampening),
+    def nesterov_form(second_moment: np.ndarray, example_var: np.ndarray,
+                      var_exact: bool) -> HeavyBall:
+        return HeavyBall(np.full(len(second_moment), lr), mu, 0.0, True, nesterov=True)
+
+    return UpdateRule("momentum", init, update, fluctuation,
+                      rates="adaptive" if nesterov else "constant", lr=lr,
+                      linear_form=nesterov_form if nesterov else constant_form(lr, mu, dampening),
                       buffer_map=BufferMap(lambda s: s.buffer, MomentumState, True))
 
 
