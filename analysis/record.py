@@ -22,6 +22,7 @@ from .exact_comparison import ExactComparison, applies, exact_comparison
 from .exact_comparison_2d import exact_comparison_2d
 from .exact_law import newton_optimum_1d
 from .gibbs import GibbsResult, gibbs_test
+from .layers import layer_summary
 from .measure import temperatures, virial_samples
 from .mixing import Convergence, Thresholds, judge
 from .partial import GIBBS_REASON, gibbs_unavailable, slowest_recorded_time
@@ -51,6 +52,7 @@ class Estimates:
     exact_law: ExactComparison | None = None  # 1-D SGD, B = 1: the exact finite-η law
     exact_law_2d: dict[str, Any] | None = None  # 2-D GLM, SGD, B = 1 (``exact_comparison_2d``)
     convergence: Convergence | None = None  # None only for records built by hand
+    layers: list[dict[str, Any]] | None = None  # one row per layer (``layers.layer_summary``)
 
 
 @dataclass
@@ -134,7 +136,7 @@ class RunAnalysis(RunData):
                     "current": e.current.as_dict() if e.current else None,
                     "epoch": e.epoch.as_dict() if e.epoch else None,
                     "exact_law": e.exact_law.as_dict() if e.exact_law else None,
-                    "exact_law_2d": e.exact_law_2d})
+                    "exact_law_2d": e.exact_law_2d, "layers": e.layers})
         if not self.converged and e.convergence is not None:
             for key in STATIONARY_RECORDS:  # measured, but not judged
                 if out[key] is not None:
@@ -219,8 +221,9 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
             exact_2d = None if run.model.dim != 2 or run.model.opaque else exact_comparison_2d(
                 lead, run.model, run.rule, run.spec.run.batch_size, run.spec.run.sampling,
                 lambda: np.asarray(optimum(run.model), dtype=float))
+        layers = layer_summary(run, diag, temps, slowest_recorded_time(diag))
         estimates = Estimates(diag, extremes, samples, temps, gibbs, comparison, current,
-                              epoch, exact, exact_2d, convergence)
+                              epoch, exact, exact_2d, convergence, layers)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

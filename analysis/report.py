@@ -25,6 +25,7 @@ from .report_html import (
     epoch_section,
     esc,
     gibbs_components,
+    layers_section,
     num,
     stationarity,
     table,
@@ -94,6 +95,8 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     shown = "" if not cut else f"<p>Shown: {esc('; '.join(cut))} (sgdthermo analyze --json: all).</p>"
     out.append("<h3>Diagnostics (ArviZ)</h3>" + table(
         ["quantity", "mean", "sd", "MCSE", "R-hat", "ESS bulk", "ESS tail"], rows) + shown)
+    if r.get("layers"):
+        out.append(layers_section(r["layers"]))
     tp, th = r["temperature"], r["theory"]
     out.append(f"<h3>Temperatures (O3)</h3><p>{stationarity(tp)}</p>")
     fl = "T fluctuation" if tp["fluctuation_exact"] else "T fluctuation (approx.)"

@@ -119,3 +119,17 @@ def epoch_section(e: dict) -> str:
     return (f"<h3>Epoch reshuffling, per epoch phase</h3><p>{withheld(e)}"
             f"{esc(epoch_sentence(e))}</p>"
             + table(["phase", "i", "Var θ_i measured ± SE", "exact", "z"], rows))
+
+
+def layers_section(layers: list[dict]) -> str:
+    """One row per layer (``layers.layer_summary``): convergence and the layer temperature."""
+    rows = [[esc(row["name"]), str(row["size"]), num(row["max_r_hat"]), num(row["min_ess_bulk"]),
+             num(row["min_ess_tail"]), num(row["median_iat"]),
+             num(row["t_fluct"], row["t_fluct_se"]), num(row["t_fluct_sd"]), num(row["t_virial"]),
+             num(row["beta_ratio"], row["beta_ratio_se"])] for row in layers]
+    return ("<h3>Per layer</h3><p>T layer: the mean of the layer's fluctuation temperatures, its "
+            "SE from batches of its summed per-block sums (correlations between coordinates "
+            "kept); T sd: their spread over the layer; β/β₀: the inverse-temperature ratio to "
+            f"the first layer ({esc(layers[0]['name'])}).</p>" + table(
+                ["layer", "size", "max R-hat", "min ESS bulk", "min ESS tail", "median τ",
+                 "T layer", "T sd", "T virial (mean)", "β/β₀"], rows))

@@ -84,6 +84,22 @@ def _coordinates(r: dict[str, Any], width: int, max_rows: int = 8) -> list[Table
                       rows, width)
 
 
+def _layers(r: dict[str, Any], width: int, max_rows: int = 40) -> list[Table]:
+    """One row per layer (``layers.layer_summary``): convergence, T_l ± SE, spread, β ratio."""
+    layers = r.get("layers") or []
+    head = ["layer", "size", "max R-hat", "min ESS", "τ med", "T layer", "± SE", "T sd",
+            "T virial", "β/β₀", "± SE"]
+    rows = [[row["name"], str(row["size"]), _num(row["max_r_hat"], ".3f"),
+             _num(row["min_ess_bulk"], ".0f"), _num(row["median_iat"], ".3g"),
+             _num(row["t_fluct"]), _num(row["t_fluct_se"], ".2g"), _num(row["t_fluct_sd"], ".2g"),
+             _num(row["t_virial"]), _num(row["beta_ratio"]), _num(row["beta_ratio_se"], ".2g")]
+            for row in layers[:max_rows]]
+    part = "" if len(layers) <= max_rows else f" (first {max_rows} of {len(layers)}; --json)"
+    first = layers[0]["name"] if layers else ""
+    return fit_tables(f"run {r['run']} ({r['label']}): per layer, β₀ of {first}{part}", head,
+                      rows, width)
+
+
 def check_sentence(tp: dict[str, Any]) -> str:
     """The exact stationarity identity: which one, whether it passed, and its p-value."""
     what = {"O3": "O3 (virial = fluctuation temperature, exact for this rule)",
@@ -143,7 +159,8 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
         if r.get("until"):
             console.print(until_sentence(r["until"]))
         if r.get("status") == "ok":
-            for table in _coordinates(r, console.width):
+            for table in (_layers(r, console.width) if r.get("layers")
+                          else _coordinates(r, console.width)):
                 console.print(table)
             late = convergence_sentence(r)
             if late:

@@ -1,0 +1,72 @@
+"""Per-layer rows against exact answers: a two-layer quadratic written as a user's module.
+
+``ℓ_i(θ) = Σ_k ½h_kθ_k² − ξ_i·θ`` with θ split into layers ``a`` (3 coordinates) and ``b`` (2).
+Under SGD at rate η and batch B each coordinate's stationary temperature is exactly
+``T_k = η s_k/(2 − ηh_k)`` with ``s_k = Var(ξ_k)/B`` (the 1-D law, per coordinate), so the layer
+temperature is their mean and ``β_b/β_a = T_a/T_b``. Both must agree within 4 of their SEs; the
+negative control, the ratio the other way round, must not.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from sgdthermo.analysis.analyze import analyze_archive
+
+from tests.conftest import run_local
+
+H = {"a": [1.0, 0.5, 2.0], "b": [0.8, 1.5]}
+LR, B = 0.3, 2
+
+MODULE = textwrap.dedent(f'''
+    import torch
+    from torch import nn
+
+
+    class TwoLayers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.zeros(3))
+            self.b = nn.Parameter(torch.zeros(2))
+            self.register_buffer("h", torch.tensor({H["a"] + H["b"]}), persistent=False)
+
+        def forward(self, xi):
+            theta = torch.cat([self.a, self.b])
+            return 0.5 * (self.h * theta**2).sum() - xi @ theta
+
+
+    def build():
+        return TwoLayers()
+
+
+    def passthrough(output, y):
+        return output
+''')
+
+
+def test_layer_temperatures_and_beta_ratio_match_exact_theory(tmp_path: Path):
+    (tmp_path / "two.py").write_text(MODULE)
+    xi = np.random.default_rng(2).standard_normal((300, 5)) * [1.0, 0.5, 1.5, 2.0, 0.7]
+    xi -= xi.mean(0)
+    np.savez(tmp_path / "xi.npz", x=xi, y=np.zeros(300))
+    job = {"model": {"kind": "torch", "module": f"{tmp_path}/two.py:build",
+                     "loss": f"{tmp_path}/two.py:passthrough", "init": "shared",
+                     "data": {"file": str(tmp_path / "xi.npz")}},
+           "rule": {"kind": "sgd", "lr": LR},
+           "run": {"chains": 16, "draws": 2000, "burn_in": 100, "batch_size": B, "thin": 2}}
+    record = analyze_archive(run_local(tmp_path, job)).as_dict()["runs"][0]
+    layers = {row["name"]: row for row in record["layers"]}
+    assert list(layers) == ["a", "b"] and layers["a"]["size"] == 3
+    s = xi.var(0) / B
+    h = np.array(H["a"] + H["b"])
+    exact = LR * s / (2 - LR * h)
+    t_exact = {"a": exact[:3].mean(), "b": exact[3:].mean()}
+    for name, row in layers.items():
+        assert abs(row["t_fluct"] - t_exact[name]) < 4 * row["t_fluct_se"], (name, row)
+        assert row["max_r_hat"] < 1.05 and row["groups"] >= 20
+    ratio, se = layers["b"]["beta_ratio"], layers["b"]["beta_ratio_se"]
+    assert abs(ratio - t_exact["a"] / t_exact["b"]) < 4 * se, (ratio, se)
+    assert abs(ratio - t_exact["b"] / t_exact["a"]) > 4 * se  # the negative control
+    assert layers["a"]["beta_ratio"] == 1.0
