@@ -7,6 +7,10 @@ written directly as batched tensor code (gather, bmm, update), no recording. Bot
 ``torch.cuda.synchronize``. Without a GPU the script says so and exits 0, so that the first lent
 GPU gives numbers without edits.
 
+A user's network (the ``torch`` model kind: ``bench_user_networks.mlp``, 301 066 parameters,
+B = 32, SGD) at C = 16, 64 and 256 chains against torch.func ensembling (``vmap`` of ``grad`` of
+``functional_call`` on stacked parameters, no recording) on the same device.
+
 Usage: ``python benchmarks/bench_gpu.py [--steps 200]``.
 """
 
@@ -74,6 +78,46 @@ def torch_rate(name: str, chains: int, steps: int) -> float:
     return chains * steps / (time.perf_counter() - t0)
 
 
+def user_network_rates(chains: int, steps: int) -> tuple[float, float]:
+    """Chain-steps/s of the torch kind (engine) and of torch.func ensembling, on CUDA."""
+    import copy
+
+    import torch.nn.functional as F
+    from bench_user_networks import _digits_file, data, mlp
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    cfg = {"model": {"kind": "torch", "module": f"{__file__.rsplit('/', 1)[0]}/"
+                     "bench_user_networks.py:mlp", "data": {"file": _digits_file()}},
+           "rule": {"kind": "sgd", "lr": 0.01},
+           "run": {"chains": chains, "batch_size": B, "dtype": "float32", "thin": THIN}}
+    eng = build_engine(expand(validate(cfg))[0], chains, "cuda")
+    gen = torch.Generator("cuda").manual_seed(0)
+    state, _ = eng.run_block(gen, eng.init(gen, 1.0), 2 * THIN, THIN)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    eng.run_block(gen, state, steps, THIN)
+    torch.cuda.synchronize()
+    ours = chains * steps / (time.perf_counter() - t0)
+    x, y = (t.cuda() for t in data())
+    models = [mlp().cuda() for _ in range(chains)]
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+
+    def loss(p: dict, b: dict, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+
+    step_grad = vmap(grad(loss))
+    idx = torch.randint(0, len(x), (steps, chains, B), device="cuda")
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for t in range(steps):
+            g = step_grad(params, buffers, x[idx[t]], y[idx[t]])
+            torch._foreach_add_(list(params.values()), list(g.values()), alpha=-0.01)
+    torch.cuda.synchronize()
+    return ours, chains * steps / (time.perf_counter() - t0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
@@ -88,6 +132,10 @@ def main() -> None:
         for chains in (256, 4096, 16384):
             e, t = engine_rate(name, chains, args.steps), torch_rate(name, chains, args.steps)
             print(f"| {name} | {chains} | {e:,.0f} | {t:,.0f} | {e / t:.2f} |")
+    for chains in (16, 64, 256):
+        e, t = user_network_rates(chains, args.steps)
+        print(f"| user mlp (torch kind vs torch.func) | {chains} | {e:,.0f} | {t:,.0f} | "
+              f"{e / t:.2f} |")
 
 
 if __name__ == "__main__":

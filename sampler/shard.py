@@ -15,6 +15,7 @@ import torch
 from .archive import DTYPES, BlockData, CorruptArchiveError, RunStore
 from .archive.schema import LAYOUT_FLAT, LAYOUT_LAYERS
 from .config import RunSpec
+from .config.base import ConfigError
 from .engine import BlockRecord, ChainState, Engine
 from .models.weight_decay import with_weight_decay
 from .optimum import optimum
@@ -36,6 +37,11 @@ def build_engine(spec: RunSpec, n_chains: int, device: str | torch.device = "cpu
     rule = spec.rule.build(spec.run.batch_size)
     model = with_weight_decay(spec.model.build(spec.run.batch_size, DTYPES[spec.run.dtype],
                                                device), rule.weight_decay)
+    if getattr(model, "batch_dependent", False) and (rule.needs_example_var
+                                                     or rule.needs_example_sq):
+        raise ConfigError(f"rule.kind: {rule.name!r} needs per-example gradients, which a module "
+                          f"with BatchNorm in training mode does not have; use GroupNorm or "
+                          f"LayerNorm, or a rule without them (sgd, momentum, adam, rmsprop)")
     check_stability(model, rule)
     check_curvature_floor(model, rule)
     check_second_moment(model, rule, spec.run.batch_size, spec.run.sampling)

@@ -55,3 +55,25 @@ def test_cuda_resume_is_bitwise_identical_and_analyses_on_cpu(tmp_path, name):
     assert RunStore(whole, 0).committed().tolist() == [6, 6]
     record = analyze_run(open_run(whole, 0))  # the reader rebuilds the model on the CPU
     assert record.ok and np.isfinite(record.temperatures.virial).all()
+
+
+def test_cuda_user_module_with_batchnorm_and_dropout_resumes_bitwise(tmp_path):
+    """The torch kind on CUDA: per-chain buffers and Dropout seeds restore from a checkpoint."""
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Linear(3, 6), "
+        "nn.BatchNorm1d(6), nn.Tanh(), nn.Dropout(0.2), nn.Linear(6, 2))\n")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3))
+    np.savez(tmp_path / "d.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    cfg = {"model": {"kind": "torch", "module": f"{tmp_path}/net.py:build",
+                     "data": {"file": str(tmp_path / "d.npz")}},
+           "rule": {"kind": "momentum", "lr": 0.05, "mu": 0.5}, "run": {"batch_size": 8}}
+    whole = _cuda_archive(tmp_path / "a", "torch", cfg)
+    split = _cuda_archive(tmp_path / "b", "torch", cfg)
+    for shard in range(2):
+        ShardRunner(whole, 0, shard).run_until(10**9)
+        ShardRunner(split, 0, shard).run_until(2)
+        ShardRunner(split, 0, shard).run_until(10**9)
+    a, b = archive_arrays(whole), archive_arrays(split)
+    assert [k for k in a if not np.array_equal(a[k], b[k], equal_nan=True)] == []
+    assert analyze_run(open_run(whole, 0)).ok

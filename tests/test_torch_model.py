@@ -209,11 +209,15 @@ BAD = {  # what a user gets wrong → words the one line must hold
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_is_one_line_before_anything_runs(user_files: Path, capsys, case: str):
+def test_bad_input_is_one_line_before_anything_runs(user_files: Path, capsys, monkeypatch,
+                                                    case: str):
     """Each mistake: one line naming the field, exit 2, nothing written, Ray never started."""
-    import sys
+    from sgdthermo.cluster import cli, jobs
 
-    from sgdthermo.cluster import cli
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for a bad config")
+
+    monkeypatch.setattr(jobs, "init_ray", no_ray)
 
     (user_files / "net.py").write_text(NET + textwrap.dedent('''
         def not_a_module():
@@ -243,4 +247,17 @@ def test_bad_input_is_one_line_before_anything_runs(user_files: Path, capsys, ca
     for word in words:
         assert word in text, (word, text)
     assert not out.exists()
-    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
+
+
+def test_per_example_rules_refuse_batchnorm(user_files: Path):
+    """A module with BatchNorm in training mode has no per-example gradient: refused in one
+    line; the same rule on the GroupNorm module runs."""
+    from sgdthermo.sampler.config.base import ConfigError
+
+    rule = {"kind": "rmsprop_per_example", "lr": 0.01}
+    with pytest.raises(ConfigError, match="rule.kind: 'rmsprop_per_example' needs per-example"):
+        _engine(user_files, rule, args={"norm": "batch"})
+    engine = _engine(user_files, rule, args={"norm": "group"})
+    generator = torch.Generator().manual_seed(0)
+    state, record = engine.run_block(generator, engine.init(generator, 1.0), 4, 2)
+    assert torch.isfinite(state.params).all()
