@@ -16,7 +16,9 @@ Contenders, each advancing C chains by the same number of steps:
   the stacked parameters (torch.func's model-ensembling recipe);
 * ``torch.optim loop``: C separate modules and ``torch.optim.SGD`` in a Python loop.
 
-Prints chain-steps per second (best of ``--repeats``) and the ratio to the best peer.
+Prints chain-steps per second (best of ``--repeats``) and the ratio to the best peer. Every
+contender runs with glibc's large blocks reused (``sampler.allocator``, as sgdthermo's actors
+do) unless ``--default-allocator``.
 Usage: ``python benchmarks/bench_user_networks.py [--chains 16 64] [--steps 20]``.
 """
 
@@ -141,10 +143,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's mmap threshold alone (the actors raise it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if not args.default_allocator:  # for every contender alike, as in sgdthermo's actors
+        from sgdthermo.sampler.allocator import reuse_large_blocks
+
+        reuse_large_blocks()
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, one "
-          f"thread, float32, B = {B}; chain-steps per second (best of {args.repeats})")
+          f"thread, float32, B = {B}; chain-steps per second (best of {args.repeats}); "
+          f"{'default' if args.default_allocator else 'large-block-reusing'} allocator")
     print("| network | C | sgdthermo torch | sgdthermo built-in | torch.func | torch.optim loop "
           "| torch kind / best peer |")
     print("|---|---:|---:|---:|---:|---:|---:|")

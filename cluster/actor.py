@@ -15,6 +15,7 @@ from typing import Any
 import ray
 import torch
 
+from ..sampler.allocator import reuse_large_blocks
 from ..sampler.archive import set_storage_options
 from ..sampler.shard import ShardRunner
 from .errors import ShardFailed
@@ -25,6 +26,7 @@ class _ShardActor:
     def __init__(self, path: str, run_index: int, shard_index: int, device: str,
                  storage_options: dict[str, Any], user: Any = None) -> None:
         torch.set_num_threads(1)  # two threads collapse when another process holds a core
+        reuse_large_blocks()  # a network's step buffers are reused, not page-faulted in again
         set_storage_options(storage_options)  # the driver's, for an archive URL
         if user is not None:  # a user's module given in Python, or its source files
             from ..sampler.config.torch_model import set_supplied

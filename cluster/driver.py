@@ -32,6 +32,7 @@ from ..sampler.archive import (
     storage_options,
 )
 from ..sampler.config import JobConfig
+from ..sampler.config.torch_model import supplied
 from ..sampler.jobspec import expand
 from ..sampler.native import unavailable_reason
 from ..sampler.shard import state_facts
@@ -41,7 +42,6 @@ from .errors import JobInterrupted, ShardFailed
 from .shards import ShardProgress, shard_table
 from .signals import Terminated, was_terminated
 from .until import advance, finish_until
-from .user_code import shipped
 
 
 def init_ray(address: str | None = None) -> str:
@@ -214,7 +214,8 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                            f"resume it on a cluster with GPUs (device is fixed per archive so "
                            f"that resumed chains stay bitwise identical)")
     table = shard_table(path)
-    user = shipped(job)  # a user's module: its objects or source files travel to every actor
+    given = supplied()  # a user's module: its objects or source files travel to every actor
+    user = given if any(v is not None for v in given) else None
     pending: dict[Any, ShardProgress] = {}
     losses: dict[tuple[int, int], int] = {}
 

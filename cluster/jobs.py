@@ -46,7 +46,7 @@ from .lease import Lease, acquire, refuse_if_held, takeover_line
 from .progress import RunBars
 from .resources import check_resources
 from .signals import handle_sigterm
-from .user_code import check_sources
+from .user_code import check_sources, shipped
 
 
 def load_config(config: str | Path | Mapping[str, Any],
@@ -143,6 +143,8 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
     user = Supplied(model, loss, data) if (model, loss, data) != (None, None, None) else None
     with supplying(user):
         facts = check_job(job, out, overwrite, force, resource_check, console)
+        ship = shipped(job)  # read before Ray starts: what every actor builds the module from
+    with supplying(ship):
         mode = init_ray(address)
         prepare_archive(job, out, overwrite, resolve_device(job.cluster.device), facts)
         execute(out, mode, acquire(out, force=True), progress, console)
@@ -178,8 +180,17 @@ def _resume(archive: str, address: str | None, force: bool, progress: bool,
     stored = meta["config"].get("cluster", {}).get("storage_options", {})
     set_storage_options({**stored, **given})
     check_kernels(archive)  # and runs this machine cannot continue
-    _, runs = archived_job(meta)
+    job, runs = archived_job(meta)
     check_sources(archive, runs, [RunStore(archive, r.index).model_facts for r in runs])
+    from ..sampler.config.torch_model import supplying
+
+    with supplying(shipped(job)):
+        return _continue(archive, address, force, progress, repair, console)
+
+
+def _continue(archive: str, address: str | None, force: bool, progress: bool, repair: bool,
+              console: Console | None) -> str:
+    """``resume_job`` after its checks: the lease, integrity, Ray, the shards."""
     held = acquire(archive, force=force)  # and a job another driver is running
     _say_takeover(archive, held.taken_from, console)
     try:

@@ -85,3 +85,12 @@ def test_a_lean_archive_resumes_bitwise(tmp_path: Path):
     a, b = archive_arrays(whole), archive_arrays(split)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_large_blocks_are_reused_where_glibc_allocates():
+    """``sampler.allocator``: applied on glibc (Linux), a no-op elsewhere."""
+    import platform
+
+    from sgdthermo.sampler.allocator import reuse_large_blocks
+
+    assert reuse_large_blocks() == (platform.libc_ver()[0] == "glibc")
