@@ -3,12 +3,12 @@
 For each named variable of θ (a layer's weight or bias, ``RunData.variables``):
 
 * convergence: the largest rank-normalised R-hat, the smallest bulk and tail ESS and the median
-  integrated time (in draws) over its coordinates;
+  integrated time (in draws) over its coordinates (its recorded ones, under ``run.record``);
 * the layer temperature ``T_l = (1/n_l) Σ_{i∈l} T_i``, the mean of its coordinates' fluctuation
-  temperatures, with a standard error that keeps the correlation between coordinates: the
-  engine's per-block fluctuation sums are summed over the layer first, then grouped into batches
-  of ≥ 10τ steps per chain (``temperature.grouped_block_means``), and
-  ``SE = sd(group means)/√groups``;
+  temperatures (every coordinate, recorded or not), with a standard error that keeps the
+  correlation between coordinates: the engine's per-block fluctuation sums are summed over the
+  layer first, then grouped into batches of ≥ 10τ steps per chain
+  (``temperature.grouped_block_means``), and ``SE = sd(group means)/√groups``;
 * the spread of the layer's per-coordinate temperatures (their SD), and the mean of their
   virial temperatures beside ``T_l`` (the two agree at stationarity for constant-rate rules);
 * ``β_l/β_ref = T_ref/T_l`` against the first layer, with the SE of the ratio linearised on
@@ -37,18 +37,20 @@ def layer_summary(run: RunData, diag: dict[str, Any], temps: Temperatures,
         temps: Its per-coordinate temperatures.
         tau_draws: The largest integrated time of what it recorded, in draws (the grouping).
     """
-    variables = run.variables()
+    variables = run.layers()
     if len(variables) < 2:
         return None
+    recorded = (None if run.recorded_coords is None
+                else np.asarray(run.recorded_coords, dtype=np.int64))
     keep = ~run.diverged_chains()
     min_steps = 10 * max(tau_draws, 1.0) * run.spec.run.thin
     groups, rows = [], []
-    for name, shape, _, coords in variables:
+    for name, shape, coords in variables:
         sums, steps = run.fluctuation(coords)
         per_group = grouped_block_means(sums[keep].sum(-1, keepdims=True), steps, min_steps)
         g = per_group[:, 0] / max(int(np.prod(shape)), 1)
         groups.append(g)
-        stats = diag.get(name, {})
+        stats = diag.get(name, {}) if recorded is None else _recorded(diag, recorded, coords)
         t_fl = temps.fluctuation[coords]
         rows.append({
             "name": name, "shape": list(shape), "size": int(np.prod(shape)),
@@ -65,6 +67,14 @@ def layer_summary(run: RunData, diag: dict[str, Any], temps: Temperatures,
         ratio, se = _ratio(ref, g)
         row["beta_ratio"], row["beta_ratio_se"] = ratio, se
     return rows
+
+
+def _recorded(diag: dict[str, Any], recorded: np.ndarray, coords: slice) -> dict[str, Any]:
+    """The diagnostics of the recorded coordinates that lie in a layer (``run.record``)."""
+    inside = (recorded >= coords.start) & (recorded < coords.stop)
+    theta = diag.get("theta", {})
+    return {k: np.asarray(theta[k], dtype=float)[inside] for k in
+            ("r_hat", "ess_bulk", "ess_tail", "iat") if k in theta}
 
 
 def _extreme(values: Any, pick: Any) -> float:

@@ -136,6 +136,18 @@ class RunData:
             lo += n
         return out
 
+    def layers(self) -> list[tuple[str, tuple[int, ...], slice]]:
+        """The model's named blocks of all of θ ``(name, shape, coordinates)``; ``[]`` if none.
+
+        Also when the draws record a subset: the engine's sums cover every coordinate.
+        """
+        out, lo = [], 0
+        for name, shape, _ in self.store.variables:
+            n = int(np.prod(shape))
+            out.append((str(name), tuple(int(s) for s in shape), slice(lo, lo + n)))
+            lo += n
+        return out
+
     def named(self, group: xr.Dataset) -> xr.Dataset:
         """``theta (chain, draw, coord)`` split into the model's named variables.
 

@@ -70,3 +70,21 @@ def test_layer_temperatures_and_beta_ratio_match_exact_theory(tmp_path: Path):
     assert abs(ratio - t_exact["a"] / t_exact["b"]) < 4 * se, (ratio, se)
     assert abs(ratio - t_exact["b"] / t_exact["a"]) > 4 * se  # the negative control
     assert layers["a"]["beta_ratio"] == 1.0
+
+
+def test_a_partly_recorded_network_still_gets_every_layer(tmp_path: Path):
+    """``run.record`` keeps every 7th coordinate: the layer rows cover all of θ (the engine's
+    sums), their convergence columns the recorded coordinates of each layer."""
+    from sgdthermo.analysis.reader import open_archive
+
+    job = {"model": {"kind": "mlp", "hidden": [6], "n": 100}, "rule": {"kind": "sgd", "lr": 0.1},
+           "run": {"chains": 4, "draws": 100, "burn_in": 20, "batch_size": 8,
+                   "record": {"every": 7}}}
+    path = run_local(tmp_path, job)
+    rows = analyze_archive(path).as_dict()["runs"][0]["layers"]
+    run = open_archive(path)[0]
+    assert [r["name"] for r in rows] == ["w1", "b1", "w2", "b2"]
+    assert sum(r["size"] for r in rows) == run.model.dim == 6 * 64 + 6 + 10 * 6 + 10
+    temps = analyze_archive(path).runs[0].estimates.temperatures
+    assert np.isclose(rows[0]["t_fluct"], temps.fluctuation[:384].mean(), rtol=1e-12)
+    assert all(np.isfinite(r["max_r_hat"]) for r in rows)  # each layer holds recorded coords
