@@ -152,8 +152,9 @@ def prepare_archive(job: JobConfig, out: str, overwrite: bool, device: str,
                     facts: list[dict[str, Any]] | None = None) -> None:
     """Validate every run and pre-allocate the archive at ``out``."""
     facts = facts if facts is not None else validate_runs(job)
-    if device == "cuda":  # the native kernel is the CPU form of the fused path
-        facts = [{**f, "kernel": "fused"} if f["kernel"] == "native" else f for f in facts]
+    if device == "cuda":  # the native kernels are the CPU forms of the fused and lean paths
+        on_gpu = {"native": "fused", "lean_native": "lean"}
+        facts = [{**f, "kernel": on_gpu.get(f["kernel"], f["kernel"])} for f in facts]
     check_output(out, overwrite)
     if is_url(out):
         remove_tree(out)
@@ -169,7 +170,8 @@ def check_kernels(path: str) -> None:
     A run is always continued by the path that wrote it; ``native`` needs a C compiler here.
     """
     _, runs = archived_job(read_root(path))
-    native = [spec.index for spec in runs if RunStore(path, spec.index).kernel == "native"]
+    native = [spec.index for spec in runs
+              if RunStore(path, spec.index).kernel in ("native", "lean_native")]
     reason = unavailable_reason() if native else None
     if reason is not None:
         raise ArchiveError(f"{path!r}: run(s) {native} were written by the native kernel, which "

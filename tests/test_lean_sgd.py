@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from sgdthermo.sampler.jobspec import expand, validate
+from sgdthermo.sampler.native import unavailable_reason
 from sgdthermo.sampler.shard import ShardRunner, build_engine
 
 from tests.conftest import archive_arrays, make_archive, run_local
@@ -26,17 +27,23 @@ MODELS = {
 }
 
 
-def _engines(model: dict, record: dict | None = None):
+NATIVE = unavailable_reason("lean") is None
+KERNELS = ["lean", pytest.param("lean_native", marks=pytest.mark.skipif(
+    not NATIVE, reason=f"no native kernel here: {unavailable_reason('lean')}"))]
+
+
+def _engines(model: dict, record: dict | None = None, kernel: str = "lean"):
     run = {"batch_size": 4, **({"record": record} if record else {})}
     spec = expand(validate({"model": model, "rule": {"kind": "sgd", "lr": 0.1}, "run": run}))[0]
-    return build_engine(spec, 3, kernel="lean"), build_engine(spec, 3, kernel="step")
+    return build_engine(spec, 3, kernel=kernel), build_engine(spec, 3, kernel="step")
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("record", [None, {"every": 2}])
-def test_lean_equals_the_general_step_to_rounding(name: str, record):
-    lean, step = _engines(MODELS[name], record)
-    assert lean.kernel_name == "lean" and step.kernel_name == "step"
+def test_lean_equals_the_general_step_to_rounding(name: str, record, kernel: str):
+    lean, step = _engines(MODELS[name], record, kernel)
+    assert lean.kernel_name == kernel and step.kernel_name == "step"
     out = []
     for engine in (lean, step):
         gen = torch.Generator().manual_seed(4)
@@ -54,8 +61,10 @@ def test_lean_equals_the_general_step_to_rounding(name: str, record):
     assert (ra.virial_sum is not None) == (record is not None)
 
 
-def test_a_diverging_chain_is_frozen_as_in_the_general_step():
-    lean, step = _engines({"kind": "linear_regression", "data": {"n": 64, "d": 3}})
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_diverging_chain_is_frozen_as_in_the_general_step(kernel: str):
+    lean, step = _engines({"kind": "linear_regression", "data": {"n": 64, "d": 3}}, None,
+                          kernel)
     results = []
     for engine in (lean, step):
         gen = torch.Generator().manual_seed(0)
@@ -79,7 +88,8 @@ def test_a_lean_archive_resumes_bitwise(tmp_path: Path):
     whole = run_local(tmp_path, job)
     split = make_archive(tmp_path, job, "split.zarr")
     for shard in (0, 1):
-        assert ShardRunner(split, 0, shard).engine.kernel_name == "lean"
+        assert ShardRunner(split, 0, shard).engine.kernel_name == ("lean_native" if NATIVE
+                                                                   else "lean")
         ShardRunner(split, 0, shard).run_until(2)
         ShardRunner(split, 0, shard).run_until(10**9)
     a, b = archive_arrays(whole), archive_arrays(split)
@@ -94,3 +104,19 @@ def test_large_blocks_are_reused_where_glibc_allocates():
     from sgdthermo.sampler.allocator import reuse_large_blocks
 
     assert reuse_large_blocks() == (platform.libc_ver()[0] == "glibc")
+
+
+@pytest.mark.skipif(not NATIVE, reason="no native kernel here")
+def test_the_guarded_native_block_equals_the_unguarded_one_bit_for_bit():
+    """The C pass with divergence checked gives a kept chain the very bits of the unguarded pass
+    (the engine reruns a block guarded only when a chain diverged)."""
+    lean, _ = _engines(MODELS["mlp"], {"every": 3}, "lean_native")
+    out = []
+    for guard in (False, True):
+        gen = torch.Generator().manual_seed(9)
+        state = lean.init(gen, 1.0)
+        out.append(lean.lean.run_block(lean, gen, state, 12, 4, guard))
+    (sa, ra), (sb, rb) = out
+    assert torch.equal(sa.params, sb.params)
+    for field in ("theta", "fluct_sum", "ident_sum", "virial_sum", "loss"):
+        assert torch.equal(getattr(ra, field), getattr(rb, field)), field

@@ -165,7 +165,8 @@ def test_kernel_choice_and_fallbacks(monkeypatch):
     ls = LinearRegression(torch.randn(20, 3, dtype=torch.float64), torch.randn(20,
                                                                                dtype=torch.float64))
     assert Engine(ls, sgd(0.1), 4, "iid", 4).kernel_name == "native"
-    assert Engine(ls, sgd(0.1), 4, "epoch", 4).kernel_name == "lean"  # SGD on any dataset
+    assert Engine(ls, sgd(0.1), 4, "epoch", 4).kernel_name == "lean_native"  # SGD on any data
+    assert Engine(ls, sgd(0.1), 4, "epoch", 4, kernel="fused").kernel_name == "lean"
     assert Engine(ls, sgd(0.1), 4, "epoch", 4, kernel="step").kernel_name == "step"
     dense = Quadratic(torch.eye(3, dtype=torch.float64) * 2.0,
                       torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]],

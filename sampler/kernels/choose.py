@@ -3,7 +3,8 @@
 ``"native"`` takes ``native_diagonal`` or ``native_regression`` where one applies (and raises
 ``NativeUnavailable`` where one applies but its library cannot be built here), else falls back
 as ``"fused"`` does; ``"fused"`` takes ``fused_linear`` where it applies, else as ``"lean"``;
-``"lean"`` takes ``lean_sgd`` (constant-rate SGD on any dataset model) where it applies;
+``"lean"`` takes ``lean_sgd`` (constant-rate SGD on any dataset model) where it applies, and
+``"native"`` or ``"lean_native"`` the same with its step as one C pass (``native_lean``, CPU);
 ``"step"``, and every case no other path applies to, is the engine's general torch step.
 """
 
@@ -23,7 +24,7 @@ from .native_regression import NativeRegressionKernel
 if TYPE_CHECKING:
     from ..models import Model
 
-KERNELS = ("native", "fused", "lean", "step")
+KERNELS = ("native", "fused", "lean_native", "lean", "step")
 FusedPath = DiagonalLinearKernel | NativeDiagonalKernel | NativeRegressionKernel
 BlockPath = FusedPath | LeanSGDKernel
 
@@ -61,7 +62,14 @@ def choose(kernel: str | None, model: Model, rule: UpdateRule, batch_size: int, 
         path = DiagonalLinearKernel.build(model, rule, sampling, record_full_loss, recording)
         if path is not None:
             return path, "fused"
-    if kernel in ("native", "fused", "lean"):
+    if kernel in ("native", "lean_native") and model.device.type == "cpu":
+        try:
+            lean = LeanSGDKernel.build(model, rule, sampling, recording, native=True)
+        except NativeUnavailable as err:
+            raise NativeUnavailable(f"kernel {kernel!r} cannot run here: {err}") from None
+        if lean is not None:
+            return lean, "lean_native"
+    if kernel in ("native", "fused", "lean_native", "lean"):
         lean = LeanSGDKernel.build(model, rule, sampling, recording)
         if lean is not None:
             return lean, "lean"

@@ -27,6 +27,7 @@ from ..chain_state import BlockRecord, ChainState
 from ..models import IndexBatch
 from ..recording import Recording
 from ..rules import UpdateRule
+from .native_lean import NativeLeanStep
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -38,18 +39,24 @@ WINDOW = 64  # steps summed in θ's dtype before the float64 totals (engine.SumW
 class LeanSGDKernel:
     """Blocks of constant-rate SGD for a model with minibatch indices (module docstring)."""
 
-    def __init__(self, lr: float, virial: bool) -> None:
-        self.lr, self.virial = lr, virial
+    def __init__(self, lr: float, virial: bool, native: NativeLeanStep | None = None) -> None:
+        self.lr, self.virial, self.native = lr, virial, native
 
     @classmethod
-    def build(cls, model: Model, rule: UpdateRule, sampling: str,
-              recording: Recording) -> LeanSGDKernel | None:
-        """The path, where it applies: plain SGD at a constant rate, index minibatches."""
+    def build(cls, model: Model, rule: UpdateRule, sampling: str, recording: Recording,
+              native: bool = False) -> LeanSGDKernel | None:
+        """The path, where it applies: plain SGD at a constant rate, index minibatches.
+
+        ``native``: each step's elementwise work as one C pass (``native_lean``; CPU only;
+        raises ``NativeUnavailable`` where its library cannot be built).
+        """
         if (rule.name != "sgd" or rule.rates != "constant" or rule.lr is None
                 or not rule.stationary or model.n_examples is None
                 or sampling not in ("iid", "without_replacement", "epoch")):
             return None
-        return cls(float(rule.lr), recording.keeps_virial)
+        step = (NativeLeanStep(model.dtype, float(rule.lr))
+                if native and model.device.type == "cpu" else None)
+        return cls(float(rule.lr), recording.keeps_virial, step)
 
     def run_block(self, engine: Engine, generator: torch.Generator, state: ChainState,
                   n_steps: int, thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:
@@ -77,12 +84,7 @@ class LeanSGDKernel:
                 theta, diverged, new_buffers = self._guarded(window, theta, parts, diverged,
                                                              buffers, new_buffers)
             else:
-                lo = 0
-                for g in parts:
-                    hi = lo + g.shape[1]
-                    self._add(window[:, :, lo:hi], theta[:, lo:hi], g)
-                    theta[:, lo:hi].add_(g, alpha=-self.lr)
-                    lo = hi
+                self._step(window, theta, parts)
             buffers = new_buffers
             if (i + 1) % WINDOW == 0:
                 totals += window
@@ -94,6 +96,18 @@ class LeanSGDKernel:
         new = ChainState(theta, state.rule_state, diverged, perm, state.step + n_steps, buffers)
         return new, self._record(totals, rec, n_steps, theta.dtype)
 
+    def _step(self, window: Tensor, theta: Tensor, parts: list[Tensor]) -> None:
+        """The sums into ``window`` and ``θ ← θ − η·g``, in place, piece by piece."""
+        lo = 0
+        for g in parts:
+            hi = lo + g.shape[1]
+            if self.native is not None:
+                self.native(theta, lo, g, window, self.virial)
+            else:
+                self._add(window[:, :, lo:hi], theta[:, lo:hi], g)
+                theta[:, lo:hi].add_(g, alpha=-self.lr)
+            lo = hi
+
     def _guarded(self, window: Tensor, theta: Tensor, parts: list[Tensor], diverged: Tensor,
                  buffers: dict[str, Tensor], new_buffers: dict[str, Tensor]
                  ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
@@ -102,20 +116,28 @@ class LeanSGDKernel:
         A chain whose θ turns non-finite keeps its last θ and buffers, is flagged, and adds
         nothing to the sums (this step included).
         """
-        before, lo = theta.clone(), 0
-        for g in parts:
-            hi = lo + g.shape[1]
-            theta[:, lo:hi].add_(g, alpha=-self.lr)
-            lo = hi
-        bad = diverged | ~torch.isfinite(theta).all(dim=-1)
-        keep = bad.unsqueeze(-1)
-        theta = torch.where(keep, before, theta)
-        lo = 0
-        for g in parts:
-            hi = lo + g.shape[1]
-            self._add(window[:, :, lo:hi], torch.where(keep, 0.0, before[:, lo:hi]),
-                      torch.where(keep, 0.0, g))
-            lo = hi
+        before = theta.clone()
+        if self.native is not None:  # the same C pass as unguarded, its sums from zero
+            scratch = torch.zeros_like(window)  # (0 + x = x: a kept chain gets the same bits)
+            self._step(scratch, theta, parts)
+            bad = diverged | ~torch.isfinite(theta).all(dim=-1)
+            window.add_(torch.where(bad.view(-1, 1, 1), 0.0, scratch))
+            theta = torch.where(bad.unsqueeze(-1), before, theta)
+        else:
+            lo = 0
+            for g in parts:
+                hi = lo + g.shape[1]
+                theta[:, lo:hi].add_(g, alpha=-self.lr)
+                lo = hi
+            bad = diverged | ~torch.isfinite(theta).all(dim=-1)
+            keep = bad.unsqueeze(-1)
+            theta = torch.where(keep, before, theta)
+            lo = 0
+            for g in parts:
+                hi = lo + g.shape[1]
+                self._add(window[:, :, lo:hi], torch.where(keep, 0.0, before[:, lo:hi]),
+                          torch.where(keep, 0.0, g))
+                lo = hi
         kept = {k: torch.where(bad.view(-1, *([1] * (b.dim() - 1))), buffers[k], b)
                 for k, b in new_buffers.items()}
         return theta, bad, kept

@@ -23,7 +23,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-SOURCES = {name: Path(__file__).with_name(f"{name}.c") for name in ("diagonal", "regression")}
+SOURCES = {name: Path(__file__).with_name(f"{name}.c")
+           for name in ("diagonal", "regression", "lean")}
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared")
 COMPILE_TIMEOUT_S = 120
 
