@@ -49,6 +49,14 @@ DRIVER = textwrap.dedent('''
 ''')
 
 
+def _own_ports(base: int) -> list[str]:
+    """Ports of a node's agents that no other Ray instance of the suite uses (their defaults
+    are shared, and two clusters started at once on one host would collide)."""
+    return [f"--dashboard-agent-listen-port={base}", f"--dashboard-agent-grpc-port={base + 1}",
+            f"--runtime-env-agent-port={base + 2}", f"--metrics-export-port={base + 3}",
+            f"--node-manager-port={base + 4}", f"--object-manager-port={base + 5}"]
+
+
 @pytest.mark.slow
 def test_a_module_file_travels_to_actors_on_both_nodes(tmp_path: Path):
     module = tmp_path / "net.py"
@@ -70,15 +78,16 @@ def test_a_module_file_travels_to_actors_on_both_nodes(tmp_path: Path):
            "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     short_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Unix sockets need short paths
     head = _start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                   f"--temp-dir={short_dir}"], env)
+                   f"--temp-dir={short_dir}", *_own_ports(52410)], env)
     nodes = [head]
     try:
         _wait_for_port(int(port))
-        nodes.append(_start([f"--address=127.0.0.1:{port}", "--num-cpus=1"], env))
+        nodes.append(_start([f"--address=127.0.0.1:{port}", "--num-cpus=1",
+                             *_own_ports(52420)], env))
         path = str(tmp_path / "j.zarr")
         done = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(cfg), path,
                                str(module), f"127.0.0.1:{port}"], capture_output=True,
-                              text=True, env=env, timeout=300)
+                              text=True, env=env, timeout=180)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "nodes 2" in done.stdout, done.stdout + done.stderr
         assert all(sp.done for sp in shard_table(path))
