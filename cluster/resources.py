@@ -28,6 +28,7 @@ from ..sampler.jobspec import ConfigError, expand
 MAX_SHARDS = 10_000  # actors' worth of work per job; more is a typo, or several jobs
 MAX_BLOCKS = 1_000_000  # commits per run (the archive keeps one record per block and shard)
 _STATS = 5  # loss, grad_norm, full_loss, diverged, a margin for the rest
+ITEMSIZE = {"float16": 2, "float32": 4, "float64": 8}  # bytes per stored number, by dtype
 
 
 def _gb(n: float) -> str:
@@ -43,13 +44,14 @@ def estimate(job: JobConfig, facts: list[dict[str, Any]]) -> dict[str, float]:
     for spec, f in zip(expand(job), facts, strict=True):
         run, dim = spec.run, int(f["dim"])
         itemsize = 4 if run.dtype == "float32" else 8
+        stored = ITEMSIZE[run.storage_dtype]
         recorded = f["recording"].n_recorded(dim) if f.get("recording") else dim
         warmup = run.max_burn_in // run.thin  # run.until: the caps
         archive += run_archive_bytes(spec, f, job.cluster.shard_chains, job.cluster.chunk_draws)
         k = min(job.cluster.shard_chains, run.chains)
         actor = max(actor, k * dim * 24 * itemsize + BLOCK_BYTES)
         shards += -(-run.chains // job.cluster.shard_chains)
-        chunk = block_draws(job.cluster.chunk_draws, k, recorded, itemsize)
+        chunk = block_draws(job.cluster.chunk_draws, k, recorded, stored)
         blocks = max(blocks, -(-warmup // chunk) + -(-run.max_draws // chunk))
     return {"archive_bytes": archive, "actor_bytes": actor, "shards": shards,
             "blocks": blocks}
@@ -59,21 +61,23 @@ def run_archive_bytes(spec: RunSpec, facts: dict[str, Any], shard_chains: int,
                       chunk_draws: int) -> float:
     """One run's share of the archive, uncompressed (an upper bound; ``run.until``: its caps).
 
-    ``C × [draws × (recorded + 5) × itemsize + blocks × terms × D × 8 + 6 × D × itemsize]``:
-    the recorded draws and statistics; the per-coordinate sums of every posterior block in
-    float64 (the fluctuation term and the three of the rate-weighted identity, three more for
-    the virial when θ is recorded partly); two checkpoint slots of up to three state arrays.
+    ``C × [draws × (recorded × stored + 5 × itemsize) + blocks × terms × D × 8
+    + 6 × D × itemsize]``: the recorded draws (in ``run.record.dtype``) and statistics; the
+    per-coordinate sums of every posterior block in float64 (the fluctuation term and the
+    three of the rate-weighted identity, three more for the virial when θ is recorded partly
+    or the model is a user's module); two checkpoint slots of up to three state arrays.
     """
     run, dim = spec.run, int(facts["dim"])
     itemsize = 4 if run.dtype == "float32" else 8
+    stored = ITEMSIZE[run.storage_dtype]
     recording = facts.get("recording")
     recorded = recording.n_recorded(dim) if recording else dim
     warmup = run.max_burn_in // run.thin
     draws = run.max_draws + (warmup if run.records_warmup else 0)
     k = min(shard_chains, run.chains)
-    blocks = -(-run.max_draws // block_draws(chunk_draws, k, recorded, itemsize))
+    blocks = -(-run.max_draws // block_draws(chunk_draws, k, recorded, stored))
     terms = 7 if recording is not None and recording.keeps_virial else 4
-    return float(run.chains * (draws * (recorded + _STATS) * itemsize
+    return float(run.chains * (draws * (recorded * stored + _STATS * itemsize)
                                + blocks * terms * dim * 8 + 6 * dim * itemsize))
 
 

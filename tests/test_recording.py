@@ -198,3 +198,32 @@ def test_layer_norms_are_the_norms_of_the_full_runs_layers(tmp_path):
     quad = open_run(run_local(tmp_path, cfg, "quad.zarr"), 0).posterior()
     np.testing.assert_allclose(quad["theta_norm"].values,
                                np.linalg.norm(quad["theta"].values, axis=-1), rtol=1e-12)
+
+
+def test_draws_stored_as_float16(tmp_path):
+    """``run.record.dtype = "float16"``: θ, projections and norms stored in half precision,
+    equal to the float32 run's draws rounded once; checksums verify; the analysis runs; the
+    dry-run size counts 2 bytes per recorded number."""
+    from sgdthermo.analysis.analyze import analyze_archive
+    from sgdthermo.analysis.reader import open_archive
+    from sgdthermo.cluster.resources import run_archive_bytes
+    from sgdthermo.sampler.archive import verify_archive
+    from sgdthermo.sampler.shard import state_facts
+
+    record = {"projections": 2, "layer_norms": True}
+    job = {"model": {"kind": "mlp", "hidden": [6], "n": 100}, "rule": {"kind": "sgd", "lr": 0.1},
+           "run": {"chains": 4, "draws": 50, "burn_in": 10, "batch_size": 8, "dtype": "float32",
+                   "record": {**record, "dtype": "float16"}}}
+    half = run_local(tmp_path, job, "half.zarr")
+    full_job = {**job, "run": {**job["run"], "record": record}}
+    full = run_local(tmp_path, full_job, "full.zarr")
+    a, b = open_archive(half)[0].posterior(), open_archive(full)[0].posterior()
+    for name in ("theta", "projection", "w1_norm"):
+        assert a[name].dtype == np.float16 and b[name].dtype == np.float32
+        np.testing.assert_array_equal(a[name].values, b[name].values.astype(np.float16))
+    assert verify_archive(half).ok
+    assert analyze_archive(half).as_dict()["runs"][0]["status"] == "ok"
+    sizes = [run_archive_bytes(expand(validate(j))[0], state_facts(expand(validate(j))[0]), 64,
+                               256) for j in (job, full_job)]
+    draws = 4 * 50 * (6 * 64 + 6 + 10 * 6 + 10 + 2 + 4)
+    assert sizes[1] - sizes[0] == 2 * draws  # 4 bytes against 2 per recorded number

@@ -20,7 +20,6 @@ from .integrity import BLOCK_CHECKSUM, STATE_CHECKSUM
 from .schema import (
     CHUNK_BYTES,
     CONSTANT_DATA,
-    DTYPES,
     INTERNAL,
     LAYOUT_FLAT,
     LAYOUT_LAYERS,
@@ -63,7 +62,13 @@ def _layer_arrays(post: Any, n_chains: int, n_draws: int, shard: int, chunk: int
 
 def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard: int,
                  chunk: int, dtype: str, full_loss: bool, prefix: str,
-                 recording: Recording, layers: list[Any] | None) -> None:
+                 recording: Recording, layers: list[Any] | None,
+                 storage: str | None = None) -> None:
+    """The posterior and sample_stats arrays.
+
+    The draws of θ (and projections, norms) are stored in ``storage`` (``run.record.dtype``;
+    default ``dtype``), the statistics in ``dtype``.
+    """
     attrs = {"created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
              "inference_library": "sgdthermo", "inference_library_version": package_version()}
     post: Any = group.create_group(f"{prefix}posterior", attributes=attrs)
@@ -75,21 +80,23 @@ def _draw_arrays(group: zarr.Group, n_chains: int, n_draws: int, dim: int, shard
         g["draw"][...] = np.arange(n_draws)
     c = (shard, chunk)
     n_coords = recording.n_coords(dim)
-    coords = coord_chunk(n_coords, shard, chunk, np.dtype(dtype).itemsize)
+    draw_dtype = storage or dtype
+    coords = coord_chunk(n_coords, shard, chunk, np.dtype(draw_dtype).itemsize)
     if layers:  # a network recorded in full: its layers as ArviZ variables (``LAYOUT_LAYERS``)
-        _layer_arrays(post, n_chains, n_draws, shard, chunk, dtype, layers)
+        _layer_arrays(post, n_chains, n_draws, shard, chunk, draw_dtype, layers)
     else:
-        _array(post, "theta", (n_chains, n_draws, n_coords), (*c, coords), dtype,
+        _array(post, "theta", (n_chains, n_draws, n_coords), (*c, coords), draw_dtype,
                ("chain", "draw", "coord"), np.nan, DRAW_COMPRESSOR)
     if not layers:  # θ's coordinate labels: the recorded ones (run.record), else 0 … D−1
         _array(post, "coord", (n_coords,), (max(n_coords, 1),), "int64", ("coord",), 0)
         post["coord"][...] = (recording.coords if recording.coords is not None
                               else np.arange(n_coords))
     for name, _, _ in recording.layers or ():
-        _array(post, f"{name}_norm", (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)
+        _array(post, f"{name}_norm", (n_chains, n_draws), c, draw_dtype, ("chain", "draw"),
+               np.nan)
     if recording.directions is not None:
         k = recording.directions.shape[1]
-        _array(post, "projection", (n_chains, n_draws, k), (*c, k), dtype,
+        _array(post, "projection", (n_chains, n_draws, k), (*c, k), draw_dtype,
                ("chain", "draw", "direction"), np.nan, DRAW_COMPRESSOR)
     for name in ("loss", "grad_norm") + (("full_loss", "lp") if full_loss else ()):
         _array(stats, name, (n_chains, n_draws), c, dtype, ("chain", "draw"), np.nan)
@@ -160,7 +167,8 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         recording = facts.get("recording") or Recording(None, None)
         layout = facts.get("layout", LAYOUT_FLAT)
         chunk = block_draws(job.cluster.chunk_draws, min(k, spec.run.chains),
-                            recording.n_recorded(facts["dim"]), DTYPES[spec.run.dtype].itemsize)
+                            recording.n_recorded(facts["dim"]),
+                            np.dtype(spec.run.storage_dtype).itemsize)
         blocks = until_schedule(spec, chunk, None)  # every block up to the caps
         n_shards = len(shard_bounds(spec.run.chains, k))
         posterior_blocks = [b for b in blocks if b.group == "posterior"]
@@ -177,10 +185,11 @@ def create_archive(path: str, job: JobConfig, runs: list[RunSpec], device: str,
         args = (spec.run.chains, facts["dim"], sh, chunk, spec.run.dtype, facts["full_loss"])
         layers = facts.get("variables") if layout == LAYOUT_LAYERS else None
         _draw_arrays(g, spec.run.chains, spec.run.max_draws, args[1], *args[2:], prefix="",
-                     recording=recording, layers=layers)
+                     recording=recording, layers=layers, storage=spec.run.storage_dtype)
         if spec.run.records_warmup and spec.run.max_burn_in:
             _draw_arrays(g, spec.run.chains, spec.run.max_burn_in // spec.run.thin, args[1],
-                         *args[2:], prefix=WARMUP_PREFIX, recording=recording, layers=layers)
+                         *args[2:], prefix=WARMUP_PREFIX, recording=recording, layers=layers,
+                         storage=spec.run.storage_dtype)
         internal: Any = root.require_group(INTERNAL).create_group(run_group_name(spec.index))
         fl: Any = internal.create_group("fluctuation")
         nb = max(len(posterior_blocks), 1)

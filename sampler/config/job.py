@@ -32,6 +32,11 @@ class RecordConfig(_Strict):
     layer_norms: bool = Field(
         False, description="Also record ‖θ_layer‖ per draw for each named variable (w1, b1, … "
         "of a network; ‖θ‖ for other models) as posterior/<name>_norm.")
+    dtype: Literal["float16", "float32", "float64"] | None = Field(
+        None, description="How the draws (θ, projections, norms) are stored; default "
+        "run.dtype. float16 halves float32's size but keeps about 3 significant digits: "
+        "enough for trajectories and R-hat of large moves, not for small fluctuations (the "
+        "temperatures come from the engine's float64 sums either way).")
 
     @field_validator("coords")
     @classmethod
@@ -90,6 +95,11 @@ class RunConfig(_Strict):
     until: UntilConfig | None = Field(
         None, description="Run until converged: burn-in judged from the data and draws "
         "extended until targets are met (sampler.config.until).")
+
+    @property
+    def storage_dtype(self) -> str:
+        """The dtype the recorded draws are stored in (``record.dtype``, else ``dtype``)."""
+        return self.record.dtype or self.dtype
 
     @model_validator(mode="after")
     def _burn_in_multiple(self) -> RunConfig:
