@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,34 @@ def _own_ports(base: int) -> list[str]:
             f"--node-manager-port={base + 4}", f"--object-manager-port={base + 5}"]
 
 
+def _wait_for_nodes(address: str, n: int, env: dict[str, str], logs: str,
+                    timeout: float = 120.0) -> None:
+    """Until the cluster has ``n`` live nodes (a worker registers seconds after it starts)."""
+    probe = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+             "print(sum(node['Alive'] for node in ray.nodes()))")
+    start = time.monotonic()
+    seen = ""
+    while time.monotonic() - start < timeout:
+        out = subprocess.run([sys.executable, "-c", probe, address], capture_output=True,
+                             text=True, env=env, timeout=60)
+        seen = out.stdout.strip().splitlines()[-1:] or out.stderr[-300:]
+        if out.stdout.strip().endswith(str(n)):
+            return
+        time.sleep(1)
+    pytest.fail(f"the cluster did not reach {n} live nodes in {timeout:.0f} s (last: {seen})\n"
+                f"{_logs(logs)}")
+
+
+def _logs(folder: str) -> str:
+    """The last lines of the nodes' raylet and GCS logs (what a failed start left)."""
+    out = []
+    for path in sorted(Path(folder).glob("session_*/logs/*")):
+        if path.name.startswith(("raylet", "gcs_server")) and path.suffix in (".out", ".err"):
+            out.append(f"--- {path.name}\n" + "\n".join(
+                path.read_text(errors="replace").splitlines()[-8:]))
+    return "\n".join(out)[-4000:]
+
+
 @pytest.mark.slow
 def test_a_module_file_travels_to_actors_on_both_nodes(tmp_path: Path):
     module = tmp_path / "net.py"
@@ -84,10 +113,14 @@ def test_a_module_file_travels_to_actors_on_both_nodes(tmp_path: Path):
         _wait_for_port(int(port))
         nodes.append(_start([f"--address=127.0.0.1:{port}", "--num-cpus=1",
                              *_own_ports(52420)], env))
+        _wait_for_nodes(f"127.0.0.1:{port}", 2, env, short_dir)
         path = str(tmp_path / "j.zarr")
-        done = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(cfg), path,
-                               str(module), f"127.0.0.1:{port}"], capture_output=True,
-                              text=True, env=env, timeout=180)
+        try:
+            done = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(cfg), path,
+                                   str(module), f"127.0.0.1:{port}"], capture_output=True,
+                                  text=True, env=env, timeout=180)
+        except subprocess.TimeoutExpired as err:
+            pytest.fail(f"driver timed out: {err.stdout!r} {err.stderr!r}\n{_logs(short_dir)}")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "nodes 2" in done.stdout, done.stdout + done.stderr
         assert all(sp.done for sp in shard_table(path))
