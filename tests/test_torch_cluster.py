@@ -102,7 +102,7 @@ def test_a_module_file_travels_to_actors_on_both_nodes(tmp_path: Path):
     cfg = tmp_path / "job.toml"
     cfg.write_text(_toml(job))
     (tmp_path / "driver.py").write_text(DRIVER)
-    port = "6397"
+    port = "6399"  # test_cluster 6391, test_node_loss 6395, test_ray_job 6397
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     short_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Unix sockets need short paths
