@@ -125,14 +125,10 @@ class AdamConfig(_Rule):
                                 "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
 
 
-class AdamWConfig(_Rule):
+class AdamWConfig(AdamConfig):
     """PyTorch AdamW: decoupled weight decay ``θ ← θ(1 − ηλ)``, then the Adam step."""
 
-    kind: Literal["adamw"] = "adamw"
-    lr: PositiveFloat
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, ge=0)
+    kind: Literal["adamw"] = "adamw"  # type: ignore[assignment]
     weight_decay: float = Field(0.01, ge=0, description="Decoupled weight decay λ, as "
                                 "torch.optim.AdamW's: θ shrinks by ηλθ each step, outside the "
                                 "gradient.")

@@ -17,6 +17,14 @@ def gather_rows(data: Tensor, indices: Tensor) -> Tensor:
     return flat.view(*indices.shape, *data.shape[1:])
 
 
+def add_ridge(parts: list[Tensor], theta: Tensor, l2: float) -> None:
+    """``g_k += l2·θ_k`` in place for consecutive blocks ``parts [C, n_k]`` of θ's coordinates."""
+    start = 0
+    for part in parts:
+        part.add_(theta[:, start:start + part.shape[1]], alpha=l2)
+        start += part.shape[1]
+
+
 def over_chain_chunks(fn: Any, theta: Tensor, batch: Any, width: int,
                       max_elements: int = 2**18) -> Any:
     """Apply ``fn(theta, batch)`` to chunks of chains whose temporaries stay cache-sized.

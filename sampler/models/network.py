@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.func import grad_and_value, vmap
 
 from .base import Batch, DatasetModel, indices_of
-from .batching import gather_rows, over_chain_chunks
+from .batching import add_ridge, gather_rows, over_chain_chunks
 
 MAX_ACTIVATIONS = 2**23  # elements of the widest activation per chunk of chains (32 MB float32)
 
@@ -135,10 +135,7 @@ class Network(DatasetModel):
         grads, loss = vmap(grad_and_value(mean_loss))(self.layers(theta), xb, yb)
         parts = [g.flatten(1) for g in grads.values()]
         if self.l2:
-            start = 0
-            for part in parts:
-                part.add_(theta[:, start:start + part.shape[1]], alpha=self.l2)
-                start += part.shape[1]
+            add_ridge(parts, theta, self.l2)
             loss = loss + 0.5 * self.l2 * (theta * theta).sum(-1)
         return loss, parts, buffers
 

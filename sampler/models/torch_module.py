@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
 from .base import Batch, DatasetModel, IndexBatch, indices_of
-from .batching import gather_rows
+from .batching import add_ridge, gather_rows
 from .network import Variable
 from .user_code import UserCodeError
 
@@ -222,10 +222,7 @@ class TorchModel(DatasetModel):
                                                  buffers, x, y, seed, shared)
         parts = [g.flatten(1) for g in grads.values()]
         if self.l2:
-            start = 0
-            for part in parts:
-                part.add_(theta[:, start:start + part.shape[1]], alpha=self.l2)
-                start += part.shape[1]
+            add_ridge(parts, theta, self.l2)
             loss = loss + 0.5 * self.l2 * (theta * theta).sum(-1)
         return loss, parts, bufs
 

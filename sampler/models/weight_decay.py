@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..linear_forms import LinearGradient
 from .base import Batch, Model
+from .batching import add_ridge
 
 
 class WeightDecayed:
@@ -57,10 +58,7 @@ class WeightDecayed:
                         ) -> tuple[Tensor | None, list[Tensor], dict[str, Tensor]]:
         """The wrapped pieces with ``λθ`` added to each, in place."""
         loss, parts, buffers = self.inner.step_grad_parts(theta, buffers, batch, with_loss)
-        start = 0
-        for part in parts:
-            part.add_(theta[:, start:start + part.shape[1]], alpha=self.decay)
-            start += part.shape[1]
+        add_ridge(parts, theta, self.decay)
         return self._loss(loss, theta), parts, buffers
 
     def full_loss_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
