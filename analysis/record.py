@@ -217,8 +217,8 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
             current = probability_current(lead, theory, run.spec.run.thin,
                                           tau=slowest_recorded_time(diag))
             epoch = epoch_comparison(lead, theory, run.spec.run.burn_in, run.spec.run.thin)
-            exact = None if run.model.opaque else _exact_law(run, lead)
-            exact_2d = None if run.model.dim != 2 or run.model.opaque else exact_comparison_2d(
+            exact = _exact_law(run, lead)
+            exact_2d = None if run.model.dim != 2 else exact_comparison_2d(
                 lead, run.model, run.rule, run.spec.run.batch_size, run.spec.run.sampling,
                 lambda: np.asarray(optimum(run.model), dtype=float))
         layers = layer_summary(run, diag, temps, slowest_recorded_time(diag))

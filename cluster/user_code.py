@@ -38,9 +38,9 @@ def shipped(job: JobConfig) -> Any:
     if not torch_runs:
         return None
     given = supplied()
-    for obj in (given.model, given.loss):
+    for obj in (given.model, given.loss):  # a module instance names its class's module
         if obj is not None:
-            _by_value(obj if callable(obj) and not hasattr(obj, "parameters") else type(obj))
+            _by_value(obj)
     refs = [ref for m in torch_runs for ref in m.references().values()]
     return Supplied(given.model, given.loss, given.data, read_sources(refs))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import torch
 from torch import Tensor
 
 
@@ -16,6 +17,13 @@ class ChainState(NamedTuple):
     perm: Tensor  # [C, N] epoch permutation ([C, 0] unless sampling = "epoch")
     step: int  # steps done, identical for all chains
     buffers: dict[str, Tensor] = {}  # noqa: RUF012 - per-chain module buffers [C, ...], never mutated
+
+
+def freeze_buffers(bad: Tensor, old: dict[str, Tensor],
+                   new: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The new buffers, but a chain flagged in ``bad [C]`` keeps its old ones."""
+    return {k: torch.where(bad.view(-1, *([1] * (b.dim() - 1))), old[k], b)
+            for k, b in new.items()}
 
 
 class BlockRecord(NamedTuple):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .chain_state import BlockRecord, ChainState
+from .chain_state import BlockRecord, ChainState, freeze_buffers
 from .kernels import FusedPath, choose
 from .kernels.lean_sgd import LeanSGDKernel
 from .minibatch import IndexSampler
@@ -157,8 +157,7 @@ class Engine:
         rule_state = type(rule_state)(*(
             torch.where(keep.view(-1, *([1] * (n.dim() - 1))), o, n)
             for o, n in zip(state.rule_state, rule_state, strict=True)))
-        buffers = {k: torch.where(bad.view(-1, *([1] * (b.dim() - 1))), state.buffers[k], b)
-                   for k, b in buffers.items()}
+        buffers = freeze_buffers(bad, state.buffers, buffers)
         fluct = torch.where(keep, 0.0, self.rule.fluctuation(grad, rule_state))
         delta = torch.where(keep, 0.0, delta)
         return (ChainState(params, rule_state, bad, perm, state.step + 1, buffers), loss, g,

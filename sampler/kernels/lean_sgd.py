@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ..chain_state import BlockRecord, ChainState
+from ..chain_state import BlockRecord, ChainState, freeze_buffers
 from ..models import IndexBatch
 from ..recording import Recording
 from ..rules import UpdateRule
@@ -138,9 +138,7 @@ class LeanSGDKernel:
                 self._add(window[:, :, lo:hi], torch.where(keep, 0.0, before[:, lo:hi]),
                           torch.where(keep, 0.0, g))
                 lo = hi
-        kept = {k: torch.where(bad.view(-1, *([1] * (b.dim() - 1))), buffers[k], b)
-                for k, b in new_buffers.items()}
-        return theta, bad, kept
+        return theta, bad, freeze_buffers(bad, buffers, new_buffers)
 
     def _add(self, window: Tensor, theta: Tensor, g: Tensor) -> None:
         """One step's ``θ⊙g, g, g²`` (and ``θ``) into a block of coordinates of the window."""

@@ -115,13 +115,13 @@ class TorchModel(DatasetModel):
         that the loss gives one finite value per example.
         """
         b = min(max(batch_size, 2 if self.batch_dependent else 1), self.n_examples)
-        idx = IndexBatch(torch.arange(b, device=self.device).expand(2, -1), 0)
+        idx = torch.arange(b, device=self.device).expand(2, -1)
         theta = self.flat(self.module).expand(2, -1).clone()
         shapes = f"x {list(self.x[:b].shape)}, y {list(self.y[:b].shape)}"
         for attempt in range(2):
             try:
-                losses, _ = self._losses(self.unflatten(theta), None, gather_rows(self.x, idx.indices),
-                                         gather_rows(self.y, idx.indices), 0, False)
+                losses, _ = self._losses(self.unflatten(theta), None, gather_rows(self.x, idx),
+                                         gather_rows(self.y, idx), 0, False)
                 break
             except RuntimeError as err:
                 if "random" in str(err) and attempt == 0 and not self.random_forward:
