@@ -88,3 +88,16 @@ def test_a_partly_recorded_network_still_gets_every_layer(tmp_path: Path):
     temps = analyze_archive(path).runs[0].estimates.temperatures
     assert np.isclose(rows[0]["t_fluct"], temps.fluctuation[:384].mean(), rtol=1e-12)
     assert all(np.isfinite(r["max_r_hat"]) for r in rows)  # each layer holds recorded coords
+
+
+def test_degenerate_layer_statistics_are_nan_not_errors():
+    """A layer with zero temperature (no gradient reaches it), one batch, or no finite
+    diagnostic: the ratio, SE and extremes are NaN, built directly."""
+    from sgdthermo.analysis.layers import _extreme, _ratio, _se
+
+    assert all(np.isnan(v) for v in _ratio(np.array([1.0, 2.0]), np.zeros(2)))
+    assert np.isnan(_se(np.array([3.0])))
+    assert np.isnan(_extreme([[np.nan, np.nan]], np.nanmax))
+    assert np.isnan(_extreme(None, np.nanmin))
+    r, se = _ratio(np.array([2.0, 2.0, 2.0]), np.array([1.0, 1.0, 1.0]))
+    assert r == 2.0 and se == 0.0  # no spread: an exact ratio

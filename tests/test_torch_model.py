@@ -261,3 +261,21 @@ def test_per_example_rules_refuse_batchnorm(user_files: Path):
     generator = torch.Generator().manual_seed(0)
     state, record = engine.run_block(generator, engine.init(generator, 1.0), 4, 2)
     assert torch.isfinite(state.params).all()
+
+
+@pytest.mark.parametrize(("x", "y", "words"), [
+    (np.zeros((0, 3)), np.zeros(0), "same number of examples (at least 1)"),
+    (np.zeros((4, 3)), np.zeros(5), "x [4, 3] and y [5]"),
+    (np.zeros((4, 3)), np.float64(1.0), "y must have a first axis"),
+    (np.zeros((4, 3), dtype=complex), np.zeros(4), "x must hold real numbers"),
+    (np.array([["a"] * 3] * 4), np.zeros(4), "x must hold real numbers"),
+    (np.zeros((4, 3)), np.array([0.0, np.inf, np.nan, 1.0]), "y contains 2 non-finite"),
+])
+def test_data_given_in_python_is_checked_in_one_line(x, y, words):
+    """``run_job(data=(x, y))`` and data files go through the same check (``check_arrays``)."""
+    from sgdthermo.sampler.models.data import DataError
+    from sgdthermo.sampler.models.tensor_data import check_arrays
+
+    with pytest.raises(DataError) as err:
+        check_arrays(x, y)
+    assert words in str(err.value) and "\n" not in str(err.value)

@@ -78,8 +78,8 @@ def momentum(lr: float, mu: float = 0.9, dampening: float = 0.0,
     check_range("mu", mu, 0.0, 1.0)
     check_range("dampening", dampening, 0.0, 1.0)
     if nesterov and (mu <= 0 or dampening != 0):
-        raise ValueError(f"nesterov needs mu > 0 and dampening = 0 (as torch.optim.SGD), got "
-                         f"mu = {mu} and dampening = {dampening}")
+        raise ValueError(f"rule.nesterov: needs mu > 0 and dampening = 0 (as torch.optim.SGD), "
+                         f"got mu = {mu} and dampening = {dampening}")
     kappa = (1.0 + mu) / (1.0 - dampening)
 
     def init(params: Tensor) -> MomentumState:
