@@ -1,6 +1,7 @@
 """A user's network as C chains: sgdthermo against what a user would write instead, side by side.
 
-Workloads (one torch thread, float32, B = 32, plain SGD η = 0.01 on scikit-learn's digits):
+Workloads (one torch thread, float32, B = 32, plain SGD η = 0.01 on scikit-learn's digits, or
+with ``--rule momentum`` heavy-ball momentum μ = 0.9, torch.optim.SGD's form):
 
 * ``mlp``: ``Linear(64, 512) → tanh → Linear(512, 512) → tanh → Linear(512, 10)`` (301 066
   parameters);
@@ -9,17 +10,21 @@ Workloads (one torch thread, float32, B = 32, plain SGD η = 0.01 on scikit-lear
 
 Contenders, each advancing C chains by the same number of steps:
 
-* ``sgdthermo torch``: the ``torch`` model kind (the engine's general step; what a user's module
-  runs as), recording θ every 50 steps;
-* ``sgdthermo built-in``: the shipped ``mlp``/``cnn`` kind of the same network (same data);
-* ``torch.func``: ``stack_module_state`` + ``vmap(grad(functional_call))`` + an SGD update on
-  the stacked parameters (torch.func's model-ensembling recipe);
+* ``sgdthermo torch``: the ``torch`` model kind (what a user's module runs as: ``vmap`` of
+  ``grad(functional_call)``; the lean path for SGD, the general step for momentum), recording θ
+  every 50 steps;
+* ``sgdthermo built-in``: the shipped ``mlp``/``cnn`` kind of the same network (same data; for
+  momentum its general step's gradient is one reverse pass through a hand-batched forward:
+  batched matmuls, grouped convolutions);
+* ``torch.func``: ``stack_module_state`` + ``vmap(grad(functional_call))`` + the update on
+  the stacked parameters (``torch._foreach_*``; torch.func's model-ensembling recipe);
 * ``torch.optim loop``: C separate modules and ``torch.optim.SGD`` in a Python loop.
 
 Prints chain-steps per second (best of ``--repeats``) and the ratio to the best peer. Every
 contender runs with glibc's large blocks reused (``sampler.allocator``, as sgdthermo's actors
 do) unless ``--default-allocator``.
-Usage: ``python benchmarks/bench_user_networks.py [--chains 16 64] [--steps 20]``.
+Usage: ``python benchmarks/bench_user_networks.py [--chains 16 64] [--steps 50]
+[--rule sgd|momentum]``.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from sgdthermo.sampler.models.data import digits
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-LR, B = 0.01, 32
+LR, B, MU = 0.01, 32, 0.9
+RULES = {"sgd": {"kind": "sgd", "lr": LR}, "momentum": {"kind": "momentum", "lr": LR, "mu": MU}}
 
 
 def mlp() -> nn.Module:
@@ -68,12 +74,12 @@ def batches(c: int, steps: int, n: int) -> torch.Tensor:
     return torch.randint(0, n, (steps, c, B), generator=torch.Generator().manual_seed(0))
 
 
-def sgdthermo(model: dict, c: int, steps: int, build: Callable | None = None) -> Callable:
-    """The engine on a config (``build``: the torch kind naming this file's callable)."""
+def sgdthermo(model: dict, rule: str, c: int, steps: int) -> Callable:
+    """The engine on a config (the torch kind names this file's callable)."""
     from sgdthermo.sampler.jobspec import expand, validate
     from sgdthermo.sampler.shard import build_engine
 
-    cfg = {"model": model, "rule": {"kind": "sgd", "lr": LR},
+    cfg = {"model": model, "rule": RULES[rule],
            "run": {"chains": c, "batch_size": B, "dtype": "float32", "draws": 1, "burn_in": 0}}
     engine = build_engine(expand(validate(cfg))[0], c)
     gen = torch.Generator().manual_seed(0)
@@ -85,8 +91,8 @@ def sgdthermo(model: dict, c: int, steps: int, build: Callable | None = None) ->
     return run
 
 
-def torch_func(make: Callable, c: int, steps: int) -> Callable:
-    """torch.func ensembling: stacked parameters, vmap of grad of functional_call, SGD."""
+def torch_func(make: Callable, rule: str, c: int, steps: int) -> Callable:
+    """torch.func ensembling: stacked parameters, vmap of grad of functional_call, the update."""
     x, y = data()
     idx = batches(c, steps, len(x))
     models = [make() for _ in range(c)]
@@ -97,22 +103,29 @@ def torch_func(make: Callable, c: int, steps: int) -> Callable:
         return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
 
     step_grad = vmap(grad(loss), in_dims=(0, 0, 0, 0))
+    p = list(params.values())
+    velocity = [torch.zeros_like(t) for t in p]
 
     def run() -> None:
         with torch.no_grad():
             for t in range(steps):
-                g = step_grad(params, buffers, x[idx[t]], y[idx[t]])
-                torch._foreach_add_(list(params.values()), list(g.values()), alpha=-LR)
+                g = list(step_grad(params, buffers, x[idx[t]], y[idx[t]]).values())
+                if rule == "momentum":  # torch.optim.SGD: v ← μv + g, θ ← θ − ηv
+                    torch._foreach_mul_(velocity, MU)
+                    torch._foreach_add_(velocity, g)
+                    g = velocity
+                torch._foreach_add_(p, g, alpha=-LR)
 
     return run
 
 
-def optim_loop(make: Callable, c: int, steps: int) -> Callable:
+def optim_loop(make: Callable, rule: str, c: int, steps: int) -> Callable:
     """C separate modules, each with torch.optim.SGD, in a Python loop."""
     x, y = data()
     idx = batches(c, steps, len(x))
     models = [make() for _ in range(c)]
-    opts = [torch.optim.SGD(m.parameters(), lr=LR) for m in models]
+    mu = MU if rule == "momentum" else 0.0
+    opts = [torch.optim.SGD(m.parameters(), lr=LR, momentum=mu) for m in models]
 
     def run() -> None:
         for t in range(steps):
@@ -143,6 +156,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    parser.add_argument("--rule", default="sgd", choices=list(RULES))
     parser.add_argument("--default-allocator", action="store_true",
                         help="leave glibc's mmap threshold alone (the actors raise it)")
     args = parser.parse_args()
@@ -152,7 +166,7 @@ def main() -> None:
 
         reuse_large_blocks()
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, one "
-          f"thread, float32, B = {B}; chain-steps per second (best of {args.repeats}); "
+          f"thread, float32, B = {B}, {args.rule}; chain-steps per second (best of {args.repeats}); "
           f"{'default' if args.default_allocator else 'large-block-reusing'} allocator")
     print("| network | C | sgdthermo torch | sgdthermo built-in | torch.func | torch.optim loop "
           "| torch kind / best peer |")
@@ -163,13 +177,11 @@ def main() -> None:
         for c in args.chains:
             user = {"kind": "torch", "module": f"{here}:{make.__name__}",
                     "data": {"file": _digits_file()}}
-            rates = {
-                "torch": best_rate(sgdthermo(user, c, args.steps), c, args.steps, args.repeats),
-                "builtin": best_rate(sgdthermo(builtin, c, args.steps), c, args.steps,
-                                     args.repeats),
-                "func": best_rate(torch_func(make, c, args.steps), c, args.steps, args.repeats),
-                "loop": best_rate(optim_loop(make, c, args.steps), c, args.steps, args.repeats),
-            }
+            runs = {"torch": sgdthermo(user, args.rule, c, args.steps),
+                    "builtin": sgdthermo(builtin, args.rule, c, args.steps),
+                    "func": torch_func(make, args.rule, c, args.steps),
+                    "loop": optim_loop(make, args.rule, c, args.steps)}
+            rates = {k: best_rate(r, c, args.steps, args.repeats) for k, r in runs.items()}
             peer = max(rates["func"], rates["loop"])
             print(f"| {name} ({sum(p.numel() for p in make().parameters()):,}) | {c} | "
                   f"{rates['torch']:,.0f} | {rates['builtin']:,.0f} | {rates['func']:,.0f} | "

@@ -3,17 +3,22 @@
 At 10⁵–10⁶ parameters a step's time goes less to the gradient than to the elementwise passes
 over ``[C, D]`` around it: the general step (``Engine.apply``) makes eleven (update, new θ, the
 fluctuation term and its sum, three identity sums, three virial sums) and allocates a fresh
-``[C, D]`` for most. With a constant rate η every one of those sums is a multiple of four:
+``[C, D]`` for most. With a constant rate η every one of those sums follows from ``Σg²`` (and
+``Σθ`` where the virial is kept) and θ at the block's two ends ``θ_s, θ_e``, because
+``θ_{t+1} = θ_t − η g_t`` gives, summed over the block's steps,
 
-    δ_t = −η g_t,  Σθ⊙(p⊙g) = η Σθ⊙g,  Σ(p⊙g) = η Σg,  ½Σ(p⊙g)² = ½η² Σg²,
-    fluctuation ½η Σg²,  virial (Σθ, Σθ⊙g, Σg),
+    η Σg = θ_s − θ_e,
+    η Σθ⊙g = ½(θ_s² − θ_e²) + ½η² Σg²     (θ_t(θ_t − θ_{t+1}) = ½(θ_t² − θ_{t+1}²) + ½(ηg_t)²),
 
-so this path keeps ``Σθ⊙g, Σg, Σg²`` (and ``Σθ`` where the virial is kept) and scales them once
-per block, and updates θ in place (``θ ← θ − η·g``, one fused ``add_``) on the gradient's own
-pieces (a network's layers, never concatenated): five passes per step, and no ``[C, D]``
-allocated per step. The chains agree with the general step's to rounding (the fused update
-rounds once, ``θ + (−η·g)`` twice: ``tests/test_lean_sgd.py``). Runs are written with the kernel
-name ``"lean"`` so that an archive is always continued by the path that wrote it.
+so the identity sums are ``(ηΣθ⊙g, ηΣg, ½η²Σg²)``, the fluctuation sum ``½ηΣg²`` and the virial
+sums ``(Σθ, Σθ⊙g, Σg)``, all formed once per block in float64. The step itself updates θ in
+place (``θ ← θ − η·g``, one fused ``add_``) on the gradient's own pieces (a network's layers,
+never concatenated) and adds ``g⊙g`` (and θ) to a window: three or four passes per step, and no
+``[C, D]`` allocated per step. The two forms of Σg and Σθ⊙g differ only by the update's
+rounding, ``Σ_t θ_t r_t / η`` with ``|r_t| ≤ ε|θ_t|``, far below their Monte Carlo error. The
+chains agree with the general step's to rounding (the fused update rounds once, ``θ + (−η·g)``
+twice: ``tests/test_lean_sgd.py``). Runs are written with the kernel name ``"lean"`` so that an
+archive is always continued by the path that wrote it.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ class LeanSGDKernel:
         """
         c, d = state.params.shape
         theta = state.params.clone()  # the caller's state stays intact (a block may be rerun)
-        terms = 4 if self.virial else 3  # Σθ⊙g, Σg, Σg², and Σθ
+        terms = 2 if self.virial else 1  # Σg², and Σθ
         window = torch.zeros(c, terms, d, dtype=theta.dtype, device=theta.device)
         totals = torch.zeros(c, terms, d, dtype=torch.float64, device=theta.device)
         rec = _Records()
@@ -94,7 +99,7 @@ class LeanSGDKernel:
                 rec.add(engine, theta, loss, parts, diverged)
         totals += window
         new = ChainState(theta, state.rule_state, diverged, perm, state.step + n_steps, buffers)
-        return new, self._record(totals, rec, n_steps, theta.dtype)
+        return new, self._record(totals, rec, n_steps, state.params, theta)
 
     def _step(self, window: Tensor, theta: Tensor, parts: list[Tensor]) -> None:
         """The sums into ``window`` and ``θ ← θ − η·g``, in place, piece by piece."""
@@ -141,25 +146,31 @@ class LeanSGDKernel:
         return theta, bad, freeze_buffers(bad, buffers, new_buffers)
 
     def _add(self, window: Tensor, theta: Tensor, g: Tensor) -> None:
-        """One step's ``θ⊙g, g, g²`` (and ``θ``) into a block of coordinates of the window."""
-        window[:, 0].addcmul_(theta, g)
-        window[:, 1].add_(g)
-        window[:, 2].addcmul_(g, g)
+        """One step's ``g²`` (and ``θ``) into a block of coordinates of the window."""
+        window[:, 0].addcmul_(g, g)
         if self.virial:
-            window[:, 3].add_(theta)
+            window[:, 1].add_(theta)
 
-    def _record(self, totals: Tensor, rec: _Records, n_steps: int,
-                dtype: torch.dtype) -> BlockRecord:
-        """The block's record, with every sum scaled from ``Σθ⊙g, Σg, Σg²`` (and ``Σθ``)."""
+    def _record(self, totals: Tensor, rec: _Records, n_steps: int, start: Tensor,
+                end: Tensor) -> BlockRecord:
+        """The block's record: every sum from ``Σg²`` (and ``Σθ``) and θ at the block's ends.
+
+        ``ηΣg = θ_s − θ_e`` and ``ηΣθ⊙g = ½(θ_s − θ_e)(θ_s + θ_e) + ½η²Σg²`` (module docstring),
+        in float64; a chain frozen all block (``θ_s = θ_e``) gets exact zeros.
+        """
         lr = self.lr
-        tg, g, gg = totals[:, 0], totals[:, 1], totals[:, 2]
-        ident = torch.stack([lr * tg, lr * g, 0.5 * lr * lr * gg], 1)
-        virial = torch.stack([totals[:, 3], tg, g], 1) if self.virial else None
+        s, e, gg = start.double(), end.double(), totals[:, 0]
+        step = s - e  # ηΣg
+        moved = torch.where(step == 0, 0.0, step * (0.5 * s + 0.5 * e))  # ½(θ_s² − θ_e²)
+        half_sq = 0.5 * lr * lr * gg  # ½η²Σg²
+        ident = torch.stack([moved + half_sq, step, half_sq], 1)
+        virial = (torch.stack([totals[:, 1], (moved + half_sq) / lr, step / lr], 1)
+                  if self.virial else None)
         return BlockRecord(
             theta=torch.stack(rec.thetas, 1), loss=torch.stack(rec.losses, 1),
             grad_norm=torch.stack(rec.norms, 1),
             full_loss=torch.stack(rec.full, 1) if rec.full else None,
-            diverged=torch.stack(rec.divs, 1), fluct_sum=(0.5 * lr * gg).to(dtype),
+            diverged=torch.stack(rec.divs, 1), fluct_sum=(0.5 * lr * gg).to(end.dtype),
             ident_sum=ident, n_steps=n_steps, virial_sum=virial,
             projection=torch.stack(rec.projs, 1) if rec.projs else None,
             layer_norms=torch.stack(rec.layer_norms, 1) if rec.layer_norms else None)

@@ -1,7 +1,7 @@
 """The lean SGD step as one C pass per block of coordinates (``native/lean.c``).
 
-``kernels.lean_sgd`` calls it once per piece of the gradient (a layer) instead of five torch
-passes: ``w0 += θ·g, w1 += g, w2 += g², (w3 += θ), θ ← θ − η·g`` with each operand read once.
+``kernels.lean_sgd`` calls it once per piece of the gradient (a layer) instead of three or four torch
+passes: ``w0 += g², (w1 += θ), θ ← θ − η·g`` with each operand read once.
 Its arithmetic rounds ``θ − η·g`` as two operations (no fused multiply-add), so it is a path of
 its own (``"lean_native"``): an archive it wrote is continued by it.
 """
