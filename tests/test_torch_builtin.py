@@ -5,10 +5,11 @@ hand-batched forward (batched matmuls, grouped convolutions over the chains); th
 runs ``vmap(grad(functional_call))`` of the user's ``nn.Sequential``. The same network on the same
 data, from the same θ and the same minibatch indices, must give the same chains to rounding under
 both the general step (momentum) and the lean SGD path, and the same per-coordinate sums. θ's
-layouts agree (``named_parameters()`` order is the built-in order), so no lowering is needed:
-the faster of the two forms is ``vmap`` on the CPU (``benchmarks/bench_user_networks.py
---rule momentum``), and the ``torch`` kind always takes it. A network with a different activation
-differs by far more than the tolerance (the negative control).
+layouts agree (``named_parameters()`` order is the built-in order). The ``torch`` kind's general
+step takes the built-in batched form where the module is one the built-in networks stand for
+and that form was measured faster (``models.lowering``); the tests run both forms. A
+network with a different activation differs by far more than the tolerance (the negative
+control), and modules the built-in networks cannot stand for are not lowered.
 """
 
 from __future__ import annotations
@@ -71,10 +72,18 @@ def _run(engine, params: torch.Tensor):
     return engine.run_block(gen, state, 24, 6)
 
 
+@pytest.mark.parametrize("lower", [True, False])
 @pytest.mark.parametrize("rule", sorted(RULES))
 @pytest.mark.parametrize("name", sorted(BUILTIN))
-def test_a_sequential_module_equals_the_builtin_network(tmp_path: Path, name: str, rule: str):
+def test_a_sequential_module_equals_the_builtin_network(tmp_path: Path, name: str, rule: str,
+                                                        lower: bool):
+    from sgdthermo.sampler.models.lowering import FASTER, lowered
+
     builtin, mine = _engines(tmp_path, name, RULES[rule])
+    m = mine.model
+    assert m.describe()["lowered"] == (name if name in FASTER else None)
+    m.lowered = lowered(m.module, m.x, m.y, True, m.l2) if lower else None
+    assert not lower or m.lowered.name == name
     assert [v.shape for v in builtin.model.variables()] == [v.shape
                                                            for v in mine.model.variables()]
     expected = {"sgd": ("lean", "lean_native"), "momentum": ("step",)}[rule]
@@ -95,3 +104,29 @@ def test_a_different_activation_is_told_apart(tmp_path: Path):
     theta0 = builtin.init(torch.Generator().manual_seed(2), 1.0).params
     (sa, _), (sb, _) = _run(builtin, theta0), _run(mine, theta0)
     assert float((sa.params - sb.params).abs().max()) > 1e-6
+
+
+UNLOWERED = {
+    "mixed activations": "nn.Sequential(nn.Linear(64, 5), nn.Tanh(), nn.Linear(5, 5), "
+                         "nn.ReLU(), nn.Linear(5, 10))",
+    "a buffer": "nn.Sequential(nn.Linear(64, 5), nn.BatchNorm1d(5), nn.Tanh(), "
+                "nn.Linear(5, 10))",
+    "no bias": "nn.Sequential(nn.Linear(64, 5, bias=False), nn.Tanh(), nn.Linear(5, 10))",
+    "a 5×5 convolution": "nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 5, "
+                         "padding=2), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))",
+    "not Sequential": "nn.ModuleDict({'a': nn.Linear(64, 10)})",
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNLOWERED))
+def test_other_modules_keep_the_vmap_form(case: str):
+    from sgdthermo.sampler.models.lowering import lowered
+    from torch import nn
+
+    module = eval(UNLOWERED[case])  # noqa: S307 - the literal modules above
+    x, y = torch.randn(20, 64, dtype=torch.float64), torch.randint(0, 10, (20,))
+    assert lowered(module, x, y, True, 0.0) is None
+    mlp = nn.Sequential(nn.Linear(64, 5), nn.Tanh(), nn.Linear(5, 10))
+    assert lowered(mlp, x, y, True, 0.0) is not None
+    assert lowered(mlp, x, y, False, 0.0) is None  # another loss
+    assert lowered(mlp, x, y.double(), True, 0.0) is None  # real-valued targets

@@ -17,8 +17,9 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
+from ..models.example_losses import LOSSES
 from ..models.tensor_data import check_arrays, load_tensors
-from ..models.torch_module import LOSSES, TorchModel, reseeded
+from ..models.torch_module import TorchModel, reseeded
 from ..models.user_code import UserCodeError, load_callable, ship_sources, source_hash
 from .base import _Strict
 

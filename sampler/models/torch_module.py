@@ -15,7 +15,7 @@ is bitwise. A module whose forward draws random numbers (Dropout) is run with
 (``IndexBatch.seed``): per-chain masks, reproducible on resume.
 
 The minibatch loss is ``(1/B) Σ_b ℓ(f_θ(x_b), y_b) + (l2/2)‖θ‖²`` with ``ℓ`` the per-example
-loss (``LOSSES`` or the user's).
+loss (``example_losses.LOSSES`` or the user's).
 """
 
 from __future__ import annotations
@@ -25,31 +25,15 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
 from .base import Batch, DatasetModel, IndexBatch, indices_of
 from .batching import add_ridge, gather_rows
+from .example_losses import Loss, cross_entropy
+from .lowering import FASTER, lowered
 from .network import Variable
 from .user_code import UserCodeError
-
-Loss = Callable[[Tensor, Tensor], Tensor]
-
-
-def cross_entropy(output: Tensor, y: Tensor) -> Tensor:
-    """``−log softmax(output)[y]`` per example ``[B]`` (extra axes averaged)."""
-    out = F.cross_entropy(output, y.long(), reduction="none")
-    return out.flatten(1).mean(1) if out.dim() > 1 else out
-
-
-def mse(output: Tensor, y: Tensor) -> Tensor:
-    """``mean_k (output_k − y_k)²`` per example ``[B]`` (``F.mse_loss`` averaged per example)."""
-    diff = output - y.reshape(output.shape)
-    return diff.square().flatten(1).mean(1) if diff.dim() > 1 else diff.square()
-
-
-LOSSES: dict[str, Loss] = {"cross_entropy": cross_entropy, "mse": mse}
 
 _DIMS = {nn.Linear: ("out", "in"), nn.Bilinear: ("out", "in1", "in2"),
          nn.Conv1d: ("out", "in", "k"), nn.Conv2d: ("out", "in", "kh", "kw"),
@@ -107,6 +91,8 @@ class TorchModel(DatasetModel):
         self.random_forward = False
         self.batch_dependent = any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                                    for m in self.module.modules())
+        net = lowered(self.module, x, y, loss is cross_entropy, l2)
+        self.lowered = net if net is not None and net.name in FASTER else None
 
     def probe(self, batch_size: int) -> None:
         """Run the step once for 2 chains on the first examples; ``UserCodeError`` if it fails.
@@ -235,9 +221,15 @@ class TorchModel(DatasetModel):
 
     def step_grad(self, theta: Tensor, buffers: dict[str, Tensor], batch: Batch,
                   with_loss: bool = True) -> tuple[Tensor | None, Tensor, dict[str, Tensor]]:
-        """Loss, ``g_B`` and new buffers of every chain from one batched forward/reverse pass."""
-        loss, parts, bufs = self.step_grad_parts(theta, buffers, batch, with_loss)
-        return loss, torch.cat(parts, 1), bufs
+        """Loss, ``g_B`` and new buffers of every chain from one batched forward/reverse pass.
+
+        A module the built-in networks stand for takes their hand-batched forward where that
+        was measured faster (``lowering.FASTER``); otherwise ``vmap`` (``step_grad_parts``).
+        """
+        if self.lowered is not None:
+            return (*self.lowered.minibatch_grad(theta, batch), buffers)
+        out, parts, bufs = self.step_grad_parts(theta, buffers, batch, with_loss)
+        return out, torch.cat(parts, 1), bufs
 
     def step_grad_parts(self, theta: Tensor, buffers: dict[str, Tensor], batch: Batch,
                         with_loss: bool = True
@@ -250,6 +242,8 @@ class TorchModel(DatasetModel):
 
     def minibatch_grad(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """Loss and ``g_B`` with fresh buffers (callers that carry none)."""
+        if self.lowered is not None:
+            return self.lowered.minibatch_grad(theta, batch)
         idx = indices_of(batch)
         seed = batch.seed if isinstance(batch, IndexBatch) else None
         loss, grad, _ = self._loss_grad(theta, None, gather_rows(self.x, idx),
@@ -279,9 +273,14 @@ class TorchModel(DatasetModel):
         return self.loss(out, y.unsqueeze(0))[0]
 
     def describe(self) -> dict[str, Any]:
-        """Dimension, dataset size, parameter shapes, buffers, and the module's reference."""
+        """Dimension, dataset size, shapes, buffers, the module's reference and ``lowered``.
+
+        ``lowered``: the built-in network whose batched forward the general step takes
+        (``mlp``, ``cnn``; null for the ``vmap`` form).
+        """
         return {**super().describe(), "shapes": [[v.name, list(v.shape)] for v in self.params],
-                "buffers": sorted(self.buffer_shapes), **self.facts}
+                "buffers": sorted(self.buffer_shapes), **self.facts,
+                "lowered": None if self.lowered is None else self.lowered.name}
 
 
 def _first(err: BaseException) -> str:
