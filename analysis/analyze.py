@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .claims import ClaimResult, evaluate_claims
-from .mixing import Thresholds
+from .diagnostics.mixing import Thresholds
 from .reader import archive_metadata, check_integrity, open_archive
 from .record import RunAnalysis, analyze_run
 

@@ -212,8 +212,8 @@ class RunData:
     def virial_sums(self, coords: slice = slice(None)) -> np.ndarray | None:
         """Committed sums ``[C, blocks, 3, D]`` of ``θ``, ``θ⊙g_B`` and ``g_B`` per block.
 
-        Kept by the engine only when θ is recorded partly (``sampler.engine.VirialWindow``);
-        ``None`` otherwise.
+        Kept by the engine only when θ is recorded partly
+        (``sampler.kernels.general_step.VirialWindow``); ``None`` otherwise.
         """
         fl: Any = self.internal["fluctuation"]
         if "virial" not in fl:

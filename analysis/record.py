@@ -14,22 +14,22 @@ from typing import Any
 import numpy as np
 
 from ..sampler.optimum import optimum
-from .comparison import TheoryComparison, compare
-from .current import MAX_COORDS, Current, probability_current
-from .diagnostics import diagnostics, worst
-from .epoch_phases import EpochComparison, epoch_comparison
-from .exact_comparison import ExactComparison, applies, exact_comparison
-from .exact_comparison_2d import exact_comparison_2d
-from .exact_law import newton_optimum_1d
-from .gibbs import GibbsResult, gibbs_test
-from .layers import layer_summary
-from .measure import temperatures, virial_samples
-from .mixing import Convergence, Thresholds, judge
-from .partial import GIBBS_REASON, gibbs_unavailable, slowest_recorded_time
+from .diagnostics.mixing import Convergence, Thresholds, judge
+from .diagnostics.run_diagnostics import diagnostics, worst
+from .diagnostics.until import until_record
+from .law.comparison import TheoryComparison, compare
+from .law.current import MAX_COORDS, Current, probability_current
+from .law.epoch_phases import EpochComparison, epoch_comparison
+from .law.exact_comparison import ExactComparison, applies, exact_comparison
+from .law.exact_comparison_2d import exact_comparison_2d
+from .law.gibbs import GibbsResult, gibbs_test
+from .law.layers import layer_summary
+from .law.measure import temperatures, virial_samples
+from .law.partial import GIBBS_REASON, gibbs_unavailable, slowest_recorded_time
+from .law.temperature import Temperatures, VirialSamples
 from .reader import RunData
-from .temperature import Temperatures, VirialSamples
-from .theory import StationaryTheory, skipped_reason, stationary_theory
-from .until import until_record
+from .theory.linear import StationaryTheory, skipped_reason, stationary_theory
+from .theory.one_d import newton_optimum_1d
 
 MIN_DRAWS = 8  # fewer committed draws than this: nothing is estimated
 # The JSON records whose comparisons assume a stationary law: each gets ``undecided`` (the

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 import torch
-from sgdthermo.analysis.theory import stationary_theory
-from sgdthermo.analysis.theory_low_rank import low_rank_law
+from sgdthermo.analysis.theory.linear import stationary_theory
+from sgdthermo.analysis.theory.low_rank import low_rank_law
 from sgdthermo.sampler.config import QuadraticConfig, RunConfig, SGDConfig
 from sgdthermo.sampler.config.rules import MomentumConfig
 from sgdthermo.sampler.engine import Engine

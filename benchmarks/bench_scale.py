@@ -61,7 +61,7 @@ def diagnostics_side_by_side(path: str, k: int) -> tuple[float, float, float]:
     """Seconds for ours and ArviZ's on the first k coordinates, and the largest relative gap."""
     import arviz as az
     import xarray as xr
-    from sgdthermo.analysis.diagnostics import diagnose_array
+    from sgdthermo.analysis.diagnostics.run_diagnostics import diagnose_array
     from sgdthermo.analysis.reader import open_run
 
     x = np.asarray(open_run(path, 0).posterior()["theta"][:, :, :k].values, dtype=float)

@@ -1,7 +1,7 @@
 """Size and power of the zero-current test by simulation (numpy, no Ray).
 
 SGD (η = 0.2) on a 2-D quadratic whose Hessian eigenvectors are rotated by φ against the axes
-of anisotropic gradient noise diag(1, 9) (``analysis.current_calibration``): φ = 0 is an exact
+of anisotropic gradient noise diag(1, 9) (``analysis.calibration.current``): φ = 0 is an exact
 null (ΛHΣ diagonal, zero current), φ > 0 a named alternative with the exact lag-1 current
 printed beside it. Each replicate: 4 chains × 3 000 draws, lag 1, α = 0.01; the table gives the
 rejection rate with its exact (Clopper-Pearson) 95 % interval.
@@ -15,9 +15,9 @@ import argparse
 import platform
 
 import scipy.stats
-from sgdthermo.analysis.current import exact_current
-from sgdthermo.analysis.current_calibration import LR, NOISE, rejections, rotated_hessian
-from sgdthermo.analysis.theory import stationary_theory
+from sgdthermo.analysis.calibration.current import LR, NOISE, rejections, rotated_hessian
+from sgdthermo.analysis.law.current import exact_current
+from sgdthermo.analysis.theory.linear import stationary_theory
 from sgdthermo.sampler.config import QuadraticConfig, RunConfig, SGDConfig
 
 ANGLES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)

@@ -1,7 +1,7 @@
 """Size and power of the per-phase epoch-reshuffling test, by simulation (numpy, no Ray).
 
 The ``mean`` model on N = 20 examples, SGD at η = 0.1, B = 5, epoch reshuffling (K = 4),
-``analysis.epoch_calibration``: each replicate (8 chains × 2 000 draws, every step recorded) is
+``analysis.calibration.epoch``: each replicate (8 chains × 2 000 draws, every step recorded) is
 tested per phase at α = 0.01 against the exact epoch law (size), against the exact laws at
 larger rates (power curve), and against a law that treats an epoch's batches as independent.
 Rates with exact (Clopper-Pearson) 95 % intervals.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import platform
 
-from sgdthermo.analysis.calibration import binomial_rate
-from sgdthermo.analysis.epoch_calibration import rejections
+from sgdthermo.analysis.calibration.epoch import rejections
+from sgdthermo.analysis.calibration.gibbs import binomial_rate
 
 FACTORS = (1.0, 1.005, 1.01, 1.02, 1.05)
 

@@ -1,6 +1,6 @@
 """Size and power of the exact-law goodness-of-fit test, and the Gibbs shape component, by simulation.
 
-The ``mean`` model on N = 5 examples, SGD with B = 1 (``analysis.exact_law_calibration``). For
+The ``mean`` model on N = 5 examples, SGD with B = 1 (``analysis.calibration.exact_law``). For
 each η: the exact law's sup distance from the Gaussian with its mean and variance (a quadratic's
 Gibbs law), then over replicates of 8 chains × 2 000 draws at α = 0.01 the rejection rates of:
 the GOF test against the exact law (its size: an exact null), the GOF test against that
@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import platform
 
-from sgdthermo.analysis.calibration import binomial_rate
-from sgdthermo.analysis.exact_law_calibration import (
+from sgdthermo.analysis.calibration.exact_law import (
     gaussian_distance,
     rejections,
     rejections_2d,
     rejections_few_batches,
 )
+from sgdthermo.analysis.calibration.gibbs import binomial_rate
 
 RATES = (0.05, 0.1, 0.2, 0.3, 0.5)
 

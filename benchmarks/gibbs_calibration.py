@@ -23,8 +23,8 @@ import scipy.stats
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from sgdthermo.analysis.calibration import Case, simulate  # noqa: E402
-from sgdthermo.analysis.gibbs import ALPHA, gibbs_test_arrays  # noqa: E402
+from sgdthermo.analysis.calibration.gibbs import Case, simulate  # noqa: E402
+from sgdthermo.analysis.law.gibbs import ALPHA, gibbs_test_arrays  # noqa: E402
 
 NULLS = [Case(d) for d in (1, 2, 8, 32, 128, 1024)]
 ALTERNATIVES = [

@@ -1,4 +1,4 @@
-"""Size and power of the convergence gate (``analysis/mixing_calibration.py``), as a table.
+"""Size and power of the convergence gate (``analysis/calibration/mixing.py``), as a table.
 
 Size: stationary AR(1) chains with ``C·n/τ`` well above the ESS minimum, judged at the default
 R-hat bound (1.05) and at Vehtari et al.'s 1.01. Power: chains started 10 SD out with τ as long
@@ -12,8 +12,8 @@ import argparse
 import platform
 import time
 
-from sgdthermo.analysis.mixing import Thresholds
-from sgdthermo.analysis.mixing_calibration import flag_rate
+from sgdthermo.analysis.calibration.mixing import flag_rate
+from sgdthermo.analysis.diagnostics.mixing import Thresholds
 
 CASES = [  # (scenario, chains, draws, coords, phi)
     ("stationary", 8, 2000, 1, 0.9), ("stationary", 8, 2000, 100, 0.9),

@@ -16,7 +16,7 @@ import platform
 import time
 
 import scipy.stats
-from sgdthermo.analysis.calibration import o3_sums_pvalues
+from sgdthermo.analysis.calibration.gibbs import o3_sums_pvalues
 
 
 def interval(k: int, n: int) -> str:

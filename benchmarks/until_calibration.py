@@ -1,7 +1,7 @@
 """Operating characteristics of run.until's equilibration test, by simulation (numpy, no Ray).
 
 1-D SGD (η = 0.1, σ² = 1) per shard of C chains, blocks of 100 steps, at most 40 blocks
-(``analysis.until_calibration``; the judgement is ``analysis.until``'s own). Three scenarios:
+(``analysis.calibration.until``; the judgement is ``analysis.until``'s own). Three scenarios:
 
 * transient: h = 0.1, θ₀ ~ N(0, 30²) (s∞ = 0.503): the exact relative excess of E θ² left at
   the judged step (what a too-early judgement costs), and the judged step;
@@ -19,8 +19,8 @@ import argparse
 import platform
 
 import numpy as np
-from sgdthermo.analysis.calibration import binomial_rate
-from sgdthermo.analysis.until_calibration import (
+from sgdthermo.analysis.calibration.gibbs import binomial_rate
+from sgdthermo.analysis.calibration.until import (
     exact_excess,
     judged_blocks,
     simulate,

@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> None:
     """``sgdthermo run`` (``--dry-run``: the plan only)."""
     if args.dry_run:
-        from ..analysis.tables import output_console
+        from ..analysis.render.tables import output_console
         from .dry_run import dry_run, print_plan
 
         record = dry_run(args.config, args.overrides)
@@ -148,8 +148,8 @@ def cmd_status(args: argparse.Namespace) -> None:
 def cmd_analyze(args: argparse.Namespace) -> None:
     """``sgdthermo analyze``."""
     from ..analysis.analyze import analyze_archive
-    from ..analysis.tables import output_console
-    from ..analysis.text import print_summary
+    from ..analysis.render.tables import output_console
+    from ..analysis.render.text import print_summary
 
     analysis = analyze_archive(args.archive, verify=not args.no_verify,
                                thresholds=_thresholds(args))
@@ -161,7 +161,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     """``sgdthermo report``."""
-    from ..analysis.report import write_report
+    from ..analysis.render.report import write_report
 
     write_report(args.archive, args.output, verify=not args.no_verify,
                  thresholds=_thresholds(args))
@@ -193,7 +193,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _thresholds(args: argparse.Namespace) -> Any:
     """``--r-hat-max`` and ``--ess-min`` as ``mixing.Thresholds`` (which refuses bad values)."""
-    from ..analysis.mixing import ESS_MIN, R_HAT_MAX, Thresholds
+    from ..analysis.diagnostics.mixing import ESS_MIN, R_HAT_MAX, Thresholds
 
     return Thresholds(R_HAT_MAX if args.r_hat_max is None else args.r_hat_max,
                       ESS_MIN if args.ess_min is None else args.ess_min)

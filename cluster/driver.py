@@ -225,8 +225,11 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
         target = min(sp.blocks_done + blocks_per_call, len(sp.steps))
         pending[sp.actor.run_until.remote(target)] = sp
 
+    # actors run in their worker's folder, not the driver's: a relative path is the driver's
+    where = path if is_url(path) else os.path.abspath(path.removeprefix("file://"))
+
     def start(sp: ShardProgress) -> None:
-        sp.actor = make_actor(path, sp.run, sp.shard, device, job.cluster.num_gpus,
+        sp.actor = make_actor(where, sp.run, sp.shard, device, job.cluster.num_gpus,
                               job.cluster.max_restarts, storage_options(), user)
         call(sp)
 

@@ -140,7 +140,7 @@ def dry_run(config: Any, overrides: Any = (), cores: int | None = None) -> dict[
 
 def print_plan(record: dict[str, Any], console: Any) -> None:
     """The plan as a table (one row per run) and a one-line total."""
-    from ..analysis.tables import fit_tables
+    from ..analysis.render.tables import fit_tables
 
     rows = [[str(r["run"]), r["label"], str(r["chains"]), f"{r['steps_per_chain']:,}",
              f"{r['chain_steps']:,}", f"{r['chain_steps_per_s']:,.0f}",

@@ -35,7 +35,7 @@ def print_status(archive: str, as_json: bool = False) -> None:
                           "device": meta["device"], "state": state, "driver": driver,
                           "runs": rows}, indent=2))
         return
-    from ..analysis.tables import fit_tables, output_console
+    from ..analysis.render.tables import fit_tables, output_console
 
     console = output_console()
     cells = [[str(r["run"]), r["label"], f"{r['shards_done']}/{r['shards']}",

@@ -36,7 +36,7 @@ def at_barrier(store: RunStore) -> bool:
 
 def shard_ratios(store: RunStore, k: int) -> np.ndarray:
     """``analysis.until.fdr_ratio`` of each shard over the later half of ``k`` warm-up blocks."""
-    from ..analysis.until import center_window, fdr_ratio, half_window
+    from ..analysis.diagnostics.until import center_window, fdr_ratio, half_window
     before = store.blocks[center_window(k)]  # c: fixed before the window
     draws = slice(before[0].draw_start, before[-1].draw_start + before[-1].n_draws)
     identity = store.node("fluctuation/warmup_identity")
@@ -47,7 +47,7 @@ def shard_ratios(store: RunStore, k: int) -> np.ndarray:
 
 def _judge_warmup(store: RunStore, state: UntilState) -> None:
     """Mark the shards that pass the equilibration test; start sampling once all have."""
-    from ..analysis.until import passes
+    from ..analysis.diagnostics.until import passes
 
     run, chunk = store.spec.run, store.chunk_draws
     assert run.until is not None
@@ -73,8 +73,8 @@ def _judge_warmup(store: RunStore, state: UntilState) -> None:
 
 def _check_targets(store: RunStore, state: UntilState) -> None:
     """Stop when every target is met or at ``max_draws``; else one more chunk of draws."""
+    from ..analysis.diagnostics.until import met, monitored
     from ..analysis.reader import open_run
-    from ..analysis.until import met, monitored
 
     until = store.spec.run.until
     assert until is not None

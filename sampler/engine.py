@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .chain_state import BlockRecord, ChainState, freeze_buffers
 from .kernels import FusedPath, choose
+from .kernels.general_step import GeneralStepKernel
 from .kernels.lean_sgd import LeanSGDKernel
 from .minibatch import IndexSampler
 from .models import Batch, FullBatch, IndexBatch, Model, NoiseBatch, SurrogateBatch
@@ -37,7 +38,8 @@ class Engine:
             ``"step"`` always takes the general step (``kernels.choose`` decides). ``kernel_name``
             says which path runs. ``None``: ``kernels.default_kernel()``.
         recording: What a recorded step keeps of θ (``run.record``; default all of it); with a
-            subset the engine also sums ``θ, θ⊙g_B, g_B`` per block (``VirialWindow``).
+            subset the engine also sums ``θ, θ⊙g_B, g_B`` per block
+            (``kernels.general_step.VirialWindow``).
     """
 
     def __init__(self, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
@@ -61,7 +63,8 @@ class Engine:
         path, self.kernel_name = choose(kernel, model, rule, batch_size, sampling,
                                         self.record_full_loss, self.recording)
         self.lean = path if isinstance(path, LeanSGDKernel) else None
-        self.fused = None if isinstance(path, LeanSGDKernel) else path
+        self.general = path if isinstance(path, GeneralStepKernel) else None
+        self.fused = None if isinstance(path, LeanSGDKernel | GeneralStepKernel) else path
 
     def init(self, generator: torch.Generator, init_scale: float,
              start: Tensor | None = None) -> ChainState:
@@ -132,7 +135,7 @@ class Engine:
             The new state, the minibatch loss ``[C]`` (or ``None``), the gradient ``[C, D]``, the rule's
             fluctuation term ``[C, D]`` and the step ``δ_t = θ_{t+1} − θ_t = −p_t⊙g_t`` ``[C, D]``:
             with the step written this way for any per-coordinate rate ``p_t``, stationarity of
-            ``E[(θ_i − c_i)²]`` gives exactly ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (README
+            ``E[(θ_i − c_i)²]`` gives exactly ``E[(θ_i − c_i)p_ig_i] = ½E[p_i²g_i²]`` (docs/theory.md
             identity R); ``run_block`` accumulates both sides. Fluctuation and
             ``δ`` are zero for diverged chains.
         """
@@ -184,7 +187,7 @@ class Engine:
             raise ValueError(f"n_steps must be a multiple of thin ({thin}), got {n_steps}")
         if self.fused is not None:
             return self.fused.run_block(generator, state, n_steps, thin)
-        block = self._run_block if self.lean is None else self._run_lean
+        block = self._run_block
         if not bool(state.diverged.any()):
             rewind = generator.get_state()
             new, record = block(generator, state, n_steps, thin, guard=False)
@@ -193,106 +196,9 @@ class Engine:
             generator.set_state(rewind)
         return block(generator, state, n_steps, thin, guard=True)
 
-    def _run_lean(self, generator: torch.Generator, state: ChainState, n_steps: int,
-                  thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:
-        assert self.lean is not None
-        return self.lean.run_block(self, generator, state, n_steps, thin, guard)
-
     def _run_block(self, generator: torch.Generator, state: ChainState, n_steps: int,
                    thin: int, guard: bool) -> tuple[ChainState, BlockRecord]:
-        thetas, projs, layer_norms, losses, norms, divs, full = [], [], [], [], [], [], []
-        fluct_sum = torch.zeros_like(state.params)
-        ident_sum = torch.zeros(self.c, 3, state.params.shape[1], dtype=torch.float64,
-                                device=state.params.device)
-        window = IdentityWindow(ident_sum, state.params)
-        virial_sum = torch.zeros_like(ident_sum) if self.virial else None
-        virial = VirialWindow(virial_sum, state.params) if virial_sum is not None else None
-        for i in range(n_steps):
-            theta = state.params
-            recorded = (i + 1) % thin == 0
-            state, loss, g, fluct, delta = self.step(generator, state, recorded, guard)
-            fluct_sum += fluct
-            window.add(theta, delta)
-            if virial is not None:  # a diverged chain adds nothing (as in the fused kernel)
-                live = ~state.diverged.unsqueeze(-1)
-                virial.add(*((theta, g) if not guard else (torch.where(live, theta, 0.0),
-                                                           torch.where(live, g, 0.0))))
-            if recorded:
-                assert loss is not None
-                picked, proj, layer_norm = self.recording.pick(state.params)
-                thetas.append(picked)
-                if proj is not None:
-                    projs.append(proj)
-                if layer_norm is not None:
-                    layer_norms.append(layer_norm)
-                losses.append(loss)
-                norms.append(g.norm(dim=-1))
-                divs.append(state.diverged)
-                if self.record_full_loss:
-                    full.append(self.model.full_loss_grad(state.params)[0])
-        window.flush()
-        if virial is not None:
-            virial.flush()
-        record = BlockRecord(
-            theta=torch.stack(thetas, 1), loss=torch.stack(losses, 1),
-            grad_norm=torch.stack(norms, 1),
-            full_loss=torch.stack(full, 1) if full else None,
-            diverged=torch.stack(divs, 1), fluct_sum=fluct_sum, ident_sum=ident_sum,
-            n_steps=n_steps, virial_sum=virial_sum,
-            projection=torch.stack(projs, 1) if projs else None,
-            layer_norms=torch.stack(layer_norms, 1) if layer_norms else None)
-        return state, record
-
-
-class SumWindow:
-    """Running per-coordinate sums into ``out`` [C, k, D] float64, summed in θ's dtype first.
-
-    Summed in θ's dtype over windows of ``WINDOW`` steps, then added to the float64 ``out``: a
-    few passes over ``[C, D]`` per step in θ's dtype, with no per-step conversion to float64
-    (which dominated a step at 10⁵ coordinates), and a float32 window's rounding (≤ ``WINDOW``·2⁻²⁴
-    relative) far below any Monte Carlo error of what the sums estimate.
-    """
-
-    WINDOW = 64
-
-    def __init__(self, out: Tensor, like: Tensor) -> None:
-        self.out, self.acc, self.n = out, torch.zeros_like(out, dtype=like.dtype), 0
-
-    def _tick(self) -> None:
-        self.n += 1
-        if self.n == self.WINDOW:
-            self.flush()
-
-    def flush(self) -> None:
-        """Move the window's sums into ``out``."""
-        if self.n:
-            self.out += self.acc
-            self.acc.zero_()
-            self.n = 0
-
-
-class IdentityWindow(SumWindow):
-    """``Σθ_t⊙p⊙g``, ``Σp⊙g`` and ``½Σ(p⊙g)²`` (``p⊙g = −δ``): the stationarity identity."""
-
-    def add(self, theta: Tensor, delta: Tensor) -> None:
-        """One step: ``θ_t`` (before the step) and ``δ_t``."""
-        self.acc[:, 0].addcmul_(theta, delta, value=-1.0)
-        self.acc[:, 1].sub_(delta)
-        self.acc[:, 2].addcmul_(delta, delta, value=0.5)
-        self._tick()
-
-
-class VirialWindow(SumWindow):
-    """``Σθ_t``, ``Σθ_t⊙g_t`` and ``Σg_t`` with ``g_t`` the minibatch gradient at ``θ_t``.
-
-    With batches drawn independently of ``θ_t`` (every sampling scheme but epoch reshuffling),
-    ``E[g_t | θ_t] = ∇L(θ_t)``, so ``E[θg] − E[θ]E[g] = E[(θ − c)⊙∇L]``: the per-coordinate
-    virial temperature without recording θ (``run.record`` with a subset).
-    """
-
-    def add(self, theta: Tensor, grad: Tensor) -> None:
-        """One step: ``θ_t`` (before the step) and its minibatch gradient."""
-        self.acc[:, 0].add_(theta)
-        self.acc[:, 1].addcmul_(theta, grad)
-        self.acc[:, 2].add_(grad)
-        self._tick()
+        """One block by the lean path or the general step (``kernels.general_step``)."""
+        path = self.lean or self.general
+        assert path is not None
+        return path.run_block(self, generator, state, n_steps, thin, guard)

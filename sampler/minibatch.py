@@ -1,6 +1,6 @@
 """Minibatch sampling schemes: i.i.d. indices, without replacement within a batch, epoch reshuffle.
 
-The scheme is part of a run's identity: the stationary formulas (README, exact
+The scheme is part of a run's identity: the stationary formulas (docs/theory.md, exact
 laws) hold for i.i.d. batches
 (noise covariance ``Σ_1/B``) and for batches drawn without replacement afresh each step
 (``Σ_1 (N−B)/(B(N−1))``), but not for epoch reshuffling, whose successive batches are dependent.

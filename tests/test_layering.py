@@ -1,8 +1,10 @@
-"""The one rule of dependency: ``cluster → analysis → sampler``, never back (README, Layout).
+"""The rules of dependency: ``cluster → analysis → sampler``, never back (docs/layout.md).
 
 Every module's imports are read from its source (``ast``, nothing is imported), so the test
 fails on a forbidden edge even in code that no other test runs: ``sampler`` imports neither
-``analysis`` nor ``cluster`` nor Ray; ``analysis`` never imports ``cluster`` or Ray.
+``analysis`` nor ``cluster`` nor Ray; ``analysis`` never imports ``cluster`` or Ray. Inside
+``analysis`` each room imports only what its docstring allows (``ANALYSIS_ROOMS``; imports for
+annotations alone, under ``if TYPE_CHECKING:``, do not count).
 """
 
 from __future__ import annotations
@@ -19,10 +21,18 @@ FORBIDDEN = {
 }
 
 
-def imports(path: Path, package: str) -> set[str]:
-    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+def imports(path: Path, package: str, root: Path | None = None,
+            runtime: bool = False) -> set[str]:
+    """Absolute names of every module ``path`` imports (relative imports resolved).
+
+    ``runtime``: leave out imports under ``if TYPE_CHECKING:`` (annotations only).
+    """
     tree = ast.parse(path.read_text())
-    rel = path.relative_to(ROOT / package).with_suffix("")
+    if runtime:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                node.body = []
+    rel = path.relative_to((root or ROOT) / package).with_suffix("")
     here = ["sgdthermo", package, *rel.parts[:-1]]
     out = set()
     for node in ast.walk(tree):
@@ -35,6 +45,64 @@ def imports(path: Path, package: str) -> set[str]:
             elif node.module:
                 out.add(node.module)
     return out
+
+
+DOOR = {"reader", "flat_layers"}
+ANALYSIS_ROOMS = {  # a room of analysis → the other rooms it may import (its docstring says so)
+    "theory": set(),
+    "diagnostics": DOOR,
+    "law": {"theory", "diagnostics"} | DOOR,
+    "calibration": {"theory", "diagnostics", "law"},
+    "claims": {"theory", "diagnostics", "law", "record"} | DOOR,
+    "render": {"theory", "diagnostics", "law", "claims", "record", "analyze"} | DOOR,
+    "reader": {"flat_layers"},
+    "flat_layers": set(),
+    "record": {"theory", "diagnostics", "law"} | DOOR,
+    "analyze": {"diagnostics", "claims", "record"} | DOOR,
+}
+
+
+def room_offences(root: Path) -> list[str]:
+    """Imports between rooms of ``analysis`` that ``ANALYSIS_ROOMS`` does not allow."""
+    bad = []
+    for path in sorted((root / "analysis").rglob("*.py")):
+        rel = path.relative_to(root / "analysis")
+        if rel.name == "__init__.py" and len(rel.parts) == 1:
+            continue  # the package's lazy public API
+        room = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        for name in imports(path, "analysis", root, runtime=True):
+            parts = name.split(".")
+            if parts[:2] != ["sgdthermo", "analysis"]:
+                continue
+            other = parts[2] if len(parts) > 2 else "analysis"
+            if other != room and other not in ANALYSIS_ROOMS.get(room, set()):
+                bad.append(f"analysis/{rel} ({room}) imports {name}")
+    return bad
+
+
+def test_every_room_of_analysis_is_a_known_one():
+    rooms = {p.name if p.is_dir() else p.stem for p in (ROOT / "analysis").iterdir()
+             if (p.is_dir() and (p / "__init__.py").exists())
+             or (p.suffix == ".py" and p.stem != "__init__")}
+    assert rooms == set(ANALYSIS_ROOMS)
+
+
+def test_each_room_of_analysis_imports_only_what_it_may():
+    assert room_offences(ROOT) == []
+
+
+def test_the_room_check_sees_a_forbidden_import(tmp_path):
+    """Negative control: theory importing the reader, and a calibration importing an archive."""
+    (tmp_path / "analysis" / "theory").mkdir(parents=True)
+    (tmp_path / "analysis" / "theory" / "bad.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom ..reader import RunData\n"
+        "if TYPE_CHECKING:\n    from ..law.gibbs import GibbsResult\n")
+    (tmp_path / "analysis" / "calibration").mkdir()
+    (tmp_path / "analysis" / "calibration" / "bad.py").write_text(
+        "from sgdthermo.analysis.reader import open_archive\n")
+    assert room_offences(tmp_path) == [
+        "analysis/calibration/bad.py (calibration) imports sgdthermo.analysis.reader",
+        "analysis/theory/bad.py (theory) imports sgdthermo.analysis.reader"]
 
 
 def offending(package: str) -> list[str]:
@@ -71,9 +139,10 @@ def test_analysis_reads_the_archive_only_through_the_reader():
 
 MATH = ["sampler/models", "sampler/rules", "sampler/linear_forms.py", "sampler/engine.py",
         "sampler/stability.py", "sampler/minibatch.py"]
-ARRAY_FUNCTIONS = ["analysis/estimators.py", "analysis/contrast_tests.py", "analysis/gibbs.py",
-                   "analysis/temperature.py", "analysis/theory.py", "analysis/theory_diagonal.py",
-                   "analysis/convergence.py"]
+ARRAY_FUNCTIONS = ["analysis/diagnostics/estimators.py", "analysis/law/contrast_tests.py",
+                   "analysis/law/gibbs.py", "analysis/law/temperature.py",
+                   "analysis/theory/linear.py", "analysis/theory/diagonal.py",
+                   "analysis/diagnostics/convergence.py"]
 
 
 def _files(parts: list[str]) -> list[Path]:

@@ -24,7 +24,7 @@ def test_wheel_contains_and_imports_subpackages(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, capture_output=True)
-    code = ("import sgdthermo.sampler.engine, sgdthermo.cluster.cli, sgdthermo.analysis.report;"
+    code = ("import sgdthermo.sampler.engine, sgdthermo.cluster.cli, sgdthermo.analysis.render.report;"
             "print(sgdthermo.sampler.engine.__file__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True,
                          capture_output=True, text=True, env={"PYTHONPATH": str(target)})

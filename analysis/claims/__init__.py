@@ -2,6 +2,9 @@
 
 Each turns an archive's runs into a prediction, a measurement and a verdict: "holds", "holds to
 first order in η" (with the measured deviation) or "fails" (with the counterexample).
+
+May import: ``sgdthermo.sampler``, ``theory``, ``diagnostics``, ``law``, the archive's door
+(``analysis.reader``), the typed record (``analysis.record``) and this subpackage.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ TRANSIENT: dict[str, str] = {
 __all__ = ["CLAIMS", "ClaimResult", "check_claim_name", "evaluate_claim", "evaluate_claims"]
 
 
-# Each claim's entry in the catalogue shipped with the configs (configs/seeds/README.md).
+# Each claim's entry in the catalogue shipped with the configs (docs/claims.md).
 CATALOGUE = {"batch_scaling": "1", "momentum_scaling": "2", "weighted_average": "3",
              "conjugacy": "4", "running_averages": "5", "loss_units": "6",
              "stationary_points": "7", "gibbs_alpha": "8", "two_temperatures": "9",
@@ -82,7 +85,7 @@ def catalogue_reference(name: str, origin: str) -> str:
     ``origin`` is the claim's provenance as its module records it; only a published source in
     it (``"beyond the seeds (Malladi, … 2022)"``) is worth citing to a reader.
     """
-    ref = f"configs/seeds/README.md, claim {CATALOGUE[name]}"
+    ref = f"docs/claims.md, claim {CATALOGUE[name]}"
     if origin.startswith("beyond the seeds (") and "README" not in origin:
         ref += "; " + origin.removeprefix("beyond the seeds (").removesuffix(")")
     return ref

@@ -1,11 +1,11 @@
-"""Claim 8: the 1-D Gibbs density ``p ∝ exp(−L/(αησ²))`` and the value of α (configs/seeds/README.md).
+"""Claim 8: the 1-D Gibbs density ``p ∝ exp(−L/(αησ²))`` and the value of α (docs/claims.md).
 
 For SGD on ``ℓ_i(β) = ½(β − y_i)²`` (curvature h = 1) the stationary law is Gaussian with
 ``Var = αησ²/h``, where σ² is the per-step noise variance of ĝ under i.i.d. sampling,
-``σ_1²/B``. Exact (README, exact laws): ``α = 1/(2 − ηh)`` for i.i.d. batches,
+``σ_1²/B``. Exact (docs/theory.md, exact laws): ``α = 1/(2 − ηh)`` for i.i.d. batches,
 times ``(N−B)/(N−1)``
 without replacement; epoch reshuffling is far colder (roughly ``α ≈ ηNh/6``) and its exact law
-per epoch phase comes from ``analysis.epoch_theory``. The seeds' ``α ≈ 1/10`` is examined: it is
+per epoch phase comes from ``analysis.theory.epoch``. The seeds' ``α ≈ 1/10`` is examined: it is
 what one reads off if σ² is taken as the per-example variance σ_1² while the batch has B = 5
 (``α_per-example = 1/(2B)``).
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..estimators import mean_and_se
+from ..diagnostics.estimators import mean_and_se
 from ..record import RunAnalysis
 from .common import FAILS, Z_MAX, ClaimResult, data, fmt, shape_verdict
 

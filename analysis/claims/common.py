@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from ...sampler.linear_forms import LinearGradient
-from ..estimators import mean_and_se
-from ..gibbs import GibbsResult
+from ..diagnostics.estimators import mean_and_se
+from ..law.gibbs import GibbsResult
 from ..record import RunAnalysis
-from ..theory import StationaryTheory, stationary_theory
+from ..theory.linear import StationaryTheory, stationary_theory
 
 Z_MAX = 4.0  # |z| above this is a significant difference
 HOLDS, FIRST_ORDER, FAILS = "holds", "holds to first order in η", "fails"

@@ -1,4 +1,4 @@
-"""Claim 11: the classical convergence theorem (configs/seeds/README.md).
+"""Claim 11: the classical convergence theorem (docs/claims.md).
 
 With ``η_t → 0`` and ``Σ η_t = ∞`` SGD converges; with constant η it does not (it samples the
 stationary law). For SGD on a quadratic with diagonal H and Σ the second moment of every

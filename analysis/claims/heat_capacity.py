@@ -1,4 +1,4 @@
-"""Claim 10: the heat capacity theorem ``dL(η)/dη at η = 0 = ¼ E_b‖g_b‖²`` (configs/seeds/README.md).
+"""Claim 10: the heat capacity theorem ``dL(η)/dη at η = 0 = ¼ E_b‖g_b‖²`` (docs/claims.md).
 
 ``L(η)`` is the stationary mean loss at rate η and ``g_b`` the per-example gradients at the
 optimum. With batches of B the same argument gives ``¼ tr(Σ_1(θ*))/B``. The slope is fitted
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ...sampler.optimum import optimum
-from ..estimators import mean_and_se
+from ..diagnostics.estimators import mean_and_se
 from ..record import RunAnalysis
 from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt, theory
 

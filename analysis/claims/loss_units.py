@@ -1,4 +1,4 @@
-"""Claim 6: loss units (configs/seeds/README.md).
+"""Claim 6: loss units (docs/claims.md).
 
 Scaling the loss by s (``1/ln 2`` turns nats into bits; 2 doubles it) scales gradients by s and
 per-example standard deviations by s. A rule whose rate goes like ``σ^(−p)`` (SGD p = 0; RMSProp

@@ -26,9 +26,9 @@ import numpy as np
 import scipy.optimize
 
 from ...sampler.models import Model
-from ..estimators import integrated_time
+from ..diagnostics.estimators import integrated_time
 from ..record import RunAnalysis
-from ..theory import stationary_theory
+from ..theory.linear import stationary_theory
 from .common import FAILS, HOLDS, Z_MAX, ClaimResult, data, fmt, theory
 
 

@@ -1,4 +1,4 @@
-"""Claim 5: running averages (configs/seeds/README.md), read off the rules' buffers.
+"""Claim 5: running averages (docs/claims.md), read off the rules' buffers.
 
 With a rate so small that θ stays at θ₀, the gradients are ``x_t = hθ₀ + ξ_t`` (mean ``x̄ = hθ₀``,
 variance σ²/B) and the buffers are the seeds' filters, observable as ``Δθ``:

@@ -1,12 +1,12 @@
 """Claims 1 and 2: learning-rate scaling rules make the temperature depend on η₀ alone.
 
-Claim 1 (configs/seeds/README.md): with ``η = Bη₀`` the stationary law depends on η₀ only.
-Claim 2 (configs/seeds/README.md): with momentum, ``η = (1−μ)Bη₀`` (PyTorch form) or, in the seeds'
+Claim 1 (docs/claims.md): with ``η = Bη₀`` the stationary law depends on η₀ only.
+Claim 2 (docs/claims.md): with momentum, ``η = (1−μ)Bη₀`` (PyTorch form) or, in the seeds'
 ``N_g`` form, ``η = Bη₀/N_g`` makes the temperature independent of μ and B.
 
 Prediction: to first order in η every run has the same temperature ``T_i = η₀ Σ_1,ii / 2``
-(README laws T0: SGD ``T = ηC/2``, momentum ``T = ηC/(2(1−μ))``, ``C = Σ_1/B``). The exact finite-η
-law (discrete Lyapunov) says how far each run departs from it; the verdict compares the
+(docs/theory.md laws T0: SGD ``T = ηC/2``, momentum ``T = ηC/(2(1−μ))``, ``C = Σ_1/B``). The
+exact finite-η law (discrete Lyapunov) says how far each run departs from it; the verdict compares the
 measurements with both.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..record import RunAnalysis
-from ..theory import stationary_theory
+from ..theory.linear import stationary_theory
 from .common import (
     FAILS,
     FIRST_ORDER,
@@ -116,7 +116,7 @@ def scaling_claim(runs: list[RunAnalysis], name: str, title: str, seed: str) -> 
 
 def epoch_scaling_claim(runs: list[RunAnalysis], name: str, title: str,
                         seed: str) -> ClaimResult:
-    """The scaling rule under epoch reshuffling, against its exact law (``epoch_theory``).
+    """The scaling rule under epoch reshuffling, against its exact law (``theory.epoch``).
 
     The i.i.d. first-order argument does not apply (an epoch's batches are dependent), so the
     prediction is the exact epoch law averaged over the phases the draws visit, beside what

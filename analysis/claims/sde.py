@@ -1,4 +1,4 @@
-"""Claim 12: SGD versus its SDE model (configs/seeds/README.md).
+"""Claim 12: SGD versus its SDE model (docs/claims.md).
 
 ``dΦ = −g dt + ε√dt, ε ~ N(0, ηΣ^B)`` discretised by Euler–Maruyama with ``dt = η`` is SGD with
 Gaussian gradient noise of the same covariance (``run.sampling = "gaussian"``). For a quadratic
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..estimators import mean_and_se
+from ..diagnostics.estimators import mean_and_se
 from ..record import RunAnalysis
 from .common import FAILS, FIRST_ORDER, HOLDS, Z_MAX, ClaimResult, data, fmt, shape_verdict
 

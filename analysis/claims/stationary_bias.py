@@ -2,18 +2,19 @@
 
 For a 1-D dataset model with B = 1 (``exact_comparison``), the exact finite-η law gives
 ``E[θ] − θ*`` exactly; to leading order it is ``−L'''(θ*)·Var/(2L''(θ*))``, the 1-D form of
-``−½H⁻¹∇³L(θ*)[Σ]`` (README identity O1, expanded), so it is O(η) and Richardson–Romberg over a pair
-of rates, ``2m(η) − m(2η)``, leaves O(η²). The claim: measured biases equal the exact ones
-(|z| < Z_MAX), the bias at the largest rate is resolved (|z| against 0 above Z_MAX), and the
-measured Richardson–Romberg means equal their exact values. Each run's Gibbs test shape verdict
-is shown beside the exact law's distance from the Gaussian (a quadratic's Gibbs law).
+``−½H⁻¹∇³L(θ*)[Σ]`` (docs/theory.md identity O1, expanded), so it is O(η) and
+Richardson–Romberg over a pair of rates, ``2m(η) − m(2η)``, leaves O(η²). The claim: measured
+biases equal the exact ones (|z| < Z_MAX), the bias at the largest rate is resolved (|z|
+against 0 above Z_MAX), and the measured Richardson–Romberg means equal their exact values.
+Each run's Gibbs test shape verdict is shown beside the exact law's distance from the Gaussian
+(a quadratic's Gibbs law).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..exact_comparison import shape_words
+from ..law.exact_comparison import shape_words
 from ..record import RunAnalysis
 from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt
 
@@ -76,4 +77,4 @@ def stationary_bias_claim(runs: list[RunAnalysis]) -> ClaimResult:
 
 
 TITLE = "Stationary-mean bias of SGD beyond quadratics, against the exact finite-η law"
-SEED = "beyond the seeds (README identity O1)"
+SEED = "beyond the seeds (docs/theory.md identity O1)"

@@ -1,6 +1,6 @@
 """Claim 7: are the stationary points of three adaptive rules stationary points of the loss?
 
-Claim 7 of configs/seeds/README.md, with batch size 1. For a rule whose update on example i is
+Claim 7 of docs/claims.md, with batch size 1. For a rule whose update on example i is
 ``−η u_i(θ)``, the mean drift is ``F(θ) = E_i[u_i(θ)]``; stationarity of the chain implies the
 exact identity ``E[F(θ)] = 0``. Expanding F around its root θ₀ gives the stationary mean
 ``E[θ] = θ₀ − F''(θ₀) Var(θ) / (2F'(θ₀)) + O(η²)``, the prediction compared here (Var measured).
@@ -21,7 +21,7 @@ import scipy.optimize
 import torch
 
 from ...sampler.rules import GradSample
-from ..estimators import mean_and_se
+from ..diagnostics.estimators import mean_and_se
 from ..record import RunAnalysis
 from .common import FAILS, HOLDS, Z_MAX, ClaimResult, data, fmt
 

@@ -1,6 +1,6 @@
 """Claim 9: two temperatures for independent coordinates, and which preconditioning is Gibbs.
 
-Claim 9 of configs/seeds/README.md: with σ_x ≠ σ_y,
+Claim 9 of docs/claims.md: with σ_x ≠ σ_y,
 SGD gives ``β_x ≠ β_y`` (not Gibbs); ``η_i = η'/σ_i²`` gives one temperature (Gibbs); RMSProp's
 ``η/σ_i`` does not. Batch size: to first order ``T_i = η_i C_ii/2`` with ``C = Σ/B``, so SGD and
 η'/σ² scale as 1/B, minibatch RMSProp (whose σ is that of ĝ_B, ∝ 1/√B) as 1/√B, and the

@@ -1,4 +1,4 @@
-"""Claim 13: the seeds' TZ algorithm (configs/seeds/README.md).
+"""Claim 13: the seeds' TZ algorithm (docs/claims.md).
 
 The TZ rates ``η_i = λ_η g̃_i²/σ̃_i²`` go to zero as the running gradient g̃ → 0 near a minimum
 (its averaging window B* = λ_B σ̃²/g̃² grows as the signal-to-noise ratio falls), so the algorithm
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..estimators import mean_and_se
+from ..diagnostics.estimators import mean_and_se
 from ..record import RunAnalysis
 from .common import FAILS, HOLDS, UNDECIDED, Z_MAX, ClaimResult, fmt, theory
 

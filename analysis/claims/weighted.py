@@ -1,4 +1,4 @@
-"""Claim 3: weighted-average updates, ``Σ_ΔΦ = (Σ_k α_k²) Σ_g`` (configs/seeds/README.md).
+"""Claim 3: weighted-average updates, ``Σ_ΔΦ = (Σ_k α_k²) Σ_g`` (docs/claims.md).
 
 A heavy-ball buffer ``b_t = μ b_{t−1} + (1−d) g_t`` is the weighted sum ``Σ_k (1−d)μ^k g_{t−k}``,
 so for independent gradients ``Var(b) = (1−d)²/(1−μ²) · Var(g)``: momentum (d = 0) gives
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..estimators import mean_and_se
+from ..diagnostics.estimators import mean_and_se
 from ..record import RunAnalysis
 from .common import FAILS, HOLDS, Z_MAX, ClaimResult, fmt, linear_form
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+LearningRate = Annotated[float, Field(gt=0, description="Learning rate η (required).")]
 
 
 class ConfigError(ValueError):

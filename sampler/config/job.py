@@ -82,7 +82,8 @@ class RunConfig(_Strict):
         "iid", description="iid indices, without replacement within a batch, epoch reshuffle, "
         "full (deterministic full-batch gradient: gradient flow as lr → 0) or gaussian (the "
         "SDE surrogate: full gradient + N(0, Σ_1(θ)/B) noise, Euler–Maruyama with dt = lr).")
-    dtype: Literal["float32", "float64"] = "float64"
+    dtype: Literal["float32", "float64"] = Field("float64", description="Precision of the "
+                                                 "chains.")
     init_scale: float = Field(1.0, ge=0, description="θ₀ = init_scale·N(0, I) (MLP: Glorot).")
     init: Literal["random", "optimum"] = Field(
         "random", description="optimum: start every chain at θ* from full-batch L-BFGS.")
@@ -143,7 +144,8 @@ class ClusterConfig(_Strict):
 
     shard_chains: int = Field(64, gt=0, description="Chains per actor (one shard).")
     chunk_draws: int = Field(256, gt=0, description="Draws per archive chunk (one commit).")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when the Ray cluster has GPUs, else the CPU.")
     num_gpus: float = Field(1.0, gt=0, le=1, description="GPU fraction per actor on GPU clusters.")
     max_restarts: int = Field(3, ge=0, description="Actor restarts after a crash.")
     storage_options: dict[str, Any] = Field(
@@ -161,8 +163,10 @@ class SweepConfig(_Strict):
     ``"model"`` with whole tables as values.
     """
 
-    grid: dict[str, list] = {}
-    zip: dict[str, list] = {}
+    grid: dict[str, list] = Field({}, description="Dotted paths (\"rule.lr\", or rule / model "
+                                  "with whole tables) to lists: every combination is a run.")
+    zip: dict[str, list] = Field({}, description="Dotted paths to lists of one length, taken "
+                                 "in lock-step.")
 
     @field_validator("grid", "zip")
     @classmethod
@@ -193,18 +197,18 @@ class SweepConfig(_Strict):
 class JobConfig(_Strict):
     """A whole job: one model, one rule, run settings, and optionally a sweep over any of them."""
 
-    name: str = "job"
+    name: str = Field("job", description="The job's name.")
     claim: str | None = Field(
-        None, description="Claim (configs/seeds/README.md) this job tests; the report adds "
+        None, description="Claim (docs/claims.md) this job tests; the report adds "
         "its verdict section. "
         "Claims are an analysis concept: the CLI checks the name against "
         "sgdthermo.analysis.claims.CLAIMS before Ray starts.")
     seed: int = Field(0, ge=0, description="Root seed; every shard's generator derives from it.")
-    model: ModelConfig
-    rule: RuleConfig
-    run: RunConfig = RunConfig()
-    cluster: ClusterConfig = ClusterConfig()
-    sweep: SweepConfig = SweepConfig()
+    model: ModelConfig = Field(description="The loss: one table per kind (below).")
+    rule: RuleConfig = Field(description="The update rule: one table per kind (below).")
+    run: RunConfig = Field(RunConfig(), description="Chains, draws and what is recorded.")
+    cluster: ClusterConfig = Field(ClusterConfig(), description="Shards, chunks and devices.")
+    sweep: SweepConfig = Field(SweepConfig(), description="Runs over values of any field.")
 
 
 class RunSpec(_Strict):

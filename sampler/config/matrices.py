@@ -22,8 +22,8 @@ class Spectrum(_Strict):
     spectrum: Literal["geometric", "linear"] = Field(
         "geometric", description="geometric: log-spaced values; linear: evenly spaced.")
     d: int = Field(gt=0, description="Number of coordinates D.")
-    first: PositiveFloat
-    last: PositiveFloat
+    first: PositiveFloat = Field(description="The first diagonal value.")
+    last: PositiveFloat = Field(description="The last diagonal value.")
 
     def values(self) -> np.ndarray:
         """The D diagonal values."""

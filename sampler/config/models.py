@@ -118,9 +118,9 @@ class MeanConfig(_Model):
     kind: Literal["mean"] = "mean"
     values: list[float] | None = Field(None, description="The dataset y; overrides n/loc/scale.")
     n: int = Field(100, gt=1, description="Synthetic dataset size.")
-    loc: float = 0.0
-    scale: PositiveFloat = 1.0
-    seed: int = 0
+    loc: float = Field(0.0, description="Mean of the drawn values.")
+    scale: PositiveFloat = Field(1.0, description="Standard deviation of the drawn values.")
+    seed: int = Field(0, description="Seed of the drawn values.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
@@ -134,7 +134,8 @@ class LinearRegressionConfig(_Model):
     """Least squares ``½(xᵀθ − y)²`` on synthetic anisotropic data or a user's file."""
 
     kind: Literal["linear_regression"] = "linear_regression"
-    data: DataConfig = DataConfig()
+    data: DataConfig = Field(DataConfig(), description="The dataset: a file, scikit-learn's "
+                             "diabetes or synthetic data ([model.data]).")
     l2: float = Field(0.0, ge=0, description="Ridge term (l2/2)‖θ‖² on every example.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
@@ -148,7 +149,8 @@ class LogisticRegressionConfig(_Model):
     """Binary logistic regression on synthetic anisotropic data or a user's file (y in {0,1})."""
 
     kind: Literal["logistic_regression"] = "logistic_regression"
-    data: DataConfig = DataConfig()
+    data: DataConfig = Field(DataConfig(), description="The dataset: a file, scikit-learn's "
+                             "diabetes or synthetic data ([model.data]).")
     l2: float = Field(1e-3, ge=0, description="Ridge term; keeps the minimum finite.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
@@ -162,7 +164,7 @@ class LogisticRegressionConfig(_Model):
 class _DigitsNetwork(_Model):
     """A classifier on scikit-learn's digits (ships with scikit-learn, nothing downloaded)."""
 
-    l2: float = Field(1e-4, ge=0)
+    l2: float = Field(1e-4, ge=0, description="Ridge (l2/2)‖θ‖² added to the loss.")
     n: int | None = Field(None, gt=0, description="Use only the first n examples.")
 
     def _digits(self, dtype: torch.dtype,
@@ -175,8 +177,10 @@ class MLPConfig(_DigitsNetwork):
     """MLP classifier on the digits (``hidden`` widths, 10 classes)."""
 
     kind: Literal["mlp"] = "mlp"
-    hidden: list[Annotated[int, Field(gt=0)]] = [16]
-    activation: Literal["tanh", "relu"] = "tanh"
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(
+        [16], description="Hidden-layer widths ([384, 256]: 126 090 parameters).")
+    activation: Literal["tanh", "relu"] = Field("tanh", description="Activation between "
+                                                "layers.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:
@@ -189,9 +193,13 @@ class CNNConfig(_DigitsNetwork):
     """Convolutional classifier on the 8 × 8 digits (3×3 convolutions, then dense layers)."""
 
     kind: Literal["cnn"] = "cnn"
-    channels: list[Annotated[int, Field(gt=0)]] = Field([8, 16], min_length=1)
-    hidden: list[Annotated[int, Field(gt=0)]] = [32]
-    activation: Literal["tanh", "relu"] = "relu"
+    channels: list[Annotated[int, Field(gt=0)]] = Field(
+        [8, 16], min_length=1, description="Output channels of each 3×3 convolution "
+        "(padding 1).")
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(
+        [32], description="Widths of the dense layers after the convolutions.")
+    activation: Literal["tanh", "relu"] = Field("relu", description="Activation after every "
+                                                "layer but the last.")
 
     def build_loss(self, batch_size: int, dtype: torch.dtype,
                    device: str | torch.device) -> Model:

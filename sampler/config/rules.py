@@ -9,15 +9,16 @@ from pydantic import Field
 
 from .. import rules
 from ..rules import UpdateRule
-from .base import PositiveFloat, _Strict, kinds
+from .base import LearningRate, PositiveFloat, _Strict, kinds
 
 
 class ScheduleConfig(_Strict):
     """Step multiplier s(t): constant, 1/(1 + t/t0), or (1 + t/t0)^(−power)."""
 
     kind: Literal["constant", "inverse", "power"] = "constant"
-    t0: PositiveFloat = 100.0
-    power: float = Field(1.0, gt=0, le=1)
+    t0: PositiveFloat = Field(100.0, description="Time scale t0 of the decay (steps).")
+    power: float = Field(1.0, gt=0, le=1, description="Exponent of the power schedule "
+                         "(1 + t/t0)^(−power), in (0, 1] so that Σ η_t = ∞.")
 
 
 class _Rule(_Strict):
@@ -66,7 +67,7 @@ class SGDConfig(_Rule):
     """Plain SGD ``θ ← θ − η g``."""
 
     kind: Literal["sgd"] = "sgd"
-    lr: PositiveFloat
+    lr: LearningRate
     weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
                                 "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
 
@@ -75,7 +76,7 @@ class SGLDConfig(_Rule):
     """Stochastic gradient Langevin dynamics ``θ ← θ − ηg + √(2ηT)ξ`` (Welling & Teh 2011)."""
 
     kind: Literal["sgld"] = "sgld"
-    lr: PositiveFloat
+    lr: LearningRate
     temperature: float = Field(..., ge=0, description="T of the target exp(−L/T) (1/N: the "
                                "Bayesian posterior of the mean loss).")
 
@@ -84,9 +85,11 @@ class MomentumConfig(_Rule):
     """PyTorch heavy ball ``b ← μb + (1−d)g; θ ← θ − ηb``."""
 
     kind: Literal["momentum"] = "momentum"
-    lr: PositiveFloat
-    mu: float = Field(0.9, ge=0, lt=1)
-    dampening: float = Field(0.0, ge=0, lt=1)
+    lr: LearningRate
+    mu: float = Field(0.9, ge=0, lt=1, description="Momentum μ (torch.optim.SGD's form: "
+                      "v ← μv + (1 − dampening)g, θ ← θ − ηv).")
+    dampening: float = Field(0.0, ge=0, lt=1, description="Dampening of the gradient "
+                             "added to the velocity, as torch.optim.SGD's.")
     nesterov: bool = Field(False, description="Nesterov momentum, as torch.optim.SGD's "
                            "(needs mu > 0 and dampening = 0).")
     weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
@@ -97,17 +100,19 @@ class MomentumNgConfig(_Rule):
     """The seeds' ``v ← (1 − 1/N_g)v + ηg; θ ← θ − v``."""
 
     kind: Literal["momentum_ng"] = "momentum_ng"
-    lr: PositiveFloat
-    n_g: float = Field(10.0, ge=1)
+    lr: LearningRate
+    n_g: float = Field(10.0, ge=1, description="The seeds' gradient-averaging horizon N_g "
+                       "(momentum μ = 1 − 1/N_g).")
 
 
 class RMSPropConfig(_Rule):
     """PyTorch RMSprop ``s ← αs + (1−α)g²; θ ← θ − ηg/(√s + ε)``."""
 
     kind: Literal["rmsprop"] = "rmsprop"
-    lr: PositiveFloat
-    alpha: float = Field(0.99, ge=0, lt=1)
-    eps: float = Field(1e-8, ge=0)
+    lr: LearningRate
+    alpha: float = Field(0.99, ge=0, lt=1, description="Decay α of the running mean of "
+                         "g² (torch.optim.RMSprop's alpha).")
+    eps: float = Field(1e-8, ge=0, description="ε in η g/(√s + ε).")
     eps_inside_sqrt: bool = Field(False, description="Seeds' form η g/√(s + ε).")
     weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
                                 "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
@@ -117,10 +122,10 @@ class AdamConfig(_Rule):
     """PyTorch Adam with bias correction."""
 
     kind: Literal["adam"] = "adam"
-    lr: PositiveFloat
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, ge=0)
+    lr: LearningRate
+    beta1: float = Field(0.9, ge=0, lt=1, description="Decay β₁ of the first-moment mean.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Decay β₂ of the second-moment mean.")
+    eps: float = Field(1e-8, ge=0, description="ε in η m̂/(√v̂ + ε).")
     weight_decay: float = Field(0.0, ge=0, description="Coupled weight decay λ, as "
                                 "torch.optim's: the gradient is g + λθ (SGD on L + (λ/2)‖θ‖²).")
 
@@ -147,53 +152,58 @@ class PreconditionedConfig(_Rule):
     """Diagonal preconditioning ``η_i = η'/σ_i^p`` from a running per-example variance estimate."""
 
     kind: Literal["preconditioned"] = "preconditioned"
-    lr: PositiveFloat
-    power: Literal[1, 2] = 2
-    decay: float = Field(0.99, ge=0, lt=1)
-    eps: float = Field(1e-12, ge=0)
+    lr: LearningRate
+    power: Literal[1, 2] = Field(2, description="Rate η/σ^power per coordinate: 1 for "
+                                 "η/σ, 2 for η/σ², σ² the running mean of g².")
+    decay: float = Field(0.99, ge=0, lt=1, description="Decay of the running mean of g².")
+    eps: float = Field(1e-12, ge=0, description="ε added to σ^power.")
 
 
 class AdamMinTConfig(_Rule):
     """The seeds' simplified Adam with min(t, N) bias correction."""
 
     kind: Literal["adam_min_t"] = "adam_min_t"
-    lr: PositiveFloat
-    n_g: float = Field(10.0, ge=1)
-    n_s: float = Field(100.0, ge=1)
-    eps: float = Field(1e-8, ge=0)
+    lr: LearningRate
+    n_g: float = Field(10.0, ge=1, description="Horizon N_g of the gradient mean "
+                       "(β₁ = 1 − 1/N_g).")
+    n_s: float = Field(100.0, ge=1, description="Horizon N_s of the squared-gradient mean "
+                       "(β₂ = 1 − 1/N_s); bias correction uses min(t, N).")
+    eps: float = Field(1e-8, ge=0, description="ε in the denominator.")
 
 
 class RMSPropPerExampleConfig(_Rule):
     """RMSProp averaging per-example squared gradients (keeps its rates when B changes)."""
 
     kind: Literal["rmsprop_per_example"] = "rmsprop_per_example"
-    lr: PositiveFloat
-    alpha: float = Field(0.99, ge=0, lt=1)
-    eps: float = Field(1e-8, ge=0)
-    eps_inside_sqrt: bool = True
+    lr: LearningRate
+    alpha: float = Field(0.99, ge=0, lt=1, description="Decay α of the running mean of the "
+                         "per-example g².")
+    eps: float = Field(1e-8, ge=0, description="ε in the denominator.")
+    eps_inside_sqrt: bool = Field(True, description="Seeds' form η g/√(s + ε) (false: "
+                                  "η g/(√s + ε)).")
 
 
 class NormalizedConfig(_Rule):
     """θ ← θ − η ĝ/√(‖ĝ‖²/d + ε)."""
 
     kind: Literal["normalized"] = "normalized"
-    lr: PositiveFloat
-    eps: PositiveFloat = 1e-8
+    lr: LearningRate
+    eps: PositiveFloat = Field(1e-8, description="ε in η ĝ/√(‖ĝ‖²/d + ε).")
 
 
 class MultiplicativeConfig(_Rule):
     """θ_i ← θ_i − η max(ε, |θ_i|) ĝ_i."""
 
     kind: Literal["multiplicative"] = "multiplicative"
-    lr: PositiveFloat
-    eps: PositiveFloat = 1e-2
+    lr: LearningRate
+    eps: PositiveFloat = Field(1e-2, description="Floor ε of the rate η·max(ε, |θ_i|).")
 
 
 class LossProportionalConfig(_Rule):
     """θ ← θ − η L(θ, batch) ĝ."""
 
     kind: Literal["loss_proportional"] = "loss_proportional"
-    lr: PositiveFloat
+    lr: LearningRate
 
 
 class TZConfig(_Rule):
@@ -201,9 +211,11 @@ class TZConfig(_Rule):
 
     kind: Literal["tz"] = "tz"
     k: int = Field(100, ge=1, description="Warm-up steps K.")
-    lambda_b: PositiveFloat = 16.0
-    lambda_eta: PositiveFloat = 0.01
-    eps: PositiveFloat = 1e-12
+    lambda_b: PositiveFloat = Field(16.0, description="The TZ algorithm's batch-size "
+                                    "parameter λ_B.")
+    lambda_eta: PositiveFloat = Field(0.01, description="The TZ algorithm's rate "
+                                      "parameter λ_η.")
+    eps: PositiveFloat = Field(1e-12, description="ε in the per-coordinate rates.")
 
     def hyperparameters(self, batch_size: int) -> dict[str, Any]:
         """TZ's weights depend on the run's batch size too."""

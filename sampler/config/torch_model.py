@@ -89,7 +89,8 @@ class TorchConfig(_Strict):
         "(built under model.seed) plus run.init_scale·N(0, I) per chain.")
     seed: int = Field(0, description="Seed of the one module that fixes the structure, the "
                       "buffers' start and (init = shared) the common start.")
-    data: TorchDataConfig = Field(default_factory=TorchDataConfig)
+    data: TorchDataConfig = Field(default_factory=TorchDataConfig,
+                                  description="The dataset ([model.data]).")
 
     @field_validator("loss")
     @classmethod

@@ -2,7 +2,7 @@
 
 The run is extended block by block (one archive chunk of draws each) at barriers where every shard
 of the run has committed the same blocks, so a decision reads the same data whatever the order in
-which shards finished, and a resumed job makes the same decisions (the README's stationarity
+which shards finished, and a resumed job makes the same decisions (docs/theory.md's stationarity
 identity, Yaida 2019):
 
 * **Burn-in** (``equilibrate``): after each warm-up block, per shard, the two sides of the

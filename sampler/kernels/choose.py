@@ -5,7 +5,8 @@
 as ``"fused"`` does; ``"fused"`` takes ``fused_linear`` where it applies, else as ``"lean"``;
 ``"lean"`` takes ``lean_sgd`` (constant-rate SGD on any dataset model) where it applies, and
 ``"native"`` or ``"lean_native"`` the same with its step as one C pass (``native_lean``, CPU);
-``"step"``, and every case no other path applies to, is the engine's general torch step.
+``"step"``, and every case no other path applies to, is the general torch step
+(``general_step``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..native import unavailable_reason as native_unavailable
 from ..recording import Recording
 from ..rules import UpdateRule
 from .fused_linear import DiagonalLinearKernel
+from .general_step import GeneralStepKernel
 from .lean_sgd import LeanSGDKernel
 from .native_diagonal import NativeDiagonalKernel
 from .native_regression import NativeRegressionKernel
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 KERNELS = ("native", "fused", "lean_native", "lean", "step")
 FusedPath = DiagonalLinearKernel | NativeDiagonalKernel | NativeRegressionKernel
-BlockPath = FusedPath | LeanSGDKernel
+BlockPath = FusedPath | LeanSGDKernel | GeneralStepKernel
 
 
 def default_kernel() -> str:
@@ -35,11 +37,11 @@ def default_kernel() -> str:
 
 
 def choose(kernel: str | None, model: Model, rule: UpdateRule, batch_size: int, sampling: str,
-           record_full_loss: bool, recording: Recording) -> tuple[BlockPath | None, str]:
+           record_full_loss: bool, recording: Recording) -> tuple[BlockPath, str]:
     """The block path for ``kernel`` (``None``: ``default_kernel()``) and the name of what runs.
 
     Returns:
-        ``(path, name)``: ``path`` None and ``name`` ``"step"`` when the general step runs.
+        ``(path, name)``: ``GeneralStepKernel`` and ``"step"`` where no faster path applies.
 
     Raises:
         ValueError: ``kernel`` is not one of ``KERNELS``.
@@ -73,4 +75,4 @@ def choose(kernel: str | None, model: Model, rule: UpdateRule, batch_size: int, 
         lean = LeanSGDKernel.build(model, rule, sampling, recording)
         if lean is not None:
             return lean, "lean"
-    return None, "step"
+    return GeneralStepKernel(), "step"

@@ -254,7 +254,7 @@ class DiagonalLinearKernel:
         """Add the sub-block's fluctuation, stationarity-identity and (kept) virial sums.
 
         The identity sums are ``Σθ⊙pg, Σpg, ½Σpg²`` with ``pg = Λ⊙src``; the virial sums
-        ``Σθ, Σθ⊙g, Σg`` (``engine.VirialWindow``).
+        ``Σθ, Σθ⊙g, Σg`` (``general_step.VirialWindow``).
 
         ``src`` is ``g`` for SGD and the new buffer ``b'`` for heavy ball (zero where a step was
         not taken). The rule's fluctuation term is elementwise (constant-rate rules only, see

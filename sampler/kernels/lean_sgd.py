@@ -17,7 +17,7 @@ never concatenated) and adds ``g⊙g`` (and θ) to a window: three or four passe
 ``[C, D]`` allocated per step. The two forms of Σg and Σθ⊙g differ only by the update's
 rounding, ``Σ_t θ_t r_t / η`` with ``|r_t| ≤ ε|θ_t|``, far below their Monte Carlo error. The
 chains agree with the general step's to rounding (the fused update rounds once, ``θ + (−η·g)``
-twice: ``tests/test_lean_sgd.py``). Runs are written with the kernel name ``"lean"`` so that an
+twice: ``tests/sampler/test_lean_sgd.py``). Runs are written with the kernel name ``"lean"`` so that an
 archive is always continued by the path that wrote it.
 """
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..models import Model
 
-WINDOW = 64  # steps summed in θ's dtype before the float64 totals (engine.SumWindow)
+WINDOW = 64  # steps summed in θ's dtype before the float64 totals (general_step.SumWindow)
 
 
 class LeanSGDKernel:

@@ -284,7 +284,8 @@ class DatasetModel(Model):
         """``Σ_b (∇ℓ_b − g_B)² / (B − 1)`` for B ≥ 2 (unbiased for Σ_1,ii(θ)).
 
         With B = 1 there is no within-batch spread; the estimate is then ``g_B²``, unbiased for
-        ``Σ_1,ii(θ) + (∂_iL)²``, which near stationarity is ``Σ_1,ii`` up to O(η) (README identity O1).
+        ``Σ_1,ii(θ) + (∂_iL)²``, which near stationarity is ``Σ_1,ii`` up to O(η)
+        (docs/theory.md identity O1).
         """
         mean, mean_sq = self.example_moments(theta, batch)
         b = indices_of(batch).shape[1]

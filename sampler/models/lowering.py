@@ -5,7 +5,7 @@ tensor. For the built-in ``mlp`` and ``cnn`` kinds it comes from one reverse pas
 hand-batched forward (batched matmuls, grouped convolutions over the chains); a ``torch``-kind
 module gets it from ``vmap(grad(functional_call))``. θ's layout is the same
 (``named_parameters()`` order is the built-in order), so both forms give the same chains to
-rounding (``tests/test_torch_builtin.py``), and the faster one is taken (``FASTER``). Measured
+rounding (``tests/sampler/test_torch_builtin.py``), and the faster one is taken (``FASTER``). Measured
 on the momentum step, float32, one thread, 16 and 64 chains (``benchmarks/RESULTS.md``): the
 conv net lowered runs 1.02–1.07× the ``vmap`` form, the MLP 0.94–0.97×, so conv nets are
 lowered and MLPs keep ``vmap``. The lean SGD path always keeps ``vmap`` (as fast or faster).

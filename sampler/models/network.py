@@ -124,7 +124,7 @@ class Network(DatasetModel):
         The lean path's gradient (``kernels.lean_sgd``): torch.func's ensembling form, measured
         faster on CPU than the one reverse pass through the batched forward that
         ``minibatch_grad`` takes (the general step keeps that one, so archives it wrote resume
-        bitwise). Equal to it to rounding (``tests/test_lean_sgd.py``).
+        bitwise). Equal to it to rounding (``tests/sampler/test_lean_sgd.py``).
         """
         idx = indices_of(batch)
         xb, yb = gather_rows(self.x, idx), gather_rows(self.y, idx)

@@ -65,7 +65,7 @@ class Quadratic(Model):
 
     A minibatch of size B therefore has gradient ``g_B = Hθ + ξ``, ``ξ ~ N(0, Σ/B)``, and loss
     ``L(θ) + ξᵀθ``. The noise is additive and exactly known, which makes the stationary law of
-    every constant-rate linear rule an exact discrete Lyapunov solution (README, law L).
+    every constant-rate linear rule an exact discrete Lyapunov solution (docs/theory.md, law L).
 
     Args:
         hessian: ``H``: ``[D, D]`` symmetric positive definite, or its diagonal ``[D]``.

@@ -32,7 +32,7 @@ def rmsprop(lr: float, alpha: float = 0.99, eps: float = 1e-8,
     ``s_t = α s_{t−1} + (1−α) g_t²`` (``s_0 = 0``);
     ``θ_{t+1} = θ_t − η g_t / (√s_t + ε)``, or ``η g_t / √(s_t + ε)`` with ``eps_inside_sqrt``
     (the seeds' form). The per-coordinate rate ``η_i = η/(√s_i + ε)`` tends to ``η/σ_i`` when the
-    noise dominates, so ``T_i ≈ η σ_i / 2`` (README, exact laws): not Gibbs unless
+    noise dominates, so ``T_i ≈ η σ_i / 2`` (docs/theory.md, exact laws): not Gibbs unless
     all σ_i are equal.
 
     Fluctuation term: ``(η_i/2) g_i²`` with the current ``η_i``.

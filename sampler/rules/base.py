@@ -5,8 +5,8 @@ A rule is built by a factory that validates its hyperparameters and returns an `
 * ``init(params) -> state``: a NamedTuple of tensors, each with a leading chain dimension;
 * ``update(grad, state, params, step) -> (delta, state)``: the parameter increment, ``θ ← θ + δ``;
 * ``fluctuation(grad, state) -> [C, D]``: the per-step term whose stationary mean is the
-  fluctuation-side temperature of README identity O3, evaluated on the state *after* the update. For a
-  rule with diagonal rates ``η_i`` and search direction ``u`` (``δ = −η ⊙ u``) it is
+  fluctuation-side temperature of docs/theory.md identity O3, evaluated on the state *after*
+  the update. For a rule with diagonal rates ``η_i`` and search direction ``u`` (``δ = −η ⊙ u``) it is
   ``(η_i/2)·κ·u_i²`` with ``κ = 1`` for plain directions and ``κ = (1+μ)/(1−d)`` for a PyTorch
   momentum buffer (Yaida 2019, App. A).
 

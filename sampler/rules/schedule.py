@@ -2,7 +2,7 @@
 
 ``δ_t = s(t) · δ_t^{rule}`` (PyTorch LR-scheduler semantics: the rule's lr is scaled). Schedules
 other than ``constant`` satisfy the classical convergence conditions ``η_t → 0`` and
-``Σ_t η_t = ∞`` (Robbins & Monro 1951; claim 11 of configs/seeds/README.md):
+``Σ_t η_t = ∞`` (Robbins & Monro 1951; claim 11 of docs/claims.md):
 
 * ``inverse``: ``s(t) = 1/(1 + t/t₀)``;
 * ``power``:   ``s(t) = (1 + t/t₀)^(−p)``, ``0 < p ≤ 1`` (``Σ η_t² < ∞`` too when ``p > ½``).

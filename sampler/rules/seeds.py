@@ -1,6 +1,6 @@
 """The seeds' unusual rules: simplified Adam, per-example RMSProp, and three adaptive updates.
 
-Sources: the claims of configs/seeds/README.md (RMSProp's batch scaling, claim 16; the
+Sources: the claims of docs/claims.md (RMSProp's batch scaling, claim 16; the
 normalised, multiplicative and loss-proportional updates, claim 7).
 """
 
@@ -65,7 +65,7 @@ def adam_min_t(lr: float, n_g: float = 10.0, n_s: float = 100.0, eps: float = 1e
 
 def rmsprop_per_example(lr: float, alpha: float = 0.99, eps: float = 1e-8,
                         eps_inside_sqrt: bool = True) -> UpdateRule:
-    """RMSProp on per-example squared gradients (configs/seeds/README.md).
+    """RMSProp on per-example squared gradients (docs/claims.md).
 
     ``s_t = α s_{t−1} + (1−α) (1/B) Σ_b g_{b,i}²``; ``θ_{t+1} = θ_t − η g_B/√(s_t + ε)``.
     Standard RMSProp averages ``g_B²``, whose mean ``μ_i² + σ_i²/B`` shrinks with B; this one

@@ -22,7 +22,7 @@ from .base import (
 def sgd(lr: float) -> UpdateRule:
     """Plain SGD, ``θ_{t+1} = θ_t − η g_B``.
 
-    Fluctuation term (README identity O3): ``T_i = (η/2) E[(g_B)_i²]``.
+    Fluctuation term (docs/theory.md identity O3): ``T_i = (η/2) E[(g_B)_i²]``.
 
     Args:
         lr: Learning rate η > 0.

@@ -1,4 +1,4 @@
-"""The seeds' second-order "TZ" algorithm (configs/seeds/README.md)."""
+"""The seeds' second-order "TZ" algorithm (docs/claims.md)."""
 
 from __future__ import annotations
 
