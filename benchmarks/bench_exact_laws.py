@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 import torch
+from sgdthermo.analysis.calibration.exact_law import LOGISTIC_2D
 from sgdthermo.analysis.theory import one_d as exact_law
 from sgdthermo.analysis.theory import two_d as exact_law_2d
-from sgdthermo.analysis.calibration.exact_law import LOGISTIC_2D
 from sgdthermo.sampler.config import LogisticRegressionConfig, MeanConfig
 
 
