@@ -15,8 +15,11 @@ import numpy as np
 
 from ..sampler.optimum import optimum
 from .diagnostics.mixing import Convergence, Thresholds, judge
+from .diagnostics.nested_rhat import nested_record
 from .diagnostics.run_diagnostics import diagnostics, worst
 from .diagnostics.until import until_record
+from .landscape.displacement import displacement
+from .landscape.fdr import layer_fdr
 from .law.comparison import TheoryComparison, compare
 from .law.current import MAX_COORDS, Current, probability_current
 from .law.epoch_phases import EpochComparison, epoch_comparison
@@ -53,6 +56,9 @@ class Estimates:
     exact_law_2d: dict[str, Any] | None = None  # 2-D GLM, SGD, B = 1 (``exact_comparison_2d``)
     convergence: Convergence | None = None  # None only for records built by hand
     layers: list[dict[str, Any]] | None = None  # one row per layer (``layers.layer_summary``)
+    displacement: dict[str, Any] | None = None  # MSD against lag (``landscape.displacement``)
+    fdr: dict[str, Any] | None = None  # per-layer fluctuation–dissipation (``landscape.fdr``)
+    nested_r_hat: dict[str, Any] | None = None  # superchains (``diagnostics.nested_rhat``)
 
 
 @dataclass
@@ -136,7 +142,9 @@ class RunAnalysis(RunData):
                     "current": e.current.as_dict() if e.current else None,
                     "epoch": e.epoch.as_dict() if e.epoch else None,
                     "exact_law": e.exact_law.as_dict() if e.exact_law else None,
-                    "exact_law_2d": e.exact_law_2d, "layers": e.layers})
+                    "exact_law_2d": e.exact_law_2d, "layers": e.layers,
+                    "displacement": e.displacement, "fdr": e.fdr,
+                    "nested_r_hat": e.nested_r_hat})
         if not self.converged and e.convergence is not None:
             for key in STATIONARY_RECORDS:  # measured, but not judged
                 if out[key] is not None:
@@ -221,9 +229,11 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
             exact_2d = None if run.model.dim != 2 else exact_comparison_2d(
                 lead, run.model, run.rule, run.spec.run.batch_size, run.spec.run.sampling,
                 lambda: np.asarray(optimum(run.model), dtype=float))
-        layers = layer_summary(run, diag, temps, slowest_recorded_time(diag))
+        tau = slowest_recorded_time(diag)
+        layers = layer_summary(run, diag, temps, tau)
         estimates = Estimates(diag, extremes, samples, temps, gibbs, comparison, current,
-                              epoch, exact, exact_2d, convergence, layers)
+                              epoch, exact, exact_2d, convergence, layers, displacement(run),
+                              layer_fdr(run, samples, tau), nested_record(run))
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

@@ -70,8 +70,8 @@ class Engine:
              start: Tensor | None = None) -> ChainState:
         """Initial state: fresh rule state, nothing diverged.
 
-        ``θ₀`` comes from the generator, or is ``start [D]`` for every chain; the generator is
-        advanced the same way in both cases.
+        ``θ₀`` comes from the generator, or is ``start`` (``[D]`` for every chain, or ``[C, D]``
+        one row per chain); the generator is advanced the same way in all cases.
         """
         params = self.model.init_params(generator, self.c, init_scale)
         if start is not None:

@@ -122,7 +122,27 @@ class ShardRunner:
     def _start(self) -> tuple[int, ChainState]:
         """The shard's initial state (the generator must be freshly seeded)."""
         start = optimum(self.engine.model) if self.spec.run.init == "optimum" else None
+        if self.spec.run.superchains is not None:
+            start = self._superchain_starts()
         return 0, self.engine.init(self.generator, self.spec.run.init_scale, start)
+
+    def _superchain_starts(self) -> torch.Tensor:
+        """θ₀ of this shard's chains ``[c, D]``: one draw per superchain, shared by its chains.
+
+        Each superchain's point comes from a generator of its own (job seed, stream,
+        superchain), so it does not depend on how the chains are split into shards.
+        """
+        run = self.spec.run
+        assert run.superchains is not None
+        size = run.chains // run.superchains
+        stream = run.stream if run.stream is not None else self.run_index
+        points = {}
+        for k in sorted({c // size for c in range(self.lo, self.hi)}):
+            seed = np.random.SeedSequence([self.store.job.seed, stream, k, 1])
+            gen = torch.Generator(self.device).manual_seed(
+                int(seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+            points[k] = self.engine.model.init_params(gen, 1, run.init_scale)[0]
+        return torch.stack([points[c // size] for c in range(self.lo, self.hi)])
 
     def _restore(self) -> tuple[int, ChainState]:
         if not self.store.slot_intact(self.shard):

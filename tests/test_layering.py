@@ -53,11 +53,12 @@ ANALYSIS_ROOMS = {  # a room of analysis → the other rooms it may import (its 
     "diagnostics": DOOR,
     "law": {"theory", "diagnostics"} | DOOR,
     "calibration": {"theory", "diagnostics", "law"},
+    "landscape": {"theory", "diagnostics", "law"} | DOOR,
     "claims": {"theory", "diagnostics", "law", "record"} | DOOR,
-    "render": {"theory", "diagnostics", "law", "claims", "record", "analyze"} | DOOR,
+    "render": {"theory", "diagnostics", "law", "landscape", "claims", "record", "analyze"} | DOOR,
     "reader": {"flat_layers"},
     "flat_layers": set(),
-    "record": {"theory", "diagnostics", "law"} | DOOR,
+    "record": {"theory", "diagnostics", "law", "landscape"} | DOOR,
     "analyze": {"diagnostics", "claims", "record"} | DOOR,
 }
 

@@ -18,6 +18,7 @@ from ..law.comparison import measured_position
 from ..law.exact_comparison import exact_sentence, shape_words
 from ..law.exact_comparison_2d import exact_sentence_2d
 from ..record import RunAnalysis
+from .landscape_html import landscape_section
 from .plots import temperature_bars, trace_and_rank
 from .report_html import (
     converged_cell,
@@ -97,6 +98,7 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
         ["quantity", "mean", "sd", "MCSE", "R-hat", "ESS bulk", "ESS tail"], rows) + shown)
     if r.get("layers"):
         out.append(layers_section(r["layers"]))
+    out.append(landscape_section(r, run.spec.run.thin))
     tp, th = r["temperature"], r["theory"]
     out.append(f"<h3>Temperatures (O3)</h3><p>{stationarity(tp)}</p>")
     fl = "T fluctuation" if tp["fluctuation_exact"] else "T fluctuation (approx.)"

@@ -100,6 +100,36 @@ def _layers(r: dict[str, Any], width: int, max_rows: int = 40) -> list[Table]:
                       rows, width)
 
 
+def _landscape(r: dict[str, Any], width: int) -> list[Table]:
+    """Diffusion and dissipation, per layer and overall (``landscape``)."""
+    disp, fdr = r.get("displacement") or {}, r.get("fdr") or {}
+    by_name = {row["name"]: row for row in disp.get("layers", [])}
+    by_name["all"] = disp.get("overall", {})
+    fdr_rows = [*fdr.get("layers", []), {**fdr.get("overall", {}), "name": "all"}]
+    head = ["layer", "MSD exponent", "± SE", "late", "± SE", "plateau", "FDR ratio", "± SE", "z"]
+    rows = []
+    for f in fdr_rows:
+        d = by_name.get(f["name"], {})
+        rows.append([f["name"], _num(d.get("exponent"), ".3f"), _num(d.get("exponent_se"), ".2g"),
+                     _num(d.get("exponent_late"), ".3f"), _num(d.get("exponent_late_se"), ".2g"),
+                     _num(d.get("plateau_ratio"), ".3f"), _num(f.get("ratio"), ".4g"),
+                     _num(f.get("ratio_se"), ".2g"), _num(f.get("z"), ".2f")])
+    lags = disp.get("lags") or [0]
+    return fit_tables(f"run {r['run']} ({r['label']}): diffusion over lags {lags[0]}–{lags[-1]} "
+                      f"draws, fluctuation–dissipation (O_L/O_R)", head, rows, width)
+
+
+def nested_sentence(nr: dict[str, Any]) -> str:
+    """Nested R-hat in one line: the largest overall and per layer."""
+    head = (f"Nested R-hat ({nr['superchains_used']} of {nr['superchains']} superchains of "
+            f"{nr['chains_per_superchain']} chains): ")
+    if nr.get("max") is None:
+        return head + nr.get("reason", "not defined (no coordinate moves)") + "."
+    layers = "; ".join(f"{row['name']} {_num(row['max'], '.4f')}" for row in nr.get("layers", []))
+    return head + f"max {_num(nr['max'], '.4f')}" + (f" (per layer: {layers})." if layers
+                                                       else ".")
+
+
 def check_sentence(tp: dict[str, Any]) -> str:
     """The exact stationarity identity: which one, whether it passed, and its p-value."""
     what = {"O3": "O3 (virial = fluctuation temperature, exact for this rule)",
@@ -162,6 +192,11 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
             for table in (_layers(r, console.width) if r.get("layers")
                           else _coordinates(r, console.width)):
                 console.print(table)
+            if r.get("fdr"):
+                for table in _landscape(r, console.width):
+                    console.print(table)
+            if r.get("nested_r_hat"):
+                console.print(nested_sentence(r["nested_r_hat"]), highlight=False)
             late = convergence_sentence(r)
             if late:
                 console.print(late, highlight=False)

@@ -87,6 +87,10 @@ class RunConfig(_Strict):
     init_scale: float = Field(1.0, ge=0, description="θ₀ = init_scale·N(0, I) (MLP: Glorot).")
     init: Literal["random", "optimum"] = Field(
         "random", description="optimum: start every chain at θ* from full-batch L-BFGS.")
+    superchains: int | None = Field(
+        None, ge=2, description="Start the chains in this many groups, each from one point "
+        "(superchains: chain c is in group c // (chains/superchains)), for nested R-hat "
+        "(Margossian et al. 2024). Must divide run.chains; none: every chain its own start.")
     keep_warmup: bool = Field(False, description="Record burn-in draws in warmup_posterior.")
     record: RecordConfig = Field(
         default_factory=RecordConfig, description="What each draw records (default: all of θ).")
@@ -114,6 +118,12 @@ class RunConfig(_Strict):
         if self.until is not None and self.until.r_hat is not None and self.chains < 2:
             raise ValueError(f"run.until.r_hat needs at least 2 chains (run.chains), "
                              f"got {self.chains}")
+        if self.superchains is not None and self.chains % self.superchains:
+            raise ValueError(f"run.superchains must divide run.chains ({self.chains}), "
+                             f"got {self.superchains}")
+        if self.superchains is not None and self.init == "optimum":
+            raise ValueError("run.superchains: every chain starts at θ* with init = optimum; "
+                             "use init = random for superchains")
         if self.until is not None and self.until.max_draws < self.draws:
             raise ValueError(f"run.until.max_draws must be at least run.draws ({self.draws}), "
                              f"got {self.until.max_draws}")

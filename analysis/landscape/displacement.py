@@ -1,0 +1,135 @@
+"""Displacement against lag: does θ diffuse like t, like t^c, or settle (Kunin et al. 2021)?
+
+The mean squared displacement over a lag of k draws, per chain,
+
+    MSD_c(k) = (1/n_k) Σ_t ‖θ_{c,t+k} − θ_{c,t}‖²     (summed over a layer's coordinates),
+
+averaged over chains, at lags spaced geometrically from 1 to a quarter of the draws. Its growth
+exponent is the least-squares slope of ``log MSD`` on ``log k``: 1 for free diffusion (a flat
+direction: ``MSD = 2Dk``), 0 for a chain that has settled in a basin (an Ornstein–Uhlenbeck
+coordinate: ``MSD → 2 Var θ`` once k passes its correlation time), between them for anomalous
+diffusion. The late exponent is the same slope over the longer half of the lags (in log lag):
+≈ 0 once a settled chain has saturated, still 1 for free diffusion. Their standard errors are
+the jackknife over chains (each leave-one-chain-out fit). The plateau ratio
+``MSD(k_max)/(2 Σ Var θ)`` compares the longest lag with a settled chain's limit: ≈ 1 when
+saturated, ≈ 3/4 for a random walk (whose within-chain variance grows with the run).
+Streamed over the recorded coordinates, a block at a time (each draw read once); lags are in
+draws, so in steps multiply by ``run.thin``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..diagnostics.blocks import columns
+from ..reader import RunData
+
+N_LAGS = 16
+BLOCK = 1024  # coordinates per read: a column of C × n × 1024 draws
+
+
+def lags_for(n: int, n_lags: int = N_LAGS) -> np.ndarray:
+    """Geometric lags ``1 … n//4`` in draws (distinct integers; empty when ``n < 8``)."""
+    top = n // 4
+    if top < 2:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.round(np.geomspace(1, top, n_lags)).astype(np.int64))
+
+
+def chain_sums(x: np.ndarray, lags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per chain: ``Σ_coords MSD_c(k)`` at each lag ``[C, K]`` and ``Σ_coords Var_c θ`` ``[C]``.
+
+    Args:
+        x: Draws ``[C, n, d]`` of d coordinates.
+        lags: Lags in draws.
+    """
+    msd = np.stack([np.mean(np.sum((x[:, k:] - x[:, :-k]) ** 2, axis=-1), axis=1)
+                    for k in lags], axis=1) if len(lags) else np.zeros((x.shape[0], 0))
+    return msd, np.sum(np.var(x, axis=1), axis=-1)
+
+
+def fit(msd: np.ndarray, var: np.ndarray, lags: np.ndarray, n: int = 1) -> dict[str, Any]:
+    """Exponent, its jackknife SE over chains, and the plateau ratio, from per-chain sums.
+
+    Args:
+        msd: ``[C, K]`` per-chain MSD at each lag (summed over coordinates).
+        var: ``[C]`` per-chain variance (summed over coordinates).
+        lags: ``[K]`` lags.
+        n: How many coordinates the sums cover.
+
+    A layer with no recorded coordinate, or whose coordinates never move (MSD 0 at every lag),
+    has no exponent: NaN, with the reason.
+    """
+    mean = msd.mean(axis=0)
+    out: dict[str, Any] = {"msd": mean.tolist()}
+    reason = ("fewer than 8 draws" if len(lags) < 2 else "no recorded coordinate" if n == 0
+              else "the coordinates never move" if not np.all(mean > 0)
+              else "non-finite draws" if not np.all(np.isfinite(mean)) else None)
+    if reason is not None:
+        nan = float("nan")
+        return {**out, "exponent": nan, "exponent_se": nan, "exponent_late": nan,
+                "exponent_late_se": nan, "plateau_ratio": nan, "reason": reason}
+    late = np.log(lags) >= np.log(lags).mean()
+    exponent, exponent_se = _jackknife(msd, lags, np.ones(len(lags), dtype=bool))
+    late_exp, late_se = _jackknife(msd, lags, late)
+    plateau = float(mean[-1] / (2 * var.mean())) if var.mean() > 0 else float("nan")
+    return {**out, "exponent": exponent, "exponent_se": exponent_se, "exponent_late": late_exp,
+            "exponent_late_se": late_se, "plateau_ratio": plateau}
+
+
+def _jackknife(msd: np.ndarray, lags: np.ndarray, use: np.ndarray) -> tuple[float, float]:
+    """The log–log slope over the lags ``use`` picks, and its jackknife SE over chains."""
+    x = np.log(lags[use])
+    slope = _slope(x, np.log(msd.mean(axis=0)[use]))
+    c = msd.shape[0]
+    if c < 2 or use.sum() < 2:
+        return slope, float("nan")
+    rest = (msd.sum(axis=0) - msd)[:, use] / (c - 1)  # leave-one-chain-out means
+    loo = np.array([_slope(x, np.log(r)) for r in rest if np.all(r > 0)])
+    if len(loo) < 2:
+        return slope, float("nan")
+    return slope, float(np.sqrt((len(loo) - 1) / len(loo) * np.sum((loo - loo.mean()) ** 2)))
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    xc = x - x.mean()
+    return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
+
+
+def displacement(run: RunData) -> dict[str, Any] | None:
+    """``runs[i].displacement``: lags, then the fit overall and per layer (module docstring).
+
+    Over the recorded coordinates of the non-diverged chains; ``None`` when fewer than two
+    chains are left or fewer than 8 draws are committed.
+    """
+    keep = ~run.diverged_chains()
+    lags = lags_for(run.draws)
+    if keep.sum() < 1 or len(lags) < 2:
+        return None
+    theta = run.posterior()["theta"]
+    coords = (np.arange(theta.shape[-1]) if run.recorded_coords is None
+              else np.asarray(run.recorded_coords))
+    layers = run.layers()
+    owner = np.zeros(len(coords), dtype=np.int64)
+    for j, (_, _, where) in enumerate(layers):
+        owner[(coords >= where.start) & (coords < where.stop)] = j
+    n_layers = max(len(layers), 1)
+    msd = np.zeros((n_layers, int(keep.sum()), len(lags)))
+    var = np.zeros((n_layers, int(keep.sum())))
+    for lo, column in columns(theta, BLOCK, keep):
+        x = np.asarray(column, dtype=float)
+        for j in np.unique(owner[lo:lo + x.shape[-1]]):
+            part = x[..., owner[lo:lo + x.shape[-1]] == j]
+            m, v = chain_sums(part, lags)
+            msd[j] += m
+            var[j] += v
+    counts = np.bincount(owner, minlength=n_layers)
+    out: dict[str, Any] = {"lags": lags.tolist(), "lag_unit": "draws",
+                           "overall": fit(msd.sum(axis=0), var.sum(axis=0), lags, len(coords))}
+    if len(layers) > 1:
+        out["layers"] = [{"name": name, "coords": int(counts[j]),
+                          **fit(msd[j], var[j], lags, int(counts[j]))}
+                         for j, (name, _, _) in enumerate(layers)]
+    return out
