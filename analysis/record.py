@@ -18,6 +18,7 @@ from .diagnostics.mixing import Convergence, Thresholds, judge
 from .diagnostics.nested_rhat import nested_record
 from .diagnostics.run_diagnostics import diagnostics, worst
 from .diagnostics.until import until_record
+from .landscape.curvature import curvature
 from .landscape.displacement import displacement
 from .landscape.fdr import layer_fdr
 from .law.comparison import TheoryComparison, compare
@@ -59,6 +60,7 @@ class Estimates:
     displacement: dict[str, Any] | None = None  # MSD against lag (``landscape.displacement``)
     fdr: dict[str, Any] | None = None  # per-layer fluctuation–dissipation (``landscape.fdr``)
     nested_r_hat: dict[str, Any] | None = None  # superchains (``diagnostics.nested_rhat``)
+    curvature: dict[str, Any] | None = None  # top-k Hessian directions (``landscape.curvature``)
 
 
 @dataclass
@@ -144,7 +146,7 @@ class RunAnalysis(RunData):
                     "exact_law": e.exact_law.as_dict() if e.exact_law else None,
                     "exact_law_2d": e.exact_law_2d, "layers": e.layers,
                     "displacement": e.displacement, "fdr": e.fdr,
-                    "nested_r_hat": e.nested_r_hat})
+                    "nested_r_hat": e.nested_r_hat, "curvature": e.curvature})
         if not self.converged and e.convergence is not None:
             for key in STATIONARY_RECORDS:  # measured, but not judged
                 if out[key] is not None:
@@ -194,8 +196,12 @@ def withheld(gibbs: GibbsResult, convergence: Convergence) -> GibbsResult:
                    "stationary draws")
 
 
-def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalysis:
+def analyze_run(run: RunData, thresholds: Thresholds | None = None, top_k: int = 0,
+                curvature_at: str = "mean") -> RunAnalysis:
     """Everything ``sgdthermo analyze`` reports for one run, computed once.
+
+    ``top_k``: also the K sharpest Hessian directions at ``curvature_at`` (``"mean"`` or
+    ``"optimum"``) and the temperatures along them (``landscape.curvature``).
 
     ``thresholds`` sets what "converged" means (``mixing.Thresholds``; R-hat ≤ 1.01 and bulk
     and tail ESS ≥ 400 by default): a run that fails keeps its numbers, and every verdict that
@@ -233,7 +239,9 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None) -> RunAnalys
         layers = layer_summary(run, diag, temps, tau)
         estimates = Estimates(diag, extremes, samples, temps, gibbs, comparison, current,
                               epoch, exact, exact_2d, convergence, layers, displacement(run),
-                              layer_fdr(run, samples, tau), nested_record(run))
+                              layer_fdr(run, samples, tau), nested_record(run),
+                              curvature(run, samples, top_k, curvature_at, theory)
+                              if top_k > 0 else None)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

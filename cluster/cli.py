@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="largest rank-normalised R-hat of a converged run (default 1.01)")
     judging.add_argument("--ess-min", type=float, default=None, metavar="N",
                          help="smallest bulk and tail ESS of a converged run (default 400)")
+    sharp = argparse.ArgumentParser(add_help=False)
+    sharp.add_argument("--top-k", type=int, default=0, metavar="K",
+                       help="also the K largest Hessian eigenvalues and the temperatures along "
+                            "their eigenvectors and in the complement (Lanczos)")
+    sharp.add_argument("--curvature-at", choices=["mean", "optimum"], default="mean",
+                       help="where the Hessian is taken: the chains' mean or θ* (L-BFGS)")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a job config into a new archive",
                        parents=[storage, judging])
@@ -87,12 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("archive")
     st.add_argument("--json", action="store_true")
     a = sub.add_parser("analyze", help="diagnostics, temperatures and the Gibbs test per run",
-                       parents=[storage, judging])
+                       parents=[storage, judging, sharp])
     a.add_argument("archive")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     a.add_argument("--no-verify", action="store_true", help="skip the checksum pass")
     rep = sub.add_parser("report", help="write a self-contained HTML report",
-                         parents=[storage, judging])
+                         parents=[storage, judging, sharp])
     rep.add_argument("archive")
     rep.add_argument("-o", "--output", default="report.html")
     rep.add_argument("--no-verify", action="store_true", help="skip the checksum pass")
@@ -152,7 +158,8 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     from ..analysis.render.text import print_summary
 
     analysis = analyze_archive(args.archive, verify=not args.no_verify,
-                               thresholds=_thresholds(args))
+                               thresholds=_thresholds(args), top_k=_top_k(args),
+                               curvature_at=args.curvature_at)
     if args.json:
         print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
@@ -164,7 +171,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     from ..analysis.render.report import write_report
 
     write_report(args.archive, args.output, verify=not args.no_verify,
-                 thresholds=_thresholds(args))
+                 thresholds=_thresholds(args), top_k=_top_k(args),
+                 curvature_at=args.curvature_at)
     err_console.print(f"report written to {escape(args.output)}")
 
 
@@ -189,6 +197,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"{verdict}: {report.blocks_checked} committed block(s) checked"
               + ("" if report.ok else f"; `sgdthermo resume --repair {args.archive}` re-runs them"))
     return 0 if report.ok else 1
+
+
+def _top_k(args: argparse.Namespace) -> int:
+    """``--top-k``, refused in one line unless a whole number ≥ 0."""
+    if args.top_k < 0:
+        raise ValueError(f"--top-k: the number of Hessian directions, a whole number ≥ 0; "
+                         f"got {args.top_k}")
+    return int(args.top_k)
 
 
 def _thresholds(args: argparse.Namespace) -> Any:

@@ -1,4 +1,8 @@
-"""The report's diffusion and dissipation section: a log–log displacement plot and its table.
+"""The report's landscape sections: curvature, diffusion and dissipation, with their figures.
+
+Curvature (``--top-k``): the temperature along each of the sharpest Hessian directions and in
+the complement, as bars with ±2 SE and the exact values where the loss is quadratic.
+
 
 The plot shows ``MSD(k)`` against the lag ``k`` (in steps) for the whole model and each layer,
 on log axes, with a slope-1 line (free diffusion) through the first point of the whole model:
@@ -39,6 +43,50 @@ def displacement_plot(disp: dict[str, Any], thin: int) -> str | None:
     ax.legend(fontsize=7, ncol=2)
     ax.set_title("Displacement against lag")
     return to_png(fig)
+
+
+def eigen_temperature_bars(cv: dict[str, Any]) -> str | None:
+    """Bars of ``T_j`` (±2 SE) along ``v_1 … v_K`` and in the complement, exact values as dots."""
+    if "temperature" not in cv:
+        return None
+    t = [*cv["temperature"], cv["complement_temperature"]]
+    se = [*cv["temperature_se"], cv["complement_temperature_se"]]
+    names = [f"v{j + 1}\nλ={lam:.3g}" for j, lam in enumerate(cv["eigenvalues"])] + ["rest"]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(t) + 2), 3.6))
+    x = np.arange(len(t))
+    ax.bar(x, t, yerr=2 * np.nan_to_num(np.asarray(se, dtype=float)), capsize=3,
+           color="#4a7ab5", label="virial T ± 2 SE")
+    if "temperature_exact" in cv:
+        ax.plot(x, [*cv["temperature_exact"], cv["complement_temperature_exact"]], "o",
+                color="#c0392b", label="exact")
+    ax.set_xticks(x, names, fontsize=7)
+    ax.set_ylabel("temperature")
+    ax.set_title("Temperature along the sharpest directions")
+    ax.legend(fontsize=7)
+    return to_png(fig)
+
+
+def curvature_section(cv: dict[str, Any]) -> str:
+    """The sharpest directions' table and bars (``landscape.curvature``)."""
+    if "temperature" not in cv:
+        lam = ", ".join(num(x) for x in cv.get("eigenvalues", []))
+        return (f"<h3>Sharpest directions</h3><p>Eigenvalues {esc(lam or '–')}; no temperatures: "
+                f"{esc(cv.get('reason', ''))}.</p>")
+    exact = "temperature_exact" in cv
+    rows = [[f"v{j + 1}", num(lam), num(cv["temperature"][j], _se(cv["temperature_se"][j])),
+             num(cv["temperature_variance"][j])]
+            + ([num(cv["temperature_exact"][j]), num(cv["temperature_z"][j])] if exact else [])
+            for j, lam in enumerate(cv["eigenvalues"])]
+    rows.append([f"rest ({cv['complement_dim']})", "–",
+                 num(cv["complement_temperature"], _se(cv["complement_temperature_se"])), "–"]
+                + ([num(cv["complement_temperature_exact"]),
+                    num(cv["complement_temperature_z"])] if exact else []))
+    head = ["direction", "λ", "T virial", "λ·Var"] + (["T exact", "z"] if exact else [])
+    png = eigen_temperature_bars(cv)
+    img = "" if png is None else f"<img alt='eigen-temperatures' src='data:image/png;base64,{png}'>"
+    return (f"<h3>Sharpest directions (at the {esc(cv.get('at'))})</h3><p>The {cv['k']} largest "
+            "Hessian eigenvalues (Lanczos on Hessian-vector products) and the virial temperature "
+            "along each eigenvector and in the rest of the space.</p>" + table(head, rows) + img)
 
 
 def landscape_section(r: dict[str, Any], thin: int) -> str:

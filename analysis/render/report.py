@@ -18,7 +18,7 @@ from ..law.comparison import measured_position
 from ..law.exact_comparison import exact_sentence, shape_words
 from ..law.exact_comparison_2d import exact_sentence_2d
 from ..record import RunAnalysis
-from .landscape_html import landscape_section
+from .landscape_html import curvature_section, landscape_section
 from .plots import temperature_bars, trace_and_rank
 from .report_html import (
     converged_cell,
@@ -99,6 +99,8 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     if r.get("layers"):
         out.append(layers_section(r["layers"]))
     out.append(landscape_section(r, run.spec.run.thin))
+    if r.get("curvature"):
+        out.append(curvature_section(r["curvature"]))
     tp, th = r["temperature"], r["theory"]
     out.append(f"<h3>Temperatures (O3)</h3><p>{stationarity(tp)}</p>")
     fl = "T fluctuation" if tp["fluctuation_exact"] else "T fluctuation (approx.)"
@@ -210,17 +212,20 @@ def _sweep_section(analysis: ArchiveAnalysis) -> str:
             "series per value of the others.</p>" + shown)
 
 
-def render(path: str, verify: bool = True, thresholds: Thresholds | None = None) -> str:
+def render(path: str, verify: bool = True, thresholds: Thresholds | None = None,
+           top_k: int = 0, curvature_at: str = "mean") -> str:
     """Analyse the archive at ``path`` (checksums first, unless not ``verify``) and render it.
 
-    ``thresholds``: what "converged" means (``mixing.Thresholds``; the defaults when None).
+    ``thresholds``: what "converged" means (``mixing.Thresholds``; the defaults when None);
+    ``top_k``, ``curvature_at``: the sharpest Hessian directions (``analyze_archive``).
     """
-    return render_html(analyze_archive(path, verify, thresholds))
+    return render_html(analyze_archive(path, verify, thresholds, top_k, curvature_at))
 
 
 def write_report(path: str, output: str, verify: bool = True,
-                 thresholds: Thresholds | None = None) -> None:
+                 thresholds: Thresholds | None = None, top_k: int = 0,
+                 curvature_at: str = "mean") -> None:
     """Write the report of the archive at ``path`` to ``output``."""
-    text = render(path, verify, thresholds)
+    text = render(path, verify, thresholds, top_k, curvature_at)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)

@@ -119,6 +119,31 @@ def _landscape(r: dict[str, Any], width: int) -> list[Table]:
                       f"draws, fluctuation–dissipation (O_L/O_R)", head, rows, width)
 
 
+def _curvature(r: dict[str, Any], width: int) -> list[Table]:
+    """The sharpest Hessian directions and the temperature along each (``--top-k``)."""
+    cv = r["curvature"]
+    title = f"run {r['run']} ({r['label']}): the {cv['k']} sharpest directions at the {cv.get('at')}"
+    if "temperature" not in cv:
+        lam = ", ".join(_num(x) for x in cv.get("eigenvalues", []))
+        return fit_tables(title, ["eigenvalues", "why no temperatures"],
+                          [[lam or "–", cv.get("reason", "")]], width)
+    exact = "temperature_exact" in cv
+    head = ["direction", "λ", "T virial", "± SE", "λ·Var"] + (["T exact", "z"] if exact else [])
+    rows = []
+    for j, lam in enumerate(cv["eigenvalues"]):
+        row = [f"v{j + 1}", _num(lam), _num(cv["temperature"][j]),
+               _num(cv["temperature_se"][j], ".2g"), _num(cv["temperature_variance"][j])]
+        if exact:
+            row += [_num(cv["temperature_exact"][j]), _num(cv["temperature_z"][j], "+.2f")]
+        rows.append(row)
+    perp = [f"rest ({cv['complement_dim']})", "–", _num(cv["complement_temperature"]),
+            _num(cv["complement_temperature_se"], ".2g"), "–"]
+    if exact:
+        perp += [_num(cv["complement_temperature_exact"]),
+                 _num(cv["complement_temperature_z"], "+.2f")]
+    return fit_tables(title, head, rows + [perp], width)
+
+
 def nested_sentence(nr: dict[str, Any]) -> str:
     """Nested R-hat in one line: the largest overall and per layer."""
     head = (f"Nested R-hat ({nr['superchains_used']} of {nr['superchains']} superchains of "
@@ -194,6 +219,9 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
                 console.print(table)
             if r.get("fdr"):
                 for table in _landscape(r, console.width):
+                    console.print(table)
+            if r.get("curvature"):
+                for table in _curvature(r, console.width):
                     console.print(table)
             if r.get("nested_r_hat"):
                 console.print(nested_sentence(r["nested_r_hat"]), highlight=False)

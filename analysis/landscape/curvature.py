@@ -1,0 +1,141 @@
+"""The sharpest directions of the loss, and the temperature along each (``analyze --top-k K``).
+
+At a point θ₀ (the chains' mean, or θ* with ``--curvature-at optimum``) the K largest
+eigenpairs ``(λ_j, v_j)`` of the Hessian come from Lanczos (ARPACK's ``eigsh``) on
+Hessian-vector products, each a central difference of two full-batch gradients,
+
+    H v ≈ (∇L(θ₀ + εv) − ∇L(θ₀ − εv)) / (2ε),
+
+exact for a quadratic and O(ε²) otherwise (ε = 1e-5 in float64, 3e-3 in float32, where the
+gradient's rounding sets the floor); no Hessian is formed beyond ``D ≤ 64``, where it is built
+column by column and diagonalised. Along each ``v_j``, from the draws and their full-batch
+gradients (the run's one gradient pass):
+
+* the virial temperature ``T_j = E[(v_j·(θ − θ̄))(v_j·∇L(θ))]`` with its batch-means SE;
+* the variance temperature ``λ_j Var(v_j·θ)`` (equal to ``T_j`` for a Gibbs law near θ₀);
+* in the complement, ``T_⊥ = (E[(θ − θ̄)·∇L] − Σ_j T_j)/(D − K)`` per coordinate, with its SE.
+
+For a quadratic the exact stationary covariance S gives ``T_j = λ_j v_jᵀSv_j`` and
+``T_⊥ = (tr(SH) − Σ_j λ_j v_jᵀSv_j)/(D − K)``, printed beside the measurement with z-scores.
+The temperatures need θ recorded in full and a model whose gradient the reader can evaluate
+(not a user's module, whose code an archive's reader never imports); otherwise the record
+says why. With θ recorded partly the chains' mean comes from the engine's per-coordinate sums
+of θ, so the eigenvalues are still there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from ...sampler.models import Model
+from ...sampler.optimum import optimum
+from ..diagnostics.estimators import mean_and_se
+from ..law.temperature import VirialSamples
+from ..reader import RunData
+from ..theory.linear import StationaryTheory
+
+DENSE_MAX = 64  # up to this D the Hessian is built column by column
+
+
+def hessian_vector(model: Model, point: np.ndarray) -> Any:
+    """``v ↦ H(point) v`` by central differences of full-batch gradients (module docstring)."""
+    eps = 1e-5 if model.dtype == torch.float64 else 3e-3
+    base = torch.as_tensor(point, dtype=model.dtype)
+
+    def product(v: np.ndarray) -> np.ndarray:
+        step = torch.as_tensor(np.ravel(v), dtype=model.dtype) * eps
+        grads = model.full_loss_grad(torch.stack([base + step, base - step]))[1]
+        return ((grads[0] - grads[1]) / (2 * eps)).double().numpy()
+
+    return product
+
+
+def top_eigenpairs(hvp: Any, d: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest eigenvalues ``[k]`` (descending) and unit eigenvectors ``[D, k]``."""
+    if d <= DENSE_MAX:
+        h = np.stack([hvp(e) for e in np.eye(d)], axis=1)
+        lam, vec = np.linalg.eigh(0.5 * (h + h.T))
+    else:
+        op = LinearOperator((d, d), matvec=hvp, dtype=np.float64)
+        start = np.random.default_rng(seed).standard_normal(d)
+        lam, vec = eigsh(op, k=k, which="LA", v0=start, tol=1e-10)
+    order = np.argsort(lam)[::-1][:k]
+    return lam[order], vec[:, order]
+
+
+def curvature(run: RunData, samples: VirialSamples | None, k: int, at: str = "mean",
+              theory: StationaryTheory | None = None) -> dict[str, Any]:
+    """``runs[i].curvature``: eigenvalues, the temperatures along them and in the complement."""
+    d = run.model.dim
+    k = min(k, d - 1) if d > 1 else 1
+    if run.model.opaque:
+        return {"k": k, "reason": "the model is a user's module, whose code is not imported "
+                "when an archive is read: no gradient to take products of"}
+    point = _point(run, samples, at)
+    if point is None:
+        return {"k": k, "reason": "no chains' mean of every coordinate (θ recorded partly "
+                "without the engine's sums); use --curvature-at optimum"}
+    lam, vec = top_eigenpairs(hessian_vector(run.model, point), d, k)
+    out: dict[str, Any] = {"k": k, "at": at, "eigenvalues": lam.tolist()}
+    if samples is None:
+        return {**out, "reason": "θ is recorded partly: no temperatures along the eigenvectors"}
+    out.update(_temperatures(samples, lam, vec))
+    if theory is not None and (theory.cov.ndim == 2 or theory.directions is None):
+        out.update(_exact(theory, lam, vec, out))  # dense, or truly diagonal (not low-rank)
+    return out
+
+
+def _point(run: RunData, samples: VirialSamples | None, at: str) -> np.ndarray | None:
+    """θ* (``optimum``), or the chains' mean: from the draws, else from the engine's ``Σθ``."""
+    if at == "optimum":
+        return np.asarray(optimum(run.model), dtype=float)
+    if samples is not None:
+        return samples.center
+    keep, d = ~run.diverged_chains(), run.model.dim
+    _, steps = run.fluctuation(slice(0, 1))
+    if run.virial_sums(slice(0, 1)) is None or steps.sum() == 0:
+        return None
+    width = max(1, 2**26 // max(len(keep) * len(steps) * 3 * 8, 1))  # 64 MB of sums per read
+    parts = []
+    for lo in range(0, d, width):
+        sums = run.virial_sums(slice(lo, min(lo + width, d)))
+        assert sums is not None
+        parts.append(sums[keep][:, :, 0].sum(axis=(0, 1)))
+    return np.concatenate(parts) / (int(keep.sum()) * steps.sum())
+
+
+def _temperatures(s: VirialSamples, lam: np.ndarray, vec: np.ndarray) -> dict[str, Any]:
+    p = s.centred @ vec  # [C, n, K]
+    q = s.grads @ vec
+    t, se = mean_and_se(p * q, tau=s.tau)
+    total = np.sum(s.centred * s.grads, axis=-1) - np.sum(p * q, axis=-1)  # [C, n]
+    rest = max(s.centred.shape[-1] - vec.shape[1], 1)
+    t_perp, se_perp = mean_and_se(total / rest, tau=s.tau)
+    return {"temperature": np.atleast_1d(t).tolist(), "temperature_se": np.atleast_1d(se).tolist(),
+            "temperature_variance": (lam * p.reshape(-1, p.shape[-1]).var(axis=0)).tolist(),
+            "complement_temperature": float(t_perp), "complement_temperature_se": float(se_perp),
+            "complement_dim": rest}
+
+
+def _exact(theory: StationaryTheory, lam: np.ndarray, vec: np.ndarray,
+           measured: dict[str, Any]) -> dict[str, Any]:
+    """The exact temperatures along the eigenvectors of a quadratic, and z-scores."""
+    if theory.cov.ndim == 2:
+        along = lam * np.einsum("dk,de,ek->k", vec, theory.cov, vec)
+        total = float(np.trace(theory.virial))
+    else:  # a diagonal S, never formed as a matrix
+        along = lam * np.einsum("dk,d,dk->k", vec, theory.cov, vec)
+        total = float(np.sum(theory.virial))
+    rest = measured["complement_dim"]
+    perp = (total - along.sum()) / rest
+    t, se = np.asarray(measured["temperature"]), np.asarray(measured["temperature_se"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (t - along) / se
+        z_perp = (measured["complement_temperature"] - perp) / measured[
+            "complement_temperature_se"]
+    return {"temperature_exact": along.tolist(), "temperature_z": z.tolist(),
+            "complement_temperature_exact": float(perp), "complement_temperature_z": float(z_perp)}
