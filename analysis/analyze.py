@@ -37,19 +37,20 @@ class ArchiveAnalysis:
 
 
 def analyze_archive(path: str, verify: bool = True, thresholds: Thresholds | None = None,
-                    top_k: int = 0, curvature_at: str = "mean") -> ArchiveAnalysis:
+                    top_k: int = 0, curvature_at: str = "mean", pca: int = 0) -> ArchiveAnalysis:
     """Analyse every run of the archive at ``path`` once, then its claim from those records.
 
     With ``verify`` every committed block is first checked against its checksum
     (``CorruptArchiveError`` names the first corrupt ones): no number comes from damaged data.
     ``thresholds`` sets what "converged" means (``mixing.Thresholds``): verdicts that assume a
     stationary law are "undecided" for runs that fail it. ``top_k`` and ``curvature_at``: the
-    sharpest Hessian directions of every run (``record.analyze_run``).
+    sharpest Hessian directions of every run; ``pca``: variance against flatness along its
+    principal components (``record.analyze_run``).
     """
     if verify:
         check_integrity(path)
     meta = archive_metadata(path)
-    runs = [analyze_run(r, thresholds, top_k, curvature_at) for r in open_archive(path)]
+    runs = [analyze_run(r, thresholds, top_k, curvature_at, pca) for r in open_archive(path)]
     return ArchiveAnalysis(path, meta, runs, evaluate_claims(meta["config"].get("claim"), runs))
 
 

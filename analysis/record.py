@@ -21,6 +21,7 @@ from .diagnostics.until import until_record
 from .landscape.curvature import curvature
 from .landscape.displacement import displacement
 from .landscape.fdr import layer_fdr
+from .landscape.flatness import flatness
 from .law.comparison import TheoryComparison, compare
 from .law.current import MAX_COORDS, Current, probability_current
 from .law.epoch_phases import EpochComparison, epoch_comparison
@@ -61,6 +62,7 @@ class Estimates:
     fdr: dict[str, Any] | None = None  # per-layer fluctuation–dissipation (``landscape.fdr``)
     nested_r_hat: dict[str, Any] | None = None  # superchains (``diagnostics.nested_rhat``)
     curvature: dict[str, Any] | None = None  # top-k Hessian directions (``landscape.curvature``)
+    flatness: dict[str, Any] | None = None  # variance against flatness (``landscape.flatness``)
 
 
 @dataclass
@@ -146,7 +148,8 @@ class RunAnalysis(RunData):
                     "exact_law": e.exact_law.as_dict() if e.exact_law else None,
                     "exact_law_2d": e.exact_law_2d, "layers": e.layers,
                     "displacement": e.displacement, "fdr": e.fdr,
-                    "nested_r_hat": e.nested_r_hat, "curvature": e.curvature})
+                    "nested_r_hat": e.nested_r_hat, "curvature": e.curvature,
+                    "flatness": e.flatness})
         if not self.converged and e.convergence is not None:
             for key in STATIONARY_RECORDS:  # measured, but not judged
                 if out[key] is not None:
@@ -197,7 +200,7 @@ def withheld(gibbs: GibbsResult, convergence: Convergence) -> GibbsResult:
 
 
 def analyze_run(run: RunData, thresholds: Thresholds | None = None, top_k: int = 0,
-                curvature_at: str = "mean") -> RunAnalysis:
+                curvature_at: str = "mean", pca: int = 0) -> RunAnalysis:
     """Everything ``sgdthermo analyze`` reports for one run, computed once.
 
     ``top_k``: also the K sharpest Hessian directions at ``curvature_at`` (``"mean"`` or
@@ -241,7 +244,8 @@ def analyze_run(run: RunData, thresholds: Thresholds | None = None, top_k: int =
                               epoch, exact, exact_2d, convergence, layers, displacement(run),
                               layer_fdr(run, samples, tau), nested_record(run),
                               curvature(run, samples, top_k, curvature_at, theory)
-                              if top_k > 0 else None)
+                              if top_k > 0 else None,
+                              flatness(run, pca) if pca > 0 else None)
         out = RunAnalysis(**base, status="ok", diverged=diverged, estimates=estimates,
                           theory=theory, theory_note=note)
     out.__dict__.update({k: run.__dict__[k] for k in ("model", "rule") if k in run.__dict__})

@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                             "their eigenvectors and in the complement (Lanczos)")
     sharp.add_argument("--curvature-at", choices=["mean", "optimum"], default="mean",
                        help="where the Hessian is taken: the chains' mean or θ* (L-BFGS)")
+    sharp.add_argument("--pca", type=int, default=0, metavar="K",
+                       help="also the variance against the loss curvature along the "
+                            "trajectory's top K principal components (variance–flatness)")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a job config into a new archive",
                        parents=[storage, judging])
@@ -159,7 +162,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
     analysis = analyze_archive(args.archive, verify=not args.no_verify,
                                thresholds=_thresholds(args), top_k=_top_k(args),
-                               curvature_at=args.curvature_at)
+                               curvature_at=args.curvature_at, pca=args.pca)
     if args.json:
         print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
@@ -172,7 +175,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     write_report(args.archive, args.output, verify=not args.no_verify,
                  thresholds=_thresholds(args), top_k=_top_k(args),
-                 curvature_at=args.curvature_at)
+                 curvature_at=args.curvature_at, pca=args.pca)
     err_console.print(f"report written to {escape(args.output)}")
 
 
@@ -200,10 +203,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _top_k(args: argparse.Namespace) -> int:
-    """``--top-k``, refused in one line unless a whole number ≥ 0."""
-    if args.top_k < 0:
-        raise ValueError(f"--top-k: the number of Hessian directions, a whole number ≥ 0; "
-                         f"got {args.top_k}")
+    """``--top-k`` (and ``--pca``), refused in one line unless whole numbers ≥ 0."""
+    for flag, value, what in (("--top-k", args.top_k, "Hessian directions"),
+                              ("--pca", args.pca, "principal components")):
+        if value < 0:
+            raise ValueError(f"{flag}: the number of {what}, a whole number ≥ 0; got {value}")
     return int(args.top_k)
 
 

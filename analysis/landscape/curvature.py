@@ -33,6 +33,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ...sampler.models import Model
 from ...sampler.optimum import optimum
+from ..diagnostics.blocks import columns
 from ..diagnostics.estimators import mean_and_se
 from ..law.temperature import VirialSamples
 from ..reader import RunData
@@ -75,7 +76,8 @@ def curvature(run: RunData, samples: VirialSamples | None, k: int, at: str = "me
     if run.model.opaque:
         return {"k": k, "reason": "the model is a user's module, whose code is not imported "
                 "when an archive is read: no gradient to take products of"}
-    point = _point(run, samples, at)
+    point = (np.asarray(optimum(run.model), dtype=float) if at == "optimum"
+             else mean_point(run, samples))
     if point is None:
         return {"k": k, "reason": "no chains' mean of every coordinate (θ recorded partly "
                 "without the engine's sums); use --curvature-at optimum"}
@@ -89,13 +91,19 @@ def curvature(run: RunData, samples: VirialSamples | None, k: int, at: str = "me
     return out
 
 
-def _point(run: RunData, samples: VirialSamples | None, at: str) -> np.ndarray | None:
-    """θ* (``optimum``), or the chains' mean: from the draws, else from the engine's ``Σθ``."""
-    if at == "optimum":
-        return np.asarray(optimum(run.model), dtype=float)
+def mean_point(run: RunData, samples: VirialSamples | None = None) -> np.ndarray | None:
+    """The chains' mean θ̄ of every coordinate, or None where it is not known.
+
+    From the draws (``samples``, or streamed a block of coordinates at a time) when θ is
+    recorded in full, else from the engine's per-coordinate sums of θ.
+    """
+    keep, d = ~run.diverged_chains(), run.model.dim
     if samples is not None:
         return samples.center
-    keep, d = ~run.diverged_chains(), run.model.dim
+    if not run.partial:
+        theta = run.posterior()["theta"]
+        return np.concatenate([np.asarray(col, dtype=float).mean(axis=(0, 1))
+                               for _, col in columns(theta, 4096, keep)])
     _, steps = run.fluctuation(slice(0, 1))
     if run.virial_sums(slice(0, 1)) is None or steps.sum() == 0:
         return None

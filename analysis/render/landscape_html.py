@@ -89,6 +89,43 @@ def curvature_section(cv: dict[str, Any]) -> str:
             "along each eigenvector and in the rest of the space.</p>" + table(head, rows) + img)
 
 
+def flatness_plot(fl: dict[str, Any]) -> str | None:
+    """Variance against curvature along the principal components (log–log), with the fit."""
+    var, curv = np.asarray(fl.get("variance", [])), np.asarray(fl.get("curvature", []))
+    use = (curv > 0) & (var > 0) if len(curv) == len(var) else np.zeros(0, dtype=bool)
+    if use.sum() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.loglog(curv[use], var[use], "o", label="principal components")
+    if fl.get("exponent") is not None and np.isfinite(fl["exponent"]):
+        x = np.geomspace(curv[use].min(), curv[use].max(), 20)
+        a = np.mean(np.log(var[use]) + fl["exponent"] * np.log(curv[use]))
+        ax.loglog(x, np.exp(a) * x ** -fl["exponent"], "--",
+                  label=f"σ² ∝ c^−ψ, ψ = {fl['exponent']:.3g}")
+    ax.set_xlabel("curvature along the component, uᵀHu")
+    ax.set_ylabel("variance along it")
+    ax.set_title("Variance against flatness")
+    ax.legend(fontsize=7)
+    return to_png(fig)
+
+
+def flatness_section(fl: dict[str, Any]) -> str:
+    """The variance–flatness table and scatter (``landscape.flatness``)."""
+    curv = fl.get("curvature") or [None] * len(fl.get("variance", []))
+    rows = [[f"u{j + 1}", num(v), num(c)] for j, (v, c) in enumerate(
+        zip(fl.get("variance", []), curv, strict=True))]
+    fit = ("" if fl.get("exponent") is None else
+           f" Fitted ψ = {num(fl['exponent'], _se(fl.get('exponent_se')))} over "
+           f"{fl.get('components_used')} components.")
+    reason = f" {esc(fl['reason'])}." if fl.get("reason") else ""
+    png = flatness_plot(fl)
+    img = "" if png is None else f"<img alt='variance-flatness' src='data:image/png;base64,{png}'>"
+    return ("<h3>Variance against flatness</h3><p>The trajectory's top principal components "
+            "(randomised PCA of the draws, centred per chain): the variance along each beside "
+            f"the loss curvature along it, and log σ² = a − ψ log c.{fit}{reason}</p>"
+            + table(["component", "variance", "curvature"], rows) + img)
+
+
 def landscape_section(r: dict[str, Any], thin: int) -> str:
     """The section's HTML: the plot and one row per layer and for the whole model."""
     disp, fdr = r.get("displacement") or {}, r.get("fdr") or {}

@@ -18,7 +18,7 @@ from ..law.comparison import measured_position
 from ..law.exact_comparison import exact_sentence, shape_words
 from ..law.exact_comparison_2d import exact_sentence_2d
 from ..record import RunAnalysis
-from .landscape_html import curvature_section, landscape_section
+from .landscape_html import curvature_section, flatness_section, landscape_section
 from .plots import temperature_bars, trace_and_rank
 from .report_html import (
     converged_cell,
@@ -101,6 +101,8 @@ def _run_section(run: RunAnalysis, r: dict) -> str:
     out.append(landscape_section(r, run.spec.run.thin))
     if r.get("curvature"):
         out.append(curvature_section(r["curvature"]))
+    if r.get("flatness"):
+        out.append(flatness_section(r["flatness"]))
     tp, th = r["temperature"], r["theory"]
     out.append(f"<h3>Temperatures (O3)</h3><p>{stationarity(tp)}</p>")
     fl = "T fluctuation" if tp["fluctuation_exact"] else "T fluctuation (approx.)"
@@ -213,19 +215,19 @@ def _sweep_section(analysis: ArchiveAnalysis) -> str:
 
 
 def render(path: str, verify: bool = True, thresholds: Thresholds | None = None,
-           top_k: int = 0, curvature_at: str = "mean") -> str:
+           top_k: int = 0, curvature_at: str = "mean", pca: int = 0) -> str:
     """Analyse the archive at ``path`` (checksums first, unless not ``verify``) and render it.
 
     ``thresholds``: what "converged" means (``mixing.Thresholds``; the defaults when None);
-    ``top_k``, ``curvature_at``: the sharpest Hessian directions (``analyze_archive``).
+    ``top_k``, ``curvature_at``, ``pca``: curvature and flatness (``analyze_archive``).
     """
-    return render_html(analyze_archive(path, verify, thresholds, top_k, curvature_at))
+    return render_html(analyze_archive(path, verify, thresholds, top_k, curvature_at, pca))
 
 
 def write_report(path: str, output: str, verify: bool = True,
                  thresholds: Thresholds | None = None, top_k: int = 0,
-                 curvature_at: str = "mean") -> None:
+                 curvature_at: str = "mean", pca: int = 0) -> None:
     """Write the report of the archive at ``path`` to ``output``."""
-    text = render(path, verify, thresholds, top_k, curvature_at)
+    text = render(path, verify, thresholds, top_k, curvature_at, pca)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)

@@ -144,6 +144,16 @@ def _curvature(r: dict[str, Any], width: int) -> list[Table]:
     return fit_tables(title, head, rows + [perp], width)
 
 
+def flatness_sentence(fl: dict[str, Any]) -> str:
+    """Variance against flatness in one line (``--pca``)."""
+    head = f"Variance–flatness over the top {fl['k']} principal components: "
+    if fl.get("exponent") is None:
+        return head + fl.get("reason", "no fit") + "."
+    return (head + f"σ² ∝ c^−ψ with ψ = {_num(fl['exponent'], '.3f')} ± "
+            f"{_num(fl.get('exponent_se', float('nan')), '.2g')} ({fl['components_used']} components; "
+            f"variances {_num(max(fl['variance']))} … {_num(min(fl['variance']))}).")
+
+
 def nested_sentence(nr: dict[str, Any]) -> str:
     """Nested R-hat in one line: the largest overall and per layer."""
     head = (f"Nested R-hat ({nr['superchains_used']} of {nr['superchains']} superchains of "
@@ -223,6 +233,8 @@ def print_summary(analysis: ArchiveAnalysis, console: Console) -> None:
             if r.get("curvature"):
                 for table in _curvature(r, console.width):
                     console.print(table)
+            if r.get("flatness"):
+                console.print(flatness_sentence(r["flatness"]), highlight=False)
             if r.get("nested_r_hat"):
                 console.print(nested_sentence(r["nested_r_hat"]), highlight=False)
             late = convergence_sentence(r)
