@@ -162,7 +162,8 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
     analysis = analyze_archive(args.archive, verify=not args.no_verify,
                                thresholds=_thresholds(args), top_k=_top_k(args),
-                               curvature_at=args.curvature_at, pca=args.pca)
+                               curvature_at=getattr(args, "curvature_at", "mean"),
+                               pca=getattr(args, "pca", 0))
     if args.json:
         print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
@@ -204,11 +205,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _top_k(args: argparse.Namespace) -> int:
     """``--top-k`` (and ``--pca``), refused in one line unless whole numbers ≥ 0."""
-    for flag, value, what in (("--top-k", args.top_k, "Hessian directions"),
-                              ("--pca", args.pca, "principal components")):
+    for flag, value, what in (("--top-k", getattr(args, "top_k", 0), "Hessian directions"),
+                              ("--pca", getattr(args, "pca", 0), "principal components")):
         if value < 0:
             raise ValueError(f"{flag}: the number of {what}, a whole number ≥ 0; got {value}")
-    return int(args.top_k)
+    return int(getattr(args, "top_k", 0))
 
 
 def _thresholds(args: argparse.Namespace) -> Any:

@@ -55,20 +55,36 @@ def layer_fdr(run: RunData, samples: VirialSamples | None,
 
 def _row(run: RunData, name: str, coords: slice, keep: np.ndarray,
          samples: VirialSamples | None, min_steps: float) -> dict[str, Any]:
-    fl, steps = run.fluctuation(coords)
     n = max(coords.stop - coords.start, 1)
     if samples is None:
-        virial = run.virial_sums(coords)
-        assert virial is not None, "a run without draws-based virial keeps the virial sums"
-        v = virial[keep]
-        center = v[:, :, 0].sum(axis=(0, 1)) / (v.shape[0] * max(steps.sum(), 1))
-        totals = np.stack([(v[:, :, 1] - center * v[:, :, 2]).sum(axis=(1, 2)),
-                           fl[keep].sum(axis=(1, 2))], axis=1) / max(steps.sum(), 1)
-        return _paired(name, n, totals)
+        return _paired(name, n, _sums_totals(run, coords, keep))
+    fl, steps = run.fluctuation(coords)
     s = samples.columns(coords)
     series = np.sum(s.centred * s.grads, axis=-1)  # [C, n] per draw
     groups = grouped_block_means(fl[keep].sum(-1, keepdims=True), steps, min_steps)[:, 0]
     return _independent(name, n, series, groups, s.tau)
+
+
+def _sums_totals(run: RunData, coords: slice, keep: np.ndarray,
+                 budget: int = 2**26) -> np.ndarray:
+    """Per-chain totals ``[C, 2]`` of the dissipation and fluctuation sums over ``coords``.
+
+    Read in slices of coordinates of at most ``budget`` bytes of sums (bounded memory at any
+    layer size); the centre is each coordinate's mean ``θ̄_i`` from the same sums.
+    """
+    _, steps = run.fluctuation(slice(coords.start, coords.start + 1))
+    per_coord = len(keep) * len(steps) * 4 * 8
+    width = max(1, budget // per_coord)
+    totals = np.zeros((int(keep.sum()), 2))
+    for lo in range(coords.start, coords.stop, width):
+        part = slice(lo, min(lo + width, coords.stop))
+        virial = run.virial_sums(part)
+        assert virial is not None, "a run without draws-based virial keeps the virial sums"
+        v = virial[keep]
+        center = v[:, :, 0].sum(axis=(0, 1)) / (v.shape[0] * max(steps.sum(), 1))
+        totals[:, 0] += (v[:, :, 1] - center * v[:, :, 2]).sum(axis=(1, 2))
+        totals[:, 1] += run.fluctuation(part)[0][keep].sum(axis=(1, 2))
+    return totals / max(steps.sum(), 1)
 
 
 def _paired(name: str, n: int, totals: np.ndarray) -> dict[str, Any]:
@@ -97,8 +113,8 @@ def _independent(name: str, n: int, series: np.ndarray, groups: np.ndarray,
     ratio = o_l / o_r if o_r != 0 else float("nan")
     ratio_se = (abs(ratio) * float(np.hypot(se_l / o_l, se_r / o_r))
                 if o_l != 0 and o_r != 0 else float("nan"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (o_l - o_r) / float(np.hypot(se_l, se_r))
+    with np.errstate(divide="ignore", invalid="ignore"):  # no spread: z undefined (None)
+        z = float(np.float64(o_l - o_r) / np.hypot(se_l, se_r))
     return {"name": name, "size": n, "virial": o_l / n, "virial_se": se_l / n,
             "fluct": o_r / n, "fluct_se": se_r / n, "ratio": ratio, "ratio_se": ratio_se,
             "z": _finite(z), "estimates": "independent", "_series": series,
