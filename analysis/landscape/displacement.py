@@ -94,8 +94,10 @@ def _jackknife(msd: np.ndarray, lags: np.ndarray, use: np.ndarray) -> tuple[floa
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y on x; NaN unless x takes two values."""
     xc = x - x.mean()
-    return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
+    den = float(np.dot(xc, xc))
+    return float(np.dot(xc, y - y.mean()) / den) if den > 0 else float("nan")
 
 
 def displacement(run: RunData) -> dict[str, Any] | None:

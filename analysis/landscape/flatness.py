@@ -94,5 +94,7 @@ def flatness(run: RunData, k: int) -> dict[str, Any]:
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y on x; NaN unless x takes two values."""
     xc = x - x.mean()
-    return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
+    den = float(np.dot(xc, xc))
+    return float(np.dot(xc, y - y.mean()) / den) if den > 0 else float("nan")

@@ -105,3 +105,16 @@ def test_a_network_gets_one_row_per_layer(tmp_path: Path):
     assert out["fdr"]["overall"]["size"] == sum(r["size"] for r in out["fdr"]["layers"])
     total = sum(r["virial"] * r["size"] for r in out["fdr"]["layers"])
     assert np.isclose(out["fdr"]["overall"]["virial"] * out["fdr"]["overall"]["size"], total)
+
+
+def test_one_late_lag_has_no_late_exponent():
+    """Eight draws leave lags 1 and 2: the late half holds one lag, so no slope (NaN, no
+    warning), while the exponent over both is defined."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    x = np.cumsum(rng.standard_normal((4, 8, 2)), axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _fit(x)
+    assert np.isnan(out["exponent_late"]) and np.isfinite(out["exponent"])
