@@ -85,11 +85,17 @@ def _coordinates(r: dict[str, Any], width: int, max_rows: int = 8) -> list[Table
 
 
 def _layers(r: dict[str, Any], width: int, max_rows: int = 40) -> list[Table]:
-    """One row per layer (``layers.layer_summary``): convergence, T_l ± SE, spread, β ratio."""
+    """One row per layer (``layers.layer_summary``): convergence, T_l ± SE, spread, β ratio.
+
+    With superchains (``run.superchains``) the largest nested R-hat of each layer sits beside
+    its rank-normalised R-hat.
+    """
     layers = r.get("layers") or []
-    head = ["layer", "size", "max R-hat", "min ESS", "τ med", "T layer", "± SE", "T sd",
-            "T virial", "β/β₀", "± SE"]
+    nested = {row["name"]: row["max"] for row in (r.get("nested_r_hat") or {}).get("layers", [])}
+    head = ["layer", "size", "max R-hat", *(["max nR̂"] if nested else []), "min ESS", "τ med",
+            "T layer", "± SE", "T sd", "T virial", "β/β₀", "± SE"]
     rows = [[row["name"], str(row["size"]), _num(row["max_r_hat"], ".3f"),
+             *([_num(nested.get(row["name"], float("nan")), ".3f")] if nested else []),
              _num(row["min_ess_bulk"], ".0f"), _num(row["median_iat"], ".3g"),
              _num(row["t_fluct"]), _num(row["t_fluct_se"], ".2g"), _num(row["t_fluct_sd"], ".2g"),
              _num(row["t_virial"]), _num(row["beta_ratio"]), _num(row["beta_ratio_se"], ".2g")]
