@@ -82,18 +82,18 @@ def fit(msd: np.ndarray, var: np.ndarray, lags: np.ndarray, n: int = 1) -> dict[
 def _jackknife(msd: np.ndarray, lags: np.ndarray, use: np.ndarray) -> tuple[float, float]:
     """The log–log slope over the lags ``use`` picks, and its jackknife SE over chains."""
     x = np.log(lags[use])
-    slope = _slope(x, np.log(msd.mean(axis=0)[use]))
+    fitted = slope(x, np.log(msd.mean(axis=0)[use]))
     c = msd.shape[0]
     if c < 2 or use.sum() < 2:
-        return slope, float("nan")
+        return fitted, float("nan")
     rest = (msd.sum(axis=0) - msd)[:, use] / (c - 1)  # leave-one-chain-out means
-    loo = np.array([_slope(x, np.log(r)) for r in rest if np.all(r > 0)])
+    loo = np.array([slope(x, np.log(r)) for r in rest if np.all(r > 0)])
     if len(loo) < 2:
-        return slope, float("nan")
-    return slope, float(np.sqrt((len(loo) - 1) / len(loo) * np.sum((loo - loo.mean()) ** 2)))
+        return fitted, float("nan")
+    return fitted, float(np.sqrt((len(loo) - 1) / len(loo) * np.sum((loo - loo.mean()) ** 2)))
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
+def slope(x: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope of y on x; NaN unless x takes two values."""
     xc = x - x.mean()
     den = float(np.dot(xc, xc))

@@ -23,6 +23,7 @@ import numpy as np
 from ..diagnostics.blocks import columns
 from ..reader import RunData
 from .curvature import hessian_vector, mean_point
+from .displacement import slope
 
 OVERSAMPLE = 10
 BLOCK = 1024
@@ -84,17 +85,10 @@ def flatness(run: RunData, k: int) -> dict[str, Any]:
     use = curv > 0
     if use.sum() < 2:
         return {**out, "reason": "fewer than 2 components with positive curvature"}
-    psi = -_slope(np.log(curv[use]), np.log(var[use]))
+    psi = -slope(np.log(curv[use]), np.log(var[use]))
     c = per_chain.shape[0]
     rest = (per_chain.sum(axis=0) - per_chain)[:, use] / (c - 1)
-    loo = np.array([-_slope(np.log(curv[use]), np.log(r)) for r in rest if np.all(r > 0)])
+    loo = np.array([-slope(np.log(curv[use]), np.log(r)) for r in rest if np.all(r > 0)])
     se = (float(np.sqrt((len(loo) - 1) / len(loo) * np.sum((loo - loo.mean()) ** 2)))
           if len(loo) > 1 else float("nan"))
     return {**out, "exponent": psi, "exponent_se": se, "components_used": int(use.sum())}
-
-
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of y on x; NaN unless x takes two values."""
-    xc = x - x.mean()
-    den = float(np.dot(xc, xc))
-    return float(np.dot(xc, y - y.mean()) / den) if den > 0 else float("nan")
