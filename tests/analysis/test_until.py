@@ -154,12 +154,25 @@ def test_caps_stop_the_run_and_are_reported(tmp_path):
     assert_same_progress(path)
 
 
-def assert_same_progress(path: str) -> None:
-    """``status`` reads the archive once without rebuilding runs: the same rows as rebuilt."""
+def assert_same_progress(path: str, wait_s: float = 15.0) -> None:
+    """``status`` reads the archive once without rebuilding runs: the same rows as rebuilt.
+
+    Right after an interrupt an abandoned actor may still commit its block (actors outlive the
+    driver by a few seconds), so the two reads are compared once the archive holds still.
+    """
+    import time
+
     from sgdthermo.cluster.status import _status_rebuilt
     from sgdthermo.sampler.archive.progress import archive_progress
 
-    assert [p.as_dict() for p in archive_progress(path)[1]] == _status_rebuilt(path)[1]
+    deadline = time.monotonic() + wait_s
+    while True:
+        once = [p.as_dict() for p in archive_progress(path)[1]]
+        rebuilt = _status_rebuilt(path)[1]
+        if once == rebuilt or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert once == rebuilt
 
 
 @pytest.mark.ray
