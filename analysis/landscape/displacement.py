@@ -87,10 +87,13 @@ def _jackknife(msd: np.ndarray, lags: np.ndarray, use: np.ndarray) -> tuple[floa
     if c < 2 or use.sum() < 2:
         return fitted, float("nan")
     rest = (msd.sum(axis=0) - msd)[:, use] / (c - 1)  # leave-one-chain-out means
-    loo = np.array([slope(x, np.log(r)) for r in rest if np.all(r > 0)])
-    if len(loo) < 2:
-        return fitted, float("nan")
-    return fitted, float(np.sqrt((len(loo) - 1) / len(loo) * np.sum((loo - loo.mean()) ** 2)))
+    return fitted, jackknife_se(np.array([slope(x, np.log(r)) for r in rest if np.all(r > 0)]))
+
+
+def jackknife_se(loo: np.ndarray) -> float:
+    """``√((m − 1)/m Σ (x_(−c) − x̄)²)`` over leave-one-out estimates (NaN below two)."""
+    m = len(loo)
+    return float(np.sqrt((m - 1) / m * np.sum((loo - loo.mean()) ** 2))) if m > 1 else float("nan")
 
 
 def slope(x: np.ndarray, y: np.ndarray) -> float:

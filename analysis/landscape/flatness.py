@@ -23,7 +23,7 @@ import numpy as np
 from ..diagnostics.blocks import columns
 from ..reader import RunData
 from .curvature import hessian_vector, mean_point
-from .displacement import slope
+from .displacement import jackknife_se, slope
 
 OVERSAMPLE = 10
 BLOCK = 1024
@@ -89,6 +89,5 @@ def flatness(run: RunData, k: int) -> dict[str, Any]:
     c = per_chain.shape[0]
     rest = (per_chain.sum(axis=0) - per_chain)[:, use] / (c - 1)
     loo = np.array([-slope(np.log(curv[use]), np.log(r)) for r in rest if np.all(r > 0)])
-    se = (float(np.sqrt((len(loo) - 1) / len(loo) * np.sum((loo - loo.mean()) ** 2)))
-          if len(loo) > 1 else float("nan"))
+    se = jackknife_se(loo)
     return {**out, "exponent": psi, "exponent_se": se, "components_used": int(use.sum())}
