@@ -37,7 +37,8 @@ class ArchiveAnalysis:
 
 
 def analyze_archive(path: str, verify: bool = True, thresholds: Thresholds | None = None,
-                    top_k: int = 0, curvature_at: str = "mean", pca: int = 0) -> ArchiveAnalysis:
+                    top_k: int = 0, curvature_at: str = "mean", pca: int = 0,
+                    import_model: bool = False) -> ArchiveAnalysis:
     """Analyse every run of the archive at ``path`` once, then its claim from those records.
 
     With ``verify`` every committed block is first checked against its checksum
@@ -45,12 +46,15 @@ def analyze_archive(path: str, verify: bool = True, thresholds: Thresholds | Non
     ``thresholds`` sets what "converged" means (``mixing.Thresholds``): verdicts that assume a
     stationary law are "undecided" for runs that fail it. ``top_k`` and ``curvature_at``: the
     sharpest Hessian directions of every run; ``pca``: variance against flatness along its
-    principal components (``record.analyze_run``).
+    principal components (``record.analyze_run``). ``import_model``: rebuild a user's module
+    from its source, checked against the archive, for the Hessian products of ``top_k`` and
+    ``pca`` (``reader.open_archive``); without it no user code runs.
     """
     if verify:
         check_integrity(path)
     meta = archive_metadata(path)
-    runs = [analyze_run(r, thresholds, top_k, curvature_at, pca) for r in open_archive(path)]
+    runs = [analyze_run(r, thresholds, top_k, curvature_at, pca)
+            for r in open_archive(path, import_model=import_model)]
     return ArchiveAnalysis(path, meta, runs, evaluate_claims(meta["config"].get("claim"), runs))
 
 

@@ -28,6 +28,7 @@ from ..sampler.archive import (
 )
 from ..sampler.archive.schema import LAYOUT_LAYERS
 from ..sampler.config import RunSpec
+from ..sampler.config.torch_model import Supplied
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .flat_layers import flat_theta
@@ -62,6 +63,7 @@ class RunData:
     warmup_draws: int
     posterior_blocks_done: int  # min over shards
     chunk_draws: int
+    code: Supplied | None = None  # a user's module is rebuilt only when this is given
 
     @property
     def index(self) -> int:
@@ -231,19 +233,37 @@ class RunData:
     def model(self) -> Model:
         """The run's model, rebuilt from the stored config (on CPU, in the run's dtype).
 
-        A user's module (``torch``) is never imported: its stand-in (``ArchivedModel``) holds
-        the stored facts only.
+        A user's module (``torch``) is imported only when the archive was opened with
+        ``import_model`` (``code`` set), after its source files are checked against the
+        SHA-256 the archive stored; otherwise its stand-in (``ArchivedModel``) holds the stored
+        facts only, and nothing of the user's runs.
         """
         from ..sampler.models.weight_decay import with_weight_decay
 
-        if self.spec.model.kind == "torch":
+        spec, dtype = self.spec, DTYPES[self.spec.run.dtype]
+        if spec.model.kind != "torch":
+            model = spec.model.build(spec.run.batch_size, dtype)
+        elif self.code is None:
             from ..sampler.models.archived import ArchivedModel
 
-            model: Model = ArchivedModel(self.store.model_facts, self.store.variables,
-                                         DTYPES[self.spec.run.dtype])
+            model = ArchivedModel(self.store.model_facts, self.store.variables, dtype)
         else:
-            model = self.spec.model.build(self.spec.run.batch_size, DTYPES[self.spec.run.dtype])
+            model = self._imported(dtype)
         return with_weight_decay(model, self.rule.weight_decay)
+
+    def _imported(self, dtype: Any) -> Model:
+        """The user's module rebuilt from its source, refused in one line if that changed."""
+        from ..sampler.config.torch_model import supplying
+        from ..sampler.models.user_code import UserCodeError
+
+        config: Any = self.spec.model  # a TorchConfig (``kind == "torch"``)
+        change = config.source_change(self.store.model_facts.get("source_sha256") or {})
+        if change is not None:
+            raise UserCodeError(f"--import-model: run {self.index}: {change}; its Hessian would "
+                                f"be another model's. Restore that file, or analyse without "
+                                f"--import-model")
+        with supplying(self.code):
+            return config.build(self.spec.run.batch_size, dtype)
 
     @property
     def virial_from_sums(self) -> bool:
@@ -276,15 +296,16 @@ class RunData:
         return np.asarray(np.asarray(stats[name].values).any(axis=1))
 
 
-def open_run(path: str, index: int, tree: xr.DataTree | None = None) -> RunData:
-    """Open run ``index`` of the archive at ``path``."""
+def open_run(path: str, index: int, tree: xr.DataTree | None = None,
+             code: Supplied | None = None) -> RunData:
+    """Open run ``index`` of the archive at ``path`` (``code``: see ``open_archive``)."""
     store = RunStore(path, index)
     tree = tree if tree is not None else open_tree(path)
     group: Any = tree[run_group_name(index)]
     internal: Any = tree[internal_group_name(index, store.version)]
     counts = store.committed_draws()
     return RunData(path, store.spec, store, group, internal, counts["posterior"],
-                   counts["warmup"], store.posterior_blocks_done(), store.chunk_draws)
+                   counts["warmup"], store.posterior_blocks_done(), store.chunk_draws, code)
 
 
 def check_integrity(path: str) -> None:
@@ -292,10 +313,28 @@ def check_integrity(path: str) -> None:
     verify_archive(path).raise_if_corrupt()
 
 
-def open_archive(path: str, storage_options: dict[str, Any] | None = None) -> list[RunData]:
-    """All runs of an archive (``storage_options``: fsspec options for a URL, set for this process)."""
+def open_archive(path: str, storage_options: dict[str, Any] | None = None,
+                 import_model: bool = False, model: Any = None, loss: Any = None,
+                 data: tuple[Any, Any] | None = None) -> list[RunData]:
+    """All runs of an archive.
+
+    Args:
+        path: The archive, a folder or an fsspec URL.
+        storage_options: fsspec options for a URL, set for this process.
+        import_model: Rebuild a user's module (``kind = "torch"``) from the source files its
+            config names, for what needs its gradient (Hessian products: ``top_k``, ``pca``).
+            Each file is first checked against the SHA-256 stored when the run began. Without
+            it (the default) reading an archive runs none of the user's code.
+        model: For a run whose module was given in Python (``run_job(config, out,
+            model=net)``): the same module again. Giving it (or ``loss``, ``data``) implies
+            ``import_model``.
+        loss: The loss function given in Python, likewise.
+        data: The dataset ``(x, y)`` given in Python, likewise.
+    """
     if storage_options is not None:
         set_storage_options(storage_options)
+    code = (Supplied(model, loss, data)
+            if import_model or any(x is not None for x in (model, loss, data)) else None)
     meta = read_root(path)
     tree = open_tree(path)
-    return [open_run(path, r["index"], tree) for r in meta["runs"]]
+    return [open_run(path, r["index"], tree, code) for r in meta["runs"]]

@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     sharp.add_argument("--pca", type=int, default=0, metavar="K",
                        help="also the variance against the loss curvature along the "
                             "trajectory's top K principal components (variance–flatness)")
+    sharp.add_argument("--import-model", action="store_true",
+                       help="rebuild a user's module (kind = \"torch\") from the source files "
+                            "its config names, checked against the SHA-256 the archive "
+                            "stored, for the Hessian products of --top-k and --pca; without "
+                            "it reading an archive runs none of the user's code")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a job config into a new archive",
                        parents=[storage, judging])
@@ -163,7 +168,8 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     analysis = analyze_archive(args.archive, verify=not args.no_verify,
                                thresholds=_thresholds(args), top_k=_top_k(args),
                                curvature_at=getattr(args, "curvature_at", "mean"),
-                               pca=getattr(args, "pca", 0))
+                               pca=getattr(args, "pca", 0),
+                               import_model=getattr(args, "import_model", False))
     if args.json:
         print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
     else:
@@ -176,7 +182,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     write_report(args.archive, args.output, verify=not args.no_verify,
                  thresholds=_thresholds(args), top_k=_top_k(args),
-                 curvature_at=args.curvature_at, pca=args.pca)
+                 curvature_at=args.curvature_at, pca=args.pca,
+                 import_model=args.import_model)
     err_console.print(f"report written to {escape(args.output)}")
 
 

@@ -58,13 +58,8 @@ def check_sources(archive: str, runs: list[Any], facts: list[dict[str, Any]]) ->
     for spec, fact in zip(runs, facts, strict=True):
         if not isinstance(spec.model, TorchConfig):
             continue
-        stored = fact.get("source_sha256") or {}
-        now = spec.model.source_hashes()
-        for field, digest in stored.items():
-            if digest is not None and now.get(field) != digest:
-                ref = spec.model.references().get(field, "?")
-                state = "is missing" if now.get(field) is None else "has changed"
-                raise ArchiveError(
-                    f"{archive!r} run {spec.index}: {field} source {ref!r} {state} since the "
-                    f"run began (sha256 {digest[:12]}…); resuming would mix two models. "
-                    f"Restore that file, or start a new archive with `sgdthermo run`")
+        change = spec.model.source_change(fact.get("source_sha256") or {})
+        if change is not None:
+            raise ArchiveError(f"{archive!r} run {spec.index}: {change}; resuming would mix two "
+                               f"models. Restore that file, or start a new archive with "
+                               f"`sgdthermo run`")

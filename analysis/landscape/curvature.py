@@ -73,9 +73,10 @@ def curvature(run: RunData, samples: VirialSamples | None, k: int, at: str = "me
     """``runs[i].curvature``: eigenvalues, the temperatures along them and in the complement."""
     d = run.model.dim
     k = min(k, d - 1) if d > 1 else 1
-    if run.model.opaque:
+    if not run.model.gradient_available:
         return {"k": k, "reason": "the model is a user's module, whose code is not imported "
-                "when an archive is read: no gradient to take products of"}
+                "when an archive is read: no gradient to take products of (--import-model "
+                "rebuilds it from its source, checked against the archive)"}
     point = (np.asarray(optimum(run.model), dtype=float) if at == "optimum"
              else mean_point(run, samples))
     if point is None:
@@ -83,8 +84,13 @@ def curvature(run: RunData, samples: VirialSamples | None, k: int, at: str = "me
                 "without the engine's sums); use --curvature-at optimum"}
     lam, vec = top_eigenpairs(hessian_vector(run.model, point), d, k)
     out: dict[str, Any] = {"k": k, "at": at, "eigenvalues": lam.tolist()}
-    if samples is None:
+    if samples is None and run.partial:
         return {**out, "reason": "θ is recorded partly: no temperatures along the eigenvectors"}
+    if samples is None:  # a user's module: its gradient at every draw is not taken
+        return {**out, **variance_temperatures(run, lam, vec, point if at == "mean" else None),
+                "reason": "the virial along the eigenvectors needs the full-batch gradient at "
+                "every draw, which is not taken for a user's module; the variance "
+                "temperature λ·Var is given"}
     out.update(_temperatures(samples, lam, vec))
     if theory is not None and (theory.cov.ndim == 2 or theory.directions is None):
         out.update(_exact(theory, lam, vec, out))  # dense, or truly diagonal (not low-rank)
@@ -114,6 +120,27 @@ def mean_point(run: RunData, samples: VirialSamples | None = None) -> np.ndarray
         assert sums is not None
         parts.append(sums[keep][:, :, 0].sum(axis=(0, 1)))
     return np.concatenate(parts) / (int(keep.sum()) * steps.sum())
+
+
+def variance_temperatures(run: RunData, lam: np.ndarray, vec: np.ndarray,
+                          center: np.ndarray | None) -> dict[str, Any]:
+    """``λ_j Var(v_j·θ)`` with its batch-means SE, the draws projected a block at a time.
+
+    The projections ``p_j = v_j·(θ − θ̄)`` are summed over blocks of coordinates (each read
+    once); the SE is that of the mean of ``λ_j (p_j − p̄_j)²``.
+    """
+    keep = ~run.diverged_chains()
+    theta = run.posterior()["theta"]
+    center = mean_point(run) if center is None else center
+    assert center is not None
+    proj = np.zeros((int(keep.sum()), run.draws, vec.shape[1]))
+    for lo, column in columns(theta, 4096, keep):
+        hi = lo + column.shape[-1]
+        proj += (np.asarray(column, dtype=float) - center[lo:hi]) @ vec[lo:hi]
+    proj -= proj.mean(axis=(0, 1))
+    t, se = mean_and_se(lam * proj**2)
+    return {"temperature_variance": np.atleast_1d(t).tolist(),
+            "temperature_variance_se": np.atleast_1d(se).tolist()}
 
 
 def _temperatures(s: VirialSamples, lam: np.ndarray, vec: np.ndarray) -> dict[str, Any]:

@@ -68,9 +68,10 @@ def flatness(run: RunData, k: int) -> dict[str, Any]:
         return {"k": k, "reason": "fewer than 4 draws or 2 non-diverged chains"}
     dirs, var, per_chain = principal_components(run, k)
     out: dict[str, Any] = {"k": int(len(var)), "variance": var.tolist()}
-    if run.model.opaque:
+    if not run.model.gradient_available:
         return {**out, "reason": "the model is a user's module, whose code is not imported "
-                "when an archive is read: no curvature along the components"}
+                "when an archive is read: no curvature along the components (--import-model "
+                "rebuilds it from its source, checked against the archive)"}
     point = mean_point(run)
     if point is None:
         return {**out, "reason": "no chains' mean of every coordinate (θ recorded partly "

@@ -215,19 +215,22 @@ def _sweep_section(analysis: ArchiveAnalysis) -> str:
 
 
 def render(path: str, verify: bool = True, thresholds: Thresholds | None = None,
-           top_k: int = 0, curvature_at: str = "mean", pca: int = 0) -> str:
+           top_k: int = 0, curvature_at: str = "mean", pca: int = 0,
+           import_model: bool = False) -> str:
     """Analyse the archive at ``path`` (checksums first, unless not ``verify``) and render it.
 
     ``thresholds``: what "converged" means (``mixing.Thresholds``; the defaults when None);
-    ``top_k``, ``curvature_at``, ``pca``: curvature and flatness (``analyze_archive``).
+    ``top_k``, ``curvature_at``, ``pca``, ``import_model``: curvature and flatness
+    (``analyze_archive``).
     """
-    return render_html(analyze_archive(path, verify, thresholds, top_k, curvature_at, pca))
+    return render_html(analyze_archive(path, verify, thresholds, top_k, curvature_at, pca,
+                                       import_model))
 
 
 def write_report(path: str, output: str, verify: bool = True,
                  thresholds: Thresholds | None = None, top_k: int = 0,
-                 curvature_at: str = "mean", pca: int = 0) -> None:
+                 curvature_at: str = "mean", pca: int = 0, import_model: bool = False) -> None:
     """Write the report of the archive at ``path`` to ``output``."""
-    text = render(path, verify, thresholds, top_k, curvature_at, pca)
+    text = render(path, verify, thresholds, top_k, curvature_at, pca, import_model)
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)

@@ -118,6 +118,21 @@ class TorchConfig(_Strict):
         """SHA-256 of each named source file (``resume`` compares them)."""
         return {field: source_hash(ref, field) for field, ref in self.references().items()}
 
+    def source_change(self, stored: dict[str, str | None]) -> str | None:
+        """What differs from the sources a run began with, in one phrase, or ``None``.
+
+        Args:
+            stored: The archive's ``source_sha256`` by field (``model.module``, ``model.loss``).
+        """
+        now = self.source_hashes()
+        for field, digest in stored.items():
+            if digest is not None and now.get(field) != digest:
+                ref = self.references().get(field, "?")
+                state = "is missing" if now.get(field) is None else "has changed"
+                return (f"{field} source {ref!r} {state} since the run began "
+                        f"(sha256 {digest[:12]}…)")
+        return None
+
     def _factory(self) -> tuple[Any, str]:
         given = supplied().model
         if self.module is None:

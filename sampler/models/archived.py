@@ -27,6 +27,7 @@ class ArchivedModel(Model):
     """
 
     opaque = True
+    gradient_available = False
 
     def __init__(self, facts: dict[str, Any], variables: list[Any],
                  dtype: torch.dtype = torch.float64) -> None:

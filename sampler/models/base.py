@@ -95,6 +95,7 @@ class Model:
     n_examples: int | None = None  # None: synthetic noise, no dataset
     constant_noise: bool = False  # per-example gradient covariance independent of θ
     opaque: bool = False  # user code: an archive's reader never rebuilds it (engine sums instead)
+    gradient_available: bool = True  # False for an archive's stand-in of a user's module
     random_forward: bool = False  # the minibatch gradient draws random numbers (a seed per step)
     dtype: torch.dtype
     device: torch.device

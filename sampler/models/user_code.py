@@ -2,7 +2,8 @@
 
 Only ``sgdthermo run`` (and ``resume``) import user code, and only what the config names; the
 archive keeps the reference, the callable's arguments and the SHA-256 of the source file, so
-that reading an archive never imports anything and ``resume`` can refuse a changed source.
+that reading an archive imports nothing unless asked (``analyze --import-model``), and
+``resume`` and that flag can refuse a changed source.
 
 Every problem is a ``UserCodeError`` whose one line names the config field, what was expected
 and what was given.

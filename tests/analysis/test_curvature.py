@@ -82,7 +82,7 @@ def test_partial_records_and_user_modules_say_why(tmp_path: Path):
     part = _run(tmp_path, [1.0, 1.0, 1.0], "p.zarr", {"coords": [0]})
     assert "recorded partly" in part["reason"] and "temperature" not in part
     assert np.allclose(part["eigenvalues"], [2.0])  # at θ* of the model, from its gradient
-    user = SimpleNamespace(model=SimpleNamespace(dim=5, opaque=True))  # what the reader holds
+    user = SimpleNamespace(model=SimpleNamespace(dim=5, opaque=True, gradient_available=False))
     out = curvature(user, None, 2)  # type: ignore[arg-type]
     assert "user's module" in out["reason"] and "eigenvalues" not in out
 
