@@ -29,8 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sgdthermo.analysis.reader import open_run  # noqa: E402
 from sgdthermo.analysis.record import analyze_run  # noqa: E402
-
-from tests.conftest import run_local  # noqa: E402
+from sgdthermo.sampler.in_process import run_here  # noqa: E402
 
 
 def z_of(seed: int, record: dict | None, relaxing: bool, folder: Path) -> float:
@@ -43,7 +42,7 @@ def z_of(seed: int, record: dict | None, relaxing: bool, folder: Path) -> float:
                                    "noise_cov": [1.0, 1.0, 1.0]},
            "rule": {"kind": "sgd", "lr": 0.2}, "run": run}
     name = f"r{seed}-{'partial' if record else 'full'}-{'relax' if relaxing else 'null'}.zarr"
-    path = run_local(folder, cfg, name)
+    path = run_here(cfg, folder / name)
     z = analyze_run(open_run(path, 0)).as_dict()["fdr"]["overall"]["z"]
     shutil.rmtree(path)
     return float("nan") if z is None else float(z)

@@ -11,9 +11,8 @@ import pytest
 import torch
 import zarr
 from sgdthermo.analysis.reader import RunData, open_run
-from sgdthermo.sampler.archive import create_archive, open_store, shard_bounds
-from sgdthermo.sampler.jobspec import expand, validate
-from sgdthermo.sampler.shard import ShardRunner, state_facts
+from sgdthermo.sampler.archive import open_store
+from sgdthermo.sampler.in_process import create_here, run_here
 
 torch.set_num_threads(1)
 
@@ -31,21 +30,12 @@ def ray_session():
 
 def make_archive(tmp: Path, config: dict[str, Any], name: str = "a.zarr") -> str:
     """Validate a config dict and pre-allocate its archive (CPU), returning the path."""
-    job = validate(config)
-    runs = expand(job)
-    path = str(tmp / name)
-    create_archive(path, job, runs, "cpu", [state_facts(r) for r in runs])
-    return path
+    return create_here(config, tmp / name)
 
 
 def run_local(tmp: Path, config: dict[str, Any], name: str = "a.zarr") -> str:
     """Create and fully run an archive in this process (every shard in turn, no Ray)."""
-    path = make_archive(tmp, config, name)
-    job = validate(config)
-    for spec in expand(job):
-        for s in range(len(shard_bounds(spec.run.chains, job.cluster.shard_chains))):
-            ShardRunner(path, spec.index, s).run_until(10**9)
-    return path
+    return run_here(config, tmp / name)
 
 
 def simulate(tmp: Path, config: dict[str, Any], run: int = 0) -> RunData:

@@ -150,8 +150,11 @@ def _temperatures(s: VirialSamples, lam: np.ndarray, vec: np.ndarray) -> dict[st
     total = np.sum(s.centred * s.grads, axis=-1) - np.sum(p * q, axis=-1)  # [C, n]
     rest = max(s.centred.shape[-1] - vec.shape[1], 1)
     t_perp, se_perp = mean_and_se(total / rest, tau=s.tau)
+    centred = p - p.mean(axis=(0, 1))
+    t_var, se_var = mean_and_se(lam * centred**2, tau=s.tau)
     return {"temperature": np.atleast_1d(t).tolist(), "temperature_se": np.atleast_1d(se).tolist(),
-            "temperature_variance": (lam * p.reshape(-1, p.shape[-1]).var(axis=0)).tolist(),
+            "temperature_variance": np.atleast_1d(t_var).tolist(),
+            "temperature_variance_se": np.atleast_1d(se_var).tolist(),
             "complement_temperature": float(t_perp), "complement_temperature_se": float(se_perp),
             "complement_dim": rest}
 

@@ -30,8 +30,8 @@ def slowest_recorded_time(diag: dict) -> float:
     return float(finite.max()) if finite.size else 1.0
 
 
-OPAQUE_REASON = ("a user's module: the Gibbs test needs the full-data gradient at each draw, "
-                 "and reading an archive never runs the module's code")
+OPAQUE_REASON = ("the Gibbs test needs the full-data gradient at each draw, which is not "
+                 "taken for a user's module (its virial comes from the engine's sums)")
 
 
 def gibbs_unavailable(partial: bool = True) -> GibbsResult:

@@ -68,13 +68,20 @@ def eigen_temperature_bars(cv: dict[str, Any]) -> str | None:
 
 def curvature_section(cv: dict[str, Any]) -> str:
     """The sharpest directions' table and bars (``landscape.curvature``)."""
-    if "temperature" not in cv:
+    if "temperature" not in cv and "temperature_variance" not in cv:
         lam = ", ".join(num(x) for x in cv.get("eigenvalues", []))
         return (f"<h3>Sharpest directions</h3><p>Eigenvalues {esc(lam or '–')}; no temperatures: "
                 f"{esc(cv.get('reason', ''))}.</p>")
+    if "temperature" not in cv:  # a user's module: the variance temperature only
+        rows = [[f"v{j + 1}", num(lam), num(cv["temperature_variance"][j],
+                                            _se(cv["temperature_variance_se"][j]))]
+                for j, lam in enumerate(cv["eigenvalues"])]
+        return (f"<h3>Sharpest directions (at the {esc(cv.get('at'))})</h3><p>The {cv['k']} "
+                f"largest Hessian eigenvalues and the variance temperature along each; "
+                f"{esc(cv.get('reason', ''))}.</p>" + table(["direction", "λ", "λ·Var"], rows))
     exact = "temperature_exact" in cv
     rows = [[f"v{j + 1}", num(lam), num(cv["temperature"][j], _se(cv["temperature_se"][j])),
-             num(cv["temperature_variance"][j])]
+             num(cv["temperature_variance"][j], _se(cv["temperature_variance_se"][j]))]
             + ([num(cv["temperature_exact"][j]), num(cv["temperature_z"][j])] if exact else [])
             for j, lam in enumerate(cv["eigenvalues"])]
     rows.append([f"rest ({cv['complement_dim']})", "–",

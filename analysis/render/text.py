@@ -129,21 +129,26 @@ def _curvature(r: dict[str, Any], width: int) -> list[Table]:
     """The sharpest Hessian directions and the temperature along each (``--top-k``)."""
     cv = r["curvature"]
     title = f"run {r['run']} ({r['label']}): the {cv['k']} sharpest directions at the {cv.get('at')}"
-    if "temperature" not in cv:
+    if "temperature" not in cv and "temperature_variance" not in cv:
         lam = ", ".join(_num(x) for x in cv.get("eigenvalues", []))
         return fit_tables(title, ["eigenvalues", "why no temperatures"],
                           [[lam or "–", cv.get("reason", "")]], width)
-    exact = "temperature_exact" in cv
-    head = ["direction", "λ", "T virial", "± SE", "λ·Var"] + (["T exact", "z"] if exact else [])
+    virial, exact = "temperature" in cv, "temperature_exact" in cv
+    head = (["direction", "λ"] + (["T virial", "± SE"] if virial else []) + ["λ·Var", "± SE"]
+            + (["T exact", "z"] if exact else []))
     rows = []
     for j, lam in enumerate(cv["eigenvalues"]):
-        row = [f"v{j + 1}", _num(lam), _num(cv["temperature"][j]),
-               _num(cv["temperature_se"][j], ".2g"), _num(cv["temperature_variance"][j])]
+        row = [f"v{j + 1}", _num(lam)]
+        if virial:
+            row += [_num(cv["temperature"][j]), _num(cv["temperature_se"][j], ".2g")]
+        row += [_num(cv["temperature_variance"][j]), _num(cv["temperature_variance_se"][j], ".2g")]
         if exact:
             row += [_num(cv["temperature_exact"][j]), _num(cv["temperature_z"][j], "+.2f")]
         rows.append(row)
+    if not virial:
+        return fit_tables(f"{title} (no virial: {cv.get('reason', '')})", head, rows, width)
     perp = [f"rest ({cv['complement_dim']})", "–", _num(cv["complement_temperature"]),
-            _num(cv["complement_temperature_se"], ".2g"), "–"]
+            _num(cv["complement_temperature_se"], ".2g"), "–", "–"]
     if exact:
         perp += [_num(cv["complement_temperature_exact"]),
                  _num(cv["complement_temperature_z"], "+.2f")]
