@@ -125,11 +125,14 @@ def flatness_section(fl: dict[str, Any]) -> str:
            f" Fitted ψ = {num(fl['exponent'], _se(fl.get('exponent_se')))} over "
            f"{fl.get('components_used')} components.")
     reason = f" {esc(fl['reason'])}." if fl.get("reason") else ""
+    if fl.get("resolved") is False:
+        reason += (f" {fl['unresolved_pairs']} pair(s) of neighbouring variances are not told "
+                   "apart (gap under 2 SE): those components mix, and ψ is biased; run longer.")
     png = flatness_plot(fl)
     img = "" if png is None else f"<img alt='variance-flatness' src='data:image/png;base64,{png}'>"
     return ("<h3>Variance against flatness</h3><p>The trajectory's top principal components "
-            "(randomised PCA of the draws, centred per chain): the variance along each beside "
-            f"the loss curvature along it, and log σ² = a − ψ log c.{fit}{reason}</p>"
+            "(randomised PCA of the draws, centred at their grand mean): the variance along "
+            f"each beside the loss curvature along it, and log σ² = a − ψ log c.{fit}{reason}</p>"
             + table(["component", "variance", "curvature"], rows) + img)
 
 

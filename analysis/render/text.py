@@ -160,9 +160,13 @@ def flatness_sentence(fl: dict[str, Any]) -> str:
     head = f"Variance–flatness over the top {fl['k']} principal components: "
     if fl.get("exponent") is None:
         return head + fl.get("reason", "no fit") + "."
+    caution = ("" if fl.get("resolved", True) else
+               f" Not resolved: {fl['unresolved_pairs']} pair(s) of neighbouring variances lie "
+               "within 2 SE, so those components mix and ψ is biased; run longer.")
     return (head + f"σ² ∝ c^−ψ with ψ = {_num(fl['exponent'], '.3f')} ± "
-            f"{_num(fl.get('exponent_se', float('nan')), '.2g')} ({fl['components_used']} components; "
-            f"variances {_num(max(fl['variance']))} … {_num(min(fl['variance']))}).")
+            f"{_num(fl.get('exponent_se', float('nan')), '.2g')} ({fl['components_used']} "
+            f"components; variances {_num(max(fl['variance']))} … "
+            f"{_num(min(fl['variance']))}).{caution}")
 
 
 def nested_sentence(nr: dict[str, Any]) -> str:

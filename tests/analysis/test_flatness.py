@@ -1,11 +1,12 @@
 """Variance against flatness (``analyze --pca K``) against exact answers on quadratics.
 
-* The streamed randomised PCA equals the exact PCA of the per-chain-centred draws (numpy's
+* The streamed randomised PCA equals the exact PCA of the draws centred at their grand mean (numpy's
   ``eigh`` of their covariance) where its range covers every coordinate, to 1e-9.
 * SGD on a diagonal quadratic with isotropic noise has ``Var_i = ησ²/(h_i(2 − ηh_i))``: the
   fitted ψ equals the slope of the exact law (≈ 1) within 4 SE. With noise shaped like the
   curvature (``Σ = βH``) ``Var_i = ηβ/(2 − ηh_i)`` is nearly flat: ψ equals that law's slope
-  (≈ 0) and is told apart from 1 (the negative control).
+  (≈ 0) and is told apart from 1 (the negative control). Those nearly equal variances are
+  flagged as unresolved components (their sample directions mix); the isotropic ones are not.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def test_the_streamed_pca_is_the_exact_pca(tmp_path: Path):
     run = open_run(run_local(tmp_path, _job([1.0] * 8, 400)), 0)
     dirs, var, per_chain = principal_components(run, 3)
     theta = np.asarray(run.posterior()["theta"].values, dtype=float)
-    x = (theta - theta.mean(axis=1, keepdims=True)).reshape(-1, 8)
-    want, vecs = np.linalg.eigh(x.T @ x / (x.shape[0] - 16))
+    x = (theta - theta.mean(axis=(0, 1))).reshape(-1, 8)
+    want, vecs = np.linalg.eigh(x.T @ x / (x.shape[0] - 1))
     np.testing.assert_allclose(var, want[::-1][:3], rtol=1e-9)
     np.testing.assert_allclose(np.abs(dirs.T @ vecs[:, ::-1][:, :3]), np.eye(3), atol=1e-9)
     assert per_chain.shape == (16, 3)
@@ -58,3 +59,6 @@ def test_psi_is_the_exact_laws_slope_and_tells_noise_shapes_apart(tmp_path: Path
     flat = _exact_slope(ETA / (2 - ETA * h))
     assert abs(shaped["exponent"] - flat) < 4 * shaped["exponent_se"], (shaped, flat)
     assert abs(shaped["exponent"] - want) > 4 * shaped["exponent_se"]  # the negative control
+    # variances 3 % apart cannot be told apart at this length: flagged; 40 % apart are not
+    assert iso["resolved"] and iso["unresolved_pairs"] == 0
+    assert not shaped["resolved"] and shaped["unresolved_pairs"] >= 4
