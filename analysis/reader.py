@@ -200,6 +200,33 @@ class RunData:
         return (np.asarray(fl["sum"][:, :k, coords].values),
                 np.asarray(fl["steps"][:k].values))
 
+    def coordinate_slices(self, coords: slice, fields: int = 1,
+                          budget: int = 2**26) -> list[slice]:
+        """``coords`` cut into slices of at most ``budget`` bytes of per-block sums.
+
+        ``fields`` float64 numbers per coordinate, chain and block: a layer of any size is read
+        a slice at a time.
+        """
+        start, stop, _ = coords.indices(self.model.dim)
+        per_coord = self.spec.run.chains * max(self.posterior_blocks_done, 1) * fields * 8
+        width = max(1, budget // per_coord)
+        return [slice(lo, min(lo + width, stop)) for lo in range(start, stop, width)]
+
+    def fluctuation_total(self, coords: slice, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ``keep`` chains' fluctuation sums over ``coords``: ``[C', blocks]`` and the steps.
+
+        Read in bounded slices (``coordinate_slices``).
+        """
+        total: np.ndarray | None = None
+        steps = np.zeros(0)
+        for part in self.coordinate_slices(coords):
+            sums, steps = self.fluctuation(part)
+            piece = sums[keep].sum(axis=-1)
+            total = piece if total is None else total + piece
+        if total is None:
+            total = np.zeros((int(keep.sum()), self.posterior_blocks_done))
+        return total, steps
+
     def identity_sums(self, coords: slice = slice(None)) -> np.ndarray | None:
         """Committed sums ``[C, blocks, 3, D]`` of ``θ⊙pg``, ``pg`` and ``½(pg)²`` per block.
 

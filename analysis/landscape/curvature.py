@@ -113,10 +113,9 @@ def mean_point(run: RunData, samples: VirialSamples | None = None) -> np.ndarray
     _, steps = run.fluctuation(slice(0, 1))
     if run.virial_sums(slice(0, 1)) is None or steps.sum() == 0:
         return None
-    width = max(1, 2**26 // max(len(keep) * len(steps) * 3 * 8, 1))  # 64 MB of sums per read
     parts = []
-    for lo in range(0, d, width):
-        sums = run.virial_sums(slice(lo, min(lo + width, d)))
+    for part in run.coordinate_slices(slice(0, d), fields=3):
+        sums = run.virial_sums(part)
         assert sums is not None
         parts.append(sums[keep][:, :, 0].sum(axis=(0, 1)))
     return np.concatenate(parts) / (int(keep.sum()) * steps.sum())

@@ -58,26 +58,22 @@ def _row(run: RunData, name: str, coords: slice, keep: np.ndarray,
     n = max(coords.stop - coords.start, 1)
     if samples is None:
         return _paired(name, n, _sums_totals(run, coords, keep))
-    fl, steps = run.fluctuation(coords)
+    total, steps = run.fluctuation_total(coords, keep)
     s = samples.columns(coords)
     series = np.sum(s.centred * s.grads, axis=-1)  # [C, n] per draw
-    groups = grouped_block_means(fl[keep].sum(-1, keepdims=True), steps, min_steps)[:, 0]
+    groups = grouped_block_means(total[..., None], steps, min_steps)[:, 0]
     return _independent(name, n, series, groups, s.tau)
 
 
-def _sums_totals(run: RunData, coords: slice, keep: np.ndarray,
-                 budget: int = 2**26) -> np.ndarray:
+def _sums_totals(run: RunData, coords: slice, keep: np.ndarray) -> np.ndarray:
     """Per-chain totals ``[C, 2]`` of the dissipation and fluctuation sums over ``coords``.
 
-    Read in slices of coordinates of at most ``budget`` bytes of sums (bounded memory at any
-    layer size); the centre is each coordinate's mean ``θ̄_i`` from the same sums.
+    Read in bounded slices of coordinates (``RunData.coordinate_slices``); the centre is each
+    coordinate's mean ``θ̄_i`` from the same sums.
     """
     _, steps = run.fluctuation(slice(coords.start, coords.start + 1))
-    per_coord = len(keep) * len(steps) * 4 * 8
-    width = max(1, budget // per_coord)
     totals = np.zeros((int(keep.sum()), 2))
-    for lo in range(coords.start, coords.stop, width):
-        part = slice(lo, min(lo + width, coords.stop))
+    for part in run.coordinate_slices(coords, fields=4):
         virial = run.virial_sums(part)
         assert virial is not None, "a run without draws-based virial keeps the virial sums"
         v = virial[keep]

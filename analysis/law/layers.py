@@ -46,8 +46,8 @@ def layer_summary(run: RunData, diag: dict[str, Any], temps: Temperatures,
     min_steps = 10 * max(tau_draws, 1.0) * run.spec.run.thin
     groups, rows = [], []
     for name, shape, coords in variables:
-        sums, steps = run.fluctuation(coords)
-        per_group = grouped_block_means(sums[keep].sum(-1, keepdims=True), steps, min_steps)
+        total, steps = run.fluctuation_total(coords, keep)
+        per_group = grouped_block_means(total[..., None], steps, min_steps)
         g = per_group[:, 0] / max(int(np.prod(shape)), 1)
         groups.append(g)
         stats = diag.get(name, {}) if recorded is None else _recorded(diag, recorded, coords)

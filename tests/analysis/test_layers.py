@@ -101,3 +101,25 @@ def test_degenerate_layer_statistics_are_nan_not_errors():
     assert np.isnan(_extreme(None, np.nanmin))
     r, se = _ratio(np.array([2.0, 2.0, 2.0]), np.array([1.0, 1.0, 1.0]))
     assert r == 2.0 and se == 0.0  # no spread: an exact ratio
+
+
+def test_layer_sums_are_read_in_bounded_slices_and_add_up(tmp_path: Path):
+    """A layer's fluctuation total, read a slice at a time, equals the whole read summed."""
+    from sgdthermo.analysis.reader import open_run
+
+    cfg = {"seed": 1, "model": {"kind": "quadratic", "hessian": [1.0, 0.5, 2.0, 0.3, 0.8],
+                                "noise_cov": [1.0] * 5},
+           "rule": {"kind": "sgd", "lr": 0.1},
+           "run": {"chains": 4, "draws": 60, "burn_in": 0},
+           "cluster": {"chunk_draws": 20}}
+    run = open_run(run_local(tmp_path, cfg), 0)
+    one_coordinate = 4 * 3 * 8  # chains × blocks × float64
+    parts = run.coordinate_slices(slice(1, 5), budget=2 * one_coordinate)
+    assert parts == [slice(1, 3), slice(3, 5)]
+    assert run.coordinate_slices(slice(1, 5), budget=1) == [slice(i, i + 1) for i in range(1, 5)]
+    keep = np.array([True, False, True, True])
+    total, steps = run.fluctuation_total(slice(1, 5), keep)
+    whole, whole_steps = run.fluctuation(slice(1, 5))
+    np.testing.assert_allclose(total, whole[keep].sum(axis=-1), rtol=1e-12)
+    np.testing.assert_array_equal(steps, whole_steps)
+    assert total.shape == (3, 3)
