@@ -10,9 +10,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
@@ -32,6 +31,9 @@ from ..sampler.config.torch_model import Supplied
 from ..sampler.models import Model
 from ..sampler.rules import UpdateRule
 from .flat_layers import flat_theta
+
+if TYPE_CHECKING:
+    import arviz as az
 
 
 def archive_metadata(path: str) -> dict[str, Any]:
@@ -170,6 +172,8 @@ class RunData:
 
         Network parameters appear per layer with named dims (``RunData.named``).
         """
+        import arviz as az  # 1.4 s of imports, paid only by who asks for InferenceData
+
         groups: dict[str, Any] = {"posterior": self._layers("posterior", self.draws),
                                   "sample_stats": self.sample_stats()}
         if "warmup_posterior" in self.tree.children:

@@ -119,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         from ..analysis.render.tables import output_console
         from .dry_run import dry_run, print_plan
 
-        record = dry_run(args.config, args.overrides)
+        record = dry_run(args.config, args.overrides, address=args.address)
         if args.json:
             print(json.dumps(record, indent=2))
         else:
@@ -171,7 +171,9 @@ def cmd_analyze(args: argparse.Namespace) -> None:
                                pca=getattr(args, "pca", 0),
                                import_model=getattr(args, "import_model", False))
     if args.json:
-        print(json.dumps(analysis.to_json(), indent=2, allow_nan=False))
+        # streamed chunk by chunk: at 10⁶ coordinates the text is ~200 MB, its pieces 4× that
+        json.dump(analysis.to_json(), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
     else:
         print_summary(analysis, output_console())
 

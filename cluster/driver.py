@@ -37,8 +37,8 @@ from ..sampler.jobspec import expand
 from ..sampler.native import unavailable_reason
 from ..sampler.shard import state_facts
 from . import signals
-from .actor import make_actor
 from .errors import JobInterrupted, ShardFailed
+from .executors import ProcessExecutor, RayExecutor
 from .shards import ShardProgress, shard_table
 from .signals import Terminated, was_terminated
 from .until import advance, finish_until
@@ -125,6 +125,20 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
+def local_device(requested: str) -> str:
+    """``auto`` → ``cuda`` when this process sees a GPU, else ``cpu`` (shards run here)."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def ray_running() -> bool:
+    """Whether this process is already connected to Ray (a notebook's, a test session's)."""
+    return bool(ray.is_initialized())
+
+
 def check_output(out: str, overwrite: bool) -> None:
     """Refuse to replace anything but an existing archive, and that only with ``overwrite``.
 
@@ -178,30 +192,30 @@ def check_kernels(path: str) -> None:
                            f"cannot run here ({reason}); resume on a machine with a C compiler")
 
 
-# What a lost actor looks like to the driver: its node died (raylet killed, machine lost), its
-# process died beyond Ray's restarts, or its result was lost with the node that held it.
-LOST = (ray.exceptions.RayActorError, ray.exceptions.NodeDiedError,
-        ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError)
 LOSSES = 3  # a shard's losses in a row (no block between them) before the job stops
 
 
 def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | None = None,
                 blocks_per_call: int = 1,
-                notify: Callable[[str], None] | None = None) -> list[ShardProgress]:
-    """Run every unfinished shard of the archive to completion on the current Ray instance.
+                notify: Callable[[str], None] | None = None,
+                executor: str = "ray") -> list[ShardProgress]:
+    """Run every unfinished shard of the archive to completion.
 
-    A shard whose actor is lost (``LOST``: its node died, or it died beyond Ray's own
-    restarts) gets a new actor, which restores from the shard's last commit wherever Ray
-    places it; its calls are idempotent, so nothing is run twice into the archive. After
-    ``max(3, max_restarts + 1)`` such losses of one shard in a row, with no block committed
-    between them, the job stops (``ShardFailed``). Each replacement waits a second per loss
-    in a row, so that a dying node is marked dead before the new actor is placed.
+    With ``executor="ray"`` on the current Ray instance: a shard whose actor is lost (its node
+    died, or it died beyond Ray's own restarts) gets a new actor, which restores from the
+    shard's last commit wherever Ray places it; its calls are idempotent, so nothing is run
+    twice into the archive. After ``max(3, max_restarts + 1)`` such losses of one shard in a
+    row, with no block committed between them, the job stops (``ShardFailed``). Each
+    replacement waits a second per loss in a row, so that a dying node is marked dead before
+    the new actor is placed. With ``executor="process"`` the shards run here, a block at a
+    time (``executors``).
 
     Args:
         path: Archive created by ``prepare_archive``.
         on_progress: Called with the shard table after every completed call.
-        blocks_per_call: Blocks per remote call (each block is ``chunk_draws·thin`` steps).
+        blocks_per_call: Blocks per call (each block is ``chunk_draws·thin`` steps).
         notify: Called with a one-line message when an actor is replaced.
+        executor: ``"ray"`` or ``"process"``.
 
     Raises:
         ShardFailed: A shard raised (bad device, data error), or lost its actor too often;
@@ -211,40 +225,40 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
     meta = read_root(path)
     job, _ = archived_job(meta)
     device = meta["device"]
-    if device == "cuda" and ray.cluster_resources().get("GPU", 0) <= 0:
-        raise ArchiveError(f"{path!r} was created for CUDA but this Ray cluster has no GPU; "
-                           f"resume it on a cluster with GPUs (device is fixed per archive so "
-                           f"that resumed chains stay bitwise identical)")
+    # actors run in their worker's folder, not the driver's: a relative path is the driver's
+    where = path if is_url(path) else os.path.abspath(path.removeprefix("file://"))
+    if executor == "process":
+        shards: Any = ProcessExecutor(where, device)
+    else:
+        if device == "cuda" and ray.cluster_resources().get("GPU", 0) <= 0:
+            raise ArchiveError(f"{path!r} was created for CUDA but this Ray cluster has no GPU; "
+                               f"resume it on a cluster with GPUs (device is fixed per archive "
+                               f"so that resumed chains stay bitwise identical)")
+        given = supplied()  # a user's module: its objects or source files travel to every actor
+        user = given if any(v is not None for v in given) else None
+        shards = RayExecutor(where, device, job, storage_options(), user)
     table = shard_table(path)
-    given = supplied()  # a user's module: its objects or source files travel to every actor
-    user = given if any(v is not None for v in given) else None
     pending: dict[Any, ShardProgress] = {}
     losses: dict[tuple[int, int], int] = {}
 
     def call(sp: ShardProgress) -> None:
         target = min(sp.blocks_done + blocks_per_call, len(sp.steps))
-        pending[sp.actor.run_until.remote(target)] = sp
-
-    # actors run in their worker's folder, not the driver's: a relative path is the driver's
-    where = path if is_url(path) else os.path.abspath(path.removeprefix("file://"))
+        pending[shards.submit(sp, target)] = sp
 
     def start(sp: ShardProgress) -> None:
-        sp.actor = make_actor(where, sp.run, sp.shard, device, job.cluster.num_gpus,
-                              job.cluster.max_restarts, storage_options(), user)
+        shards.start(sp)
         call(sp)
 
     def settle(run: int) -> None:
         """A run.until run at its barrier: its next decision, then its shards go on or stop."""
-        shards = [sp for sp in table if sp.run == run]
-        if not all(sp.waiting for sp in shards):
+        runs_shards = [sp for sp in table if sp.run == run]
+        if not all(sp.waiting for sp in runs_shards):
             return
         steps = advance(path, run)
-        for sp in shards:
+        for sp in runs_shards:
             if steps is None:
                 sp.open = False
-                if sp.actor is not None:
-                    ray.kill(sp.actor)
-                    sp.actor = None
+                shards.stop(sp)
             else:
                 sp.steps = steps
                 start(sp) if sp.actor is None else call(sp)
@@ -259,15 +273,11 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
         if on_progress:
             on_progress(table)
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for ref in ready:
+            for ref in shards.wait(list(pending)):
                 sp = pending.pop(ref)
                 try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayTaskError as err:
-                    raise ShardFailed(f"run {sp.run} shard {sp.shard} failed:\n"
-                                      f"{err.cause if err.cause else err}") from None
-                except LOST as err:
+                    result = shards.result(ref, sp)
+                except shards.lost as err:
                     key = (sp.run, sp.shard)
                     losses[key] = losses.get(key, 0) + 1
                     if losses[key] > max(LOSSES, job.cluster.max_restarts + 1):
@@ -279,14 +289,13 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                         notify(f"run {sp.run} shard {sp.shard}: actor lost "
                                f"({type(err).__name__}); a new one continues from its last "
                                f"commit")
-                    ray.kill(sp.actor, no_restart=True)
+                    shards.stop(sp)
                     start(sp)
                     continue
                 sp.blocks_done, sp.diverged = result["blocks_done"], result["diverged"]
                 losses.pop((sp.run, sp.shard), None)  # progress: its losses start over
                 if sp.done:
-                    ray.kill(sp.actor)  # frees its CPU/GPU for actors still waiting
-                    sp.actor = None
+                    shards.stop(sp)  # frees its CPU/GPU for actors still waiting
                 elif sp.waiting:  # a run.until run: decide once all its shards are here
                     settle(sp.run)
                 else:
@@ -300,8 +309,9 @@ def run_archive(path: str, on_progress: Callable[[list[ShardProgress]], None] | 
                              f"`sgdthermo resume {path}`", 143 if term else 130) from None
     finally:
         for ref in pending:  # calls abandoned, not to be retried (nor "retries remaining" lines)
-            ray.cancel(ref)
+            shards.cancel(ref)
         for sp in table:
             if sp.actor is not None:
-                ray.kill(sp.actor, no_restart=True)
+                shards.stop(sp)
+        shards.close()
     return table

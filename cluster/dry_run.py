@@ -6,8 +6,9 @@ resources), then for each run: its chain-steps ``chains × (burn_in + draws·thi
 ``resources.estimate``), and a time measured on this machine. The time comes from stepping the
 run's own engine on one shard's chains for about ``PROBE_S`` seconds in this process (one torch
 thread, as an actor has): ``t = chain_steps / rate``; the job's total divides the sum by the
-number of actors that run at once (this machine's cores, at most the number of shards). It
-leaves out Ray's start (about 5 s) and the analysis.
+number of actors that run at once (this machine's cores, at most the number of shards; one for
+a job small enough to run in the driver's process, ``executors.choose_executor``). It leaves
+out Ray's start (about 5 s; none in the process) and the analysis.
 """
 
 from __future__ import annotations
@@ -114,12 +115,14 @@ def human_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def dry_run(config: Any, overrides: Any = (), cores: int | None = None) -> dict[str, Any]:
+def dry_run(config: Any, overrides: Any = (), cores: int | None = None,
+            address: str | None = None) -> dict[str, Any]:
     """Validate ``config`` as ``run`` does, then plan it: the record ``run --dry-run`` prints.
 
     Nothing is written and Ray does not start.
     """
     from .driver import validate_runs
+    from .executors import choose_executor
     from .jobs import load_config
     from .resources import check_resources
 
@@ -127,8 +130,9 @@ def dry_run(config: Any, overrides: Any = (), cores: int | None = None) -> dict[
     facts = validate_runs(job)
     check_resources(job, facts, ".", machine=False)  # the job's own limits, not this disk's
     costs = plan(job, facts)
-    cores = cores or os.cpu_count() or 1
-    return {"name": job.name, "cores": cores,
+    executor = choose_executor(job, [int(f["dim"]) for f in facts], address, False)
+    cores = 1 if executor == "process" else (cores or os.cpu_count() or 1)
+    return {"name": job.name, "cores": cores, "executor": executor,
             "runs": [{"run": c.index, "label": c.label, "chains": c.chains,
                       "steps_per_chain": c.steps, "chain_steps": c.chain_steps,
                       "chain_steps_per_s": c.rate, "seconds_one_actor": c.seconds,
@@ -154,5 +158,7 @@ def print_plan(record: dict[str, Any], console: Any) -> None:
     console.print(f"{len(record['runs'])} run(s), {record['chain_steps']:,} chain-steps, "
                   f"archive about {human_bytes(record['archive_bytes'])} (uncompressed, at "
                   f"most); sampling about {human_time(record['seconds'])} on "
-                  f"{record['cores']} core(s) of this machine, measured here, plus Ray's "
-                  f"start (about 5 s) and the analysis.", highlight=False)
+                  f"{record['cores']} core(s) of this machine, measured here, "
+                  + ("in the driver's process (a job this small does not start Ray), "
+                     if record.get("executor") == "process" else "plus Ray's start (about 5 s) ")
+                  + "and the analysis.", highlight=False)

@@ -36,12 +36,15 @@ from .driver import (
     check_kernels,
     check_output,
     init_ray,
+    local_device,
     nodes_on_this_machine,
     prepare_archive,
+    ray_running,
     resolve_device,
     run_archive,
     validate_runs,
 )
+from .executors import choose_executor
 from .lease import Lease, acquire, refuse_if_held, takeover_line
 from .progress import RunBars
 from .resources import check_resources
@@ -85,13 +88,18 @@ def _say_takeover(archive: str, previous: dict[str, Any] | None,
 
 
 def execute(path: str, mode: str, held: Lease, progress: bool = False,
-            console: Console | None = None) -> list[ShardProgress]:
-    """Run every unfinished shard of the archive while holding its lease; release it after."""
+            console: Console | None = None, executor: str = "ray") -> list[ShardProgress]:
+    """Run every unfinished shard of the archive while holding its lease; release it after.
+
+    ``mode``: how Ray was reached (``init_ray``); ``executor``: ``"ray"`` or ``"process"``
+    (the shards in this process, ``executors.ProcessExecutor``).
+    """
     console = console or Console(stderr=True)
     meta = read_root(path)
     labels = {r["index"]: r["label"] for r in meta["runs"]}
-    console.print(f"[dim]ray: {mode}; device: {meta['device']}; archive: {path}[/dim]")
-    held.set_writers_local(nodes_on_this_machine())
+    where = "this process (no Ray)" if executor == "process" else f"ray: {mode}"
+    console.print(f"[dim]{where}; device: {meta['device']}; archive: {path}[/dim]")
+    held.set_writers_local(executor == "process" or nodes_on_this_machine())
     restore = handle_sigterm()
     try:
         with RunBars(labels, enabled=progress, console=console) as bars:
@@ -100,7 +108,8 @@ def execute(path: str, mode: str, held: Lease, progress: bool = False,
                 bars.update(shards)
 
             table = run_archive(path, on_progress=update,
-                                notify=lambda line: console.print(line, markup=False))
+                                notify=lambda line: console.print(line, markup=False),
+                                executor=executor)
     finally:
         restore()  # the previous SIGTERM handler (a notebook's, or the default)
         held.release()
@@ -145,9 +154,13 @@ def run_job(config: str | Path | Mapping[str, Any], out: str, *, overrides: Sequ
         facts = check_job(job, out, overwrite, force, resource_check, console)
         ship = shipped(job)  # read before Ray starts: what every actor builds the module from
     with supplying(ship):
-        mode = init_ray(address)
-        prepare_archive(job, out, overwrite, resolve_device(job.cluster.device), facts)
-        execute(out, mode, acquire(out, force=True), progress, console)
+        executor = choose_executor(job, [int(f["dim"]) for f in facts], address,
+                                   ray_running())
+        mode = "none" if executor == "process" else init_ray(address)
+        device = (local_device(job.cluster.device) if executor == "process"
+                  else resolve_device(job.cluster.device))
+        prepare_archive(job, out, overwrite, device, facts)
+        execute(out, mode, acquire(out, force=True), progress, console, executor)
     return out
 
 
@@ -195,11 +208,16 @@ def _continue(archive: str, address: str | None, force: bool, progress: bool, re
     _say_takeover(archive, held.taken_from, console)
     try:
         check_integrity(archive, repair, console or Console(stderr=True))
-        mode = init_ray(address)
+        meta = read_root(archive)
+        job, runs = archived_job(meta)
+        dims = [int(RunStore(archive, r.index).model_facts.get("dim", 1)) for r in runs]
+        executor = ("ray" if meta["device"] == "cuda" and job.cluster.executor == "auto"
+                    else choose_executor(job, dims, address, ray_running()))
+        mode = "none" if executor == "process" else init_ray(address)
     except BaseException:
         held.release()
         raise
-    execute(archive, mode, held, progress, console)
+    execute(archive, mode, held, progress, console, executor)
     return archive
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 import scipy.special
-import scipy.stats
 
 from .estimators import fft_autocovariance
 

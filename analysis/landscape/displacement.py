@@ -41,13 +41,28 @@ def lags_for(n: int, n_lags: int = N_LAGS) -> np.ndarray:
 def chain_sums(x: np.ndarray, lags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per chain: ``Σ_coords MSD_c(k)`` at each lag ``[C, K]`` and ``Σ_coords Var_c θ`` ``[C]``.
 
+    Without a ``[C, n, d]`` temporary per lag: with the draws centred per chain (differences
+    unchanged) and ``s_t = ‖x_t‖²``,
+
+        Σ_t ‖x_{t+k} − x_t‖² = Σ_{t≥k} s_t + Σ_{t<n−k} s_t − 2 x_{k:}·x_{:n−k},
+
+    the first two from prefix sums of ``s`` and the last one BLAS dot product per chain.
+
     Args:
         x: Draws ``[C, n, d]`` of d coordinates.
         lags: Lags in draws.
     """
-    msd = np.stack([np.mean(np.sum((x[:, k:] - x[:, :-k]) ** 2, axis=-1), axis=1)
-                    for k in lags], axis=1) if len(lags) else np.zeros((x.shape[0], 0))
-    return msd, np.sum(np.var(x, axis=1), axis=-1)
+    x = np.ascontiguousarray(x - x.mean(axis=1, keepdims=True))
+    c, n = x.shape[:2]
+    sq = np.einsum("cnd,cnd->cn", x, x)
+    cum = np.concatenate([np.zeros((c, 1)), np.cumsum(sq, axis=1)], axis=1)
+    msd = np.zeros((c, len(lags)))
+    for j, k in enumerate(int(k) for k in lags):
+        for chain in range(c):
+            cross = float(np.dot(x[chain, k:].ravel(), x[chain, : n - k].ravel()))
+            msd[chain, j] = (cum[chain, n] - cum[chain, k] + cum[chain, n - k] - 2 * cross)
+        msd[:, j] /= n - k
+    return msd, sq.mean(axis=1)
 
 
 def fit(msd: np.ndarray, var: np.ndarray, lags: np.ndarray, n: int = 1) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+import scipy.special
 
 from ..diagnostics.estimators import mean_and_se
 from ..theory.linear import StationaryTheory
@@ -135,7 +135,7 @@ def zero_current_p(measured: np.ndarray, se: np.ndarray) -> float:
     if not np.all(np.isfinite(se)) or np.any(se <= 0):
         return float("nan")
     z = np.abs(measured[0] / se[0])
-    return float(min(1.0, len(z) * 2 * stats.norm.sf(z.max())))
+    return float(min(1.0, len(z) * 2 * scipy.special.ndtr(-z.max())))
 
 
 def probability_current(theta: np.ndarray, theory: StationaryTheory | None, thin: int,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from ..diagnostics.estimators import mean_and_se
 from ..theory.linear import StationaryTheory
@@ -47,7 +47,7 @@ class EpochComparison:
         z = np.abs(self.z[np.isfinite(self.z)])
         if z.size == 0:
             return float("nan")
-        return float(min(1.0, 2 * scipy.stats.norm.sf(z.max()) * z.size))
+        return float(min(1.0, 2 * scipy.special.ndtr(-z.max()) * z.size))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``epoch`` in ``sgdthermo analyze --json``)."""

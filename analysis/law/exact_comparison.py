@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from ...sampler.models import Model
 from ...sampler.rules import UpdateRule
@@ -103,7 +103,7 @@ def _measured(theta: np.ndarray, law: ExactLaw1D, linear: Linearised1D, lr: floa
     m, v, _ = law.moments()
     mean, mean_se = mean_and_se(theta[..., None])
     var, var_se = mean_and_se(((theta - m) ** 2)[..., None])
-    gauss = float(np.abs(law.cdf - scipy.stats.norm.cdf(law.grid, m, np.sqrt(v))).max())
+    gauss = float(np.abs(law.cdf - scipy.special.ndtr((law.grid - m) / np.sqrt(v))).max())
     return ExactComparison(law, linear, lr, gof, (float(mean[0]), float(mean_se[0])),
                            (float(var[0]), float(var_se[0])), gauss, method)
 

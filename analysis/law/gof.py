@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from ..diagnostics.estimators import batches_for, slowest_time
 from .contrast_tests import Means
@@ -158,7 +158,7 @@ def _hotelling(pair: Means, p: np.ndarray, nu: float, expected: np.ndarray,
     z = r.T @ (white.T @ d)
     t2 = float((z**2 / np.maximum(w, 0.5)).sum())
     f = (nu - k + 1) / (nu * k) * t2
-    return GofResult(f, (k, int(round(nu - k + 1))), float(scipy.stats.f.sf(f, k, nu - k + 1)),
+    return GofResult(f, (k, int(round(nu - k + 1))), float(scipy.special.fdtrc(k, nu - k + 1, f)),
                      expected, observed, note)
 
 

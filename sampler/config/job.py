@@ -158,6 +158,12 @@ class ClusterConfig(_Strict):
         "auto", description="auto: CUDA when the Ray cluster has GPUs, else the CPU.")
     num_gpus: float = Field(1.0, gt=0, le=1, description="GPU fraction per actor on GPU clusters.")
     max_restarts: int = Field(3, ge=0, description="Actor restarts after a crash.")
+    executor: Literal["auto", "ray", "process"] = Field(
+        "auto", description="Where shards run. ray: one actor each, in parallel, restarted "
+        "after a crash. process: one after another in the driver's own process, with no Ray "
+        "start (a small job is done before Ray would be up). auto: process for a CPU job of at "
+        "most 10⁷ coordinate-steps (chains × steps × D) when no Ray cluster is named or "
+        "running here and no run has run.until; else ray. The archive is the same either way.")
     storage_options: dict[str, Any] = Field(
         {}, description="fsspec options of an archive URL (an S3 endpoint, a profile); stored "
                         "with the config, so credentials belong in the environment.")

@@ -118,3 +118,16 @@ def test_one_late_lag_has_no_late_exponent():
         warnings.simplefilter("error")
         out = _fit(x)
     assert np.isnan(out["exponent_late"]) and np.isfinite(out["exponent"])
+
+
+def test_msd_sums_equal_the_direct_differences_even_far_from_zero():
+    """The prefix-sum and dot-product form equals Σ‖x_{t+k} − x_t‖² written out, to 1e-10,
+    for a random walk riding on an offset 500× its steps (where the form could cancel)."""
+    rng = np.random.default_rng(3)
+    x = 5.0 + 0.01 * np.cumsum(rng.standard_normal((3, 200, 7)), axis=1)
+    lags = lags_for(200)
+    msd, var = chain_sums(x, lags)
+    direct = np.stack([np.mean(np.sum((x[:, k:] - x[:, :-k]) ** 2, axis=-1), axis=1)
+                       for k in lags], axis=1)
+    np.testing.assert_allclose(msd, direct, rtol=1e-10)
+    np.testing.assert_allclose(var, np.var(x, axis=1).sum(axis=-1), rtol=1e-12)

@@ -31,7 +31,8 @@ JOB = {
     "model": {"kind": "quadratic", "hessian": [1.0, 2.0], "noise_cov": [1.0, 4.0]},
     "rule": {"kind": "momentum", "lr": 0.05, "mu": 0.5},
     "run": {"chains": 4, "draws": 3000, "burn_in": 500, "batch_size": 2},
-    "cluster": {"shard_chains": 2, "chunk_draws": 250, "max_restarts": 2},
+    # executor "ray": these tests are of actors (small jobs run in the driver's process by default)
+    "cluster": {"shard_chains": 2, "chunk_draws": 250, "max_restarts": 2, "executor": "ray"},
     "sweep": {"grid": {"rule.lr": [0.05, 0.1]}},
 }
 
@@ -216,11 +217,19 @@ def test_join_existing_cluster_with_address(tmp_path):
         # without --address, beside that head: the embedded default starts its own instance
         res = subprocess.run([sys.executable, "-m", "sgdthermo.cluster.cli", "run", str(cfg),
                               "--out", str(tmp_path / "own.zarr"), "--no-progress",
-                              "--no-analyze"], capture_output=True, text=True, env=env,
-                             timeout=300)
+                              "--no-analyze"],
+                             capture_output=True, text=True, env=env, timeout=300)
         assert res.returncode == 0, res.stdout + res.stderr
         assert "ray: local" in res.stderr
         assert_archives_equal(str(tmp_path / "own.zarr"), str(tmp_path / "j.zarr"))
+        # and this small job by default runs in the driver's process: the same archive
+        res = subprocess.run([sys.executable, "-m", "sgdthermo.cluster.cli", "run", str(cfg),
+                              "--out", str(tmp_path / "here.zarr"), "--no-progress",
+                              "--no-analyze", "--set", "cluster.executor=auto"],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "this process (no Ray)" in res.stderr
+        assert_archives_equal(str(tmp_path / "here.zarr"), str(tmp_path / "j.zarr"))
     finally:
         head.send_signal(signal.SIGTERM)  # `ray start --block` drains and stops its processes
         try:
