@@ -48,7 +48,7 @@ def nested_r_hat(x: np.ndarray, superchains: int) -> np.ndarray:
     return out
 
 
-def nested_record(run: RunData, width: int = 4096) -> dict[str, Any] | None:
+def nested_record(run: RunData, width: int = 512) -> dict[str, Any] | None:
     """``runs[i].nested_r_hat``: the largest nR̂ overall and per layer (``None``: no superchains).
 
     Over the recorded coordinates of the superchains whose chains all stayed finite.

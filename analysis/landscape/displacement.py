@@ -27,7 +27,8 @@ from ..diagnostics.blocks import columns
 from ..reader import RunData
 
 N_LAGS = 16
-BLOCK = 1024  # coordinates per read: a column of C × n × 1024 draws
+BLOCK = 1024  # coordinates per read: a column of C × n × 1024 draws (whole stored chunks)
+STEP = 256  # coordinates converted to float64 and summed at once
 
 
 def lags_for(n: int, n_lags: int = N_LAGS) -> np.ndarray:
@@ -138,13 +139,14 @@ def displacement(run: RunData) -> dict[str, Any] | None:
     n_layers = max(len(layers), 1)
     msd = np.zeros((n_layers, int(keep.sum()), len(lags)))
     var = np.zeros((n_layers, int(keep.sum())))
-    for lo, column in columns(theta, BLOCK, keep):
-        x = np.asarray(column, dtype=float)
-        for j in np.unique(owner[lo:lo + x.shape[-1]]):
-            part = x[..., owner[lo:lo + x.shape[-1]] == j]
-            m, v = chain_sums(part, lags)
-            msd[j] += m
-            var[j] += v
+    for lo, column in columns(theta, BLOCK, keep):  # in the stored dtype
+        mine = owner[lo:lo + column.shape[-1]]
+        for j in np.unique(mine):
+            idx = np.flatnonzero(mine == j)
+            for a in range(0, len(idx), STEP):  # float64 a few hundred coordinates at a time
+                m, v = chain_sums(np.asarray(column[..., idx[a:a + STEP]], dtype=float), lags)
+                msd[j] += m
+                var[j] += v
     counts = np.bincount(owner, minlength=n_layers)
     out: dict[str, Any] = {"lags": lags.tolist(), "lag_unit": "draws",
                            "overall": fit(msd.sum(axis=0), var.sum(axis=0), lags, len(coords))}

@@ -25,6 +25,7 @@ equal the sample components mix the true ones, and their curvatures with them, w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,8 @@ from .curvature import hessian_vector, mean_point
 from .displacement import jackknife_se, slope
 
 OVERSAMPLE = 10
-BLOCK = 1024
+BLOCK = 1024  # coordinates per read (whole stored chunks)
+STEP = 256  # coordinates in float64 at once
 
 
 def subspace(run: RunData, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,13 +54,11 @@ def subspace(run: RunData, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     width = min(k + OVERSAMPLE, d)
     rng = np.random.default_rng(seed)
     y = np.zeros((c * n, width))
-    for _, column in columns(theta, BLOCK, keep):
-        x = _centred(column)
+    for _, x in _pieces(theta, keep):
         y += x.reshape(c * n, -1) @ rng.standard_normal((x.shape[-1], width))
     q, _ = np.linalg.qr(y)
     b = np.zeros((width, d))
-    for lo, column in columns(theta, BLOCK, keep):
-        x = _centred(column)
+    for lo, x in _pieces(theta, keep):
         b[:, lo:lo + x.shape[-1]] = q.T @ x.reshape(c * n, -1)
     u, sv, vt = np.linalg.svd(b, full_matrices=False)
     z = (q @ (u * sv)).reshape(c, n, -1)  # X V, since X = QB = Q U s Vᵀ on the range
@@ -90,10 +90,16 @@ def principal_components(run: RunData, k: int, seed: int = 0
     return basis @ vec, var, per_chain
 
 
-def _centred(column: np.ndarray) -> np.ndarray:
-    """The draws less their grand mean (over chains and draws), in float64."""
-    x = np.asarray(column, dtype=float)
-    return x - x.mean(axis=(0, 1))
+def _pieces(theta: Any, keep: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first coordinate, draws [C', n, ≤STEP])`` less their grand mean, in float64.
+
+    Columns are read in the stored dtype and converted a few hundred coordinates at a time,
+    in the same order every pass (so Ω's draws line up with the coordinates).
+    """
+    for lo, column in columns(theta, BLOCK, keep):
+        for a in range(0, column.shape[-1], STEP):
+            x = np.asarray(column[..., a:a + STEP], dtype=float)
+            yield lo + a, x - x.mean(axis=(0, 1))
 
 
 def _exponent(var: np.ndarray, curv: np.ndarray) -> float:

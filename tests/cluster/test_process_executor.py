@@ -44,7 +44,7 @@ def test_auto_picks_the_process_only_for_small_local_cpu_jobs(monkeypatch):
     assert choose_executor(job, [2], None, False) == "ray"
     monkeypatch.delenv("RAY_ADDRESS")
     assert choose_executor(_job(device="cuda"), [2], None, False) == "ray"
-    until = validate({**SMALL, "run": {**SMALL["run"], "until": {"r_hat": 1.1}}})
+    until = validate({**SMALL, "run": {**SMALL["run"], "until": {"r_hat": 1.1, "max_draws": 2000}}})
     assert choose_executor(until, [2], None, False) == "ray"
     assert choose_executor(_job(executor="ray"), [2], None, False) == "ray"
     assert choose_executor(_job(executor="process"), [SMALL_WORK], "x:1", True) == "process"
@@ -62,8 +62,8 @@ def test_a_job_in_the_process_is_the_shard_by_shard_archive(tmp_path, capsys):
 
 SLOW = {"seed": 5, "model": {"kind": "mlp", "hidden": [16]},
         "rule": {"kind": "sgd", "lr": 0.05},
-        "run": {"chains": 4, "draws": 20000, "burn_in": 0, "batch_size": 8},
-        "cluster": {"shard_chains": 2, "chunk_draws": 500, "executor": "process"}}
+        "run": {"chains": 4, "draws": 1500, "burn_in": 0, "batch_size": 8},
+        "cluster": {"shard_chains": 2, "chunk_draws": 75, "executor": "process"}}
 
 
 def test_sigterm_in_the_process_is_143_and_resumes_bitwise(tmp_path):
