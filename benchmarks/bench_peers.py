@@ -72,7 +72,14 @@ def timed(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def engine(workload: str, chains: int, steps: int) -> float:
-    """Steps in blocks of the size ``sgdthermo run`` gives this job (``block_draws``)."""
+    """Steps in blocks of the size ``sgdthermo run`` gives this job (``block_draws``).
+
+    With the allocator set as every shard actor sets it (``allocator.reuse_large_blocks``):
+    without it each block's noise and record buffers are fresh ``mmap``s, page-faulted in again.
+    """
+    from sgdthermo.sampler.allocator import reuse_large_blocks
+
+    reuse_large_blocks()
     config = validate(job(workload, chains))
     spec = expand(config)[0]
     eng = build_engine(spec, chains)
