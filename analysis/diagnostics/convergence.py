@@ -32,18 +32,19 @@ def split_chains(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half:]], axis=1)
 
 
-def _run_ranks(ordered: np.ndarray) -> np.ndarray:
-    """Average ranks of rows already sorted ``[K, S]``, in sorted order.
+def _twice_run_ranks(ordered: np.ndarray) -> np.ndarray:
+    """Twice the average ranks of rows already sorted ``[K, S]``, in sorted order, as integers.
 
     Position p (0-based) has rank ``p + 1`` unless it sits in a run of equal values; a run over
-    positions ``a … b`` gets ``(a + b)/2 + 1``. Ties are rare in continuous draws, so only the
-    tied positions are visited (as flat indices), not every element.
+    positions ``a … b`` gets ``(a + b)/2 + 1``. Twice that is a whole number, which indexes the
+    normal-score table directly. Ties are rare in continuous draws, so only the tied positions
+    are visited (as flat indices), not every element.
     """
     k, s = ordered.shape
-    ranks = np.tile(np.arange(1.0, s + 1.0), (k, 1))
+    twice = np.tile(np.arange(2, 2 * s + 2, 2, dtype=np.int64), (k, 1))
     tie = np.flatnonzero(ordered[:, 1:] == ordered[:, :-1])  # p where ordered[p + 1] == [p]
     if tie.size == 0:
-        return ranks
+        return twice
     row, p = np.divmod(tie, s - 1)
     flat = row * s + p  # flat index of the first element of each tied pair
     first = np.ones(tie.size, bool)
@@ -55,14 +56,14 @@ def _run_ranks(ordered: np.ndarray) -> np.ndarray:
     lengths = end - start + 1
     members = np.repeat(start, lengths) + (
         np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-    ranks.reshape(-1)[members] = np.repeat((start + end) / 2.0 - (start // s) * s + 1.0,
-                                           lengths)
-    return ranks
+    offset = (start // s) * s  # the row's first flat index
+    twice.reshape(-1)[members] = np.repeat(start + end - 2 * offset + 2, lengths)
+    return twice
 
 
 def _scatter(order: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``out[i, order[i, p]] = values[i, p]``: back from sorted positions to the original ones."""
-    out = np.empty(values.shape)
+    out = np.empty(values.shape, dtype=values.dtype)
     np.put_along_axis(out, order, values, axis=1)
     return out
 
@@ -70,19 +71,22 @@ def _scatter(order: np.ndarray, values: np.ndarray) -> np.ndarray:
 def average_ranks(a: np.ndarray) -> np.ndarray:
     """Ranks 1…S along the last axis of ``a [K, S]``, ties given their average rank."""
     order = np.argsort(a, axis=1)
-    return _scatter(order, _run_ranks(np.take_along_axis(a, order, axis=1)))
+    return _scatter(order, _twice_run_ranks(np.take_along_axis(a, order, axis=1))) / 2.0
 
 
-def _normal_scores(ranks: np.ndarray, size: int) -> np.ndarray:
-    """``Φ⁻¹((r − 3/8)/(S + 1/4))``, looked up: average ranks are multiples of ½ in [1, S]."""
+def _normal_scores(twice_ranks: np.ndarray, size: int) -> np.ndarray:
+    """``Φ⁻¹((r − 3/8)/(S + 1/4))``, looked up by ``2r`` (average ranks are multiples of ½)."""
     table = scipy.special.ndtri((np.arange(2 * size + 1) / 2.0 - 0.375) / (size + 0.25))
-    return table[(2 * ranks).astype(np.int64)]
+    return table[twice_ranks]
 
 
 def z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise every coordinate of ``x [K, m, n]`` over all its draws (average ranks)."""
     k, m, n = x.shape
-    return _normal_scores(average_ranks(x.reshape(k, m * n)), m * n).reshape(k, m, n)
+    flat = x.reshape(k, m * n)
+    order = np.argsort(flat, axis=1)
+    twice = _scatter(order, _twice_run_ranks(np.take_along_axis(flat, order, axis=1)))
+    return _normal_scores(twice, m * n).reshape(k, m, n)
 
 
 def z_scale_split_and_folded(split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,8 +104,9 @@ def z_scale_split_and_folded(split: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     median = (ordered[:, size // 2 - 1] + ordered[:, size // 2]) / 2  # as np.median
     folded = np.abs(ordered - median[:, None])  # in sorted-split order
     order_f = np.argsort(folded, axis=1, kind="stable")
-    folded_ranks = _scatter(order_f, _run_ranks(np.take_along_axis(folded, order_f, axis=1)))
-    z = _normal_scores(_scatter(order, _run_ranks(ordered)), size)
+    folded_ranks = _scatter(order_f, _twice_run_ranks(np.take_along_axis(folded, order_f,
+                                                                           axis=1)))
+    z = _normal_scores(_scatter(order, _twice_run_ranks(ordered)), size)
     z_folded = _normal_scores(_scatter(order, folded_ranks), size)
     return z.reshape(k, m, n), z_folded.reshape(k, m, n), ordered
 
