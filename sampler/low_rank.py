@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse.linalg
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,8 @@ class DiagPlusLowRank:
         root = np.ones(self.dim) if scale is None else np.sqrt(scale)
         if self.dim <= 512:
             return float(np.linalg.eigvalsh(root[:, None] * self.dense() * root[None, :]).max())
+        import scipy.sparse.linalg  # ARPACK: only for a large model (0.1 s of imports)
+
         op = scipy.sparse.linalg.LinearOperator(
             (self.dim, self.dim), matvec=lambda x: root * self.matvec(root * x.ravel()),
             dtype=float)

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ...sampler.models import Model
 from ...sampler.optimum import optimum
@@ -61,6 +60,8 @@ def top_eigenpairs(hvp: Any, d: int, k: int, seed: int = 0) -> tuple[np.ndarray,
         h = np.stack([hvp(e) for e in np.eye(d)], axis=1)
         lam, vec = np.linalg.eigh(0.5 * (h + h.T))
     else:
+        from scipy.sparse.linalg import LinearOperator, eigsh  # only when asked (--top-k)
+
         op = LinearOperator((d, d), matvec=hvp, dtype=np.float64)
         start = np.random.default_rng(seed).standard_normal(d)
         lam, vec = eigsh(op, k=k, which="LA", v0=start, tol=1e-10)

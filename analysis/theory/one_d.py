@@ -25,7 +25,6 @@ import numpy as np
 import scipy.special
 import torch
 from scipy import sparse
-from scipy.sparse import linalg as splinalg
 
 from ...sampler.models import Model
 
@@ -110,6 +109,8 @@ def _fixed_point(model: Model, lr: float, grid: np.ndarray, start: np.ndarray,
     if not np.all(np.diff(maps, axis=1) > 0):
         return None  # a map folds: the CDF transfer needs increasing maps
     a, b = transfer_operator(maps, grid)
+    from scipy.sparse import linalg as splinalg  # only for a 1-D exact law (0.1 s of imports)
+
     eye_minus_a = splinalg.LinearOperator(a.shape, matvec=lambda v: v - a @ v, dtype=float)
     f, _ = splinalg.bicgstab(eye_minus_a, b, x0=start, rtol=0.0, atol=tol / 2, maxiter=1000)
     f = f if np.all(np.isfinite(f)) else start

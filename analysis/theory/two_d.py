@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 from scipy import ndimage
-from scipy.sparse import linalg as splinalg
 
 SPAN = 12.0
 GRID = 161
@@ -125,6 +124,8 @@ def _dominant(transfer: Any, start: np.ndarray, tol: float) -> np.ndarray:
     About 100 operator applications where the power iteration needs ``log(1/tol)/(ηh_min)``;
     ``start`` itself if ARPACK does not converge (the iteration after it then does the work).
     """
+    from scipy.sparse import linalg as splinalg  # only for a 2-D exact law (0.1 s of imports)
+
     n = start.size
     op = splinalg.LinearOperator((n, n), matvec=transfer, dtype=float)
     try:
