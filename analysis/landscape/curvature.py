@@ -137,8 +137,18 @@ def variance_temperatures(run: RunData, lam: np.ndarray, vec: np.ndarray,
     for lo, column in columns(theta, 4096, keep):
         hi = lo + column.shape[-1]
         proj += (np.asarray(column, dtype=float) - center[lo:hi]) @ vec[lo:hi]
-    proj -= proj.mean(axis=(0, 1))
-    t, se = mean_and_se(lam * proj**2)
+    return _variance_form(lam, proj)
+
+
+def _variance_form(lam: np.ndarray, proj: np.ndarray, tau: float | None = None
+                   ) -> dict[str, Any]:
+    """``λ_j Var(p_j)`` and its SE from the projections ``p [C, n, K]``.
+
+    The SE is that of the mean of ``λ_j (p_j − p̄_j)²``, batch means sized to ``tau`` (or to
+    the series' own τ).
+    """
+    centred = proj - proj.mean(axis=(0, 1))
+    t, se = mean_and_se(lam * centred**2, tau=tau)
     return {"temperature_variance": np.atleast_1d(t).tolist(),
             "temperature_variance_se": np.atleast_1d(se).tolist()}
 
@@ -150,11 +160,8 @@ def _temperatures(s: VirialSamples, lam: np.ndarray, vec: np.ndarray) -> dict[st
     total = np.sum(s.centred * s.grads, axis=-1) - np.sum(p * q, axis=-1)  # [C, n]
     rest = max(s.centred.shape[-1] - vec.shape[1], 1)
     t_perp, se_perp = mean_and_se(total / rest, tau=s.tau)
-    centred = p - p.mean(axis=(0, 1))
-    t_var, se_var = mean_and_se(lam * centred**2, tau=s.tau)
     return {"temperature": np.atleast_1d(t).tolist(), "temperature_se": np.atleast_1d(se).tolist(),
-            "temperature_variance": np.atleast_1d(t_var).tolist(),
-            "temperature_variance_se": np.atleast_1d(se_var).tolist(),
+            **_variance_form(lam, p, s.tau),
             "complement_temperature": float(t_perp), "complement_temperature_se": float(se_perp),
             "complement_dim": rest}
 
