@@ -123,3 +123,6 @@ def test_layer_sums_are_read_in_bounded_slices_and_add_up(tmp_path: Path):
     np.testing.assert_allclose(total, whole[keep].sum(axis=-1), rtol=1e-12)
     np.testing.assert_array_equal(steps, whole_steps)
     assert total.shape == (3, 3)
+    assert run.coordinate_slices(slice(2, 2)) == []  # an empty layer: nothing read, zeros
+    empty, _ = run.fluctuation_total(slice(2, 2), keep)
+    np.testing.assert_array_equal(empty, np.zeros((3, 3)))
